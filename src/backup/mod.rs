@@ -1,0 +1,281 @@
+//! Backup: puts file trees (and, through [`stream`], database dumps) into a repository.
+//!
+//! Threads of one backup (none of them on the async executor):
+//!
+//! ```text
+//! walker ──File jobs (bounded)──▶ workers ×cores ──packs (bounded)──▶ uploader (async task)
+//!    └──directories (post-order)──▶ tree builder ──tree packs──────────────┘      │
+//!                                                             index checkpoints ◀─┘
+//! ```
+//!
+//! Write order: packs, then the index objects that list them, then the snapshot; each durable
+//! before the next is written. A failed or cancelled backup writes the index of the packs it
+//! stored (so the next run reuses them) and no snapshot.
+
+pub mod fsmeta;
+pub mod shared;
+pub mod trees;
+pub mod uploader;
+pub mod walker;
+pub mod workers;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::error::{Error, ExitStatus, Result};
+use crate::id::Id;
+use crate::repo::lock::{LockGuard, LockKind};
+use crate::repo::snapshot::{Snapshot, SourceInfo, Summary};
+use crate::repo::Repository;
+use shared::{Counters, Shared};
+use uploader::Uploader;
+use walker::{absolute, Excludes, SourceTrie, Walker};
+use workers::{run_worker, WorkerState};
+
+/// Which snapshot a backup compares against to skip unchanged files.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum ParentChoice {
+    /// The newest snapshot of the same host and paths.
+    #[default]
+    Auto,
+    /// Read every file again.
+    None,
+    Explicit(Id),
+}
+
+/// Everything a backup needs besides the repository.
+#[derive(Clone, Debug)]
+pub struct BackupOptions {
+    pub paths: Vec<PathBuf>,
+    pub excludes: Vec<String>,
+    pub tags: Vec<String>,
+    pub hostname: Option<String>,
+    pub one_file_system: bool,
+    pub parent: ParentChoice,
+    pub job: Option<String>,
+    /// Worker threads (default: the number of cores).
+    pub workers: Option<usize>,
+    /// Concurrent pack uploads (default: 2 local, 8 S3).
+    pub upload_concurrency: Option<usize>,
+    pub cancel: Arc<AtomicBool>,
+    pub counters: Arc<Counters>,
+    /// Snapshot time (default: now); tests pin it.
+    pub time: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl BackupOptions {
+    pub fn new(paths: Vec<PathBuf>) -> BackupOptions {
+        BackupOptions {
+            paths,
+            excludes: vec![],
+            tags: vec![],
+            hostname: None,
+            one_file_system: false,
+            parent: ParentChoice::Auto,
+            job: None,
+            workers: None,
+            upload_concurrency: None,
+            cancel: Arc::new(AtomicBool::new(false)),
+            counters: Arc::new(Counters::default()),
+            time: None,
+        }
+    }
+}
+
+/// A finished backup.
+#[derive(Clone, Debug)]
+pub struct BackupResult {
+    pub snapshot_id: Id,
+    pub snapshot: Snapshot,
+}
+
+impl BackupResult {
+    /// `Partial` when some entries could not be read.
+    pub fn status(&self) -> ExitStatus {
+        if self.snapshot.summary.errors.is_empty() {
+            ExitStatus::Success
+        } else {
+            ExitStatus::Partial
+        }
+    }
+}
+
+/// The number of worker threads to use by default.
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+}
+
+/// Chooses the parent snapshot for `paths` on `hostname`.
+pub fn find_parent(repo: &Repository, choice: &ParentChoice, hostname: &str, paths: &[String]) -> Result<Option<(Id, Snapshot)>> {
+    match choice {
+        ParentChoice::None => Ok(None),
+        ParentChoice::Explicit(id) => Ok(Some((*id, repo.load_snapshot(id)?))),
+        ParentChoice::Auto => {
+            let (snaps, _) = repo.list_snapshots()?;
+            Ok(snaps
+                .into_iter()
+                .rev()
+                .find(|(_, s)| s.hostname == hostname && s.same_paths(paths) && s.repaired.is_none() && s.source.kind == "files"))
+        }
+    }
+}
+
+/// Backs up `opts.paths` into `repo` and writes a snapshot.
+///
+/// # Errors
+/// `InvalidInput` for a missing source path or a bad exclude, `Interrupted` when cancelled,
+/// storage errors. Unreadable entries inside the sources do not fail the backup: they are
+/// listed in the summary and make [`BackupResult::status`] `Partial`.
+pub fn backup(repo: &Repository, opts: &BackupOptions) -> Result<BackupResult> {
+    let started = Instant::now();
+    let time = opts.time.unwrap_or_else(chrono::Utc::now);
+    if opts.paths.is_empty() {
+        return Err(Error::invalid("nothing to back up: give at least one path"));
+    }
+    let mut paths = Vec::new();
+    for p in &opts.paths {
+        let abs = absolute(p)?;
+        std::fs::symlink_metadata(&abs).map_err(|e| {
+            Error::invalid(format!("source path '{}' cannot be read: {e}; expected an existing file or folder", p.display()))
+        })?;
+        paths.push(abs);
+    }
+    paths.sort();
+    paths.dedup();
+    let path_strings: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    let excludes = Excludes::new(&opts.excludes)?;
+    let hostname = opts.hostname.clone().unwrap_or_else(crate::util::hostname);
+
+    let _lock = LockGuard::acquire(repo.storage(), repo.keys(), LockKind::Backup, "backup")?;
+    let index = Arc::new(repo.load_index()?);
+    let parent = find_parent(repo, &opts.parent, &hostname, &path_strings)?;
+    let parent_tree = match &parent {
+        Some((_, s)) => match repo.load_tree(&index, &s.tree) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                tracing::warn!("parent snapshot's tree is unreadable, reading every file: {e}");
+                None
+            }
+        },
+        None => None,
+    };
+    let trie = SourceTrie::build(&paths);
+    let root_dev = std::os::unix::fs::MetadataExt::dev(&std::fs::symlink_metadata("/").map_err(|e| Error::io("cannot stat /", e))?);
+
+    let shared = Arc::new(Shared::new(repo.clone(), index, opts.counters.clone(), opts.cancel.clone()));
+    let handle = repo.storage().handle().clone();
+    let concurrency = opts
+        .upload_concurrency
+        .unwrap_or(if crate::storage::is_local(&repo.storage().location()) { 2 } else { 8 });
+    let uploader = Uploader::start(&handle, repo.storage().inner().clone(), repo.keys().clone(), opts.counters.clone(), concurrency);
+
+    let n_workers = opts.workers.unwrap_or_else(default_workers).max(1);
+    let (job_tx, job_rx) = crossbeam_channel::bounded(n_workers * 4);
+    let (tree_tx, tree_rx) = crossbeam_channel::unbounded();
+    let workers: Vec<_> = (0..n_workers)
+        .map(|i| {
+            let state = WorkerState::new(shared.clone(), uploader.sink());
+            let rx = job_rx.clone();
+            std::thread::Builder::new()
+                .name(format!("backup-worker-{i}"))
+                .spawn(move || run_worker(state, rx))
+                .expect("spawn worker")
+        })
+        .collect();
+    drop(job_rx);
+    let tree_builder = {
+        let state = WorkerState::new(shared.clone(), uploader.sink());
+        let shared = shared.clone();
+        std::thread::Builder::new()
+            .name("backup-trees".into())
+            .spawn(move || trees::run_tree_builder(state, shared, tree_rx))
+            .expect("spawn tree builder")
+    };
+    let walk = {
+        let shared = shared.clone();
+        let one_fs = opts.one_file_system;
+        std::thread::Builder::new()
+            .name("backup-walker".into())
+            .stack_size(64 << 20)
+            .spawn(move || {
+                let mut w = Walker::new(shared, job_tx, tree_tx, excludes, one_fs);
+                let slot = if trie.is_source {
+                    w.walk_dir(std::path::Path::new("/"), parent_tree.as_ref(), root_dev)
+                } else {
+                    w.walk_virtual(std::path::Path::new("/"), &trie, parent_tree.as_ref())
+                };
+                (slot, w.errors)
+            })
+            .expect("spawn walker")
+    };
+
+    let (root_slot, mut walk_errors) = walk.join().map_err(|_| Error::failed("the walker thread panicked"))?;
+    if root_slot.is_err() {
+        shared.abort.store(true, Ordering::Relaxed);
+    }
+    let mut worker_error = None;
+    for w in workers {
+        match w.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                worker_error.get_or_insert(e);
+            }
+            Err(_) => {
+                worker_error.get_or_insert(Error::failed("a backup worker panicked"));
+            }
+        }
+    }
+    let trees = tree_builder.join().map_err(|_| Error::failed("the tree builder panicked"))?;
+    let (_report, upload_error) = uploader.finish(&handle);
+
+    // Report the root cause first: a storage error explains the stopped workers.
+    if let Some(e) = upload_error {
+        return Err(e);
+    }
+    let root_slot = root_slot?;
+    if let Some(e) = worker_error {
+        return Err(e);
+    }
+    let mut trees = trees?;
+    if opts.cancel.load(Ordering::Relaxed) {
+        return Err(Error::Interrupted("backup cancelled; the data stored so far is indexed and will be reused".into()));
+    }
+    let root = trees.slots.remove(&root_slot).ok_or_else(|| Error::failed("internal: the root tree was not built"))?;
+    walk_errors.append(&mut trees.errors);
+
+    let c = &opts.counters;
+    let summary = Summary {
+        files_new: Counters::get(&c.files_new),
+        files_changed: Counters::get(&c.files_changed),
+        files_unmodified: Counters::get(&c.files_unmodified),
+        dirs: Counters::get(&c.dirs),
+        other_entries: Counters::get(&c.other_entries),
+        bytes_read: Counters::get(&c.bytes_read),
+        bytes_total: Counters::get(&c.bytes_total),
+        data_blobs_added: Counters::get(&c.data_blobs_added),
+        tree_blobs_added: Counters::get(&c.tree_blobs_added),
+        bytes_added: Counters::get(&c.bytes_added),
+        bytes_stored: Counters::get(&c.bytes_stored),
+        duration_secs: started.elapsed().as_secs_f64(),
+        errors: walk_errors,
+    };
+    let snapshot = Snapshot {
+        version: 1,
+        time,
+        hostname,
+        username: crate::util::username(),
+        paths: path_strings,
+        tags: opts.tags.clone(),
+        tree: root,
+        parent: parent.map(|(id, _)| id),
+        source: SourceInfo::default(),
+        job: opts.job.clone(),
+        summary,
+        program_version: env!("CARGO_PKG_VERSION").to_string(),
+        repaired: None,
+    };
+    let snapshot_id = repo.save_snapshot(&snapshot)?;
+    Ok(BackupResult { snapshot_id, snapshot })
+}

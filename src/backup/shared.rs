@@ -1,0 +1,75 @@
+//! State shared by the threads of one backup: the dedup set, counters and the abort flag.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use crate::id::Id;
+use crate::repo::chunker::Chunker;
+use crate::repo::index::Index;
+use crate::repo::Repository;
+
+/// Live counters, read by progress displays while the backup runs.
+#[derive(Default, Debug)]
+pub struct Counters {
+    pub files_new: AtomicU64,
+    pub files_changed: AtomicU64,
+    pub files_unmodified: AtomicU64,
+    pub dirs: AtomicU64,
+    pub other_entries: AtomicU64,
+    pub bytes_read: AtomicU64,
+    pub bytes_total: AtomicU64,
+    pub data_blobs_added: AtomicU64,
+    pub tree_blobs_added: AtomicU64,
+    pub bytes_added: AtomicU64,
+    pub bytes_stored: AtomicU64,
+    pub packs_written: AtomicU64,
+    /// Files whose content is done (read, or reused unchanged).
+    pub files_done: AtomicU64,
+}
+
+impl Counters {
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}
+
+pub struct Shared {
+    pub repo: Repository,
+    /// The index as loaded at the start: blobs already in the repository.
+    pub index: Arc<Index>,
+    /// Blobs this backup has decided to store (in a pack being filled or uploaded).
+    pending: Mutex<HashSet<Id>>,
+    pub chunker: Chunker,
+    pub counters: Arc<Counters>,
+    /// Set when the backup must stop (cancellation or a fatal error).
+    pub abort: Arc<AtomicBool>,
+}
+
+impl Shared {
+    pub fn new(repo: Repository, index: Arc<Index>, counters: Arc<Counters>, abort: Arc<AtomicBool>) -> Shared {
+        let chunker = Chunker::new(repo.keys(), &repo.config().chunker);
+        Shared { repo, index, pending: Mutex::new(HashSet::new()), chunker, counters, abort }
+    }
+
+    /// True when the caller must store this blob: it is neither in the repository nor
+    /// already taken by another thread of this backup.
+    pub fn reserve(&self, id: &Id) -> bool {
+        !self.index.contains(id) && self.pending.lock().insert(*id)
+    }
+
+    /// True when the blob is stored or being stored.
+    pub fn known(&self, id: &Id) -> bool {
+        self.index.contains(id) || self.pending.lock().contains(id)
+    }
+
+    pub fn aborted(&self) -> bool {
+        self.abort.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,169 @@
+//! The uploader: stores finished packs concurrently and writes index checkpoints.
+//!
+//! Runs as one task on the async runtime. Packs arrive through a bounded channel (so workers
+//! wait when storage is the bottleneck, and memory stays flat); at most `concurrency` puts run
+//! at once. After every `CHECKPOINT_PACKS` packs, or `CHECKPOINT_SECS` seconds, and at the end,
+//! it writes an index object listing the packs whose put has returned: an index never names a
+//! pack that is not durable, and an interrupted backup leaves indexed packs the next run reuses.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use super::shared::Counters;
+use crate::crypto::seal::seal_object;
+use crate::crypto::Keys;
+use crate::error::{Error, Result};
+use crate::id::Id;
+use crate::repo::index::{IndexFile, IndexedPack};
+use crate::repo::pack::FinishedPack;
+use crate::storage::{Kind, Storage};
+
+const CHECKPOINT_PACKS: usize = 16;
+const CHECKPOINT_SECS: u64 = 60;
+
+/// What the uploader did.
+#[derive(Debug, Default)]
+pub struct UploadReport {
+    pub packs: Vec<IndexedPack>,
+    pub index_files: Vec<Id>,
+}
+
+pub struct Uploader {
+    tx: mpsc::Sender<FinishedPack>,
+    task: tokio::task::JoinHandle<(UploadReport, Option<Error>)>,
+}
+
+/// The sending side, cloned into every worker.
+#[derive(Clone)]
+pub struct PackSink {
+    tx: mpsc::Sender<FinishedPack>,
+}
+
+impl PackSink {
+    /// Hands a finished pack to the uploader, waiting while it is busy.
+    ///
+    /// # Errors
+    /// `Failed` when the uploader stopped (after a storage error, which it reports itself).
+    pub fn send(&self, pack: FinishedPack) -> Result<()> {
+        self.tx
+            .blocking_send(pack)
+            .map_err(|_| Error::failed("the uploader stopped after a storage error"))
+    }
+}
+
+impl Uploader {
+    pub fn start(
+        handle: &tokio::runtime::Handle,
+        storage: Arc<dyn Storage>,
+        keys: Keys,
+        counters: Arc<Counters>,
+        concurrency: usize,
+    ) -> Uploader {
+        let (tx, rx) = mpsc::channel(1);
+        let task = handle.spawn(run(storage, keys, counters, rx, concurrency.max(1)));
+        Uploader { tx, task }
+    }
+
+    pub fn sink(&self) -> PackSink {
+        PackSink { tx: self.tx.clone() }
+    }
+
+    /// Waits for every queued pack and writes the final index object.
+    ///
+    /// # Errors
+    /// The first storage error; packs stored before it are still indexed.
+    pub fn finish(self, handle: &tokio::runtime::Handle) -> (UploadReport, Option<Error>) {
+        drop(self.tx);
+        match handle.block_on(self.task) {
+            Ok(r) => r,
+            Err(e) => (UploadReport::default(), Some(Error::failed(format!("uploader task failed: {e}")))),
+        }
+    }
+}
+
+async fn put_pack(storage: Arc<dyn Storage>, pack: FinishedPack) -> Result<IndexedPack> {
+    let size = pack.bytes.len() as u64;
+    storage.put(Kind::Pack, &pack.id.to_hex(), pack.bytes).await?;
+    Ok(IndexedPack { id: pack.id, salt: pack.salt, size, blobs: pack.entries })
+}
+
+async fn write_index(storage: &Arc<dyn Storage>, keys: &Keys, packs: &[IndexedPack]) -> Result<Id> {
+    let file = IndexFile { supersedes: vec![], packs: packs.to_vec() };
+    let sealed = seal_object(keys, "index", &file.encode());
+    let id = Id::of_bytes(&sealed);
+    storage.put(Kind::Index, &id.to_hex(), Bytes::from(sealed)).await?;
+    Ok(id)
+}
+
+async fn run(
+    storage: Arc<dyn Storage>,
+    keys: Keys,
+    counters: Arc<Counters>,
+    mut rx: mpsc::Receiver<FinishedPack>,
+    concurrency: usize,
+) -> (UploadReport, Option<Error>) {
+    let mut report = UploadReport::default();
+    let mut unindexed: Vec<IndexedPack> = Vec::new();
+    let mut inflight: JoinSet<Result<IndexedPack>> = JoinSet::new();
+    let mut error: Option<Error> = None;
+    let mut last_checkpoint = Instant::now();
+    let mut open = true;
+    loop {
+        tokio::select! {
+            maybe = rx.recv(), if open && error.is_none() && inflight.len() < concurrency => match maybe {
+                Some(pack) => {
+                    inflight.spawn(put_pack(storage.clone(), pack));
+                }
+                None => open = false,
+            },
+            Some(done) = inflight.join_next(), if !inflight.is_empty() => {
+                match done {
+                    Ok(Ok(p)) => {
+                        Counters::add(&counters.bytes_stored, p.size);
+                        Counters::add(&counters.packs_written, 1);
+                        unindexed.push(p);
+                    }
+                    Ok(Err(e)) => { error.get_or_insert(e); }
+                    Err(e) => { error.get_or_insert(Error::failed(format!("upload task failed: {e}"))); }
+                }
+                let due = unindexed.len() >= CHECKPOINT_PACKS
+                    || (!unindexed.is_empty() && last_checkpoint.elapsed() > Duration::from_secs(CHECKPOINT_SECS));
+                if due && error.is_none() {
+                    match write_index(&storage, &keys, &unindexed).await {
+                        Ok(id) => {
+                            report.index_files.push(id);
+                            report.packs.append(&mut unindexed);
+                            last_checkpoint = Instant::now();
+                        }
+                        Err(e) => { error.get_or_insert(e); }
+                    }
+                }
+            },
+            else => break,
+        }
+        if error.is_some() && open {
+            // Stop taking packs: workers see the closed channel and stop too.
+            rx.close();
+            open = false;
+        }
+        if !open && inflight.is_empty() {
+            break;
+        }
+    }
+    if !unindexed.is_empty() {
+        match write_index(&storage, &keys, &unindexed).await {
+            Ok(id) => {
+                report.index_files.push(id);
+                report.packs.append(&mut unindexed);
+            }
+            Err(e) => {
+                error.get_or_insert(e);
+            }
+        }
+    }
+    (report, error)
+}

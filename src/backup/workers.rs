@@ -1,0 +1,179 @@
+//! The worker pool: reads files, cuts chunks, hashes, compresses and encrypts them into packs.
+//!
+//! One thread per core, never on the async executor. Each worker owns its read buffer, zstd
+//! context and pack builder, so a small file costs one read into an existing buffer and no
+//! allocation of a chunker window. Jobs arrive through a bounded channel; each reply goes back
+//! on the job's own channel, so the tree builder can wait for files in directory order.
+
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use super::shared::{Counters, Shared};
+use super::uploader::PackSink;
+use crate::error::{Error, Result};
+use crate::id::Id;
+use crate::repo::chunker::ChunkStream;
+use crate::repo::pack::{BlobEncoder, BlobType, PackBuilder};
+
+/// The content of one file as stored.
+#[derive(Debug, Clone)]
+pub struct FileContent {
+    pub content: Vec<Id>,
+    pub content_hash: Id,
+    /// Bytes actually read (the size recorded in the snapshot).
+    pub size: u64,
+}
+
+pub type FileReply = std::result::Result<FileContent, String>;
+
+pub enum Job {
+    /// Read and store a file.
+    File { path: PathBuf, reply: Sender<FileReply> },
+    /// Store one chunk of a stream (database dump); replies with nothing but errors.
+    Chunk { data: Vec<u8>, id: Id, reply: Sender<Result<()>> },
+}
+
+/// Per-worker state that survives between jobs.
+pub struct WorkerState {
+    shared: Arc<Shared>,
+    sink: PackSink,
+    buf: Vec<u8>,
+    encoder: BlobEncoder,
+    pack: Option<PackBuilder>,
+    pack_size: usize,
+}
+
+impl WorkerState {
+    pub fn new(shared: Arc<Shared>, sink: PackSink) -> WorkerState {
+        let level = shared.repo.config().compression_level;
+        let pack_size = shared.repo.config().pack_size as usize;
+        WorkerState { shared, sink, buf: Vec::new(), encoder: BlobEncoder::new(level), pack: None, pack_size }
+    }
+
+    /// Stores one blob if no one has stored it yet.
+    pub fn store_blob(&mut self, blob_type: BlobType, id: Id, raw: &[u8]) -> Result<()> {
+        if !self.shared.reserve(&id) {
+            return Ok(());
+        }
+        let counters = &self.shared.counters;
+        match blob_type {
+            BlobType::Data => Counters::add(&counters.data_blobs_added, 1),
+            BlobType::Tree => Counters::add(&counters.tree_blobs_added, 1),
+        }
+        Counters::add(&counters.bytes_added, raw.len() as u64);
+        let (stored, compressed) = self.encoder.compress(raw);
+        let keys = self.shared.repo.keys();
+        let pack_size = self.pack_size;
+        let pack = self.pack.get_or_insert_with(|| PackBuilder::new(keys, pack_size + (1 << 20)));
+        pack.add(blob_type, id, stored, compressed, raw.len());
+        if pack.len() >= self.pack_size {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Sends the pack being filled to the uploader.
+    pub fn flush(&mut self) -> Result<()> {
+        if let Some(p) = self.pack.take() {
+            if !p.is_empty() {
+                self.sink.send(p.finish())?;
+            }
+        }
+        Ok(())
+    }
+
+    fn open_source(path: &PathBuf) -> std::io::Result<File> {
+        // O_NOATIME keeps backups from touching access times; only the owner (or root) may
+        // use it, so fall back to a plain open.
+        match std::fs::OpenOptions::new().read(true).custom_flags(nix::fcntl::OFlag::O_NOATIME.bits()).open(path) {
+            Ok(f) => Ok(f),
+            Err(e) if e.raw_os_error() == Some(nix::errno::Errno::EPERM as i32) => File::open(path),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reads a file and stores its chunks.
+    pub fn backup_file(&mut self, path: &PathBuf) -> FileReply {
+        let file = Self::open_source(path).map_err(|e| e.to_string())?;
+        self.backup_reader(file).map_err(|e| match e {
+            Error::Io { source, .. } => source.to_string(),
+            other => other.to_string(),
+        })
+    }
+
+    /// Chunks and stores everything `reader` yields.
+    pub fn backup_reader<R: Read>(&mut self, reader: R) -> Result<FileContent> {
+        let shared = self.shared.clone();
+        let keys = shared.repo.keys();
+        let mut content = Vec::new();
+        let mut hasher: Option<blake3::Hasher> = None;
+        let mut buf = std::mem::take(&mut self.buf);
+        let stream = ChunkStream::new(&shared.chunker, &mut buf);
+        let result = stream.for_each::<_, Error>(reader, |chunk, whole| {
+            if shared.aborted() {
+                return Err(Error::Interrupted("backup cancelled".into()));
+            }
+            let id = keys.blob_id(chunk);
+            if !whole {
+                hasher.get_or_insert_with(|| keys.content_hasher()).update(chunk);
+            }
+            content.push(id);
+            Counters::add(&shared.counters.bytes_read, chunk.len() as u64);
+            self.store_blob(BlobType::Data, id, chunk)
+        });
+        self.buf = buf;
+        let size = result.map_err(|e| match e {
+            Error::Io { .. } | Error::Interrupted(_) => e,
+            other => other,
+        })?;
+        let content_hash = match (hasher, content.first()) {
+            (Some(h), _) => Id(*h.finalize().as_bytes()),
+            (None, Some(only)) => *only,
+            (None, None) => keys.blob_id(&[]),
+        };
+        Ok(FileContent { content, content_hash, size })
+    }
+}
+
+/// Runs one worker until the job channel closes; flushes its last pack.
+pub fn run_worker(mut state: WorkerState, jobs: Receiver<Job>) -> Result<()> {
+    let mut fatal: Option<Error> = None;
+    for job in jobs {
+        match job {
+            Job::File { path, reply } => {
+                let r = if fatal.is_some() || state.shared.aborted() {
+                    Err("backup stopped".to_string())
+                } else {
+                    state.backup_file(&path)
+                };
+                if let Err(msg) = &r {
+                    if msg.contains("uploader stopped") {
+                        state.shared.abort.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+                let _ = reply.send(r);
+            }
+            Job::Chunk { data, id, reply } => {
+                let r = if let Some(e) = &fatal {
+                    Err(Error::failed(e.to_string()))
+                } else {
+                    state.store_blob(BlobType::Data, id, &data)
+                };
+                if let Err(e) = &r {
+                    fatal.get_or_insert_with(|| Error::failed(e.to_string()));
+                }
+                let _ = reply.send(r);
+            }
+        }
+    }
+    state.flush()?;
+    match fatal {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,189 @@
+//! Command-line arguments (clap). Secrets are never flag values: passphrases come from files,
+//! environment variables or a prompt.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "rempart",
+    version,
+    about = "Encrypted, deduplicated backups with restore drills and PCA/PRA evidence",
+    long_about = "rempart backs up files and databases into an encrypted, compressed, deduplicated \
+                  repository (a local folder or an S3 bucket), restores them, checks them, and \
+                  proves on a schedule that they can be recovered.\n\nExit codes: 0 success, 1 failure, \
+                  2 usage error, 3 partial, 4 integrity damage, 5 repository locked, 6 wrong passphrase \
+                  (docs/cli.md)."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct GlobalArgs {
+    /// Repository: a local folder or s3://BUCKET/PREFIX.
+    #[arg(short = 'r', long = "repo", env = "REMPART_REPOSITORY", global = true)]
+    pub repo: Option<String>,
+    /// File holding the repository passphrase (first line). Also REMPART_PASSWORD_FILE, or
+    /// REMPART_PASSWORD; otherwise rempart asks on the terminal.
+    #[arg(long, env = "REMPART_PASSWORD_FILE", global = true)]
+    pub password_file: Option<PathBuf>,
+    /// Open the repository with a recovery file from 'rempart key export' instead of its key
+    /// objects (the passphrase is still needed).
+    #[arg(long, env = "REMPART_RECOVERY_FILE", global = true)]
+    pub recovery_file: Option<PathBuf>,
+    /// State directory (caches, catalog, evidence).
+    #[arg(long, env = "REMPART_STATE_DIR", global = true)]
+    pub state_dir: Option<PathBuf>,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print only errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// More log output (-v info, -vv debug).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a new repository.
+    Init(InitArgs),
+    /// Back up files and folders into a new snapshot.
+    Backup(BackupArgs),
+    /// List snapshots.
+    Snapshots(SnapshotsArgs),
+    /// List the entries of a snapshot.
+    Ls(LsArgs),
+    /// Restore a snapshot into a folder.
+    Restore(RestoreArgs),
+    /// Manage the repository's keys (passphrases) and export a recovery file.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Remove stale locks (left by processes that died).
+    Unlock(UnlockArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// zstd compression level for new data (1-22).
+    #[arg(long, default_value_t = 3)]
+    pub compression: i32,
+    /// Target pack size in MiB.
+    #[arg(long, default_value_t = 16)]
+    pub pack_size_mib: u32,
+    /// When the password file does not exist, create it (mode 0600) with a random passphrase.
+    #[arg(long)]
+    pub create_password_file: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct BackupArgs {
+    /// Files and folders to back up.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Leave out entries matching GLOB (a name pattern like '*.tmp', or a path pattern with '/').
+    #[arg(long = "exclude", short = 'e', value_name = "GLOB")]
+    pub excludes: Vec<String>,
+    /// Tag the snapshot (repeatable).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Host name recorded in the snapshot (default: this host).
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Do not cross file-system boundaries.
+    #[arg(long, short = 'x')]
+    pub one_file_system: bool,
+    /// Read every file, ignoring the parent snapshot.
+    #[arg(long)]
+    pub force: bool,
+    /// Compare against this snapshot instead of the latest one of the same host and paths.
+    #[arg(long)]
+    pub parent: Option<String>,
+    /// Worker threads (default: the number of cores).
+    #[arg(long)]
+    pub workers: Option<usize>,
+}
+
+#[derive(Args, Debug)]
+pub struct SnapshotsArgs {
+    /// Only snapshots of this host.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Only snapshots with this tag.
+    #[arg(long)]
+    pub tag: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct LsArgs {
+    /// Snapshot id (or prefix), or 'latest'.
+    pub snapshot: String,
+    /// Only this path (and below) inside the snapshot.
+    pub path: Option<String>,
+    /// Show mode, owner, size and time.
+    #[arg(short, long)]
+    pub long: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct RestoreArgs {
+    /// Snapshot id (or prefix), or 'latest'.
+    pub snapshot: String,
+    /// Folder to restore into (created when missing).
+    #[arg(long, short = 't')]
+    pub target: PathBuf,
+    /// Restore only this snapshot path and what is below it (repeatable).
+    #[arg(long = "include", short = 'i', value_name = "PATH")]
+    pub includes: Vec<String>,
+    /// Parallel pack readers (default: cores; at least 8 on S3).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeyCommand {
+    /// List the key objects.
+    List,
+    /// Add a key: a new passphrase that opens the repository.
+    Add(KeyAddArgs),
+    /// Remove a key object (not the one used to open the repository).
+    Remove(KeyRemoveArgs),
+    /// Write a recovery file (the wrapped master key and the repository id) to keep offline.
+    Export(KeyExportArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct KeyAddArgs {
+    /// File holding the new passphrase (otherwise asked on the terminal).
+    #[arg(long)]
+    pub new_password_file: Option<PathBuf>,
+    /// A label shown by 'key list'.
+    #[arg(long, default_value = "")]
+    pub label: String,
+}
+
+#[derive(Args, Debug)]
+pub struct KeyRemoveArgs {
+    /// Key id or unique prefix, from 'key list'.
+    pub id: String,
+}
+
+#[derive(Args, Debug)]
+pub struct KeyExportArgs {
+    /// Where to write the recovery file (mode 0600); '-' for standard output.
+    #[arg(long, short = 'o')]
+    pub output: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct UnlockArgs {
+    /// Remove every lock, also live ones (only when no other rempart process uses the repository).
+    #[arg(long)]
+    pub remove_all: bool,
+}

@@ -1,0 +1,59 @@
+//! `rempart restore`
+
+use std::sync::atomic::Ordering;
+
+use crate::cli::args::RestoreArgs;
+use crate::cli::context::Context;
+use crate::cli::progress::Progress;
+use crate::error::{ExitStatus, Result};
+use crate::restore::{restore, RestoreOptions};
+use crate::util::{human_bytes, human_duration};
+
+pub fn run(ctx: &Context, a: RestoreArgs) -> Result<ExitStatus> {
+    let repo = ctx.open()?;
+    let (id, snap) = repo.find_snapshot(&a.snapshot)?;
+    let mut opts = RestoreOptions::new(a.target);
+    opts.includes = a.includes;
+    opts.threads = a.threads;
+    opts.cancel = crate::cli::cancel_on_signal(ctx);
+    let c = opts.counters.clone();
+    let total = snap.summary.bytes_total;
+    let progress = Progress::start(!ctx.global.quiet && !ctx.global.json, move || {
+        format!(
+            "{} files, {} of {} written",
+            c.files.load(Ordering::Relaxed),
+            human_bytes(c.bytes.load(Ordering::Relaxed)),
+            human_bytes(total)
+        )
+    });
+    let result = restore(&repo, &snap, &opts);
+    progress.finish();
+    let result = result?;
+    if ctx.global.json {
+        crate::cli::print_json(&serde_json::json!({
+            "snapshot": id.to_hex(),
+            "status": result.status(),
+            "result": result,
+        }));
+    } else if !ctx.global.quiet {
+        println!(
+            "restored snapshot {} into {}: {} files, {} dirs, {} in {}; every file verified against its backup hash",
+            id.short(),
+            opts.target.display(),
+            result.files,
+            result.dirs,
+            human_bytes(result.bytes),
+            human_duration(std::time::Duration::from_secs_f64(result.duration_secs))
+        );
+        for w in &result.warnings {
+            eprintln!("warning: {w}");
+        }
+    }
+    for d in &result.damaged {
+        eprintln!("damaged: '{}': {}", d.path, d.error);
+    }
+    if !result.damaged.is_empty() {
+        eprintln!("{} paths could not be restored intact; everything else was restored", result.damaged.len());
+    }
+    Ok(result.status())
+}

@@ -1,0 +1,137 @@
+//! What every command needs: the runtime, the repository location and the passphrase.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use zeroize::Zeroizing;
+
+use super::args::GlobalArgs;
+use crate::error::{Error, Result};
+use crate::repo::keyfile::RecoveryFile;
+use crate::repo::Repository;
+use crate::storage::BlockingStorage;
+
+pub struct Context {
+    pub global: GlobalArgs,
+    pub runtime: tokio::runtime::Runtime,
+}
+
+impl Context {
+    /// # Errors
+    /// `Failed` when the async runtime cannot start.
+    pub fn new(global: GlobalArgs) -> Result<Context> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .thread_name("rempart-io")
+            .build()
+            .map_err(|e| Error::failed(format!("cannot start the async runtime: {e}")))?;
+        Ok(Context { global, runtime })
+    }
+
+    pub fn repo_url(&self) -> Result<String> {
+        self.global
+            .repo
+            .clone()
+            .filter(|r| !r.is_empty())
+            .ok_or_else(|| Error::invalid("no repository given: use -r/--repo PATH|s3://BUCKET/PREFIX or set REMPART_REPOSITORY"))
+    }
+
+    pub fn storage(&self) -> Result<BlockingStorage> {
+        let url = self.repo_url()?;
+        let _guard = self.runtime.enter();
+        Ok(BlockingStorage::new(crate::storage::open_url(&url)?, self.runtime.handle().clone()))
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.global.state_dir.clone().unwrap_or_else(crate::state::default_dir)
+    }
+
+    /// The passphrase from --password-file, REMPART_PASSWORD_FILE, REMPART_PASSWORD, or a prompt.
+    pub fn passphrase(&self) -> Result<Zeroizing<Vec<u8>>> {
+        if let Some(file) = &self.global.password_file {
+            return read_password_file(file);
+        }
+        if let Ok(p) = std::env::var("REMPART_PASSWORD") {
+            if !p.is_empty() {
+                return Ok(Zeroizing::new(p.into_bytes()));
+            }
+        }
+        prompt("Repository passphrase: ")
+    }
+
+    /// Opens the repository (with the recovery file when one is given).
+    pub fn open(&self) -> Result<Repository> {
+        let storage = self.storage()?;
+        let pass = self.passphrase()?;
+        match &self.global.recovery_file {
+            Some(f) => Repository::open_with_recovery(storage, &RecoveryFile::load(f)?.key, &pass),
+            None => Repository::open(storage, &pass),
+        }
+    }
+}
+
+/// Reads a passphrase file: its first line, without the line ending.
+///
+/// # Errors
+/// `InvalidInput` naming the file when it is missing, unreadable or empty.
+pub fn read_password_file(file: &Path) -> Result<Zeroizing<Vec<u8>>> {
+    let bytes = Zeroizing::new(std::fs::read(file).map_err(|e| {
+        Error::invalid(format!(
+            "password file '{}' cannot be read: {e}; expected a file holding the passphrase on its first line",
+            file.display()
+        ))
+    })?);
+    let line: Vec<u8> = bytes.split(|&b| b == b'\n').next().unwrap_or(&[]).to_vec();
+    let line = Zeroizing::new(line.strip_suffix(b"\r").map(<[u8]>::to_vec).unwrap_or(line));
+    if line.is_empty() {
+        return Err(Error::invalid(format!("password file '{}' is empty: expected the passphrase on its first line", file.display())));
+    }
+    Ok(line)
+}
+
+/// Creates a password file with a random passphrase (mode 0600) when it does not exist.
+///
+/// # Errors
+/// `Io` naming the file.
+pub fn create_password_file(file: &Path) -> Result<bool> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if file.exists() {
+        return Ok(false);
+    }
+    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("cannot create folder '{}'", dir.display()), e))?;
+    }
+    let mut bytes = [0u8; 24];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+    let pass = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(file)
+        .map_err(|e| Error::io(format!("cannot create password file '{}'", file.display()), e))?;
+    writeln!(f, "{pass}").and_then(|_| f.sync_all()).map_err(|e| Error::io(format!("cannot write password file '{}'", file.display()), e))?;
+    Ok(true)
+}
+
+fn prompt(label: &str) -> Result<Zeroizing<Vec<u8>>> {
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::invalid(
+            "no passphrase given: use --password-file FILE, REMPART_PASSWORD_FILE or REMPART_PASSWORD (no terminal to ask on)",
+        ));
+    }
+    let p = rpassword::prompt_password(label).map_err(|e| Error::io("cannot read the passphrase from the terminal", e))?;
+    Ok(Zeroizing::new(p.into_bytes()))
+}
+
+/// Asks for a new passphrase twice on the terminal.
+pub fn prompt_new(label: &str) -> Result<Zeroizing<Vec<u8>>> {
+    let a = prompt(label)?;
+    let b = prompt("Repeat it: ")?;
+    if *a != *b {
+        return Err(Error::invalid("the two passphrases differ"));
+    }
+    Ok(a)
+}

@@ -1,0 +1,101 @@
+//! The command-line interface: parses arguments, runs the command, prints, maps exit codes.
+//!
+//! Each command lives in `commands/` and returns the [`ExitStatus`] it ends with; errors are
+//! printed once here, with the chain of causes, and mapped to their exit code.
+
+pub mod args;
+pub mod commands;
+pub mod context;
+pub mod progress;
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use clap::Parser;
+
+use crate::error::{Error, ExitStatus, Result};
+use args::{Cli, Command};
+use context::Context;
+
+/// Entry point of the `rempart` binary.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { ExitStatus::Usage } else { ExitStatus::Success };
+            let _ = e.print();
+            return ExitCode::from(code.code());
+        }
+    };
+    init_tracing(&cli.global);
+    let status = match run(cli) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {}", format_error(&e));
+            e.exit_code()
+        }
+    };
+    ExitCode::from(status.code())
+}
+
+fn format_error(e: &Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        let text = s.to_string();
+        if !msg.contains(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+        src = s.source();
+    }
+    msg
+}
+
+fn init_tracing(g: &args::GlobalArgs) {
+    let default = match (g.quiet, g.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("REMPART_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+}
+
+/// A flag set by SIGINT or SIGTERM, for commands that stop cleanly.
+pub fn cancel_on_signal(ctx: &Context) -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let f = flag.clone();
+    ctx.runtime.spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else { return };
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
+        }
+        tracing::warn!("signal received: stopping cleanly (data stored so far stays indexed)");
+        f.store(true, Ordering::Relaxed);
+    });
+    flag
+}
+
+fn run(cli: Cli) -> Result<ExitStatus> {
+    let ctx = Context::new(cli.global)?;
+    match cli.command {
+        Command::Init(a) => commands::init::run(&ctx, a),
+        Command::Backup(a) => commands::backup::run(&ctx, a),
+        Command::Snapshots(a) => commands::snapshots::run(&ctx, a),
+        Command::Ls(a) => commands::ls::run(&ctx, a),
+        Command::Restore(a) => commands::restore::run(&ctx, a),
+        Command::Key(k) => commands::key::run(&ctx, k),
+        Command::Unlock(a) => commands::unlock::run(&ctx, a),
+    }
+}
+
+/// Prints a value as pretty JSON on stdout.
+pub fn print_json<T: serde::Serialize>(v: &T) {
+    println!("{}", serde_json::to_string_pretty(v).expect("serializable"));
+}

@@ -1,0 +1,364 @@
+//! The repository: an encrypted, content-addressed store of packs, indexes and snapshots.
+//!
+//! [`Repository`] opens a storage with a passphrase (or a recovery file), and reads and writes
+//! the sealed objects. The backup and restore engines build on it; it knows nothing of jobs,
+//! schedules or databases. docs/format.md is the reference for every object's layout.
+
+pub mod chunker;
+pub mod config;
+pub mod index;
+pub mod keyfile;
+pub mod lock;
+pub mod pack;
+pub mod snapshot;
+pub mod tree;
+pub mod walk;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::StreamExt;
+
+use crate::crypto::seal::{open_object, seal_object};
+use crate::crypto::Keys;
+use crate::error::{Error, Result};
+use crate::id::Id;
+use crate::storage::{BlockingStorage, Kind};
+use config::Config;
+use index::{Index, IndexFile};
+use keyfile::KeyFile;
+use pack::BlobType;
+use snapshot::Snapshot;
+use tree::Tree;
+
+/// How many objects are fetched at once when loading indexes and snapshots.
+const FETCH_CONCURRENCY: usize = 16;
+
+/// Options of `rempart init`.
+#[derive(Clone, Debug)]
+pub struct InitOptions {
+    pub compression_level: i32,
+    pub pack_size: u32,
+    pub label: String,
+}
+
+impl Default for InitOptions {
+    fn default() -> Self {
+        InitOptions { compression_level: 3, pack_size: 16 << 20, label: "initial key".into() }
+    }
+}
+
+/// An opened repository.
+#[derive(Clone)]
+pub struct Repository {
+    storage: BlockingStorage,
+    keys: Keys,
+    config: Arc<Config>,
+    /// Name of the key object that opened it (or "recovery file").
+    key_name: String,
+}
+
+impl std::fmt::Debug for Repository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Repository({})", self.storage.location())
+    }
+}
+
+impl Repository {
+    /// Creates a repository: a key object wrapping a fresh master key, then the config.
+    ///
+    /// # Errors
+    /// `AlreadyExists` when the location already holds a repository.
+    pub fn init(storage: BlockingStorage, passphrase: &[u8], opts: &InitOptions) -> Result<Repository> {
+        if !storage.list(Kind::Config)?.is_empty() {
+            return Err(Error::AlreadyExists(format!("a repository already exists at '{}'", storage.location())));
+        }
+        if !storage.list(Kind::Key)?.is_empty() {
+            return Err(Error::AlreadyExists(format!(
+                "'{}' holds key objects but no config: an earlier init was interrupted; remove the folder or bucket prefix and run init again",
+                storage.location()
+            )));
+        }
+        let config = Config::new(opts.compression_level, opts.pack_size)?;
+        let keys = Keys::generate();
+        let key = KeyFile::create(&keys, config.repository_id, passphrase, &opts.label)?;
+        let key_bytes = key.to_bytes();
+        let key_name = Id::of_bytes(&key_bytes).to_hex();
+        storage.put(Kind::Key, &key_name, Bytes::from(key_bytes))?;
+        let sealed = seal_object(&keys, "config", &serde_json::to_vec(&config).expect("serializable"));
+        storage.put(Kind::Config, "config", Bytes::from(sealed))?;
+        Ok(Repository { storage, keys, config: Arc::new(config), key_name })
+    }
+
+    /// Opens a repository with a passphrase, trying each key object.
+    ///
+    /// # Errors
+    /// `NotFound` when there is no repository, `WrongPassphrase` when no key opens.
+    pub fn open(storage: BlockingStorage, passphrase: &[u8]) -> Result<Repository> {
+        let keys = storage.list(Kind::Key)?;
+        if keys.is_empty() {
+            return Err(if storage.list(Kind::Config)?.is_empty() {
+                Error::not_found(format!(
+                    "no repository at '{}': run 'rempart init' first, or check -r/--repo",
+                    storage.location()
+                ))
+            } else {
+                Error::corrupt(
+                    format!("repository '{}'", storage.location()),
+                    "it has a config but no key objects; open it with a recovery file (--recovery-file)",
+                )
+            });
+        }
+        let mut damaged = Vec::new();
+        for obj in &keys {
+            let bytes = match storage.get(Kind::Key, &obj.name) {
+                Ok(b) => b,
+                Err(Error::NotFound(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            let what = Kind::Key.describe(&obj.name);
+            let key = match KeyFile::from_bytes(&bytes, &what) {
+                Ok(k) if Id::of_bytes(&bytes).to_hex() == obj.name => k,
+                Ok(_) => {
+                    damaged.push(format!("{what} (content does not match its name)"));
+                    continue;
+                }
+                Err(e) => {
+                    damaged.push(e.to_string());
+                    continue;
+                }
+            };
+            if let Some(k) = key.unlock(passphrase)? {
+                return Self::finish_open(storage, k, key.repository_id, obj.name.clone());
+            }
+        }
+        let mut msg = format!(
+            "wrong passphrase: none of the {} key(s) of repository '{}' opens with it; check --password-file, REMPART_PASSWORD_FILE or REMPART_PASSWORD",
+            keys.len(),
+            storage.location()
+        );
+        if !damaged.is_empty() {
+            msg.push_str(&format!(
+                " (damaged key objects: {}; if yours was damaged, open with the recovery file from 'rempart key export')",
+                damaged.join("; ")
+            ));
+        }
+        Err(Error::WrongPassphrase(msg))
+    }
+
+    /// Opens with a key from a recovery file instead of the repository's key objects.
+    ///
+    /// # Errors
+    /// `WrongPassphrase` when the passphrase does not open the recovery key, `InvalidInput`
+    /// when the recovery file belongs to another repository.
+    pub fn open_with_recovery(storage: BlockingStorage, key: &KeyFile, passphrase: &[u8]) -> Result<Repository> {
+        let keys = key.unlock(passphrase)?.ok_or_else(|| {
+            Error::WrongPassphrase("wrong passphrase for the recovery file's key".to_string())
+        })?;
+        Self::finish_open(storage, keys, key.repository_id, "recovery file".into())
+    }
+
+    fn finish_open(storage: BlockingStorage, keys: Keys, repository_id: Id, key_name: String) -> Result<Repository> {
+        let bytes = storage.get(Kind::Config, "config").map_err(|e| match e {
+            Error::NotFound(_) => Error::corrupt(
+                format!("repository '{}'", storage.location()),
+                "the config object is missing (the repository was not fully initialised or it was deleted)",
+            ),
+            e => e,
+        })?;
+        let plain = open_object(&keys, "config", &bytes, "config")?;
+        let config: Config = serde_json::from_slice(&plain).map_err(|e| Error::corrupt("config", e))?;
+        config.validate()?;
+        if config.repository_id != repository_id {
+            return Err(Error::invalid(format!(
+                "the key belongs to repository {}, but '{}' is repository {}",
+                repository_id.short(),
+                storage.location(),
+                config.repository_id.short()
+            )));
+        }
+        Ok(Repository { storage, keys, config: Arc::new(config), key_name })
+    }
+
+    pub fn storage(&self) -> &BlockingStorage {
+        &self.storage
+    }
+
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn id(&self) -> Id {
+        self.config.repository_id
+    }
+
+    pub fn key_name(&self) -> &str {
+        &self.key_name
+    }
+
+    /// Seals and stores an object under the hash of its sealed bytes; returns that name.
+    pub fn save_object(&self, kind: Kind, label: &str, plaintext: &[u8]) -> Result<Id> {
+        let sealed = seal_object(&self.keys, label, plaintext);
+        let id = Id::of_bytes(&sealed);
+        self.storage.put(kind, &id.to_hex(), Bytes::from(sealed))?;
+        Ok(id)
+    }
+
+    /// Loads and opens a content-addressed sealed object, checking its name.
+    pub fn load_object(&self, kind: Kind, label: &str, name: &str) -> Result<Vec<u8>> {
+        let bytes = self.storage.get(kind, name)?;
+        self.open_loaded(kind, label, name, &bytes)
+    }
+
+    fn open_loaded(&self, kind: Kind, label: &str, name: &str, bytes: &[u8]) -> Result<Vec<u8>> {
+        let what = kind.describe(name);
+        if Id::of_bytes(bytes).to_hex() != name {
+            return Err(Error::corrupt(what, "content does not hash to its name"));
+        }
+        open_object(&self.keys, label, bytes, &what)
+    }
+
+    /// Fetches many objects of one kind concurrently; each result is paired with its name.
+    pub fn fetch_many(&self, kind: Kind, names: Vec<String>) -> Vec<(String, Result<Bytes>)> {
+        let storage = self.storage.inner().clone();
+        self.storage.handle().block_on(
+            futures::stream::iter(names)
+                .map(|name| {
+                    let storage = storage.clone();
+                    async move {
+                        let r = storage.get(kind, &name).await;
+                        (name, r)
+                    }
+                })
+                .buffer_unordered(FETCH_CONCURRENCY)
+                .collect(),
+        )
+    }
+
+    /// Reads every index object (skipping none silently: damaged ones are errors).
+    pub fn load_index_files(&self) -> Result<Vec<(Id, IndexFile)>> {
+        let names = self.storage.list(Kind::Index)?.into_iter().map(|o| o.name).collect();
+        let mut out = Vec::new();
+        for (name, bytes) in self.fetch_many(Kind::Index, names) {
+            let bytes = match bytes {
+                Ok(b) => b,
+                Err(Error::NotFound(_)) => continue, // superseded and deleted meanwhile
+                Err(e) => return Err(e),
+            };
+            let plain = self.open_loaded(Kind::Index, "index", &name, &bytes)?;
+            let file = IndexFile::decode(&plain, &Kind::Index.describe(&name))?;
+            out.push((Id::from_hex(&name)?, file));
+        }
+        Ok(out)
+    }
+
+    /// The merged index of the repository.
+    ///
+    /// # Errors
+    /// `Corrupt` naming a damaged index object (run `rempart repair index`).
+    pub fn load_index(&self) -> Result<Index> {
+        Ok(Index::from_files(self.load_index_files().map_err(|e| match e {
+            Error::Corrupt { object, detail } => Error::Corrupt {
+                object,
+                detail: format!("{detail}; run 'rempart repair index' to rebuild the index from the packs"),
+            },
+            e => e,
+        })?))
+    }
+
+    /// Stores an index object.
+    pub fn save_index(&self, file: &IndexFile) -> Result<Id> {
+        self.save_object(Kind::Index, "index", &file.encode())
+    }
+
+    /// Every snapshot, oldest first. Damaged snapshot objects are returned as errors in the
+    /// second list, so listings can go on and name them.
+    pub fn list_snapshots(&self) -> Result<(Vec<(Id, Snapshot)>, Vec<Error>)> {
+        let names = self.storage.list(Kind::Snapshot)?.into_iter().map(|o| o.name).collect();
+        let mut ok = Vec::new();
+        let mut bad = Vec::new();
+        for (name, bytes) in self.fetch_many(Kind::Snapshot, names) {
+            let r = bytes.and_then(|b| {
+                let plain = self.open_loaded(Kind::Snapshot, "snapshot", &name, &b)?;
+                Snapshot::decode(&plain, &Kind::Snapshot.describe(&name))
+            });
+            match (r, Id::from_hex(&name)) {
+                (Ok(s), Ok(id)) => ok.push((id, s)),
+                (Err(Error::NotFound(_)), _) => {}
+                (Err(e), _) => bad.push(e),
+                (_, Err(_)) => bad.push(Error::corrupt(Kind::Snapshot.describe(&name), "name is not an id")),
+            }
+        }
+        ok.sort_by(|a, b| a.1.time.cmp(&b.1.time).then(a.0.cmp(&b.0)));
+        Ok((ok, bad))
+    }
+
+    /// Loads one snapshot by exact id.
+    pub fn load_snapshot(&self, id: &Id) -> Result<Snapshot> {
+        let plain = self.load_object(Kind::Snapshot, "snapshot", &id.to_hex())?;
+        Snapshot::decode(&plain, &Kind::Snapshot.describe(&id.to_hex()))
+    }
+
+    /// Stores a snapshot (after everything it references is durable).
+    pub fn save_snapshot(&self, snap: &Snapshot) -> Result<Id> {
+        self.save_object(Kind::Snapshot, "snapshot", &snap.encode())
+    }
+
+    /// Finds a snapshot by `latest`, a full id or a unique id prefix.
+    ///
+    /// # Errors
+    /// `NotFound` or `InvalidInput` (ambiguous prefix) quoting the given text.
+    pub fn find_snapshot(&self, spec: &str) -> Result<(Id, Snapshot)> {
+        let (snaps, _) = self.list_snapshots()?;
+        if spec == "latest" {
+            return snaps.into_iter().last().ok_or_else(|| {
+                Error::not_found(format!("repository '{}' has no snapshots yet", self.storage.location()))
+            });
+        }
+        if spec.len() < 4 || !spec.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(Error::invalid(format!(
+                "'{spec}' is not a snapshot: expected 'latest' or at least 4 hex digits of a snapshot id"
+            )));
+        }
+        let spec_l = spec.to_ascii_lowercase();
+        let mut matches: Vec<_> = snaps.into_iter().filter(|(id, _)| id.to_hex().starts_with(&spec_l)).collect();
+        match matches.len() {
+            0 => Err(Error::not_found(format!(
+                "no snapshot '{spec}' in repository '{}'; 'rempart snapshots' lists them",
+                self.storage.location()
+            ))),
+            1 => Ok(matches.pop().expect("one")),
+            n => Err(Error::invalid(format!("snapshot prefix '{spec}' is ambiguous: {n} snapshots match; give more digits"))),
+        }
+    }
+
+    /// Reads one blob through the index (decrypted, decompressed, verified).
+    ///
+    /// # Errors
+    /// `Corrupt` when the blob is not indexed, its pack is missing, or its data is damaged.
+    pub fn read_blob(&self, index: &Index, id: &Id, blob_type: BlobType) -> Result<Vec<u8>> {
+        let loc = index.lookup(id).ok_or_else(|| {
+            Error::corrupt(format!("{blob_type:?} blob {id}").to_lowercase(), "not in the index (missing data)")
+        })?;
+        let e = loc.entry;
+        let name = loc.pack.id.to_hex();
+        let envelope = self
+            .storage
+            .get_range(Kind::Pack, &name, u64::from(e.offset)..u64::from(e.offset) + u64::from(e.length))
+            .map_err(|err| match err {
+                Error::NotFound(_) => Error::corrupt(Kind::Pack.describe(&name), format!("missing (holds blob {id})")),
+                other => other,
+            })?;
+        pack::open_blob(&self.keys, &loc.pack.salt, &e, &envelope)
+    }
+
+    /// Reads and decodes a tree blob.
+    pub fn load_tree(&self, index: &Index, id: &Id) -> Result<Tree> {
+        let raw = self.read_blob(index, id, BlobType::Tree)?;
+        Tree::decode(&raw, &format!("tree {id}"))
+    }
+}

@@ -1,0 +1,182 @@
+//! Local-folder backend: object_store's `LocalFileSystem` for reads, listings and deletes,
+//! and a durable writer for puts.
+//!
+//! object_store's local put renames a staged file into place but never fsyncs, so a crash
+//! could leave a named object whose data never reached the disk. Puts here follow the classic
+//! sequence instead: write a temporary file in the destination folder, fsync it, rename it over
+//! the final name, fsync the folder (and the parent of any folder just created). Only then does
+//! `put` return, so the caller may write objects that reference it.
+
+use std::io::Write;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as StorePath;
+use object_store::ObjectStore;
+
+use super::{Kind, ObjectInfo, Storage};
+use crate::error::{Error, Result};
+
+#[derive(Debug)]
+pub struct LocalStorage {
+    root: PathBuf,
+    store: Arc<LocalFileSystem>,
+}
+
+impl LocalStorage {
+    /// A backend rooted at `root`, which is created when missing.
+    ///
+    /// # Errors
+    /// `Io` naming the folder when it cannot be created or used.
+    pub fn new(root: &Path) -> Result<LocalStorage> {
+        std::fs::create_dir_all(root)
+            .map_err(|e| Error::io(format!("cannot create repository folder '{}'", root.display()), e))?;
+        let root = root
+            .canonicalize()
+            .map_err(|e| Error::io(format!("cannot open repository folder '{}'", root.display()), e))?;
+        let store = LocalFileSystem::new_with_prefix(&root)
+            .map_err(|e| Error::invalid(format!("repository folder '{}': {e}", root.display())))?;
+        Ok(LocalStorage { root, store: Arc::new(store) })
+    }
+
+    fn path(&self, kind: Kind, name: &str) -> StorePath {
+        StorePath::from(kind.key(name))
+    }
+}
+
+/// Writes `data` at `root/rel` with temp file, fsync, rename, fsync of the folder.
+fn put_durable(root: &Path, rel: &str, data: &[u8]) -> std::io::Result<()> {
+    let path = root.join(rel);
+    let dir = path.parent().expect("object keys have a folder or the root");
+    if !dir.exists() {
+        std::fs::create_dir_all(dir)?;
+        // Make the new folder entries durable too, up to the repository root.
+        let mut d = dir;
+        while d != root {
+            let parent = d.parent().expect("inside root");
+            std::fs::File::open(parent)?.sync_all()?;
+            d = parent;
+        }
+    }
+    let tmp = dir.join(format!(
+        ".tmp-{}-{:016x}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("object"),
+        rand::random::<u64>()
+    ));
+    let result = (|| {
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, &path)?;
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+pub(super) fn map_store_error(op: &'static str, kind: Kind, name: &str, location: &str, e: object_store::Error) -> Error {
+    match e {
+        object_store::Error::NotFound { .. } => Error::not_found(format!(
+            "{} does not exist in repository '{location}'",
+            kind.describe(name)
+        )),
+        other => {
+            let detail = format!("{other}");
+            let lower = detail.to_lowercase();
+            let retryable = ["timed out", "timeout", "connection", "reset", " 500", " 502", " 503", " 504", "slowdown", "internal error"]
+                .iter()
+                .any(|w| lower.contains(w));
+            Error::Storage { op, object: format!("{} in '{location}'", kind.describe(name)), detail, retryable }
+        }
+    }
+}
+
+#[async_trait]
+impl Storage for LocalStorage {
+    fn location(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    async fn put(&self, kind: Kind, name: &str, data: Bytes) -> Result<()> {
+        let root = self.root.clone();
+        let rel = kind.key(name);
+        let what = kind.describe(name);
+        tokio::task::spawn_blocking(move || put_durable(&root, &rel, &data))
+            .await
+            .map_err(|e| Error::failed(format!("writer task failed: {e}")))?
+            .map_err(|e| Error::io(format!("cannot write {what} in '{}'", self.root.display()), e))
+    }
+
+    async fn get(&self, kind: Kind, name: &str) -> Result<Bytes> {
+        let loc = self.location();
+        let r = self.store.get(&self.path(kind, name)).await.map_err(|e| map_store_error("reading", kind, name, &loc, e))?;
+        r.bytes().await.map_err(|e| map_store_error("reading", kind, name, &loc, e))
+    }
+
+    async fn get_range(&self, kind: Kind, name: &str, range: Range<u64>) -> Result<Bytes> {
+        let loc = self.location();
+        let path = self.path(kind, name);
+        match self.store.get_range(&path, range.clone()).await {
+            Ok(b) if b.len() as u64 == range.end - range.start => Ok(b),
+            Ok(b) => Err(Error::corrupt(
+                kind.describe(name),
+                format!("truncated: asked bytes {}..{}, got {}", range.start, range.end, b.len()),
+            )),
+            Err(object_store::Error::NotFound { .. }) => {
+                Err(map_store_error("reading", kind, name, &loc, object_store::Error::NotFound { path: path.to_string(), source: "missing".into() }))
+            }
+            Err(e) => match self.store.head(&path).await {
+                Ok(meta) if meta.size < range.end => Err(Error::corrupt(
+                    kind.describe(name),
+                    format!("truncated: {} bytes long, asked bytes {}..{}", meta.size, range.start, range.end),
+                )),
+                _ => Err(map_store_error("reading", kind, name, &loc, e)),
+            },
+        }
+    }
+
+    async fn list(&self, kind: Kind) -> Result<Vec<ObjectInfo>> {
+        let loc = self.location();
+        if kind == Kind::Config {
+            return match self.store.head(&StorePath::from("config")).await {
+                Ok(m) => Ok(vec![ObjectInfo { name: "config".into(), size: m.size }]),
+                Err(object_store::Error::NotFound { .. }) => Ok(vec![]),
+                Err(e) => Err(map_store_error("listing", kind, "", &loc, e)),
+            };
+        }
+        let dir = self.root.join(kind.dir());
+        if !dir.exists() {
+            return Ok(vec![]);
+        }
+        let prefix = StorePath::from(kind.dir());
+        let metas: Vec<_> = self
+            .store
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .map_err(|e| map_store_error("listing", kind, "", &loc, e))?;
+        Ok(metas
+            .into_iter()
+            .filter_map(|m| {
+                let name = m.location.filename()?.to_string();
+                (!name.starts_with('.') && !name.contains('#')).then_some(ObjectInfo { name, size: m.size })
+            })
+            .collect())
+    }
+
+    async fn delete(&self, kind: Kind, name: &str) -> Result<()> {
+        let loc = self.location();
+        match self.store.delete(&self.path(kind, name)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(map_store_error("deleting", kind, name, &loc, e)),
+        }
+    }
+}

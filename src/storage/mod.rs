@@ -1,0 +1,87 @@
+//! The storage contract: one narrow trait over object stores.
+//!
+//! Objects are addressed by [`Kind`] and name, never by raw paths. Guarantees every backend
+//! gives (and `tests/storage_conformance.rs` checks on each):
+//!
+//! - **Atomic put**: a reader sees either no object or the whole object, never a part.
+//! - **Durable on return**: when `put` returns, the object survives a crash of this host
+//!   (local: the file and its folder are fsynced; S3: the server acknowledged the upload).
+//!   Callers write an object only after everything it references has been put.
+//! - **No overwrite is relied upon**: names are content addresses (BLAKE3 of the bytes) or
+//!   random unique ids, so putting the same name twice writes the same bytes, and nothing
+//!   depends on conditional requests (`If-None-Match`), which some S3 servers ignore.
+//! - **Missing is distinct**: reading a missing object is `Error::NotFound`, never an I/O error.
+//! - **Listing** returns every object of a kind whose put has returned (S3 and Garage list
+//!   with read-after-write consistency); objects being written are not listed.
+//!
+//! Wrappers (fault injection in tests, retries) implement the same trait.
+
+mod blocking;
+mod layout;
+mod local;
+mod s3;
+
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::error::Result;
+
+pub use blocking::BlockingStorage;
+pub use layout::Kind;
+pub use s3::S3Settings;
+
+/// One stored object as a listing shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub name: String,
+    pub size: u64,
+}
+
+/// The storage contract (see the module documentation for the guarantees).
+#[async_trait]
+pub trait Storage: Send + Sync + fmt::Debug {
+    /// Where the repository lives, for messages: a path or `s3://bucket/prefix`.
+    fn location(&self) -> String;
+
+    /// Writes an object atomically and durably.
+    async fn put(&self, kind: Kind, name: &str, data: Bytes) -> Result<()>;
+
+    /// Reads a whole object; `Error::NotFound` when it does not exist.
+    async fn get(&self, kind: Kind, name: &str) -> Result<Bytes>;
+
+    /// Reads `range` of an object; a range past the end is an `Error::Corrupt` naming it.
+    async fn get_range(&self, kind: Kind, name: &str, range: Range<u64>) -> Result<Bytes>;
+
+    /// Lists every object of a kind.
+    async fn list(&self, kind: Kind) -> Result<Vec<ObjectInfo>>;
+
+    /// Deletes an object; deleting a missing object succeeds.
+    async fn delete(&self, kind: Kind, name: &str) -> Result<()>;
+}
+
+/// Opens the storage a repository URL names: a local path, or `s3://bucket/prefix` with
+/// settings from the environment.
+///
+/// # Errors
+/// `InvalidInput` naming the URL when it cannot be used.
+pub fn open_url(url: &str) -> Result<Arc<dyn Storage>> {
+    if let Some(rest) = url.strip_prefix("s3://") {
+        let settings = S3Settings::from_env(rest)?;
+        Ok(Arc::new(s3::S3Storage::new(settings)?))
+    } else if url.contains("://") {
+        Err(crate::error::Error::invalid(format!(
+            "repository '{url}': unsupported scheme; expected a local path or s3://BUCKET/PREFIX"
+        )))
+    } else {
+        Ok(Arc::new(local::LocalStorage::new(std::path::Path::new(url))?))
+    }
+}
+
+/// True when `url` names a local repository folder.
+pub fn is_local(url: &str) -> bool {
+    !url.contains("://")
+}

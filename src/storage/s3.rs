@@ -1,0 +1,275 @@
+//! S3-compatible backend through object_store's `AmazonS3Builder`.
+//!
+//! Settings come from the standard AWS environment variables (`AWS_ACCESS_KEY_ID`,
+//! `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_ENDPOINT_URL`, `AWS_REGION`,
+//! `AWS_ALLOW_HTTP`) or from a credentials file of `KEY=VALUE` lines that the configuration
+//! names (`REMPART_S3_ENV_FILE`, or `s3_env_file` in a job); values in the file win. Secrets
+//! are never taken from command-line flags. Objects above the multipart threshold go up as
+//! multipart uploads; object_store retries transient failures (5xx, resets, timeouts) with
+//! exponential backoff, and permanent ones are mapped to errors that say what to check.
+
+use std::ops::Range;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::path::Path as StorePath;
+use object_store::{BackoffConfig, ClientOptions, ObjectStore, RetryConfig, WriteMultipart};
+
+use super::local::map_store_error;
+use super::{Kind, ObjectInfo, Storage};
+use crate::error::{Error, Result};
+
+/// Everything needed to reach one bucket and prefix.
+#[derive(Clone)]
+pub struct S3Settings {
+    pub bucket: String,
+    pub prefix: String,
+    pub endpoint: Option<String>,
+    pub region: String,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub session_token: Option<String>,
+    pub allow_http: bool,
+    /// Objects larger than this go up as multipart uploads of `part_size` parts.
+    pub multipart_threshold: usize,
+    pub part_size: usize,
+}
+
+impl std::fmt::Debug for S3Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Settings")
+            .field("bucket", &self.bucket)
+            .field("prefix", &self.prefix)
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id.as_ref().map(|_| "<set>"))
+            .field("secret_access_key", &self.secret_access_key.as_ref().map(|_| "<set>"))
+            .finish()
+    }
+}
+
+impl S3Settings {
+    /// Settings for `BUCKET/PREFIX` from the environment and, when `REMPART_S3_ENV_FILE` is
+    /// set, from that file.
+    ///
+    /// # Errors
+    /// `InvalidInput` naming the URL or the file when they cannot be used.
+    pub fn from_env(bucket_and_prefix: &str) -> Result<S3Settings> {
+        let file = std::env::var_os("REMPART_S3_ENV_FILE");
+        Self::from_env_and_file(bucket_and_prefix, file.as_deref().map(Path::new))
+    }
+
+    pub fn from_env_and_file(bucket_and_prefix: &str, file: Option<&Path>) -> Result<S3Settings> {
+        let (bucket, prefix) = match bucket_and_prefix.split_once('/') {
+            Some((b, p)) => (b.to_string(), p.trim_matches('/').to_string()),
+            None => (bucket_and_prefix.to_string(), String::new()),
+        };
+        if bucket.is_empty() {
+            return Err(Error::invalid(format!(
+                "repository 's3://{bucket_and_prefix}': no bucket name; expected s3://BUCKET/PREFIX"
+            )));
+        }
+        let mut vars: std::collections::HashMap<String, String> = std::env::vars().collect();
+        if let Some(file) = file {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| Error::io(format!("cannot read S3 settings file '{}'", file.display()), e))?;
+            for (n, line) in text.lines().enumerate() {
+                let line = line.trim();
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                let (k, v) = line.split_once('=').ok_or_else(|| {
+                    Error::invalid(format!(
+                        "S3 settings file '{}' line {}: expected KEY=VALUE",
+                        file.display(),
+                        n + 1
+                    ))
+                })?;
+                vars.insert(k.trim().to_string(), v.trim().trim_matches('"').to_string());
+            }
+        }
+        let get = |k: &str| vars.get(k).filter(|v| !v.is_empty()).cloned();
+        Ok(S3Settings {
+            bucket,
+            prefix,
+            endpoint: get("AWS_ENDPOINT_URL").or_else(|| get("AWS_ENDPOINT")),
+            region: get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")).unwrap_or_else(|| "us-east-1".into()),
+            access_key_id: get("AWS_ACCESS_KEY_ID"),
+            secret_access_key: get("AWS_SECRET_ACCESS_KEY"),
+            session_token: get("AWS_SESSION_TOKEN"),
+            allow_http: get("AWS_ALLOW_HTTP").is_some_and(|v| v == "true" || v == "1"),
+            multipart_threshold: 8 << 20,
+            part_size: 8 << 20,
+        })
+    }
+}
+
+#[derive(Debug)]
+pub struct S3Storage {
+    store: Arc<AmazonS3>,
+    settings: S3Settings,
+}
+
+impl S3Storage {
+    /// # Errors
+    /// `InvalidInput` when object_store rejects the settings (bad endpoint URL, ...).
+    pub fn new(settings: S3Settings) -> Result<S3Storage> {
+        let mut b = AmazonS3Builder::new()
+            .with_bucket_name(&settings.bucket)
+            .with_region(&settings.region)
+            .with_allow_http(settings.allow_http)
+            .with_virtual_hosted_style_request(false)
+            .with_retry(RetryConfig {
+                backoff: BackoffConfig {
+                    init_backoff: Duration::from_millis(200),
+                    max_backoff: Duration::from_secs(15),
+                    base: 2.0,
+                },
+                max_retries: 6,
+                retry_timeout: Duration::from_secs(120),
+            })
+            .with_client_options(
+                ClientOptions::new()
+                    .with_connect_timeout(Duration::from_secs(10))
+                    .with_timeout(Duration::from_secs(300))
+                    .with_allow_http(settings.allow_http),
+            );
+        if let Some(e) = &settings.endpoint {
+            b = b.with_endpoint(e);
+        }
+        if let Some(k) = &settings.access_key_id {
+            b = b.with_access_key_id(k);
+        }
+        if let Some(s) = &settings.secret_access_key {
+            b = b.with_secret_access_key(s);
+        }
+        if let Some(t) = &settings.session_token {
+            b = b.with_token(t);
+        }
+        let store = b.build().map_err(|e| {
+            Error::invalid(format!("S3 repository 's3://{}/{}': {e}", settings.bucket, settings.prefix))
+        })?;
+        Ok(S3Storage { store: Arc::new(store), settings })
+    }
+
+    fn path(&self, kind: Kind, name: &str) -> StorePath {
+        if self.settings.prefix.is_empty() {
+            StorePath::from(kind.key(name))
+        } else {
+            StorePath::from(format!("{}/{}", self.settings.prefix, kind.key(name)))
+        }
+    }
+
+    fn explain(&self, op: &'static str, kind: Kind, name: &str, e: object_store::Error) -> Error {
+        let err = map_store_error(op, kind, name, &self.location(), e);
+        match err {
+            Error::Storage { op, object, detail, retryable } => {
+                let lower = detail.to_lowercase();
+                let hint = if lower.contains("nosuchbucket") || lower.contains("no such bucket") {
+                    " (the bucket does not exist: create it or check the repository URL)"
+                } else if lower.contains("accessdenied") || lower.contains("403") || lower.contains("forbidden") {
+                    " (access denied: check AWS_ACCESS_KEY_ID and the bucket's permissions for this key)"
+                } else if lower.contains("invalidaccesskeyid") || lower.contains("signaturedoesnotmatch") {
+                    " (bad credentials: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
+                } else if lower.contains("connect") || lower.contains("dns") {
+                    " (cannot reach the endpoint: check AWS_ENDPOINT_URL and the network)"
+                } else {
+                    ""
+                };
+                Error::Storage { op, object, detail: format!("{detail}{hint}"), retryable }
+            }
+            other => other,
+        }
+    }
+}
+
+#[async_trait]
+impl Storage for S3Storage {
+    fn location(&self) -> String {
+        if self.settings.prefix.is_empty() {
+            format!("s3://{}", self.settings.bucket)
+        } else {
+            format!("s3://{}/{}", self.settings.bucket, self.settings.prefix)
+        }
+    }
+
+    async fn put(&self, kind: Kind, name: &str, data: Bytes) -> Result<()> {
+        let path = self.path(kind, name);
+        if data.len() <= self.settings.multipart_threshold {
+            self.store.put(&path, data.into()).await.map_err(|e| self.explain("writing", kind, name, e))?;
+            return Ok(());
+        }
+        let upload = self.store.put_multipart(&path).await.map_err(|e| self.explain("starting upload of", kind, name, e))?;
+        let mut w = WriteMultipart::new_with_chunk_size(upload, self.settings.part_size);
+        let mut offset = 0;
+        while offset < data.len() {
+            let end = (offset + self.settings.part_size).min(data.len());
+            w.wait_for_capacity(4).await.map_err(|e| self.explain("uploading", kind, name, e))?;
+            w.put(data.slice(offset..end));
+            offset = end;
+        }
+        w.finish().await.map_err(|e| self.explain("completing upload of", kind, name, e))?;
+        Ok(())
+    }
+
+    async fn get(&self, kind: Kind, name: &str) -> Result<Bytes> {
+        let r = self.store.get(&self.path(kind, name)).await.map_err(|e| self.explain("reading", kind, name, e))?;
+        r.bytes().await.map_err(|e| self.explain("reading", kind, name, e))
+    }
+
+    async fn get_range(&self, kind: Kind, name: &str, range: Range<u64>) -> Result<Bytes> {
+        let path = self.path(kind, name);
+        match self.store.get_range(&path, range.clone()).await {
+            Ok(b) if b.len() as u64 == range.end - range.start => Ok(b),
+            Ok(b) => Err(Error::corrupt(
+                kind.describe(name),
+                format!("truncated: asked bytes {}..{}, got {}", range.start, range.end, b.len()),
+            )),
+            Err(e @ object_store::Error::NotFound { .. }) => Err(self.explain("reading", kind, name, e)),
+            Err(e) => match self.store.head(&path).await {
+                Ok(meta) if meta.size < range.end => Err(Error::corrupt(
+                    kind.describe(name),
+                    format!("truncated: {} bytes long, asked bytes {}..{}", meta.size, range.start, range.end),
+                )),
+                _ => Err(self.explain("reading", kind, name, e)),
+            },
+        }
+    }
+
+    async fn list(&self, kind: Kind) -> Result<Vec<ObjectInfo>> {
+        if kind == Kind::Config {
+            return match self.store.head(&self.path(kind, "config")).await {
+                Ok(m) => Ok(vec![ObjectInfo { name: "config".into(), size: m.size }]),
+                Err(object_store::Error::NotFound { .. }) => Ok(vec![]),
+                Err(e) => Err(self.explain("listing", kind, "", e)),
+            };
+        }
+        let prefix = if self.settings.prefix.is_empty() {
+            StorePath::from(kind.dir())
+        } else {
+            StorePath::from(format!("{}/{}", self.settings.prefix, kind.dir()))
+        };
+        let metas: Vec<_> = self
+            .store
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .map_err(|e| self.explain("listing", kind, "", e))?;
+        Ok(metas
+            .into_iter()
+            .filter_map(|m| Some(ObjectInfo { name: m.location.filename()?.to_string(), size: m.size }))
+            .collect())
+    }
+
+    async fn delete(&self, kind: Kind, name: &str) -> Result<()> {
+        match self.store.delete(&self.path(kind, name)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.explain("deleting", kind, name, e)),
+        }
+    }
+}
