@@ -37,8 +37,9 @@ impl Id {
     /// `InvalidInput` naming the text when it is not 64 hex digits.
     pub fn from_hex(text: &str) -> Result<Id> {
         let mut b = [0u8; 32];
-        hex::decode_to_slice(text, &mut b)
-            .map_err(|_| Error::invalid(format!("'{text}' is not an id: expected 64 hex digits")))?;
+        hex::decode_to_slice(text, &mut b).map_err(|_| {
+            Error::invalid(format!("'{text}' is not an id: expected 64 hex digits"))
+        })?;
         Ok(Id(b))
     }
 }

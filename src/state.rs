@@ -15,7 +15,9 @@ pub fn default_dir() -> PathBuf {
     if let Some(p) = std::env::var_os("XDG_STATE_HOME").filter(|p| !p.is_empty()) {
         return PathBuf::from(p).join("rempart");
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/var/lib"));
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/lib"));
     home.join(".local/state/rempart")
 }
 
@@ -32,5 +34,10 @@ pub fn ensure(dir: &Path) -> Result<()> {
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .map_err(|e| Error::io(format!("cannot create state directory '{}'", dir.display()), e))
+        .map_err(|e| {
+            Error::io(
+                format!("cannot create state directory '{}'", dir.display()),
+                e,
+            )
+        })
 }

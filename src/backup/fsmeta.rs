@@ -67,7 +67,12 @@ pub fn kind_of(meta: &std::fs::Metadata) -> NodeKind {
 ///
 /// # Errors
 /// The I/O error of reading a symlink target.
-pub fn node_from_metadata(path: &Path, name: &[u8], meta: &std::fs::Metadata, names: &mut NameCache) -> std::io::Result<Node> {
+pub fn node_from_metadata(
+    path: &Path,
+    name: &[u8],
+    meta: &std::fs::Metadata,
+    names: &mut NameCache,
+) -> std::io::Result<Node> {
     let kind = kind_of(meta);
     let mut node = Node::new(name, kind);
     node.mode = meta.mode() & 0o7777;
@@ -75,9 +80,19 @@ pub fn node_from_metadata(path: &Path, name: &[u8], meta: &std::fs::Metadata, na
     node.gid = meta.gid();
     node.user = names.user(meta.uid());
     node.group = names.group(meta.gid());
-    node.size = if kind == NodeKind::File { meta.size() } else { 0 };
-    node.mtime = Timestamp { secs: meta.mtime(), nanos: meta.mtime_nsec() as u32 };
-    node.ctime = Timestamp { secs: meta.ctime(), nanos: meta.ctime_nsec() as u32 };
+    node.size = if kind == NodeKind::File {
+        meta.size()
+    } else {
+        0
+    };
+    node.mtime = Timestamp {
+        secs: meta.mtime(),
+        nanos: meta.mtime_nsec() as u32,
+    };
+    node.ctime = Timestamp {
+        secs: meta.ctime(),
+        nanos: meta.ctime_nsec() as u32,
+    };
     node.device = meta.dev();
     node.inode = meta.ino();
     node.links = meta.nlink();
@@ -96,11 +111,16 @@ pub fn node_from_metadata(path: &Path, name: &[u8], meta: &std::fs::Metadata, na
 
 /// Extended attributes of `path` (not following symlinks); none where unsupported.
 pub fn read_xattrs(path: &Path) -> Vec<Xattr> {
-    let Ok(names) = xattr::list(path) else { return Vec::new() };
+    let Ok(names) = xattr::list(path) else {
+        return Vec::new();
+    };
     let mut out: Vec<Xattr> = names
         .filter_map(|n| {
             let value = xattr::get(path, &n).ok().flatten()?;
-            Some(Xattr { name: n.as_bytes().to_vec(), value })
+            Some(Xattr {
+                name: n.as_bytes().to_vec(),
+                value,
+            })
         })
         .collect();
     out.sort_by(|a, b| a.name.cmp(&b.name));

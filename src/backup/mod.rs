@@ -104,20 +104,29 @@ impl BackupResult {
 
 /// The number of worker threads to use by default.
 pub fn default_workers() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
 }
 
 /// Chooses the parent snapshot for `paths` on `hostname`.
-pub fn find_parent(repo: &Repository, choice: &ParentChoice, hostname: &str, paths: &[String]) -> Result<Option<(Id, Snapshot)>> {
+pub fn find_parent(
+    repo: &Repository,
+    choice: &ParentChoice,
+    hostname: &str,
+    paths: &[String],
+) -> Result<Option<(Id, Snapshot)>> {
     match choice {
         ParentChoice::None => Ok(None),
         ParentChoice::Explicit(id) => Ok(Some((*id, repo.load_snapshot(id)?))),
         ParentChoice::Auto => {
             let (snaps, _) = repo.list_snapshots()?;
-            Ok(snaps
-                .into_iter()
-                .rev()
-                .find(|(_, s)| s.hostname == hostname && s.same_paths(paths) && s.repaired.is_none() && s.source.kind == "files"))
+            Ok(snaps.into_iter().rev().find(|(_, s)| {
+                s.hostname == hostname
+                    && s.same_paths(paths)
+                    && s.repaired.is_none()
+                    && s.source.kind == "files"
+            }))
         }
     }
 }
@@ -138,7 +147,10 @@ pub fn backup(repo: &Repository, opts: &BackupOptions) -> Result<BackupResult> {
     for p in &opts.paths {
         let abs = absolute(p)?;
         std::fs::symlink_metadata(&abs).map_err(|e| {
-            Error::invalid(format!("source path '{}' cannot be read: {e}; expected an existing file or folder", p.display()))
+            Error::invalid(format!(
+                "source path '{}' cannot be read: {e}; expected an existing file or folder",
+                p.display()
+            ))
         })?;
         paths.push(abs);
     }
@@ -162,14 +174,31 @@ pub fn backup(repo: &Repository, opts: &BackupOptions) -> Result<BackupResult> {
         None => None,
     };
     let trie = SourceTrie::build(&paths);
-    let root_dev = std::os::unix::fs::MetadataExt::dev(&std::fs::symlink_metadata("/").map_err(|e| Error::io("cannot stat /", e))?);
+    let root_dev = std::os::unix::fs::MetadataExt::dev(
+        &std::fs::symlink_metadata("/").map_err(|e| Error::io("cannot stat /", e))?,
+    );
 
-    let shared = Arc::new(Shared::new(repo.clone(), index, opts.counters.clone(), opts.cancel.clone()));
+    let shared = Arc::new(Shared::new(
+        repo.clone(),
+        index,
+        opts.counters.clone(),
+        opts.cancel.clone(),
+    ));
     let handle = repo.storage().handle().clone();
-    let concurrency = opts
-        .upload_concurrency
-        .unwrap_or(if crate::storage::is_local(&repo.storage().location()) { 2 } else { 8 });
-    let uploader = Uploader::start(&handle, repo.storage().inner().clone(), repo.keys().clone(), opts.counters.clone(), concurrency);
+    let concurrency = opts.upload_concurrency.unwrap_or(
+        if crate::storage::is_local(&repo.storage().location()) {
+            2
+        } else {
+            8
+        },
+    );
+    let uploader = Uploader::start(
+        &handle,
+        repo.storage().inner().clone(),
+        repo.keys().clone(),
+        opts.counters.clone(),
+        concurrency,
+    );
 
     let n_workers = opts.workers.unwrap_or_else(default_workers).max(1);
     let (job_tx, job_rx) = crossbeam_channel::bounded(n_workers * 4);
@@ -211,7 +240,9 @@ pub fn backup(repo: &Repository, opts: &BackupOptions) -> Result<BackupResult> {
             .expect("spawn walker")
     };
 
-    let (root_slot, mut walk_errors) = walk.join().map_err(|_| Error::failed("the walker thread panicked"))?;
+    let (root_slot, mut walk_errors) = walk
+        .join()
+        .map_err(|_| Error::failed("the walker thread panicked"))?;
     if root_slot.is_err() {
         shared.abort.store(true, Ordering::Relaxed);
     }
@@ -227,7 +258,9 @@ pub fn backup(repo: &Repository, opts: &BackupOptions) -> Result<BackupResult> {
             }
         }
     }
-    let trees = tree_builder.join().map_err(|_| Error::failed("the tree builder panicked"))?;
+    let trees = tree_builder
+        .join()
+        .map_err(|_| Error::failed("the tree builder panicked"))?;
     let (_report, upload_error) = uploader.finish(&handle);
 
     // Report the root cause first: a storage error explains the stopped workers.
@@ -240,9 +273,14 @@ pub fn backup(repo: &Repository, opts: &BackupOptions) -> Result<BackupResult> {
     }
     let mut trees = trees?;
     if opts.cancel.load(Ordering::Relaxed) {
-        return Err(Error::Interrupted("backup cancelled; the data stored so far is indexed and will be reused".into()));
+        return Err(Error::Interrupted(
+            "backup cancelled; the data stored so far is indexed and will be reused".into(),
+        ));
     }
-    let root = trees.slots.remove(&root_slot).ok_or_else(|| Error::failed("internal: the root tree was not built"))?;
+    let root = trees
+        .slots
+        .remove(&root_slot)
+        .ok_or_else(|| Error::failed("internal: the root tree was not built"))?;
     walk_errors.append(&mut trees.errors);
 
     let c = &opts.counters;
@@ -277,5 +315,8 @@ pub fn backup(repo: &Repository, opts: &BackupOptions) -> Result<BackupResult> {
         repaired: None,
     };
     let snapshot_id = repo.save_snapshot(&snapshot)?;
-    Ok(BackupResult { snapshot_id, snapshot })
+    Ok(BackupResult {
+        snapshot_id,
+        snapshot,
+    })
 }

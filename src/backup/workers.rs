@@ -33,9 +33,16 @@ pub type FileReply = std::result::Result<FileContent, String>;
 
 pub enum Job {
     /// Read and store a file.
-    File { path: PathBuf, reply: Sender<FileReply> },
+    File {
+        path: PathBuf,
+        reply: Sender<FileReply>,
+    },
     /// Store one chunk of a stream (database dump); replies with nothing but errors.
-    Chunk { data: Vec<u8>, id: Id, reply: Sender<Result<()>> },
+    Chunk {
+        data: Vec<u8>,
+        id: Id,
+        reply: Sender<Result<()>>,
+    },
 }
 
 /// Per-worker state that survives between jobs.
@@ -52,7 +59,14 @@ impl WorkerState {
     pub fn new(shared: Arc<Shared>, sink: PackSink) -> WorkerState {
         let level = shared.repo.config().compression_level;
         let pack_size = shared.repo.config().pack_size as usize;
-        WorkerState { shared, sink, buf: Vec::new(), encoder: BlobEncoder::new(level), pack: None, pack_size }
+        WorkerState {
+            shared,
+            sink,
+            buf: Vec::new(),
+            encoder: BlobEncoder::new(level),
+            pack: None,
+            pack_size,
+        }
     }
 
     /// Stores one blob if no one has stored it yet.
@@ -69,7 +83,9 @@ impl WorkerState {
         let (stored, compressed) = self.encoder.compress(raw);
         let keys = self.shared.repo.keys();
         let pack_size = self.pack_size;
-        let pack = self.pack.get_or_insert_with(|| PackBuilder::new(keys, pack_size + (1 << 20)));
+        let pack = self
+            .pack
+            .get_or_insert_with(|| PackBuilder::new(keys, pack_size + (1 << 20)));
         pack.add(blob_type, id, stored, compressed, raw.len());
         if pack.len() >= self.pack_size {
             self.flush()?;
@@ -90,7 +106,11 @@ impl WorkerState {
     fn open_source(path: &PathBuf) -> std::io::Result<File> {
         // O_NOATIME keeps backups from touching access times; only the owner (or root) may
         // use it, so fall back to a plain open.
-        match std::fs::OpenOptions::new().read(true).custom_flags(nix::fcntl::OFlag::O_NOATIME.bits()).open(path) {
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::fcntl::OFlag::O_NOATIME.bits())
+            .open(path)
+        {
             Ok(f) => Ok(f),
             Err(e) if e.raw_os_error() == Some(nix::errno::Errno::EPERM as i32) => File::open(path),
             Err(e) => Err(e),
@@ -120,7 +140,9 @@ impl WorkerState {
             }
             let id = keys.blob_id(chunk);
             if !whole {
-                hasher.get_or_insert_with(|| keys.content_hasher()).update(chunk);
+                hasher
+                    .get_or_insert_with(|| keys.content_hasher())
+                    .update(chunk);
             }
             content.push(id);
             Counters::add(&shared.counters.bytes_read, chunk.len() as u64);
@@ -136,7 +158,11 @@ impl WorkerState {
             (None, Some(only)) => *only,
             (None, None) => keys.blob_id(&[]),
         };
-        Ok(FileContent { content, content_hash, size })
+        Ok(FileContent {
+            content,
+            content_hash,
+            size,
+        })
     }
 }
 
@@ -153,7 +179,10 @@ pub fn run_worker(mut state: WorkerState, jobs: Receiver<Job>) -> Result<()> {
                 };
                 if let Err(msg) = &r {
                     if msg.contains("uploader stopped") {
-                        state.shared.abort.store(true, std::sync::atomic::Ordering::Relaxed);
+                        state
+                            .shared
+                            .abort
+                            .store(true, std::sync::atomic::Ordering::Relaxed);
                     }
                 }
                 let _ = reply.send(r);

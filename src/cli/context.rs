@@ -40,11 +40,17 @@ impl Context {
     pub fn storage(&self) -> Result<BlockingStorage> {
         let url = self.repo_url()?;
         let _guard = self.runtime.enter();
-        Ok(BlockingStorage::new(crate::storage::open_url(&url)?, self.runtime.handle().clone()))
+        Ok(BlockingStorage::new(
+            crate::storage::open_url(&url)?,
+            self.runtime.handle().clone(),
+        ))
     }
 
     pub fn state_dir(&self) -> PathBuf {
-        self.global.state_dir.clone().unwrap_or_else(crate::state::default_dir)
+        self.global
+            .state_dir
+            .clone()
+            .unwrap_or_else(crate::state::default_dir)
     }
 
     /// The passphrase from --password-file, REMPART_PASSWORD_FILE, REMPART_PASSWORD, or a prompt.
@@ -85,7 +91,10 @@ pub fn read_password_file(file: &Path) -> Result<Zeroizing<Vec<u8>>> {
     let line: Vec<u8> = bytes.split(|&b| b == b'\n').next().unwrap_or(&[]).to_vec();
     let line = Zeroizing::new(line.strip_suffix(b"\r").map(<[u8]>::to_vec).unwrap_or(line));
     if line.is_empty() {
-        return Err(Error::invalid(format!("password file '{}' is empty: expected the passphrase on its first line", file.display())));
+        return Err(Error::invalid(format!(
+            "password file '{}' is empty: expected the passphrase on its first line",
+            file.display()
+        )));
     }
     Ok(line)
 }
@@ -101,7 +110,8 @@ pub fn create_password_file(file: &Path) -> Result<bool> {
         return Ok(false);
     }
     if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("cannot create folder '{}'", dir.display()), e))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::io(format!("cannot create folder '{}'", dir.display()), e))?;
     }
     let mut bytes = [0u8; 24];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
@@ -111,8 +121,20 @@ pub fn create_password_file(file: &Path) -> Result<bool> {
         .create_new(true)
         .mode(0o600)
         .open(file)
-        .map_err(|e| Error::io(format!("cannot create password file '{}'", file.display()), e))?;
-    writeln!(f, "{pass}").and_then(|_| f.sync_all()).map_err(|e| Error::io(format!("cannot write password file '{}'", file.display()), e))?;
+        .map_err(|e| {
+            Error::io(
+                format!("cannot create password file '{}'", file.display()),
+                e,
+            )
+        })?;
+    writeln!(f, "{pass}")
+        .and_then(|_| f.sync_all())
+        .map_err(|e| {
+            Error::io(
+                format!("cannot write password file '{}'", file.display()),
+                e,
+            )
+        })?;
     Ok(true)
 }
 
@@ -122,7 +144,8 @@ fn prompt(label: &str) -> Result<Zeroizing<Vec<u8>>> {
             "no passphrase given: use --password-file FILE, REMPART_PASSWORD_FILE or REMPART_PASSWORD (no terminal to ask on)",
         ));
     }
-    let p = rpassword::prompt_password(label).map_err(|e| Error::io("cannot read the passphrase from the terminal", e))?;
+    let p = rpassword::prompt_password(label)
+        .map_err(|e| Error::io("cannot read the passphrase from the terminal", e))?;
     Ok(Zeroizing::new(p.into_bytes()))
 }
 

@@ -23,7 +23,11 @@ pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { ExitStatus::Usage } else { ExitStatus::Success };
+            let code = if e.use_stderr() {
+                ExitStatus::Usage
+            } else {
+                ExitStatus::Success
+            };
             let _ = e.print();
             return ExitCode::from(code.code());
         }
@@ -62,7 +66,11 @@ fn init_tracing(g: &args::GlobalArgs) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("REMPART_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
 }
 
 /// A flag set by SIGINT or SIGTERM, for commands that stop cleanly.
@@ -71,7 +79,12 @@ pub fn cancel_on_signal(ctx: &Context) -> Arc<AtomicBool> {
     let f = flag.clone();
     ctx.runtime.spawn(async move {
         use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else { return };
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            return;
+        };
         tokio::select! {
             _ = term.recv() => {},
             _ = int.recv() => {},
@@ -97,5 +110,25 @@ fn run(cli: Cli) -> Result<ExitStatus> {
 
 /// Prints a value as pretty JSON on stdout.
 pub fn print_json<T: serde::Serialize>(v: &T) {
-    println!("{}", serde_json::to_string_pretty(v).expect("serializable"));
+    crate::outln!("{}", serde_json::to_string_pretty(v).expect("serializable"));
+}
+
+/// `println!` that ends the process quietly when stdout is a closed pipe (`rempart ls | head`).
+#[macro_export]
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($t)*) {
+            $crate::cli::stdout_failed(e)
+        }
+    }};
+}
+
+/// What to do when stdout cannot be written.
+pub fn stdout_failed(e: std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("error: cannot write to standard output: {e}");
+    std::process::exit(ExitStatus::Failure.code().into());
 }

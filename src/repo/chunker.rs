@@ -95,7 +95,13 @@ impl<'a> ChunkStream<'a> {
         if buf.len() < want {
             buf.resize(want, 0);
         }
-        ChunkStream { chunker, buf, start: 0, end: 0, eof: false }
+        ChunkStream {
+            chunker,
+            buf,
+            start: 0,
+            end: 0,
+            eof: false,
+        }
     }
 
     /// Calls `f` with each chunk in order and whether that chunk is the whole stream; returns
@@ -146,7 +152,13 @@ mod tests {
     use proptest::prelude::*;
 
     fn small_params() -> ChunkerParams {
-        ChunkerParams { algorithm: "fastcdc-v2020".into(), min_size: 256, avg_size: 1024, max_size: 4096, normalization: 1 }
+        ChunkerParams {
+            algorithm: "fastcdc-v2020".into(),
+            min_size: 256,
+            avg_size: 1024,
+            max_size: 4096,
+            normalization: 1,
+        }
     }
 
     fn chunks(c: &Chunker, data: &[u8], buf: &mut Vec<u8>, read_size: usize) -> Vec<Vec<u8>> {
@@ -192,7 +204,9 @@ mod tests {
         let mut data = vec![0u8; 200_000];
         let mut x = 1u64;
         for b in data.iter_mut() {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             *b = (x >> 33) as u8;
         }
         let k1 = Keys::generate();
@@ -201,11 +215,18 @@ mod tests {
         let mut buf = Vec::new();
         let a = chunks(&c1, &data, &mut buf, 1 << 20);
         let b = chunks(&c2, &data, &mut buf, 1 << 20);
-        assert_ne!(a.iter().map(Vec::len).collect::<Vec<_>>(), b.iter().map(Vec::len).collect::<Vec<_>>());
+        assert_ne!(
+            a.iter().map(Vec::len).collect::<Vec<_>>(),
+            b.iter().map(Vec::len).collect::<Vec<_>>()
+        );
         let mut shifted = vec![42u8; 10];
         shifted.extend_from_slice(&data);
         let s = chunks(&c1, &shifted, &mut buf, 1 << 20);
         let common = a.iter().filter(|ch| s.contains(ch)).count();
-        assert!(common + 3 >= a.len(), "only {common} of {} chunks survive an insert", a.len());
+        assert!(
+            common + 3 >= a.len(),
+            "only {common} of {} chunks survive an insert",
+            a.len()
+        );
     }
 }

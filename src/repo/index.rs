@@ -51,9 +51,15 @@ impl IndexFile {
     pub fn decode(bytes: &[u8], what: &str) -> Result<IndexFile> {
         match bytes.first() {
             Some(&INDEX_FORMAT) => {}
-            other => return Err(Error::corrupt(what, format!("unknown index format {other:?}"))),
+            other => {
+                return Err(Error::corrupt(
+                    what,
+                    format!("unknown index format {other:?}"),
+                ))
+            }
         }
-        let body = zstd::stream::decode_all(&bytes[1..]).map_err(|e| Error::corrupt(what, format!("zstd: {e}")))?;
+        let body = zstd::stream::decode_all(&bytes[1..])
+            .map_err(|e| Error::corrupt(what, format!("zstd: {e}")))?;
         postcard::from_bytes(&body).map_err(|e| Error::corrupt(what, format!("decoding: {e}")))
     }
 
@@ -87,7 +93,11 @@ struct Entry {
 impl Entry {
     fn to_pack_entry(self) -> PackEntry {
         PackEntry {
-            blob_type: if self.pack_and_flags & TREE_BIT != 0 { BlobType::Tree } else { BlobType::Data },
+            blob_type: if self.pack_and_flags & TREE_BIT != 0 {
+                BlobType::Tree
+            } else {
+                BlobType::Data
+            },
             compressed: self.pack_and_flags & COMPRESSED_BIT != 0,
             id: self.id,
             offset: self.offset,
@@ -119,7 +129,10 @@ impl Index {
     /// Merges index objects; entries of superseded objects are left out, and a blob stored in
     /// several packs is kept once.
     pub fn from_files(files: Vec<(Id, IndexFile)>) -> Index {
-        let superseded: HashSet<Id> = files.iter().flat_map(|(_, f)| f.supersedes.iter().copied()).collect();
+        let superseded: HashSet<Id> = files
+            .iter()
+            .flat_map(|(_, f)| f.supersedes.iter().copied())
+            .collect();
         let mut index = Index::default();
         let mut count = 0;
         for (id, f) in files.iter().filter(|(id, _)| !superseded.contains(id)) {
@@ -138,7 +151,11 @@ impl Index {
 
     fn add_pack(&mut self, p: &IndexedPack) {
         let n = *self.pack_numbers.entry(p.id).or_insert_with(|| {
-            self.packs.push(PackRef { id: p.id, salt: p.salt, size: p.size });
+            self.packs.push(PackRef {
+                id: p.id,
+                salt: p.salt,
+                size: p.size,
+            });
             (self.packs.len() - 1) as u32
         });
         assert!(n <= PACK_MASK, "more than 2^30 packs");
@@ -150,7 +167,13 @@ impl Index {
             if b.compressed {
                 flags |= COMPRESSED_BIT;
             }
-            self.entries.push(Entry { id: b.id, pack_and_flags: flags, offset: b.offset, length: b.length, raw_length: b.raw_length });
+            self.entries.push(Entry {
+                id: b.id,
+                pack_and_flags: flags,
+                offset: b.offset,
+                length: b.length,
+                raw_length: b.raw_length,
+            });
         }
     }
 
@@ -163,7 +186,7 @@ impl Index {
     }
 
     fn finish(&mut self) {
-        self.entries.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        self.entries.sort_unstable_by_key(|e| e.id);
         self.entries.dedup_by(|a, b| a.id == b.id);
         self.entries.shrink_to_fit();
         self.fanout = vec![0u32; 65537];
@@ -183,7 +206,10 @@ impl Index {
         let slot = u16::from_be_bytes([id.0[0], id.0[1]]) as usize;
         let (lo, hi) = (self.fanout[slot] as usize, self.fanout[slot + 1] as usize);
         let range = &self.entries[lo..hi];
-        range.binary_search_by(|e| e.id.cmp(id)).ok().map(|i| &range[i])
+        range
+            .binary_search_by(|e| e.id.cmp(id))
+            .ok()
+            .map(|i| &range[i])
     }
 
     pub fn contains(&self, id: &Id) -> bool {
@@ -235,7 +261,14 @@ mod tests {
     use proptest::prelude::*;
 
     fn entry(id: Id, offset: u32, t: BlobType) -> PackEntry {
-        PackEntry { blob_type: t, compressed: offset % 2 == 0, id, offset, length: 100, raw_length: 200 }
+        PackEntry {
+            blob_type: t,
+            compressed: offset % 2 == 0,
+            id,
+            offset,
+            length: 100,
+            raw_length: 200,
+        }
     }
 
     #[test]
@@ -272,9 +305,23 @@ mod tests {
     #[test]
     fn superseded_files_are_ignored() {
         let a = Id::of_bytes(b"a");
-        let old = IndexFile { supersedes: vec![], packs: vec![IndexedPack { id: Id::of_bytes(b"p1"), salt: [0; SALT_LEN], size: 1, blobs: vec![entry(a, 0, BlobType::Data)] }] };
-        let new = IndexFile { supersedes: vec![Id::of_bytes(b"old")], packs: vec![] };
-        let index = Index::from_files(vec![(Id::of_bytes(b"old"), old), (Id::of_bytes(b"new"), new)]);
+        let old = IndexFile {
+            supersedes: vec![],
+            packs: vec![IndexedPack {
+                id: Id::of_bytes(b"p1"),
+                salt: [0; SALT_LEN],
+                size: 1,
+                blobs: vec![entry(a, 0, BlobType::Data)],
+            }],
+        };
+        let new = IndexFile {
+            supersedes: vec![Id::of_bytes(b"old")],
+            packs: vec![],
+        };
+        let index = Index::from_files(vec![
+            (Id::of_bytes(b"old"), old),
+            (Id::of_bytes(b"new"), new),
+        ]);
         assert!(!index.contains(&a));
         assert_eq!(index.files, vec![Id::of_bytes(b"new")]);
     }

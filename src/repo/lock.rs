@@ -82,7 +82,10 @@ impl LockInfo {
     pub fn describe(&self) -> String {
         format!(
             "{} lock for '{}' held by {}@{} pid {} since {}",
-            serde_json::to_value(self.kind).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+            serde_json::to_value(self.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default(),
             self.operation,
             self.username,
             self.hostname,
@@ -119,7 +122,10 @@ pub fn list_locks(storage: &BlockingStorage, keys: &Keys) -> Result<Vec<ListedLo
             Err(Error::NotFound(_)) => continue,
             Err(e) => return Err(e),
         };
-        out.push(ListedLock { name: obj.name, info });
+        out.push(ListedLock {
+            name: obj.name,
+            info,
+        });
     }
     Ok(out)
 }
@@ -138,7 +144,12 @@ impl LockGuard {
     ///
     /// # Errors
     /// `Locked` naming the holder when a live conflicting lock exists.
-    pub fn acquire(storage: &BlockingStorage, keys: &Keys, kind: LockKind, operation: &str) -> Result<LockGuard> {
+    pub fn acquire(
+        storage: &BlockingStorage,
+        keys: &Keys,
+        kind: LockKind,
+        operation: &str,
+    ) -> Result<LockGuard> {
         let now = chrono::Utc::now();
         let info = LockInfo {
             kind,
@@ -168,7 +179,13 @@ impl LockGuard {
         let current = Arc::new(parking_lot::Mutex::new(name));
         let stop = Arc::new(AtomicBool::new(false));
         let refresher = {
-            let (storage, keys, current, stop, mut info) = (storage.clone(), keys.clone(), current.clone(), stop.clone(), info.clone());
+            let (storage, keys, current, stop, mut info) = (
+                storage.clone(),
+                keys.clone(),
+                current.clone(),
+                stop.clone(),
+                info.clone(),
+            );
             std::thread::Builder::new()
                 .name("lock-refresh".into())
                 .spawn(move || {
@@ -192,7 +209,13 @@ impl LockGuard {
                 })
                 .expect("spawn lock refresher")
         };
-        Ok(LockGuard { storage: storage.clone(), current, stop, refresher: Some(refresher), info })
+        Ok(LockGuard {
+            storage: storage.clone(),
+            current,
+            stop,
+            refresher: Some(refresher),
+            info,
+        })
     }
 
     pub fn info(&self) -> &LockInfo {
@@ -202,7 +225,11 @@ impl LockGuard {
 
 fn write_lock(storage: &BlockingStorage, keys: &Keys, info: &LockInfo) -> Result<String> {
     let name = Id::random().to_hex();
-    let sealed = seal_object(keys, "lock", &serde_json::to_vec(info).expect("serializable"));
+    let sealed = seal_object(
+        keys,
+        "lock",
+        &serde_json::to_vec(info).expect("serializable"),
+    );
     storage.put(Kind::Lock, &name, Bytes::from(sealed))?;
     Ok(name)
 }
@@ -215,7 +242,9 @@ impl Drop for LockGuard {
         }
         let name = self.current.lock().clone();
         if let Err(e) = self.storage.delete(Kind::Lock, &name) {
-            tracing::warn!("could not remove lock {name}: {e}; 'rempart unlock' will remove it once stale");
+            tracing::warn!(
+                "could not remove lock {name}: {e}; 'rempart unlock' will remove it once stale"
+            );
         }
     }
 }

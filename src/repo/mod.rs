@@ -34,6 +34,9 @@ use tree::Tree;
 /// How many objects are fetched at once when loading indexes and snapshots.
 const FETCH_CONCURRENCY: usize = 16;
 
+/// Snapshots that decoded (oldest first), and errors naming the damaged ones.
+pub type SnapshotList = (Vec<(Id, Snapshot)>, Vec<Error>);
+
 /// Options of `rempart init`.
 #[derive(Clone, Debug)]
 pub struct InitOptions {
@@ -44,7 +47,11 @@ pub struct InitOptions {
 
 impl Default for InitOptions {
     fn default() -> Self {
-        InitOptions { compression_level: 3, pack_size: 16 << 20, label: "initial key".into() }
+        InitOptions {
+            compression_level: 3,
+            pack_size: 16 << 20,
+            label: "initial key".into(),
+        }
     }
 }
 
@@ -69,9 +76,17 @@ impl Repository {
     ///
     /// # Errors
     /// `AlreadyExists` when the location already holds a repository.
-    pub fn init(storage: BlockingStorage, passphrase: &[u8], opts: &InitOptions) -> Result<Repository> {
+    pub fn init(
+        storage: BlockingStorage,
+        passphrase: &[u8],
+        opts: &InitOptions,
+    ) -> Result<Repository> {
+        let config = Config::new(opts.compression_level, opts.pack_size)?;
         if !storage.list(Kind::Config)?.is_empty() {
-            return Err(Error::AlreadyExists(format!("a repository already exists at '{}'", storage.location())));
+            return Err(Error::AlreadyExists(format!(
+                "a repository already exists at '{}'",
+                storage.location()
+            )));
         }
         if !storage.list(Kind::Key)?.is_empty() {
             return Err(Error::AlreadyExists(format!(
@@ -79,15 +94,23 @@ impl Repository {
                 storage.location()
             )));
         }
-        let config = Config::new(opts.compression_level, opts.pack_size)?;
         let keys = Keys::generate();
         let key = KeyFile::create(&keys, config.repository_id, passphrase, &opts.label)?;
         let key_bytes = key.to_bytes();
         let key_name = Id::of_bytes(&key_bytes).to_hex();
         storage.put(Kind::Key, &key_name, Bytes::from(key_bytes))?;
-        let sealed = seal_object(&keys, "config", &serde_json::to_vec(&config).expect("serializable"));
+        let sealed = seal_object(
+            &keys,
+            "config",
+            &serde_json::to_vec(&config).expect("serializable"),
+        );
         storage.put(Kind::Config, "config", Bytes::from(sealed))?;
-        Ok(Repository { storage, keys, config: Arc::new(config), key_name })
+        Ok(Repository {
+            storage,
+            keys,
+            config: Arc::new(config),
+            key_name,
+        })
     }
 
     /// Opens a repository with a passphrase, trying each key object.
@@ -151,14 +174,23 @@ impl Repository {
     /// # Errors
     /// `WrongPassphrase` when the passphrase does not open the recovery key, `InvalidInput`
     /// when the recovery file belongs to another repository.
-    pub fn open_with_recovery(storage: BlockingStorage, key: &KeyFile, passphrase: &[u8]) -> Result<Repository> {
+    pub fn open_with_recovery(
+        storage: BlockingStorage,
+        key: &KeyFile,
+        passphrase: &[u8],
+    ) -> Result<Repository> {
         let keys = key.unlock(passphrase)?.ok_or_else(|| {
             Error::WrongPassphrase("wrong passphrase for the recovery file's key".to_string())
         })?;
         Self::finish_open(storage, keys, key.repository_id, "recovery file".into())
     }
 
-    fn finish_open(storage: BlockingStorage, keys: Keys, repository_id: Id, key_name: String) -> Result<Repository> {
+    fn finish_open(
+        storage: BlockingStorage,
+        keys: Keys,
+        repository_id: Id,
+        key_name: String,
+    ) -> Result<Repository> {
         let bytes = storage.get(Kind::Config, "config").map_err(|e| match e {
             Error::NotFound(_) => Error::corrupt(
                 format!("repository '{}'", storage.location()),
@@ -167,7 +199,8 @@ impl Repository {
             e => e,
         })?;
         let plain = open_object(&keys, "config", &bytes, "config")?;
-        let config: Config = serde_json::from_slice(&plain).map_err(|e| Error::corrupt("config", e))?;
+        let config: Config =
+            serde_json::from_slice(&plain).map_err(|e| Error::corrupt("config", e))?;
         config.validate()?;
         if config.repository_id != repository_id {
             return Err(Error::invalid(format!(
@@ -177,7 +210,12 @@ impl Repository {
                 config.repository_id.short()
             )));
         }
-        Ok(Repository { storage, keys, config: Arc::new(config), key_name })
+        Ok(Repository {
+            storage,
+            keys,
+            config: Arc::new(config),
+            key_name,
+        })
     }
 
     pub fn storage(&self) -> &BlockingStorage {
@@ -241,7 +279,12 @@ impl Repository {
 
     /// Reads every index object (skipping none silently: damaged ones are errors).
     pub fn load_index_files(&self) -> Result<Vec<(Id, IndexFile)>> {
-        let names = self.storage.list(Kind::Index)?.into_iter().map(|o| o.name).collect();
+        let names = self
+            .storage
+            .list(Kind::Index)?
+            .into_iter()
+            .map(|o| o.name)
+            .collect();
         let mut out = Vec::new();
         for (name, bytes) in self.fetch_many(Kind::Index, names) {
             let bytes = match bytes {
@@ -261,13 +304,17 @@ impl Repository {
     /// # Errors
     /// `Corrupt` naming a damaged index object (run `rempart repair index`).
     pub fn load_index(&self) -> Result<Index> {
-        Ok(Index::from_files(self.load_index_files().map_err(|e| match e {
-            Error::Corrupt { object, detail } => Error::Corrupt {
-                object,
-                detail: format!("{detail}; run 'rempart repair index' to rebuild the index from the packs"),
+        Ok(Index::from_files(self.load_index_files().map_err(
+            |e| match e {
+                Error::Corrupt { object, detail } => Error::Corrupt {
+                    object,
+                    detail: format!(
+                        "{detail}; run 'rempart repair index' to rebuild the index from the packs"
+                    ),
+                },
+                e => e,
             },
-            e => e,
-        })?))
+        )?))
     }
 
     /// Stores an index object.
@@ -277,8 +324,13 @@ impl Repository {
 
     /// Every snapshot, oldest first. Damaged snapshot objects are returned as errors in the
     /// second list, so listings can go on and name them.
-    pub fn list_snapshots(&self) -> Result<(Vec<(Id, Snapshot)>, Vec<Error>)> {
-        let names = self.storage.list(Kind::Snapshot)?.into_iter().map(|o| o.name).collect();
+    pub fn list_snapshots(&self) -> Result<SnapshotList> {
+        let names = self
+            .storage
+            .list(Kind::Snapshot)?
+            .into_iter()
+            .map(|o| o.name)
+            .collect();
         let mut ok = Vec::new();
         let mut bad = Vec::new();
         for (name, bytes) in self.fetch_many(Kind::Snapshot, names) {
@@ -290,7 +342,10 @@ impl Repository {
                 (Ok(s), Ok(id)) => ok.push((id, s)),
                 (Err(Error::NotFound(_)), _) => {}
                 (Err(e), _) => bad.push(e),
-                (_, Err(_)) => bad.push(Error::corrupt(Kind::Snapshot.describe(&name), "name is not an id")),
+                (_, Err(_)) => bad.push(Error::corrupt(
+                    Kind::Snapshot.describe(&name),
+                    "name is not an id",
+                )),
             }
         }
         ok.sort_by(|a, b| a.1.time.cmp(&b.1.time).then(a.0.cmp(&b.0)));
@@ -316,7 +371,10 @@ impl Repository {
         let (snaps, _) = self.list_snapshots()?;
         if spec == "latest" {
             return snaps.into_iter().last().ok_or_else(|| {
-                Error::not_found(format!("repository '{}' has no snapshots yet", self.storage.location()))
+                Error::not_found(format!(
+                    "repository '{}' has no snapshots yet",
+                    self.storage.location()
+                ))
             });
         }
         if spec.len() < 4 || !spec.chars().all(|c| c.is_ascii_hexdigit()) {
@@ -325,14 +383,19 @@ impl Repository {
             )));
         }
         let spec_l = spec.to_ascii_lowercase();
-        let mut matches: Vec<_> = snaps.into_iter().filter(|(id, _)| id.to_hex().starts_with(&spec_l)).collect();
+        let mut matches: Vec<_> = snaps
+            .into_iter()
+            .filter(|(id, _)| id.to_hex().starts_with(&spec_l))
+            .collect();
         match matches.len() {
             0 => Err(Error::not_found(format!(
                 "no snapshot '{spec}' in repository '{}'; 'rempart snapshots' lists them",
                 self.storage.location()
             ))),
             1 => Ok(matches.pop().expect("one")),
-            n => Err(Error::invalid(format!("snapshot prefix '{spec}' is ambiguous: {n} snapshots match; give more digits"))),
+            n => Err(Error::invalid(format!(
+                "snapshot prefix '{spec}' is ambiguous: {n} snapshots match; give more digits"
+            ))),
         }
     }
 
@@ -342,15 +405,25 @@ impl Repository {
     /// `Corrupt` when the blob is not indexed, its pack is missing, or its data is damaged.
     pub fn read_blob(&self, index: &Index, id: &Id, blob_type: BlobType) -> Result<Vec<u8>> {
         let loc = index.lookup(id).ok_or_else(|| {
-            Error::corrupt(format!("{blob_type:?} blob {id}").to_lowercase(), "not in the index (missing data)")
+            Error::corrupt(
+                format!("{blob_type:?} blob {id}").to_lowercase(),
+                "not in the index (missing data)",
+            )
         })?;
         let e = loc.entry;
         let name = loc.pack.id.to_hex();
         let envelope = self
             .storage
-            .get_range(Kind::Pack, &name, u64::from(e.offset)..u64::from(e.offset) + u64::from(e.length))
+            .get_range(
+                Kind::Pack,
+                &name,
+                u64::from(e.offset)..u64::from(e.offset) + u64::from(e.length),
+            )
             .map_err(|err| match err {
-                Error::NotFound(_) => Error::corrupt(Kind::Pack.describe(&name), format!("missing (holds blob {id})")),
+                Error::NotFound(_) => Error::corrupt(
+                    Kind::Pack.describe(&name),
+                    format!("missing (holds blob {id})"),
+                ),
                 other => other,
             })?;
         pack::open_blob(&self.keys, &loc.pack.salt, &e, &envelope)

@@ -117,7 +117,12 @@ impl PackBuilder {
         let mut buf = Vec::with_capacity(capacity);
         buf.extend_from_slice(PACK_MAGIC);
         buf.extend_from_slice(&salt);
-        PackBuilder { salt, cipher: SubkeyCipher::new(keys, &salt), buf, entries: Vec::new() }
+        PackBuilder {
+            salt,
+            cipher: SubkeyCipher::new(keys, &salt),
+            buf,
+            entries: Vec::new(),
+        }
     }
 
     /// Bytes written so far (without the header).
@@ -134,9 +139,17 @@ impl PackBuilder {
     }
 
     /// Encrypts `stored` (already compressed when `compressed`) into the pack.
-    pub fn add(&mut self, blob_type: BlobType, id: Id, stored: &[u8], compressed: bool, raw_length: usize) -> PackEntry {
+    pub fn add(
+        &mut self,
+        blob_type: BlobType,
+        id: Id,
+        stored: &[u8],
+        compressed: bool,
+        raw_length: usize,
+    ) -> PackEntry {
         let offset = self.buf.len();
-        self.cipher.seal_append(&mut self.buf, stored, &aad(blob_type, &id));
+        self.cipher
+            .seal_append(&mut self.buf, stored, &aad(blob_type, &id));
         let entry = PackEntry {
             blob_type,
             compressed,
@@ -164,7 +177,12 @@ impl PackBuilder {
         let header_len = (self.buf.len() - before) as u32;
         self.buf.extend_from_slice(&header_len.to_le_bytes());
         let bytes = Bytes::from(self.buf);
-        FinishedPack { id: Id::of_bytes(&bytes), salt: self.salt, bytes, entries: self.entries }
+        FinishedPack {
+            id: Id::of_bytes(&bytes),
+            salt: self.salt,
+            bytes,
+            entries: self.entries,
+        }
     }
 }
 
@@ -183,20 +201,37 @@ pub fn parse_salt(prefix: &[u8], what: &str) -> Result<[u8; SALT_LEN]> {
 ///
 /// # Errors
 /// `Corrupt` naming the pack when any part of the layout or the header tag is wrong.
-pub fn read_header(keys: &Keys, pack: &[u8], what: &str) -> Result<([u8; SALT_LEN], Vec<PackEntry>)> {
+pub fn read_header(
+    keys: &Keys,
+    pack: &[u8],
+    what: &str,
+) -> Result<([u8; SALT_LEN], Vec<PackEntry>)> {
     let salt = parse_salt(pack, what)?;
     if pack.len() < PACK_PREFIX + 4 + BLOB_OVERHEAD {
-        return Err(Error::corrupt(what, format!("truncated: {} bytes", pack.len())));
+        return Err(Error::corrupt(
+            what,
+            format!("truncated: {} bytes", pack.len()),
+        ));
     }
     let hl = u32::from_le_bytes(pack[pack.len() - 4..].try_into().expect("4 bytes")) as usize;
     if hl < BLOB_OVERHEAD || hl + 4 + PACK_PREFIX > pack.len() {
-        return Err(Error::corrupt(what, format!("header length {hl} does not fit a {}-byte pack", pack.len())));
+        return Err(Error::corrupt(
+            what,
+            format!("header length {hl} does not fit a {}-byte pack", pack.len()),
+        ));
     }
     let header_start = pack.len() - 4 - hl;
     let cipher = SubkeyCipher::new(keys, &salt);
-    let header = cipher.open(&pack[header_start..pack.len() - 4], HEADER_AAD, &format!("{what} header"))?;
+    let header = cipher.open(
+        &pack[header_start..pack.len() - 4],
+        HEADER_AAD,
+        &format!("{what} header"),
+    )?;
     if header.len() % ENTRY_LEN != 0 {
-        return Err(Error::corrupt(what, "header length is not a whole number of entries"));
+        return Err(Error::corrupt(
+            what,
+            "header length is not a whole number of entries",
+        ));
     }
     let mut offset = PACK_PREFIX as u64;
     let mut entries = Vec::with_capacity(header.len() / ENTRY_LEN);
@@ -204,7 +239,12 @@ pub fn read_header(keys: &Keys, pack: &[u8], what: &str) -> Result<([u8; SALT_LE
         let blob_type = match rec[0] {
             0 => BlobType::Data,
             1 => BlobType::Tree,
-            t => return Err(Error::corrupt(what, format!("unknown blob type {t} in header"))),
+            t => {
+                return Err(Error::corrupt(
+                    what,
+                    format!("unknown blob type {t} in header"),
+                ))
+            }
         };
         let length = u32::from_le_bytes(rec[34..38].try_into().expect("4"));
         entries.push(PackEntry {
@@ -218,7 +258,10 @@ pub fn read_header(keys: &Keys, pack: &[u8], what: &str) -> Result<([u8; SALT_LE
         offset += u64::from(length);
     }
     if offset != header_start as u64 {
-        return Err(Error::corrupt(what, "header entries do not cover the blobs exactly"));
+        return Err(Error::corrupt(
+            what,
+            "header entries do not cover the blobs exactly",
+        ));
     }
     Ok((salt, entries))
 }
@@ -227,13 +270,23 @@ pub fn read_header(keys: &Keys, pack: &[u8], what: &str) -> Result<([u8; SALT_LE
 ///
 /// # Errors
 /// `Corrupt` naming the blob when the tag, the decompression, the length or the id is wrong.
-pub fn open_blob(keys: &Keys, salt: &[u8; SALT_LEN], entry: &PackEntry, envelope: &[u8]) -> Result<Vec<u8>> {
+pub fn open_blob(
+    keys: &Keys,
+    salt: &[u8; SALT_LEN],
+    entry: &PackEntry,
+    envelope: &[u8],
+) -> Result<Vec<u8>> {
     let cipher = SubkeyCipher::new(keys, salt);
     open_blob_with(keys, &cipher, entry, envelope)
 }
 
 /// [`open_blob`] with a cipher already derived for the pack's salt.
-pub fn open_blob_with(keys: &Keys, cipher: &SubkeyCipher, entry: &PackEntry, envelope: &[u8]) -> Result<Vec<u8>> {
+pub fn open_blob_with(
+    keys: &Keys,
+    cipher: &SubkeyCipher,
+    entry: &PackEntry,
+    envelope: &[u8],
+) -> Result<Vec<u8>> {
     let what = || format!("{:?} blob {}", entry.blob_type, entry.id).to_lowercase();
     let stored = cipher.open(envelope, &aad(entry.blob_type, &entry.id), &what())?;
     let raw = if entry.compressed {
@@ -243,7 +296,10 @@ pub fn open_blob_with(keys: &Keys, cipher: &SubkeyCipher, entry: &PackEntry, env
         stored
     };
     if raw.len() != entry.raw_length as usize {
-        return Err(Error::corrupt(what(), format!("{} bytes, expected {}", raw.len(), entry.raw_length)));
+        return Err(Error::corrupt(
+            what(),
+            format!("{} bytes, expected {}", raw.len(), entry.raw_length),
+        ));
     }
     if keys.blob_id(&raw) != entry.id {
         return Err(Error::corrupt(what(), "content does not hash to its id"));
@@ -293,19 +349,33 @@ mod tests {
         bad[PACK_PREFIX + 14] ^= 0x10;
         let (salt, entries) = read_header(&keys, &bad, "pack").unwrap();
         let e = entries[0];
-        let err = open_blob(&keys, &salt, &e, &bad[e.offset as usize..(e.offset + e.length) as usize]).unwrap_err();
+        let err = open_blob(
+            &keys,
+            &salt,
+            &e,
+            &bad[e.offset as usize..(e.offset + e.length) as usize],
+        )
+        .unwrap_err();
         assert!(err.is_integrity());
         let mut bad_header = p.bytes.to_vec();
         let n = bad_header.len();
         bad_header[n - 10] ^= 1;
-        assert!(read_header(&keys, &bad_header, "pack").unwrap_err().is_integrity());
-        assert!(read_header(&keys, &p.bytes[..p.bytes.len() - 3], "pack").unwrap_err().is_integrity());
+        assert!(read_header(&keys, &bad_header, "pack")
+            .unwrap_err()
+            .is_integrity());
+        assert!(read_header(&keys, &p.bytes[..p.bytes.len() - 3], "pack")
+            .unwrap_err()
+            .is_integrity());
     }
 
     #[test]
     fn incompressible_blobs_are_stored_raw() {
         let mut enc = BlobEncoder::new(3);
-        let raw: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+        let mut raw = vec![0u8; 4096];
+        blake3::Hasher::new()
+            .update(b"seed")
+            .finalize_xof()
+            .fill(&mut raw);
         let (_, compressed) = enc.compress(&raw);
         assert!(!compressed);
     }

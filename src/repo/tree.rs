@@ -143,15 +143,24 @@ impl Tree {
     pub fn decode(bytes: &[u8], what: &str) -> Result<Tree> {
         match bytes.first() {
             Some(&TREE_FORMAT) => {}
-            other => return Err(Error::corrupt(what, format!("unknown tree format {other:?}"))),
+            other => {
+                return Err(Error::corrupt(
+                    what,
+                    format!("unknown tree format {other:?}"),
+                ))
+            }
         }
-        let nodes: Vec<Node> = postcard::from_bytes(&bytes[1..]).map_err(|e| Error::corrupt(what, format!("decoding tree: {e}")))?;
+        let nodes: Vec<Node> = postcard::from_bytes(&bytes[1..])
+            .map_err(|e| Error::corrupt(what, format!("decoding tree: {e}")))?;
         Ok(Tree { nodes })
     }
 
     /// The node with this name (nodes are sorted by name).
     pub fn find(&self, name: &[u8]) -> Option<&Node> {
-        self.nodes.binary_search_by(|n| n.name.as_slice().cmp(name)).ok().map(|i| &self.nodes[i])
+        self.nodes
+            .binary_search_by(|n| n.name.as_slice().cmp(name))
+            .ok()
+            .map(|i| &self.nodes[i])
     }
 }
 
@@ -168,17 +177,37 @@ mod tests {
             any::<u64>(),
             any::<(i64, u32)>(),
             proptest::collection::vec(any::<[u8; 32]>(), 0..4),
-            proptest::collection::vec((proptest::collection::vec(any::<u8>(), 1..8), proptest::collection::vec(any::<u8>(), 0..8)), 0..3),
+            proptest::collection::vec(
+                (
+                    proptest::collection::vec(any::<u8>(), 1..8),
+                    proptest::collection::vec(any::<u8>(), 0..8),
+                ),
+                0..3,
+            ),
         )
             .prop_map(|(name, k, mode, size, (s, n), content, xattrs)| {
-                let kinds = [NodeKind::File, NodeKind::Dir, NodeKind::Symlink, NodeKind::Fifo, NodeKind::CharDevice, NodeKind::BlockDevice, NodeKind::Socket];
+                let kinds = [
+                    NodeKind::File,
+                    NodeKind::Dir,
+                    NodeKind::Symlink,
+                    NodeKind::Fifo,
+                    NodeKind::CharDevice,
+                    NodeKind::BlockDevice,
+                    NodeKind::Socket,
+                ];
                 let mut node = Node::new(&name, kinds[k]);
                 node.mode = mode & 0o7777;
                 node.size = size;
-                node.mtime = Timestamp { secs: s, nanos: n % 1_000_000_000 };
+                node.mtime = Timestamp {
+                    secs: s,
+                    nanos: n % 1_000_000_000,
+                };
                 node.content = content.into_iter().map(Id).collect();
                 node.link_target = name.clone();
-                node.xattrs = xattrs.into_iter().map(|(name, value)| Xattr { name, value }).collect();
+                node.xattrs = xattrs
+                    .into_iter()
+                    .map(|(name, value)| Xattr { name, value })
+                    .collect();
                 node.user = "root".into();
                 node
             })
@@ -203,7 +232,9 @@ mod tests {
 
     #[test]
     fn garbage_is_an_integrity_error() {
-        assert!(Tree::decode(&[1, 200, 200, 200], "tree x").unwrap_err().is_integrity());
+        assert!(Tree::decode(&[1, 200, 200, 200], "tree x")
+            .unwrap_err()
+            .is_integrity());
         assert!(Tree::decode(&[9], "tree x").unwrap_err().is_integrity());
     }
 }

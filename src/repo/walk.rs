@@ -13,14 +13,23 @@ pub enum WalkItem<'a> {
     /// An entry at `path` (absolute inside the snapshot, raw bytes).
     Entry { path: &'a [u8], node: &'a Node },
     /// The tree of the directory at `path` could not be read.
-    Damaged { path: &'a [u8], tree: Id, error: &'a Error },
+    Damaged {
+        path: &'a [u8],
+        tree: Id,
+        error: &'a Error,
+    },
 }
 
 /// Walks the tree `root` in name order; the visitor returns whether to enter a directory.
 ///
 /// # Errors
 /// The first error the visitor returns.
-pub fn walk(repo: &Repository, index: &Index, root: &Id, visit: &mut dyn FnMut(WalkItem<'_>) -> Result<bool>) -> Result<()> {
+pub fn walk(
+    repo: &Repository,
+    index: &Index,
+    root: &Id,
+    visit: &mut dyn FnMut(WalkItem<'_>) -> Result<bool>,
+) -> Result<()> {
     let mut path = Vec::new();
     walk_inner(repo, index, root, &mut path, visit)
 }
@@ -35,8 +44,16 @@ fn walk_inner(
     let tree = match repo.load_tree(index, tree_id) {
         Ok(t) => t,
         Err(e) => {
-            let shown = if path.is_empty() { b"/".to_vec() } else { path.clone() };
-            visit(WalkItem::Damaged { path: &shown, tree: *tree_id, error: &e })?;
+            let shown = if path.is_empty() {
+                b"/".to_vec()
+            } else {
+                path.clone()
+            };
+            visit(WalkItem::Damaged {
+                path: &shown,
+                tree: *tree_id,
+                error: &e,
+            })?;
             return Ok(());
         }
     };

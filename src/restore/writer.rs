@@ -106,7 +106,11 @@ impl BatchWriter<'_> {
         let mut outcome = BatchOutcome::default();
         let files: Vec<FileState> = tasks
             .into_iter()
-            .map(|t| FileState { remaining: AtomicUsize::new(t.node.content.len()), damaged: Mutex::new(None), task: t })
+            .map(|t| FileState {
+                remaining: AtomicUsize::new(t.node.content.len()),
+                damaged: Mutex::new(None),
+                task: t,
+            })
             .collect();
 
         // Plan: which pack holds each chunk, and where each chunk goes.
@@ -123,16 +127,24 @@ impl BatchWriter<'_> {
             let mut missing = 0;
             for id in &f.task.node.content {
                 let Some(BlobLocation { pack, entry }) = self.index.lookup(id) else {
-                    f.damaged.lock().get_or_insert_with(|| format!("data blob {id} is missing from the index"));
+                    f.damaged
+                        .lock()
+                        .get_or_insert_with(|| format!("data blob {id} is missing from the index"));
                     missing += 1;
                     continue;
                 };
                 let (p, b) = *blob_slot.entry(*id).or_insert_with(|| {
                     let p = *pack_slot.entry(pack.id).or_insert_with(|| {
-                        packs.push(PackWork { pack, blobs: Vec::new() });
+                        packs.push(PackWork {
+                            pack,
+                            blobs: Vec::new(),
+                        });
                         packs.len() - 1
                     });
-                    packs[p].blobs.push(BlobUse { entry, targets: Vec::new() });
+                    packs[p].blobs.push(BlobUse {
+                        entry,
+                        targets: Vec::new(),
+                    });
                     (p, packs[p].blobs.len() - 1)
                 });
                 packs[p].blobs[b].targets.push((fi as u32, offset));
@@ -169,7 +181,9 @@ impl BatchWriter<'_> {
         outcome.warnings.append(&mut warnings.into_inner());
         for f in &files {
             if let Some(why) = f.damaged.lock().take() {
-                outcome.damaged.push((f.task.path.display().to_string(), why));
+                outcome
+                    .damaged
+                    .push((f.task.path.display().to_string(), why));
             }
         }
         Ok(outcome)
@@ -177,7 +191,11 @@ impl BatchWriter<'_> {
 
     fn create(&self, task: &FileTask) -> std::io::Result<()> {
         let _ = std::fs::remove_file(&task.path);
-        let f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).open(&task.path)?;
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&task.path)?;
         f.set_len(task.node.size)
     }
 
@@ -196,16 +214,28 @@ impl BatchWriter<'_> {
                 end = end.max(u64::from(order[j].entry.offset) + u64::from(order[j].entry.length));
                 j += 1;
             }
-            let fetched = self.repo.storage().get_range(Kind::Pack, &name, start..end).map_err(|e| match e {
-                Error::NotFound(_) => Error::corrupt(Kind::Pack.describe(&name), "missing"),
-                e => e,
-            });
-            for blob in &order[i..j] {
-                let result = fetched.as_ref().map_err(|e| e.to_string()).and_then(|bytes| {
-                    let off = (u64::from(blob.entry.offset) - start) as usize;
-                    open_blob_with(self.repo.keys(), &cipher, &blob.entry, &bytes[off..off + blob.entry.length as usize])
-                        .map_err(|e| e.to_string())
+            let fetched = self
+                .repo
+                .storage()
+                .get_range(Kind::Pack, &name, start..end)
+                .map_err(|e| match e {
+                    Error::NotFound(_) => Error::corrupt(Kind::Pack.describe(&name), "missing"),
+                    e => e,
                 });
+            for blob in &order[i..j] {
+                let result = fetched
+                    .as_ref()
+                    .map_err(|e| e.to_string())
+                    .and_then(|bytes| {
+                        let off = (u64::from(blob.entry.offset) - start) as usize;
+                        open_blob_with(
+                            self.repo.keys(),
+                            &cipher,
+                            &blob.entry,
+                            &bytes[off..off + blob.entry.length as usize],
+                        )
+                        .map_err(|e| e.to_string())
+                    });
                 for &(fi, offset) in &blob.targets {
                     let f = &files[fi as usize];
                     match &result {
@@ -215,9 +245,13 @@ impl BatchWriter<'_> {
                                 .open(&f.task.path)
                                 .and_then(|file| write_at(&file, offset, data, f.task.node.sparse));
                             if let Err(e) = written {
-                                f.damaged.lock().get_or_insert_with(|| format!("write failed: {e}"));
+                                f.damaged
+                                    .lock()
+                                    .get_or_insert_with(|| format!("write failed: {e}"));
                             } else {
-                                self.counters.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+                                self.counters
+                                    .bytes
+                                    .fetch_add(data.len() as u64, Ordering::Relaxed);
                             }
                         }
                         Err(e) => {
@@ -247,19 +281,27 @@ impl BatchWriter<'_> {
 
     fn verify(&self, f: &FileState) -> std::result::Result<(), String> {
         let node = &f.task.node;
-        let Some(expected) = node.content_hash else { return Ok(()) };
+        let Some(expected) = node.content_hash else {
+            return Ok(());
+        };
         let actual = if node.content.len() == 1 {
             // The chunk's id was verified when it was decrypted, and a one-chunk file's
             // content hash is its chunk id by construction.
             node.content[0]
         } else {
             let mut h = self.repo.keys().content_hasher();
-            let file = std::fs::File::open(&f.task.path).map_err(|e| format!("cannot re-read to verify: {e}"))?;
-            h.update_reader(file).map_err(|e| format!("cannot re-read to verify: {e}"))?;
+            let file = std::fs::File::open(&f.task.path)
+                .map_err(|e| format!("cannot re-read to verify: {e}"))?;
+            h.update_reader(file)
+                .map_err(|e| format!("cannot re-read to verify: {e}"))?;
             Id(*h.finalize().as_bytes())
         };
         if actual != expected {
-            return Err(format!("content hash {} does not match the hash recorded at backup {}", actual.short(), expected.short()));
+            return Err(format!(
+                "content hash {} does not match the hash recorded at backup {}",
+                actual.short(),
+                expected.short()
+            ));
         }
         Ok(())
     }

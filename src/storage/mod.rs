@@ -77,7 +77,9 @@ pub fn open_url(url: &str) -> Result<Arc<dyn Storage>> {
             "repository '{url}': unsupported scheme; expected a local path or s3://BUCKET/PREFIX"
         )))
     } else {
-        Ok(Arc::new(local::LocalStorage::new(std::path::Path::new(url))?))
+        Ok(Arc::new(local::LocalStorage::new(std::path::Path::new(
+            url,
+        ))?))
     }
 }
 

@@ -19,7 +19,11 @@ pub fn run(ctx: &Context, a: BackupArgs) -> Result<ExitStatus> {
     opts.workers = a.workers;
     opts.parent = match (a.force, a.parent) {
         (true, _) => ParentChoice::None,
-        (false, Some(p)) => ParentChoice::Explicit(if p.len() == 64 { Id::from_hex(&p)? } else { repo.find_snapshot(&p)?.0 }),
+        (false, Some(p)) => ParentChoice::Explicit(if p.len() == 64 {
+            Id::from_hex(&p)?
+        } else {
+            repo.find_snapshot(&p)?.0
+        }),
         (false, None) => ParentChoice::Auto,
     };
     opts.cancel = crate::cli::cancel_on_signal(ctx);
@@ -43,7 +47,7 @@ pub fn run(ctx: &Context, a: BackupArgs) -> Result<ExitStatus> {
             "summary": s,
         }));
     } else if !ctx.global.quiet {
-        println!(
+        crate::outln!(
             "snapshot {} saved: {} files ({} new, {} changed, {} unchanged), {} dirs, {} in total",
             result.snapshot_id.short(),
             s.files_new + s.files_changed + s.files_unmodified,
@@ -53,7 +57,7 @@ pub fn run(ctx: &Context, a: BackupArgs) -> Result<ExitStatus> {
             s.dirs,
             human_bytes(s.bytes_total)
         );
-        println!(
+        crate::outln!(
             "read {}, added {} ({} stored after compression and encryption) in {}",
             human_bytes(s.bytes_read),
             human_bytes(s.bytes_added),
@@ -64,7 +68,10 @@ pub fn run(ctx: &Context, a: BackupArgs) -> Result<ExitStatus> {
             eprintln!("warning: skipped '{}': {}", e.path, e.error);
         }
         if !s.errors.is_empty() {
-            eprintln!("{} entries could not be read: the snapshot is partial", s.errors.len());
+            eprintln!(
+                "{} entries could not be read: the snapshot is partial",
+                s.errors.len()
+            );
         }
     }
     Ok(result.status())

@@ -9,13 +9,20 @@ pub fn run(ctx: &Context, a: InitArgs) -> Result<ExitStatus> {
     if a.create_password_file {
         if let Some(f) = &ctx.global.password_file {
             if create_password_file(f)? && !ctx.global.quiet {
-                eprintln!("created password file '{}' (mode 0600): keep a copy somewhere safe", f.display());
+                eprintln!(
+                    "created password file '{}' (mode 0600): keep a copy somewhere safe",
+                    f.display()
+                );
             }
         }
     }
     let storage = ctx.storage()?;
     let pass = ctx.passphrase()?;
-    let opts = InitOptions { compression_level: a.compression, pack_size: a.pack_size_mib.saturating_mul(1 << 20), ..Default::default() };
+    let opts = InitOptions {
+        compression_level: a.compression,
+        pack_size: a.pack_size_mib.saturating_mul(1 << 20),
+        ..Default::default()
+    };
     let repo = Repository::init(storage, &pass, &opts)?;
     if ctx.global.json {
         crate::cli::print_json(&serde_json::json!({
@@ -24,8 +31,14 @@ pub fn run(ctx: &Context, a: InitArgs) -> Result<ExitStatus> {
             "key": repo.key_name(),
         }));
     } else if !ctx.global.quiet {
-        println!("created repository {} at {}", repo.id().short(), repo.storage().location());
-        println!("keep the passphrase safe, and a recovery file offline: rempart key export -o FILE");
+        crate::outln!(
+            "created repository {} at {}",
+            repo.id().short(),
+            repo.storage().location()
+        );
+        crate::outln!(
+            "keep the passphrase safe, and a recovery file offline: rempart key export -o FILE"
+        );
     }
     Ok(ExitStatus::Success)
 }

@@ -21,7 +21,9 @@ pub fn run(ctx: &Context, cmd: KeyCommand) -> Result<ExitStatus> {
             for obj in repo.storage().list(Kind::Key)? {
                 let bytes = repo.storage().get(Kind::Key, &obj.name)?;
                 let what = Kind::Key.describe(&obj.name);
-                let row = match KeyFile::from_bytes(&bytes, &what).and_then(|k| k.meta(repo.keys()).map(|m| (k, m))) {
+                let row = match KeyFile::from_bytes(&bytes, &what)
+                    .and_then(|k| k.meta(repo.keys()).map(|m| (k, m)))
+                {
                     Ok((k, m)) => serde_json::json!({
                         "id": obj.name,
                         "current": obj.name == repo.key_name(),
@@ -41,12 +43,20 @@ pub fn run(ctx: &Context, cmd: KeyCommand) -> Result<ExitStatus> {
                 for r in &rows {
                     let id = r["id"].as_str().unwrap_or_default();
                     if let Some(e) = r.get("error") {
-                        println!("  {} DAMAGED: {}", &id[..8.min(id.len())], e.as_str().unwrap_or_default());
+                        crate::outln!(
+                            "  {} DAMAGED: {}",
+                            &id[..8.min(id.len())],
+                            e.as_str().unwrap_or_default()
+                        );
                         continue;
                     }
-                    println!(
+                    crate::outln!(
                         "{} {} {}@{} created {} label '{}' ({})",
-                        if r["current"].as_bool() == Some(true) { "*" } else { " " },
+                        if r["current"].as_bool() == Some(true) {
+                            "*"
+                        } else {
+                            " "
+                        },
                         &id[..8.min(id.len())],
                         r["username"].as_str().unwrap_or_default(),
                         r["hostname"].as_str().unwrap_or_default(),
@@ -69,17 +79,35 @@ pub fn run(ctx: &Context, cmd: KeyCommand) -> Result<ExitStatus> {
             if ctx.global.json {
                 crate::cli::print_json(&serde_json::json!({ "added": name }));
             } else if !ctx.global.quiet {
-                println!("added key {}", &name[..8]);
+                crate::outln!("added key {}", &name[..8]);
             }
         }
         KeyCommand::Remove(a) => {
-            let _lock = LockGuard::acquire(repo.storage(), repo.keys(), LockKind::Exclusive, "key remove")?;
+            let _lock = LockGuard::acquire(
+                repo.storage(),
+                repo.keys(),
+                LockKind::Exclusive,
+                "key remove",
+            )?;
             let keys = repo.storage().list(Kind::Key)?;
-            let matches: Vec<_> = keys.iter().filter(|k| k.name.starts_with(&a.id.to_ascii_lowercase())).collect();
+            let matches: Vec<_> = keys
+                .iter()
+                .filter(|k| k.name.starts_with(&a.id.to_ascii_lowercase()))
+                .collect();
             let target = match matches.as_slice() {
                 [one] => one.name.clone(),
-                [] => return Err(Error::not_found(format!("no key '{}': 'rempart key list' shows the ids", a.id))),
-                _ => return Err(Error::invalid(format!("key prefix '{}' is ambiguous; give more digits", a.id))),
+                [] => {
+                    return Err(Error::not_found(format!(
+                        "no key '{}': 'rempart key list' shows the ids",
+                        a.id
+                    )))
+                }
+                _ => {
+                    return Err(Error::invalid(format!(
+                        "key prefix '{}' is ambiguous; give more digits",
+                        a.id
+                    )))
+                }
             };
             if target == repo.key_name() {
                 return Err(Error::invalid(format!(
@@ -89,19 +117,25 @@ pub fn run(ctx: &Context, cmd: KeyCommand) -> Result<ExitStatus> {
             }
             repo.storage().delete(Kind::Key, &target)?;
             if !ctx.global.quiet {
-                println!("removed key {}", &target[..8]);
+                crate::outln!("removed key {}", &target[..8]);
             }
         }
         KeyCommand::Export(a) => {
             let key = if repo.key_name() == "recovery file" {
-                crate::repo::keyfile::RecoveryFile::load(ctx.global.recovery_file.as_deref().expect("opened with one"))?.key
+                crate::repo::keyfile::RecoveryFile::load(
+                    ctx.global
+                        .recovery_file
+                        .as_deref()
+                        .expect("opened with one"),
+                )?
+                .key
             } else {
                 let bytes = repo.storage().get(Kind::Key, repo.key_name())?;
                 KeyFile::from_bytes(&bytes, &Kind::Key.describe(repo.key_name()))?
             };
             let text = serde_json::to_string_pretty(&RecoveryFile::new(key)).expect("serializable");
             if a.output.as_os_str() == "-" {
-                println!("{text}");
+                crate::outln!("{text}");
             } else {
                 let mut f = std::fs::OpenOptions::new()
                     .write(true)
@@ -109,12 +143,22 @@ pub fn run(ctx: &Context, cmd: KeyCommand) -> Result<ExitStatus> {
                     .truncate(true)
                     .mode(0o600)
                     .open(&a.output)
-                    .map_err(|e| Error::io(format!("cannot write recovery file '{}'", a.output.display()), e))?;
+                    .map_err(|e| {
+                        Error::io(
+                            format!("cannot write recovery file '{}'", a.output.display()),
+                            e,
+                        )
+                    })?;
                 writeln!(f, "{text}")
                     .and_then(|_| f.sync_all())
-                    .map_err(|e| Error::io(format!("cannot write recovery file '{}'", a.output.display()), e))?;
+                    .map_err(|e| {
+                        Error::io(
+                            format!("cannot write recovery file '{}'", a.output.display()),
+                            e,
+                        )
+                    })?;
                 if !ctx.global.quiet {
-                    println!(
+                    crate::outln!(
                         "wrote recovery file '{}' for repository {}: keep it offline, apart from the passphrase",
                         a.output.display(),
                         repo.id().short()

@@ -36,7 +36,7 @@ pub fn run(ctx: &Context, a: RestoreArgs) -> Result<ExitStatus> {
             "result": result,
         }));
     } else if !ctx.global.quiet {
-        println!(
+        crate::outln!(
             "restored snapshot {} into {}: {} files, {} dirs, {} in {}; every file verified against its backup hash",
             id.short(),
             opts.target.display(),
@@ -53,7 +53,10 @@ pub fn run(ctx: &Context, a: RestoreArgs) -> Result<ExitStatus> {
         eprintln!("damaged: '{}': {}", d.path, d.error);
     }
     if !result.damaged.is_empty() {
-        eprintln!("{} paths could not be restored intact; everything else was restored", result.damaged.len());
+        eprintln!(
+            "{} paths could not be restored intact; everything else was restored",
+            result.damaged.len()
+        );
     }
     Ok(result.status())
 }

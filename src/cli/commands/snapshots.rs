@@ -24,9 +24,16 @@ pub fn run(ctx: &Context, a: SnapshotsArgs) -> Result<ExitStatus> {
             .collect();
         crate::cli::print_json(&list);
     } else {
-        println!("{:<10} {:<20} {:<16} {:<10} {:>10}  paths", "id", "time (UTC)", "host", "tags", "size");
+        crate::outln!(
+            "{:<10} {:<20} {:<16} {:<10} {:>10}  paths",
+            "id",
+            "time (UTC)",
+            "host",
+            "tags",
+            "size"
+        );
         for (id, s) in &snaps {
-            println!(
+            crate::outln!(
                 "{:<10} {:<20} {:<16} {:<10} {:>10}  {}{}",
                 id.short(),
                 s.time.format("%Y-%m-%d %H:%M:%S"),
@@ -34,13 +41,21 @@ pub fn run(ctx: &Context, a: SnapshotsArgs) -> Result<ExitStatus> {
                 s.tags.join(","),
                 human_bytes(s.summary.bytes_total),
                 s.paths.join(" "),
-                if s.repaired.is_some() { "  (repaired)" } else { "" }
+                if s.repaired.is_some() {
+                    "  (repaired)"
+                } else {
+                    ""
+                }
             );
         }
-        println!("{} snapshots", snaps.len());
+        crate::outln!("{} snapshots", snaps.len());
     }
     for e in &damaged {
         eprintln!("error: {e}");
     }
-    Ok(if damaged.is_empty() { ExitStatus::Success } else { ExitStatus::Integrity })
+    Ok(if damaged.is_empty() {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Integrity
+    })
 }

@@ -13,7 +13,11 @@ pub fn run(ctx: &Context, a: UnlockArgs) -> Result<ExitStatus> {
     let mut kept = Vec::new();
     for l in list_locks(repo.storage(), repo.keys())? {
         let stale = l.info.as_ref().is_none_or(|i| i.is_stale(now));
-        let desc = l.info.as_ref().map(|i| i.describe()).unwrap_or_else(|| format!("unreadable lock {}", l.name));
+        let desc = l
+            .info
+            .as_ref()
+            .map(|i| i.describe())
+            .unwrap_or_else(|| format!("unreadable lock {}", l.name));
         if stale || a.remove_all {
             repo.storage().delete(Kind::Lock, &l.name)?;
             removed.push(desc);
@@ -25,13 +29,13 @@ pub fn run(ctx: &Context, a: UnlockArgs) -> Result<ExitStatus> {
         crate::cli::print_json(&serde_json::json!({ "removed": removed, "kept": kept }));
     } else if !ctx.global.quiet {
         for r in &removed {
-            println!("removed {r}");
+            crate::outln!("removed {r}");
         }
         for k in &kept {
-            println!("kept live {k} (use --remove-all only if that process is really gone)");
+            crate::outln!("kept live {k} (use --remove-all only if that process is really gone)");
         }
         if removed.is_empty() && kept.is_empty() {
-            println!("no locks");
+            crate::outln!("no locks");
         }
     }
     Ok(ExitStatus::Success)

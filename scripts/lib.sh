@@ -1,0 +1,109 @@
+# Shared helpers for scripts/test and scripts/bench-*: make sure the services the tests and
+# benchmarks need are installed and running. Every function is safe to call twice.
+
+GARAGE_VERSION=2.5.0
+
+log() { printf '\033[1m[rempart]\033[0m %s\n' "$*" >&2; }
+
+# PostgreSQL and MariaDB run before every session and CI; start them again if one is down.
+ensure_databases() {
+    if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
+        log "PostgreSQL is down: starting it"
+        pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
+        for _ in $(seq 1 30); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 1; done
+    fi
+    if ! mariadb-admin -h 127.0.0.1 -u root ping >/dev/null 2>&1; then
+        log "MariaDB is down: starting it"
+        start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd || true
+        for _ in $(seq 1 30); do mariadb-admin -h 127.0.0.1 -u root ping >/dev/null 2>&1 && break; sleep 1; done
+    fi
+}
+
+# Garage is built from crates.io once (about 8 minutes on 2 cores) and kept in ~/.cargo/bin.
+ensure_garage_binary() {
+    export PATH="$HOME/.cargo/bin:$PATH"
+    if command -v garage >/dev/null && garage --version 2>/dev/null | grep -q "$GARAGE_VERSION"; then
+        return 0
+    fi
+    log "installing Garage $GARAGE_VERSION (cargo install, about 8 minutes)"
+    cargo install garage --locked --version "$GARAGE_VERSION"
+}
+
+# start_garage DIR: a single-node Garage on loopback with its data in DIR; writes DIR/s3.env
+# with the AWS_* settings and the bucket name. Blocks are not compressed by Garage: rempart's
+# objects are already compressed and encrypted.
+start_garage() {
+    local dir="$1"
+    stop_garage "$dir"
+    rm -rf "$dir"
+    mkdir -p "$dir/meta" "$dir/data"
+    cat > "$dir/garage.toml" <<CONF
+metadata_dir = "$dir/meta"
+data_dir = "$dir/data"
+db_engine = "sqlite"
+replication_factor = 1
+compression_level = "none"
+rpc_bind_addr = "127.0.0.1:3901"
+rpc_public_addr = "127.0.0.1:3901"
+rpc_secret = "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+[s3_api]
+s3_region = "garage"
+api_bind_addr = "127.0.0.1:3900"
+[admin]
+api_bind_addr = "127.0.0.1:3903"
+CONF
+    local g="garage -c $dir/garage.toml"
+    nohup garage -c "$dir/garage.toml" server > "$dir/server.log" 2>&1 &
+    echo $! > "$dir/pid"
+    local id=""
+    for _ in $(seq 1 60); do
+        id=$($g node id -q 2>/dev/null | cut -d@ -f1) && [ -n "$id" ] && break
+        sleep 0.5
+    done
+    [ -n "$id" ] || { cat "$dir/server.log" >&2; return 1; }
+    $g layout assign -z dc1 -c 10G "$id" >/dev/null
+    $g layout apply --version 1 >/dev/null
+    local key_id="GK$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+    local secret="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+    $g key import --yes -n rempart "$key_id" "$secret" >/dev/null
+    for b in rempart-test rempart-bench; do
+        $g bucket create "$b" >/dev/null
+        $g bucket allow --read --write --owner "$b" --key "$key_id" >/dev/null
+    done
+    cat > "$dir/s3.env" <<ENV
+AWS_ACCESS_KEY_ID=$key_id
+AWS_SECRET_ACCESS_KEY=$secret
+AWS_ENDPOINT_URL=http://127.0.0.1:3900
+AWS_REGION=garage
+AWS_ALLOW_HTTP=true
+ENV
+    # Wait until the S3 endpoint answers.
+    for _ in $(seq 1 60); do
+        curl -s -o /dev/null http://127.0.0.1:3900/ && break
+        sleep 0.5
+    done
+    log "Garage is running on 127.0.0.1:3900 (settings in $dir/s3.env)"
+}
+
+stop_garage() {
+    local dir="$1"
+    if [ -f "$dir/pid" ]; then
+        kill "$(cat "$dir/pid")" 2>/dev/null || true
+        for _ in $(seq 1 20); do kill -0 "$(cat "$dir/pid")" 2>/dev/null || break; sleep 0.25; done
+        rm -f "$dir/pid"
+    fi
+    # A Garage left by an earlier run that was killed holds the ports: stop it too.
+    pkill -f "garage -c $dir/garage.toml server" 2>/dev/null || true
+    if ss -ltn 2>/dev/null | grep -q '127.0.0.1:3900 '; then
+        pkill -f "garage -c .*rempart-garage.*/garage.toml server" 2>/dev/null || true
+        sleep 1
+    fi
+}
+
+# Headless Chromium for the report and dashboard tests.
+ensure_chromium() {
+    if ! command -v chromium >/dev/null; then
+        log "installing Chromium (Debian package)"
+        apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null
+    fi
+}
