@@ -34,12 +34,7 @@ pub enum Error {
     Locked(String),
     /// The storage backend failed. `retryable` is true for timeouts, resets and 5xx answers.
     #[error("storage error while {op} {object}: {detail}")]
-    Storage {
-        op: &'static str,
-        object: String,
-        detail: String,
-        retryable: bool,
-    },
+    Storage { op: &'static str, object: String, detail: String, retryable: bool },
     /// A local file-system operation failed.
     #[error("{context}: {source}")]
     Io {
@@ -57,28 +52,19 @@ pub enum Error {
 
 impl From<std::io::Error> for Error {
     fn from(source: std::io::Error) -> Self {
-        Error::Io {
-            context: "read failed".into(),
-            source,
-        }
+        Error::Io { context: "read failed".into(), source }
     }
 }
 
 impl Error {
     /// Wraps an I/O error with a sentence naming what was being done and to which path.
     pub fn io(context: impl fmt::Display, source: std::io::Error) -> Self {
-        Error::Io {
-            context: context.to_string(),
-            source,
-        }
+        Error::Io { context: context.to_string(), source }
     }
 
     /// Integrity damage in the named object.
     pub fn corrupt(object: impl fmt::Display, detail: impl fmt::Display) -> Self {
-        Error::Corrupt {
-            object: object.to_string(),
-            detail: detail.to_string(),
-        }
+        Error::Corrupt { object: object.to_string(), detail: detail.to_string() }
     }
 
     pub fn invalid(msg: impl fmt::Display) -> Self {

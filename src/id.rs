@@ -7,8 +7,30 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 /// A 256-bit identifier printed as 64 lowercase hex digits.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct Id(pub [u8; 32]);
+
+/// Hex in human-readable formats (JSON), 32 raw bytes in binary ones (postcard).
+impl Serialize for Id {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.serialize_str(&self.to_hex())
+        } else {
+            self.0.serialize(s)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Id {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        if d.is_human_readable() {
+            let text = String::deserialize(d)?;
+            Id::from_hex(&text).map_err(serde::de::Error::custom)
+        } else {
+            Ok(Id(<[u8; 32]>::deserialize(d)?))
+        }
+    }
+}
 
 impl Id {
     /// The content address of stored bytes (unkeyed BLAKE3): what object names are.
@@ -37,9 +59,8 @@ impl Id {
     /// `InvalidInput` naming the text when it is not 64 hex digits.
     pub fn from_hex(text: &str) -> Result<Id> {
         let mut b = [0u8; 32];
-        hex::decode_to_slice(text, &mut b).map_err(|_| {
-            Error::invalid(format!("'{text}' is not an id: expected 64 hex digits"))
-        })?;
+        hex::decode_to_slice(text, &mut b)
+            .map_err(|_| Error::invalid(format!("'{text}' is not an id: expected 64 hex digits")))?;
         Ok(Id(b))
     }
 }
@@ -59,6 +80,16 @@ impl fmt::Display for Id {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_is_hex_and_postcard_is_raw() {
+        let id = Id::of_bytes(b"x");
+        assert_eq!(serde_json::to_string(&id).unwrap(), format!("\"{}\"", id.to_hex()));
+        assert_eq!(serde_json::from_str::<Id>(&serde_json::to_string(&id).unwrap()).unwrap(), id);
+        let bin = postcard::to_stdvec(&id).unwrap();
+        assert_eq!(bin.len(), 32);
+        assert_eq!(postcard::from_bytes::<Id>(&bin).unwrap(), id);
+    }
 
     #[test]
     fn hex_round_trip_and_errors_quote_input() {

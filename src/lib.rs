@@ -15,10 +15,12 @@
 //! docs/format.md describes the repository format, docs/cli.md the commands and exit codes.
 
 pub mod backup;
+pub mod check;
 pub mod cli;
 pub mod crypto;
 pub mod error;
 pub mod id;
+pub mod repair;
 pub mod repo;
 pub mod restore;
 mod serde_b64;

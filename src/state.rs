@@ -15,9 +15,7 @@ pub fn default_dir() -> PathBuf {
     if let Some(p) = std::env::var_os("XDG_STATE_HOME").filter(|p| !p.is_empty()) {
         return PathBuf::from(p).join("rempart");
     }
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/var/lib"));
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/var/lib"));
     home.join(".local/state/rempart")
 }
 
@@ -34,10 +32,61 @@ pub fn ensure(dir: &Path) -> Result<()> {
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .map_err(|e| {
-            Error::io(
-                format!("cannot create state directory '{}'", dir.display()),
-                e,
-            )
-        })
+        .map_err(|e| Error::io(format!("cannot create state directory '{}'", dir.display()), e))
+}
+
+/// The state folder of one repository: `STATE/repositories/<repository id>`.
+pub fn repo_dir(state_dir: &Path, repository_id: &crate::id::Id) -> PathBuf {
+    state_dir.join("repositories").join(repository_id.to_hex())
+}
+
+/// Snapshots this host saw written (and forgot), so `check` can tell a snapshot deleted behind
+/// rempart's back from one removed by `forget`. An append-only file of `+id` and `-id` lines.
+pub struct SnapshotRegister {
+    path: PathBuf,
+}
+
+impl SnapshotRegister {
+    pub fn open(state_dir: &Path, repository_id: &crate::id::Id) -> SnapshotRegister {
+        SnapshotRegister { path: repo_dir(state_dir, repository_id).join("snapshots.log") }
+    }
+
+    fn append(&self, line: &str) -> Result<()> {
+        use std::io::Write;
+        let dir = self.path.parent().expect("has a folder");
+        ensure(dir)?;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(|e| Error::io(format!("cannot write '{}'", self.path.display()), e))?;
+        writeln!(f, "{line}").map_err(|e| Error::io(format!("cannot write '{}'", self.path.display()), e))
+    }
+
+    /// Records a snapshot written or seen.
+    pub fn added(&self, id: &crate::id::Id) -> Result<()> {
+        self.append(&format!("+{}", id.to_hex()))
+    }
+
+    /// Records a snapshot removed on purpose (forget, repair).
+    pub fn removed(&self, id: &crate::id::Id) -> Result<()> {
+        self.append(&format!("-{}", id.to_hex()))
+    }
+
+    /// Snapshots recorded as written and not removed since.
+    pub fn known(&self) -> std::collections::HashSet<crate::id::Id> {
+        let mut set = std::collections::HashSet::new();
+        let Ok(text) = std::fs::read_to_string(&self.path) else { return set };
+        for line in text.lines() {
+            let (sign, hex) = line.split_at(line.len().min(1));
+            if let Ok(id) = crate::id::Id::from_hex(hex) {
+                if sign == "+" {
+                    set.insert(id);
+                } else {
+                    set.remove(&id);
+                }
+            }
+        }
+        set
+    }
 }

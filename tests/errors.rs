@@ -23,10 +23,7 @@ fn errors_quote_the_bad_input() {
     let (code, _, err) = env.run(&["snapshots"]);
     assert_eq!(code, 1, "{err}");
     assert!(
-        err.contains(&format!(
-            "no repository at '{}'",
-            std::path::Path::new(&env.repo).display()
-        )),
+        err.contains(&format!("no repository at '{}'", std::path::Path::new(&env.repo).display())),
         "{err}"
     );
     env.init();
@@ -75,13 +72,10 @@ fn unreadable_file_makes_a_partial_snapshot() {
     std::fs::write(src.join("locked"), b"no access").unwrap();
     std::fs::set_permissions(src.join("locked"), std::fs::Permissions::from_mode(0o000)).unwrap();
     let run_as_nobody = |args: &[&str]| {
-        let mut c = env.cmd();
+        let c = env.cmd();
         let bin = c.get_program().to_owned();
         let mut setpriv = std::process::Command::new("setpriv");
-        setpriv
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-            .arg(bin)
-            .args(args);
+        setpriv.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]).arg(bin).args(args);
         for (k, v) in c.get_envs() {
             if let Some(v) = v {
                 setpriv.env(k, v);
@@ -104,13 +98,7 @@ fn unreadable_file_makes_a_partial_snapshot() {
     let errors = v["summary"]["errors"].as_array().unwrap();
     assert_eq!(errors.len(), 1, "{v}");
     assert_eq!(errors[0]["path"], src.join("locked").display().to_string());
-    assert!(
-        errors[0]["error"]
-            .as_str()
-            .unwrap()
-            .contains("Permission denied"),
-        "{v}"
-    );
+    assert!(errors[0]["error"].as_str().unwrap().contains("Permission denied"), "{v}");
     assert_eq!(v["summary"]["files_new"], 1);
 }
 
@@ -125,33 +113,17 @@ fn keys_can_be_added_listed_removed_and_exported() {
 
     let second = env.path().join("second.pass");
     std::fs::write(&second, "another passphrase\n").unwrap();
-    env.ok(&[
-        "key",
-        "add",
-        "--new-password-file",
-        second.to_str().unwrap(),
-        "--label",
-        "ops team",
-    ]);
+    env.ok(&["key", "add", "--new-password-file", second.to_str().unwrap(), "--label", "ops team"]);
     let keys = env.json(&["key", "list"]);
     assert_eq!(keys.as_array().unwrap().len(), 2);
-    assert!(keys
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|k| k["label"] == "ops team"));
+    assert!(keys.as_array().unwrap().iter().any(|k| k["label"] == "ops team"));
 
     // The new passphrase opens the repository.
     let (code, _, err) = env.run(&["--password-file", second.to_str().unwrap(), "snapshots"]);
     assert_eq!(code, 0, "{err}");
 
     // The current key cannot remove itself; the other one can.
-    let current = keys
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["current"] == true)
-        .unwrap()["id"]
+    let current = keys.as_array().unwrap().iter().find(|k| k["current"] == true).unwrap()["id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -169,10 +141,7 @@ fn keys_can_be_added_listed_removed_and_exported() {
     }
     let (code, _, err) = env.run(&["snapshots"]);
     assert_ne!(code, 0);
-    assert!(
-        err.contains("damaged key objects") || err.contains("recovery"),
-        "{err}"
-    );
+    assert!(err.contains("damaged key objects") || err.contains("recovery"), "{err}");
     let out = env.ok(&["--recovery-file", recovery.to_str().unwrap(), "snapshots"]);
     assert!(out.contains("1 snapshots"), "{out}");
     let target = env.path().join("out");
@@ -184,8 +153,5 @@ fn keys_can_be_added_listed_removed_and_exported() {
         "--target",
         target.to_str().unwrap(),
     ]);
-    assert_eq!(
-        std::fs::read(target.join(src.strip_prefix("/").unwrap()).join("f")).unwrap(),
-        b"data"
-    );
+    assert_eq!(std::fs::read(target.join(src.strip_prefix("/").unwrap()).join("f")).unwrap(), b"data");
 }

@@ -18,11 +18,7 @@ fn build_tree(root: &Path) {
     std::fs::write(d.join("empty"), b"").unwrap();
     // Several chunks (the chunker's minimum is 512 KiB, maximum 8 MiB).
     std::fs::write(d.join("sub/big.bin"), random_bytes(1, 12 << 20)).unwrap();
-    std::fs::write(
-        d.join("sub/deeper/compressible.log"),
-        "line of log text\n".repeat(100_000),
-    )
-    .unwrap();
+    std::fs::write(d.join("sub/deeper/compressible.log"), "line of log text\n".repeat(100_000)).unwrap();
     // A sparse file: 64 MiB with data at 1 MiB and 40 MiB, holes elsewhere.
     {
         use std::os::unix::fs::FileExt;
@@ -35,18 +31,10 @@ fn build_tree(root: &Path) {
     std::os::unix::fs::symlink("/nonexistent/target", d.join("dangling")).unwrap();
     std::fs::write(d.join("hard1"), b"hard linked content").unwrap();
     std::fs::hard_link(d.join("hard1"), d.join("sub/hard2")).unwrap();
-    nix::unistd::mkfifo(
-        &d.join("fifo"),
-        nix::sys::stat::Mode::from_bits_truncate(0o640),
-    )
-    .unwrap();
+    nix::unistd::mkfifo(&d.join("fifo"), nix::sys::stat::Mode::from_bits_truncate(0o640)).unwrap();
     let _sock = std::os::unix::net::UnixListener::bind(d.join("socket")).unwrap();
     // A name that is not UTF-8.
-    std::fs::write(
-        d.join(OsStr::from_bytes(b"caf\xe9-latin1")),
-        b"latin-1 name",
-    )
-    .unwrap();
+    std::fs::write(d.join(OsStr::from_bytes(b"caf\xe9-latin1")), b"latin-1 name").unwrap();
     std::fs::write(d.join("setuid"), b"#!/bin/sh\n").unwrap();
     std::fs::set_permissions(d.join("setuid"), std::fs::Permissions::from_mode(0o4755)).unwrap();
     std::fs::write(d.join("private"), b"secret").unwrap();
@@ -56,20 +44,8 @@ fn build_tree(root: &Path) {
     xattr::set(d.join("sub"), "user.dir.attr", b"on a folder").unwrap();
     if nix::unistd::geteuid().is_root() {
         use nix::sys::stat::{makedev, mknod, Mode, SFlag};
-        mknod(
-            &d.join("chardev"),
-            SFlag::S_IFCHR,
-            Mode::from_bits_truncate(0o600),
-            makedev(1, 3),
-        )
-        .unwrap();
-        mknod(
-            &d.join("blockdev"),
-            SFlag::S_IFBLK,
-            Mode::from_bits_truncate(0o600),
-            makedev(7, 99),
-        )
-        .unwrap();
+        mknod(&d.join("chardev"), SFlag::S_IFCHR, Mode::from_bits_truncate(0o600), makedev(1, 3)).unwrap();
+        mknod(&d.join("blockdev"), SFlag::S_IFBLK, Mode::from_bits_truncate(0o600), makedev(7, 99)).unwrap();
         nix::unistd::chown(&d.join("private"), Some(1234.into()), Some(5678.into())).unwrap();
         nix::unistd::fchownat(
             None,
@@ -83,14 +59,7 @@ fn build_tree(root: &Path) {
     // Times to the nanosecond, set last (deepest first so folder times stick).
     let stamp = |p: &Path, secs: i64, nanos: i64| {
         let t = nix::sys::time::TimeSpec::new(secs, nanos);
-        nix::sys::stat::utimensat(
-            None,
-            p,
-            &t,
-            &t,
-            nix::sys::stat::UtimensatFlags::NoFollowSymlink,
-        )
-        .unwrap();
+        nix::sys::stat::utimensat(None, p, &t, &t, nix::sys::stat::UtimensatFlags::NoFollowSymlink).unwrap();
     };
     stamp(&d.join("small.txt"), 1_600_000_000, 123_456_789);
     stamp(&d.join("link"), 1_500_000_000, 987_654_321);
@@ -124,12 +93,7 @@ fn scan(root: &Path) -> (HashMap<Vec<u8>, Entry>, HashMap<Vec<u8>, u64>) {
             let e = e.unwrap();
             let path = e.path();
             let m = std::fs::symlink_metadata(&path).unwrap();
-            let rel = path
-                .strip_prefix(root)
-                .unwrap()
-                .as_os_str()
-                .as_bytes()
-                .to_vec();
+            let rel = path.strip_prefix(root).unwrap().as_os_str().as_bytes().to_vec();
             let ft = m.file_type();
             use std::os::unix::fs::FileTypeExt;
             let kind = if ft.is_dir() {
@@ -151,13 +115,8 @@ fn scan(root: &Path) -> (HashMap<Vec<u8>, Entry>, HashMap<Vec<u8>, u64>) {
             let content = (kind == "file").then(|| blake3::hash(&std::fs::read(&path).unwrap()));
             let mut xattrs: Vec<_> = xattr::list(&path)
                 .map(|l| {
-                    l.map(|n| {
-                        (
-                            n.as_bytes().to_vec(),
-                            xattr::get(&path, &n).unwrap().unwrap_or_default(),
-                        )
-                    })
-                    .collect()
+                    l.map(|n| (n.as_bytes().to_vec(), xattr::get(&path, &n).unwrap().unwrap_or_default()))
+                        .collect()
                 })
                 .unwrap_or_default();
             xattrs.sort();
@@ -215,9 +174,7 @@ fn every_kind_of_entry_round_trips_field_by_field() {
             assert!(!back.contains_key(name), "sockets are not recreated");
             continue;
         }
-        let b = back
-            .get(name)
-            .unwrap_or_else(|| panic!("'{shown}' was not restored"));
+        let b = back.get(name).unwrap_or_else(|| panic!("'{shown}' was not restored"));
         assert_eq!(o.kind, b.kind, "{shown}: kind");
         assert_eq!(o.mode, b.mode, "{shown}: mode");
         assert_eq!((o.uid, o.gid), (b.uid, b.gid), "{shown}: owner");
@@ -227,11 +184,7 @@ fn every_kind_of_entry_round_trips_field_by_field() {
         assert_eq!(o.link, b.link, "{shown}: symlink target");
         assert_eq!(o.content, b.content, "{shown}: content");
         assert_eq!(o.xattrs, b.xattrs, "{shown}: xattrs");
-        assert_eq!(
-            o.link_group.is_some(),
-            b.link_group.is_some(),
-            "{shown}: hard link"
-        );
+        assert_eq!(o.link_group.is_some(), b.link_group.is_some(), "{shown}: hard link");
     }
     assert_eq!(orig.len() - 1, back.len(), "same entries but the socket");
     // Holes stay holes: the restored sparse file allocates no more than the original.
@@ -242,10 +195,7 @@ fn every_kind_of_entry_round_trips_field_by_field() {
         back_blocks[&sparse],
         orig_blocks[&sparse]
     );
-    assert!(
-        back_blocks[&sparse] * 512 < 8 << 20,
-        "sparse file was restored dense"
-    );
+    assert!(back_blocks[&sparse] * 512 < 8 << 20, "sparse file was restored dense");
     // Hard links point at one inode again.
     let h1 = std::fs::metadata(restored_root.join("hard1")).unwrap();
     let h2 = std::fs::metadata(restored_root.join("sub/hard2")).unwrap();
@@ -267,10 +217,7 @@ fn incremental_backup_reads_only_changed_files() {
     let second = env.json(&["backup", src.to_str().unwrap()]);
     assert_eq!(second["summary"]["files_unmodified"], 51);
     assert_eq!(second["summary"]["bytes_read"], 0);
-    assert_eq!(
-        second["summary"]["bytes_added"], 0,
-        "an unchanged tree adds nothing"
-    );
+    assert_eq!(second["summary"]["bytes_added"], 0, "an unchanged tree adds nothing");
     std::fs::write(src.join("a/f7"), random_bytes(1000, 10_000)).unwrap();
     let third = env.json(&["backup", src.to_str().unwrap()]);
     assert_eq!(third["summary"]["files_changed"], 1);
@@ -287,12 +234,6 @@ fn incremental_backup_reads_only_changed_files() {
         &format!("{}/a/f7", src.display()),
     ]);
     let restored = target.join(src.strip_prefix("/").unwrap());
-    assert_eq!(
-        std::fs::read(restored.join("a/f7")).unwrap(),
-        random_bytes(1000, 10_000)
-    );
-    assert!(
-        !restored.join("big").exists(),
-        "--include restores only what it names"
-    );
+    assert_eq!(std::fs::read(restored.join("a/f7")).unwrap(), random_bytes(1000, 10_000));
+    assert!(!restored.join("big").exists(), "--include restores only what it names");
 }

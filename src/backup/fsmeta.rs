@@ -80,19 +80,9 @@ pub fn node_from_metadata(
     node.gid = meta.gid();
     node.user = names.user(meta.uid());
     node.group = names.group(meta.gid());
-    node.size = if kind == NodeKind::File {
-        meta.size()
-    } else {
-        0
-    };
-    node.mtime = Timestamp {
-        secs: meta.mtime(),
-        nanos: meta.mtime_nsec() as u32,
-    };
-    node.ctime = Timestamp {
-        secs: meta.ctime(),
-        nanos: meta.ctime_nsec() as u32,
-    };
+    node.size = if kind == NodeKind::File { meta.size() } else { 0 };
+    node.mtime = Timestamp { secs: meta.mtime(), nanos: meta.mtime_nsec() as u32 };
+    node.ctime = Timestamp { secs: meta.ctime(), nanos: meta.ctime_nsec() as u32 };
     node.device = meta.dev();
     node.inode = meta.ino();
     node.links = meta.nlink();
@@ -117,10 +107,7 @@ pub fn read_xattrs(path: &Path) -> Vec<Xattr> {
     let mut out: Vec<Xattr> = names
         .filter_map(|n| {
             let value = xattr::get(path, &n).ok().flatten()?;
-            Some(Xattr {
-                name: n.as_bytes().to_vec(),
-                value,
-            })
+            Some(Xattr { name: n.as_bytes().to_vec(), value })
         })
         .collect();
     out.sort_by(|a, b| a.name.cmp(&b.name));

@@ -12,6 +12,7 @@
 //! before the next is written. A failed or cancelled backup writes the index of the packs it
 //! stored (so the next run reuses them) and no snapshot.
 
+pub mod adopt;
 pub mod fsmeta;
 pub mod shared;
 pub mod trees;
@@ -104,9 +105,7 @@ impl BackupResult {
 
 /// The number of worker threads to use by default.
 pub fn default_workers() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
 }
 
 /// Chooses the parent snapshot for `paths` on `hostname`.
@@ -161,7 +160,9 @@ pub fn backup(repo: &Repository, opts: &BackupOptions) -> Result<BackupResult> {
     let hostname = opts.hostname.clone().unwrap_or_else(crate::util::hostname);
 
     let _lock = LockGuard::acquire(repo.storage(), repo.keys(), LockKind::Backup, "backup")?;
-    let index = Arc::new(repo.load_index()?);
+    let mut index = repo.load_index()?;
+    adopt::adopt_unindexed_packs(repo, &mut index, &std::collections::HashSet::new())?;
+    let index = Arc::new(index);
     let parent = find_parent(repo, &opts.parent, &hostname, &path_strings)?;
     let parent_tree = match &parent {
         Some((_, s)) => match repo.load_tree(&index, &s.tree) {
@@ -178,20 +179,11 @@ pub fn backup(repo: &Repository, opts: &BackupOptions) -> Result<BackupResult> {
         &std::fs::symlink_metadata("/").map_err(|e| Error::io("cannot stat /", e))?,
     );
 
-    let shared = Arc::new(Shared::new(
-        repo.clone(),
-        index,
-        opts.counters.clone(),
-        opts.cancel.clone(),
-    ));
+    let shared = Arc::new(Shared::new(repo.clone(), index, opts.counters.clone(), opts.cancel.clone()));
     let handle = repo.storage().handle().clone();
-    let concurrency = opts.upload_concurrency.unwrap_or(
-        if crate::storage::is_local(&repo.storage().location()) {
-            2
-        } else {
-            8
-        },
-    );
+    let concurrency = opts
+        .upload_concurrency
+        .unwrap_or(if crate::storage::is_local(&repo.storage().location()) { 2 } else { 8 });
     let uploader = Uploader::start(
         &handle,
         repo.storage().inner().clone(),
@@ -240,9 +232,8 @@ pub fn backup(repo: &Repository, opts: &BackupOptions) -> Result<BackupResult> {
             .expect("spawn walker")
     };
 
-    let (root_slot, mut walk_errors) = walk
-        .join()
-        .map_err(|_| Error::failed("the walker thread panicked"))?;
+    let (root_slot, mut walk_errors) =
+        walk.join().map_err(|_| Error::failed("the walker thread panicked"))?;
     if root_slot.is_err() {
         shared.abort.store(true, Ordering::Relaxed);
     }
@@ -258,9 +249,7 @@ pub fn backup(repo: &Repository, opts: &BackupOptions) -> Result<BackupResult> {
             }
         }
     }
-    let trees = tree_builder
-        .join()
-        .map_err(|_| Error::failed("the tree builder panicked"))?;
+    let trees = tree_builder.join().map_err(|_| Error::failed("the tree builder panicked"))?;
     let (_report, upload_error) = uploader.finish(&handle);
 
     // Report the root cause first: a storage error explains the stopped workers.
@@ -315,8 +304,5 @@ pub fn backup(repo: &Repository, opts: &BackupOptions) -> Result<BackupResult> {
         repaired: None,
     };
     let snapshot_id = repo.save_snapshot(&snapshot)?;
-    Ok(BackupResult {
-        snapshot_id,
-        snapshot,
-    })
+    Ok(BackupResult { snapshot_id, snapshot })
 }

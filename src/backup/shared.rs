@@ -60,14 +60,7 @@ impl Shared {
         abort: Arc<AtomicBool>,
     ) -> Shared {
         let chunker = Chunker::new(repo.keys(), &repo.config().chunker);
-        Shared {
-            repo,
-            index,
-            pending: Mutex::new(HashSet::new()),
-            chunker,
-            counters,
-            abort,
-        }
+        Shared { repo, index, pending: Mutex::new(HashSet::new()), chunker, counters, abort }
     }
 
     /// True when the caller must store this blob: it is neither in the repository nor

@@ -22,16 +22,8 @@ use crate::repo::tree::{Node, Tree};
 
 pub enum PendingEntry {
     Ready(Node),
-    File {
-        node: Node,
-        path: PathBuf,
-        reply: Receiver<FileReply>,
-        changed: bool,
-    },
-    Dir {
-        node: Node,
-        slot: usize,
-    },
+    File { node: Node, path: PathBuf, reply: Receiver<FileReply>, changed: bool },
+    Dir { node: Node, slot: usize },
 }
 
 pub struct PendingDir {
@@ -53,34 +45,24 @@ pub fn run_tree_builder(
     let mut errors = Vec::new();
     let keys = shared.repo.keys().clone();
     for dir in dirs {
-        let mut tree = Tree {
-            nodes: Vec::with_capacity(dir.entries.len()),
-        };
+        let mut tree = Tree { nodes: Vec::with_capacity(dir.entries.len()) };
         for entry in dir.entries {
             match entry {
                 PendingEntry::Ready(node) => tree.nodes.push(node),
                 PendingEntry::Dir { mut node, slot } => {
-                    let id = slots.remove(&slot).ok_or_else(|| {
-                        Error::failed("internal: directory finished before its children")
-                    })?;
+                    let id = slots
+                        .remove(&slot)
+                        .ok_or_else(|| Error::failed("internal: directory finished before its children"))?;
                     node.subtree = Some(id);
                     tree.nodes.push(node);
                 }
-                PendingEntry::File {
-                    mut node,
-                    path,
-                    reply,
-                    changed,
-                } => match reply.recv() {
+                PendingEntry::File { mut node, path, reply, changed } => match reply.recv() {
                     Ok(Ok(c)) => {
                         node.size = c.size;
                         node.content = c.content;
                         node.content_hash = Some(c.content_hash);
-                        let counter = if changed {
-                            &shared.counters.files_changed
-                        } else {
-                            &shared.counters.files_new
-                        };
+                        let counter =
+                            if changed { &shared.counters.files_changed } else { &shared.counters.files_new };
                         Counters::add(counter, 1);
                         Counters::add(&shared.counters.bytes_total, c.size);
                         Counters::add(&shared.counters.files_done, 1);
@@ -89,18 +71,11 @@ pub fn run_tree_builder(
                     Ok(Err(msg)) => {
                         if !shared.aborted() {
                             tracing::warn!("skipped '{}': {msg}", path.display());
-                            errors.push(EntryError {
-                                path: path.display().to_string(),
-                                error: msg,
-                            });
+                            errors.push(EntryError { path: path.display().to_string(), error: msg });
                         }
                         Counters::add(&shared.counters.files_done, 1);
                     }
-                    Err(_) => {
-                        return Err(Error::failed(
-                            "internal: a worker stopped without answering",
-                        ))
-                    }
+                    Err(_) => return Err(Error::failed("internal: a worker stopped without answering")),
                 },
             }
         }

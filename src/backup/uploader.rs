@@ -49,9 +49,7 @@ impl PackSink {
     /// # Errors
     /// `Failed` when the uploader stopped (after a storage error, which it reports itself).
     pub fn send(&self, pack: FinishedPack) -> Result<()> {
-        self.tx
-            .blocking_send(pack)
-            .map_err(|_| Error::failed("the uploader stopped after a storage error"))
+        self.tx.blocking_send(pack).map_err(|_| Error::failed("the uploader stopped after a storage error"))
     }
 }
 
@@ -69,9 +67,7 @@ impl Uploader {
     }
 
     pub fn sink(&self) -> PackSink {
-        PackSink {
-            tx: self.tx.clone(),
-        }
+        PackSink { tx: self.tx.clone() }
     }
 
     /// Waits for every queued pack and writes the final index object.
@@ -82,37 +78,22 @@ impl Uploader {
         drop(self.tx);
         match handle.block_on(self.task) {
             Ok(r) => r,
-            Err(e) => (
-                UploadReport::default(),
-                Some(Error::failed(format!("uploader task failed: {e}"))),
-            ),
+            Err(e) => (UploadReport::default(), Some(Error::failed(format!("uploader task failed: {e}")))),
         }
     }
 }
 
 async fn put_pack(storage: Arc<dyn Storage>, pack: FinishedPack) -> Result<IndexedPack> {
     let size = pack.bytes.len() as u64;
-    storage
-        .put(Kind::Pack, &pack.id.to_hex(), pack.bytes)
-        .await?;
-    Ok(IndexedPack {
-        id: pack.id,
-        salt: pack.salt,
-        size,
-        blobs: pack.entries,
-    })
+    storage.put(Kind::Pack, &pack.id.to_hex(), pack.bytes).await?;
+    Ok(IndexedPack { id: pack.id, salt: pack.salt, size, blobs: pack.entries })
 }
 
 async fn write_index(storage: &Arc<dyn Storage>, keys: &Keys, packs: &[IndexedPack]) -> Result<Id> {
-    let file = IndexFile {
-        supersedes: vec![],
-        packs: packs.to_vec(),
-    };
+    let file = IndexFile { supersedes: vec![], packs: packs.to_vec() };
     let sealed = seal_object(keys, "index", &file.encode());
     let id = Id::of_bytes(&sealed);
-    storage
-        .put(Kind::Index, &id.to_hex(), Bytes::from(sealed))
-        .await?;
+    storage.put(Kind::Index, &id.to_hex(), Bytes::from(sealed)).await?;
     Ok(id)
 }
 

@@ -47,19 +47,13 @@ impl Excludes {
             }
         }
         Ok(Excludes {
-            by_path: by_path
-                .build()
-                .map_err(|e| Error::invalid(format!("exclude patterns: {e}")))?,
-            by_name: by_name
-                .build()
-                .map_err(|e| Error::invalid(format!("exclude patterns: {e}")))?,
+            by_path: by_path.build().map_err(|e| Error::invalid(format!("exclude patterns: {e}")))?,
+            by_name: by_name.build().map_err(|e| Error::invalid(format!("exclude patterns: {e}")))?,
         })
     }
 
     pub fn matches(&self, path: &Path, name: &[u8]) -> bool {
-        self.by_name
-            .is_match(Path::new(std::ffi::OsStr::from_bytes(name)))
-            || self.by_path.is_match(path)
+        self.by_name.is_match(Path::new(std::ffi::OsStr::from_bytes(name))) || self.by_path.is_match(path)
     }
 }
 
@@ -156,37 +150,24 @@ impl Walker {
         match self.shared.repo.load_tree(&self.shared.index, &id) {
             Ok(t) => Some(t),
             Err(e) => {
-                tracing::warn!(
-                    "parent tree {id} unreadable, reading everything below it again: {e}"
-                );
+                tracing::warn!("parent tree {id} unreadable, reading everything below it again: {e}");
                 None
             }
         }
     }
 
     fn send_dir(&self, dir: PendingDir) -> Result<()> {
-        self.trees
-            .send(dir)
-            .map_err(|_| Error::failed("the tree builder stopped"))
+        self.trees.send(dir).map_err(|_| Error::failed("the tree builder stopped"))
     }
 
     /// Walks a virtual directory of the source trie; returns its slot.
-    pub fn walk_virtual(
-        &mut self,
-        path: &Path,
-        trie: &SourceTrie,
-        parent: Option<&Tree>,
-    ) -> Result<usize> {
+    pub fn walk_virtual(&mut self, path: &Path, trie: &SourceTrie, parent: Option<&Tree>) -> Result<usize> {
         let slot = self.slot();
         let mut entries = Vec::new();
         for (name, child) in &trie.children {
             let child_path = path.join(std::ffi::OsStr::from_bytes(name));
-            let meta = std::fs::symlink_metadata(&child_path).map_err(|e| {
-                Error::io(
-                    format!("cannot read source path '{}'", child_path.display()),
-                    e,
-                )
-            })?;
+            let meta = std::fs::symlink_metadata(&child_path)
+                .map_err(|e| Error::io(format!("cannot read source path '{}'", child_path.display()), e))?;
             if child.is_source {
                 if let Some(e) = self.entry(&child_path, name, &meta, parent, meta.dev())? {
                     entries.push(e);
@@ -197,10 +178,7 @@ impl Walker {
                 node.kind = NodeKind::Dir;
                 let sub = self.parent_subtree(parent, name);
                 let child_slot = self.walk_virtual(&child_path, child, sub.as_ref())?;
-                entries.push(PendingEntry::Dir {
-                    node,
-                    slot: child_slot,
-                });
+                entries.push(PendingEntry::Dir { node, slot: child_slot });
             }
         }
         self.send_dir(PendingDir { slot, entries })?;
@@ -233,10 +211,7 @@ impl Walker {
                 if self.one_file_system && meta.dev() != root_dev {
                     // A mount point: keep the folder itself, not what is mounted on it.
                     let slot = self.slot();
-                    self.send_dir(PendingDir {
-                        slot,
-                        entries: vec![],
-                    })?;
+                    self.send_dir(PendingDir { slot, entries: vec![] })?;
                     PendingEntry::Dir { node, slot }
                 } else {
                     let sub = self.parent_subtree(parent, name);
@@ -259,17 +234,9 @@ impl Walker {
                 }
                 let (tx, rx) = crossbeam_channel::bounded(1);
                 self.jobs
-                    .send(Job::File {
-                        path: path.to_path_buf(),
-                        reply: tx,
-                    })
+                    .send(Job::File { path: path.to_path_buf(), reply: tx })
                     .map_err(|_| Error::failed("the workers stopped"))?;
-                PendingEntry::File {
-                    node,
-                    path: path.to_path_buf(),
-                    reply: rx,
-                    changed: old.is_some(),
-                }
+                PendingEntry::File { node, path: path.to_path_buf(), reply: rx, changed: old.is_some() }
             }
             _ => {
                 Counters::add(&counters.other_entries, 1);
@@ -280,10 +247,7 @@ impl Walker {
 
     fn skip(&mut self, path: &Path, error: String) {
         tracing::warn!("skipped '{}': {error}", path.display());
-        self.errors.push(EntryError {
-            path: path.display().to_string(),
-            error,
-        });
+        self.errors.push(EntryError { path: path.display().to_string(), error });
     }
 
     /// Walks a real directory; returns its slot.
@@ -333,19 +297,12 @@ mod tests {
 
     #[test]
     fn absolute_is_lexical() {
-        assert_eq!(
-            absolute(Path::new("/a/./b/../c")).unwrap(),
-            PathBuf::from("/a/c")
-        );
+        assert_eq!(absolute(Path::new("/a/./b/../c")).unwrap(), PathBuf::from("/a/c"));
     }
 
     #[test]
     fn trie_drops_nested_sources() {
-        let t = SourceTrie::build(&[
-            PathBuf::from("/a/b"),
-            PathBuf::from("/a/b/c"),
-            PathBuf::from("/a/d"),
-        ]);
+        let t = SourceTrie::build(&[PathBuf::from("/a/b"), PathBuf::from("/a/b/c"), PathBuf::from("/a/d")]);
         let a = &t.children[b"a".as_slice()];
         assert!(a.children[b"b".as_slice()].is_source);
         assert!(a.children[b"b".as_slice()].children.is_empty());

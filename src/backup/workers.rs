@@ -33,16 +33,9 @@ pub type FileReply = std::result::Result<FileContent, String>;
 
 pub enum Job {
     /// Read and store a file.
-    File {
-        path: PathBuf,
-        reply: Sender<FileReply>,
-    },
+    File { path: PathBuf, reply: Sender<FileReply> },
     /// Store one chunk of a stream (database dump); replies with nothing but errors.
-    Chunk {
-        data: Vec<u8>,
-        id: Id,
-        reply: Sender<Result<()>>,
-    },
+    Chunk { data: Vec<u8>, id: Id, reply: Sender<Result<()>> },
 }
 
 /// Per-worker state that survives between jobs.
@@ -59,14 +52,7 @@ impl WorkerState {
     pub fn new(shared: Arc<Shared>, sink: PackSink) -> WorkerState {
         let level = shared.repo.config().compression_level;
         let pack_size = shared.repo.config().pack_size as usize;
-        WorkerState {
-            shared,
-            sink,
-            buf: Vec::new(),
-            encoder: BlobEncoder::new(level),
-            pack: None,
-            pack_size,
-        }
+        WorkerState { shared, sink, buf: Vec::new(), encoder: BlobEncoder::new(level), pack: None, pack_size }
     }
 
     /// Stores one blob if no one has stored it yet.
@@ -83,9 +69,7 @@ impl WorkerState {
         let (stored, compressed) = self.encoder.compress(raw);
         let keys = self.shared.repo.keys();
         let pack_size = self.pack_size;
-        let pack = self
-            .pack
-            .get_or_insert_with(|| PackBuilder::new(keys, pack_size + (1 << 20)));
+        let pack = self.pack.get_or_insert_with(|| PackBuilder::new(keys, pack_size + (1 << 20)));
         pack.add(blob_type, id, stored, compressed, raw.len());
         if pack.len() >= self.pack_size {
             self.flush()?;
@@ -140,9 +124,7 @@ impl WorkerState {
             }
             let id = keys.blob_id(chunk);
             if !whole {
-                hasher
-                    .get_or_insert_with(|| keys.content_hasher())
-                    .update(chunk);
+                hasher.get_or_insert_with(|| keys.content_hasher()).update(chunk);
             }
             content.push(id);
             Counters::add(&shared.counters.bytes_read, chunk.len() as u64);
@@ -158,11 +140,7 @@ impl WorkerState {
             (None, Some(only)) => *only,
             (None, None) => keys.blob_id(&[]),
         };
-        Ok(FileContent {
-            content,
-            content_hash,
-            size,
-        })
+        Ok(FileContent { content, content_hash, size })
     }
 }
 
@@ -179,10 +157,7 @@ pub fn run_worker(mut state: WorkerState, jobs: Receiver<Job>) -> Result<()> {
                 };
                 if let Err(msg) = &r {
                     if msg.contains("uploader stopped") {
-                        state
-                            .shared
-                            .abort
-                            .store(true, std::sync::atomic::Ordering::Relaxed);
+                        state.shared.abort.store(true, std::sync::atomic::Ordering::Relaxed);
                     }
                 }
                 let _ = reply.send(r);

@@ -67,6 +67,49 @@ pub enum Command {
     Key(KeyCommand),
     /// Remove stale locks (left by processes that died).
     Unlock(UnlockArgs),
+    /// Verify the repository's structure and, on request, its data.
+    Check(CheckArgs),
+    /// Rebuild the index, or rewrite snapshots without what can no longer be read.
+    #[command(subcommand)]
+    Repair(RepairCommand),
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Also read every pack and verify every blob.
+    #[arg(long, conflicts_with = "read_data_subset")]
+    pub read_data: bool,
+    /// Read only a subset of the packs: N/M (run 1/M .. M/M to cover everything) or P%.
+    #[arg(long, value_name = "N/M|P%")]
+    pub read_data_subset: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RepairCommand {
+    /// Rebuild the index from the packs that exist (after a lost or damaged index).
+    Index(RepairIndexArgs),
+    /// Write new snapshots without the files and folders that can no longer be read.
+    Snapshots(RepairSnapshotsArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RepairIndexArgs {
+    /// Say what would change; change nothing.
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct RepairSnapshotsArgs {
+    /// Say what would change; change nothing.
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
+    /// Delete the damaged original snapshots once their repaired copies are saved.
+    #[arg(long)]
+    pub forget: bool,
+    /// Also read all data to find damaged chunks (otherwise only missing ones are found).
+    #[arg(long)]
+    pub read_data: bool,
 }
 
 #[derive(Args, Debug)]

@@ -30,27 +30,21 @@ impl Context {
     }
 
     pub fn repo_url(&self) -> Result<String> {
-        self.global
-            .repo
-            .clone()
-            .filter(|r| !r.is_empty())
-            .ok_or_else(|| Error::invalid("no repository given: use -r/--repo PATH|s3://BUCKET/PREFIX or set REMPART_REPOSITORY"))
+        self.global.repo.clone().filter(|r| !r.is_empty()).ok_or_else(|| {
+            Error::invalid(
+                "no repository given: use -r/--repo PATH|s3://BUCKET/PREFIX or set REMPART_REPOSITORY",
+            )
+        })
     }
 
     pub fn storage(&self) -> Result<BlockingStorage> {
         let url = self.repo_url()?;
         let _guard = self.runtime.enter();
-        Ok(BlockingStorage::new(
-            crate::storage::open_url(&url)?,
-            self.runtime.handle().clone(),
-        ))
+        Ok(BlockingStorage::new(crate::storage::open_url(&url)?, self.runtime.handle().clone()))
     }
 
     pub fn state_dir(&self) -> PathBuf {
-        self.global
-            .state_dir
-            .clone()
-            .unwrap_or_else(crate::state::default_dir)
+        self.global.state_dir.clone().unwrap_or_else(crate::state::default_dir)
     }
 
     /// The passphrase from --password-file, REMPART_PASSWORD_FILE, REMPART_PASSWORD, or a prompt.
@@ -121,20 +115,10 @@ pub fn create_password_file(file: &Path) -> Result<bool> {
         .create_new(true)
         .mode(0o600)
         .open(file)
-        .map_err(|e| {
-            Error::io(
-                format!("cannot create password file '{}'", file.display()),
-                e,
-            )
-        })?;
+        .map_err(|e| Error::io(format!("cannot create password file '{}'", file.display()), e))?;
     writeln!(f, "{pass}")
         .and_then(|_| f.sync_all())
-        .map_err(|e| {
-            Error::io(
-                format!("cannot write password file '{}'", file.display()),
-                e,
-            )
-        })?;
+        .map_err(|e| Error::io(format!("cannot write password file '{}'", file.display()), e))?;
     Ok(true)
 }
 

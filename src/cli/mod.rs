@@ -23,11 +23,7 @@ pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() {
-                ExitStatus::Usage
-            } else {
-                ExitStatus::Success
-            };
+            let code = if e.use_stderr() { ExitStatus::Usage } else { ExitStatus::Success };
             let _ = e.print();
             return ExitCode::from(code.code());
         }
@@ -79,10 +75,8 @@ pub fn cancel_on_signal(ctx: &Context) -> Arc<AtomicBool> {
     let f = flag.clone();
     ctx.runtime.spawn(async move {
         use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut term), Ok(mut int)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) else {
+        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+        else {
             return;
         };
         tokio::select! {
@@ -105,6 +99,8 @@ fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Restore(a) => commands::restore::run(&ctx, a),
         Command::Key(k) => commands::key::run(&ctx, k),
         Command::Unlock(a) => commands::unlock::run(&ctx, a),
+        Command::Check(a) => commands::check::run(&ctx, a),
+        Command::Repair(r) => commands::repair::run(&ctx, r),
     }
 }
 

@@ -23,8 +23,7 @@ impl Progress {
         }
         let bar = ProgressBar::new_spinner();
         bar.set_style(
-            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
-                .expect("valid template"),
+            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}").expect("valid template"),
         );
         let s = stop.clone();
         let thread = std::thread::spawn(move || {
@@ -35,10 +34,7 @@ impl Progress {
             }
             bar.finish_and_clear();
         });
-        Progress {
-            stop,
-            thread: Some(thread),
-        }
+        Progress { stop, thread: Some(thread) }
     }
 
     pub fn finish(mut self) {

@@ -35,9 +35,7 @@ impl SubkeyCipher {
         hasher.update(b"rempart subkey");
         hasher.update(salt);
         let subkey = zeroize::Zeroizing::new(*hasher.finalize().as_bytes());
-        SubkeyCipher {
-            cipher: Aes256Gcm::new_from_slice(subkey.as_ref()).expect("32-byte key"),
-        }
+        SubkeyCipher { cipher: Aes256Gcm::new_from_slice(subkey.as_ref()).expect("32-byte key") }
     }
 
     /// Appends `nonce || ciphertext || tag` of `plaintext` to `out`.
@@ -60,27 +58,14 @@ impl SubkeyCipher {
     /// `Corrupt` naming `what` when the envelope is too short or the tag does not verify.
     pub fn open(&self, sealed: &[u8], aad: &[u8], what: &str) -> Result<Vec<u8>> {
         if sealed.len() < BLOB_OVERHEAD {
-            return Err(Error::corrupt(
-                what,
-                format!("{} bytes is shorter than an envelope", sealed.len()),
-            ));
+            return Err(Error::corrupt(what, format!("{} bytes is shorter than an envelope", sealed.len())));
         }
         let (nonce, rest) = sealed.split_at(NONCE_LEN);
         let (ct, tag) = rest.split_at(rest.len() - TAG_LEN);
         let mut buf = ct.to_vec();
         self.cipher
-            .decrypt_in_place_detached(
-                Nonce::from_slice(nonce),
-                aad,
-                &mut buf,
-                Tag::from_slice(tag),
-            )
-            .map_err(|_| {
-                Error::corrupt(
-                    what,
-                    "authentication tag does not verify (damaged or tampered)",
-                )
-            })?;
+            .decrypt_in_place_detached(Nonce::from_slice(nonce), aad, &mut buf, Tag::from_slice(tag))
+            .map_err(|_| Error::corrupt(what, "authentication tag does not verify (damaged or tampered)"))?;
         Ok(buf)
     }
 }
@@ -103,10 +88,7 @@ pub fn seal_object(keys: &Keys, kind: &str, plaintext: &[u8]) -> Vec<u8> {
 /// `Corrupt` naming `what` when the magic, length or tag is wrong.
 pub fn open_object(keys: &Keys, kind: &str, bytes: &[u8], what: &str) -> Result<Vec<u8>> {
     if bytes.len() < OBJECT_HEADER + TAG_LEN || &bytes[..4] != OBJECT_MAGIC {
-        return Err(Error::corrupt(
-            what,
-            "not a rempart sealed object (bad magic or too short)",
-        ));
+        return Err(Error::corrupt(what, "not a rempart sealed object (bad magic or too short)"));
     }
     let salt: [u8; SALT_LEN] = bytes[4..4 + SALT_LEN].try_into().expect("length checked");
     SubkeyCipher::new(keys, &salt).open(&bytes[4 + SALT_LEN..], kind.as_bytes(), what)
@@ -118,9 +100,8 @@ pub fn wrap_with_key(key: &[u8; 32], secret: &[u8], aad: &[u8]) -> Vec<u8> {
     let mut nonce = [0u8; NONCE_LEN];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
     let mut buf = secret.to_vec();
-    let tag = cipher
-        .encrypt_in_place_detached(Nonce::from_slice(&nonce), aad, &mut buf)
-        .expect("small buffer");
+    let tag =
+        cipher.encrypt_in_place_detached(Nonce::from_slice(&nonce), aad, &mut buf).expect("small buffer");
     let mut out = nonce.to_vec();
     out.extend_from_slice(&buf);
     out.extend_from_slice(&tag);
@@ -136,14 +117,7 @@ pub fn unwrap_with_key(key: &[u8; 32], wrapped: &[u8], aad: &[u8]) -> Option<Vec
     let (nonce, rest) = wrapped.split_at(NONCE_LEN);
     let (ct, tag) = rest.split_at(rest.len() - TAG_LEN);
     let mut buf = ct.to_vec();
-    cipher
-        .decrypt_in_place_detached(
-            Nonce::from_slice(nonce),
-            aad,
-            &mut buf,
-            Tag::from_slice(tag),
-        )
-        .ok()?;
+    cipher.decrypt_in_place_detached(Nonce::from_slice(nonce), aad, &mut buf, Tag::from_slice(tag)).ok()?;
     Some(buf)
 }
 
@@ -175,9 +149,7 @@ mod tests {
     fn tampering_and_wrong_kind_are_integrity_errors() {
         let keys = Keys::generate();
         let mut sealed = seal_object(&keys, "snapshot", b"hello");
-        assert!(open_object(&keys, "index", &sealed, "snapshots/ab")
-            .unwrap_err()
-            .is_integrity());
+        assert!(open_object(&keys, "index", &sealed, "snapshots/ab").unwrap_err().is_integrity());
         let last = sealed.len() - 1;
         sealed[last] ^= 1;
         let err = open_object(&keys, "snapshot", &sealed, "snapshots/ab").unwrap_err();

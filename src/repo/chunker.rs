@@ -95,13 +95,7 @@ impl<'a> ChunkStream<'a> {
         if buf.len() < want {
             buf.resize(want, 0);
         }
-        ChunkStream {
-            chunker,
-            buf,
-            start: 0,
-            end: 0,
-            eof: false,
-        }
+        ChunkStream { chunker, buf, start: 0, end: 0, eof: false }
     }
 
     /// Calls `f` with each chunk in order and whether that chunk is the whole stream; returns
@@ -204,9 +198,7 @@ mod tests {
         let mut data = vec![0u8; 200_000];
         let mut x = 1u64;
         for b in data.iter_mut() {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             *b = (x >> 33) as u8;
         }
         let k1 = Keys::generate();
@@ -215,18 +207,11 @@ mod tests {
         let mut buf = Vec::new();
         let a = chunks(&c1, &data, &mut buf, 1 << 20);
         let b = chunks(&c2, &data, &mut buf, 1 << 20);
-        assert_ne!(
-            a.iter().map(Vec::len).collect::<Vec<_>>(),
-            b.iter().map(Vec::len).collect::<Vec<_>>()
-        );
+        assert_ne!(a.iter().map(Vec::len).collect::<Vec<_>>(), b.iter().map(Vec::len).collect::<Vec<_>>());
         let mut shifted = vec![42u8; 10];
         shifted.extend_from_slice(&data);
         let s = chunks(&c1, &shifted, &mut buf, 1 << 20);
         let common = a.iter().filter(|ch| s.contains(ch)).count();
-        assert!(
-            common + 3 >= a.len(),
-            "only {common} of {} chunks survive an insert",
-            a.len()
-        );
+        assert!(common + 3 >= a.len(), "only {common} of {} chunks survive an insert", a.len());
     }
 }

@@ -80,10 +80,7 @@ impl Config {
             )));
         }
         if self.chunker.algorithm != "fastcdc-v2020" {
-            return Err(Error::invalid(format!(
-                "unknown chunker '{}'",
-                self.chunker.algorithm
-            )));
+            return Err(Error::invalid(format!("unknown chunker '{}'", self.chunker.algorithm)));
         }
         Ok(())
     }

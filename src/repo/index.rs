@@ -51,15 +51,10 @@ impl IndexFile {
     pub fn decode(bytes: &[u8], what: &str) -> Result<IndexFile> {
         match bytes.first() {
             Some(&INDEX_FORMAT) => {}
-            other => {
-                return Err(Error::corrupt(
-                    what,
-                    format!("unknown index format {other:?}"),
-                ))
-            }
+            other => return Err(Error::corrupt(what, format!("unknown index format {other:?}"))),
         }
-        let body = zstd::stream::decode_all(&bytes[1..])
-            .map_err(|e| Error::corrupt(what, format!("zstd: {e}")))?;
+        let body =
+            zstd::stream::decode_all(&bytes[1..]).map_err(|e| Error::corrupt(what, format!("zstd: {e}")))?;
         postcard::from_bytes(&body).map_err(|e| Error::corrupt(what, format!("decoding: {e}")))
     }
 
@@ -93,11 +88,7 @@ struct Entry {
 impl Entry {
     fn to_pack_entry(self) -> PackEntry {
         PackEntry {
-            blob_type: if self.pack_and_flags & TREE_BIT != 0 {
-                BlobType::Tree
-            } else {
-                BlobType::Data
-            },
+            blob_type: if self.pack_and_flags & TREE_BIT != 0 { BlobType::Tree } else { BlobType::Data },
             compressed: self.pack_and_flags & COMPRESSED_BIT != 0,
             id: self.id,
             offset: self.offset,
@@ -129,10 +120,7 @@ impl Index {
     /// Merges index objects; entries of superseded objects are left out, and a blob stored in
     /// several packs is kept once.
     pub fn from_files(files: Vec<(Id, IndexFile)>) -> Index {
-        let superseded: HashSet<Id> = files
-            .iter()
-            .flat_map(|(_, f)| f.supersedes.iter().copied())
-            .collect();
+        let superseded: HashSet<Id> = files.iter().flat_map(|(_, f)| f.supersedes.iter().copied()).collect();
         let mut index = Index::default();
         let mut count = 0;
         for (id, f) in files.iter().filter(|(id, _)| !superseded.contains(id)) {
@@ -151,11 +139,7 @@ impl Index {
 
     fn add_pack(&mut self, p: &IndexedPack) {
         let n = *self.pack_numbers.entry(p.id).or_insert_with(|| {
-            self.packs.push(PackRef {
-                id: p.id,
-                salt: p.salt,
-                size: p.size,
-            });
+            self.packs.push(PackRef { id: p.id, salt: p.salt, size: p.size });
             (self.packs.len() - 1) as u32
         });
         assert!(n <= PACK_MASK, "more than 2^30 packs");
@@ -206,10 +190,7 @@ impl Index {
         let slot = u16::from_be_bytes([id.0[0], id.0[1]]) as usize;
         let (lo, hi) = (self.fanout[slot] as usize, self.fanout[slot + 1] as usize);
         let range = &self.entries[lo..hi];
-        range
-            .binary_search_by(|e| e.id.cmp(id))
-            .ok()
-            .map(|i| &range[i])
+        range.binary_search_by(|e| e.id.cmp(id)).ok().map(|i| &range[i])
     }
 
     pub fn contains(&self, id: &Id) -> bool {
@@ -243,6 +224,23 @@ impl Index {
         })
     }
 
+    /// The index as packs with their blobs (in offset order), leaving out `skip`.
+    pub fn to_packs(&self, skip: &HashSet<Id>) -> Vec<IndexedPack> {
+        let mut packs: Vec<IndexedPack> = self
+            .packs
+            .iter()
+            .map(|p| IndexedPack { id: p.id, salt: p.salt, size: p.size, blobs: Vec::new() })
+            .collect();
+        for e in &self.entries {
+            packs[(e.pack_and_flags & PACK_MASK) as usize].blobs.push(e.to_pack_entry());
+        }
+        packs.retain(|p| !skip.contains(&p.id) && !p.blobs.is_empty());
+        for p in &mut packs {
+            p.blobs.sort_by_key(|b| b.offset);
+        }
+        packs
+    }
+
     /// Bytes of memory the entry table and fan-out use, for the memory figure in docs.
     pub fn memory_bytes(&self) -> usize {
         self.entries.capacity() * std::mem::size_of::<Entry>()
@@ -261,14 +259,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn entry(id: Id, offset: u32, t: BlobType) -> PackEntry {
-        PackEntry {
-            blob_type: t,
-            compressed: offset % 2 == 0,
-            id,
-            offset,
-            length: 100,
-            raw_length: 200,
-        }
+        PackEntry { blob_type: t, compressed: offset % 2 == 0, id, offset, length: 100, raw_length: 200 }
     }
 
     #[test]
@@ -314,14 +305,8 @@ mod tests {
                 blobs: vec![entry(a, 0, BlobType::Data)],
             }],
         };
-        let new = IndexFile {
-            supersedes: vec![Id::of_bytes(b"old")],
-            packs: vec![],
-        };
-        let index = Index::from_files(vec![
-            (Id::of_bytes(b"old"), old),
-            (Id::of_bytes(b"new"), new),
-        ]);
+        let new = IndexFile { supersedes: vec![Id::of_bytes(b"old")], packs: vec![] };
+        let index = Index::from_files(vec![(Id::of_bytes(b"old"), old), (Id::of_bytes(b"new"), new)]);
         assert!(!index.contains(&a));
         assert_eq!(index.files, vec![Id::of_bytes(b"new")]);
     }

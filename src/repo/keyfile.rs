@@ -50,12 +50,7 @@ impl KeyFile {
     ///
     /// # Errors
     /// `InvalidInput` for an empty passphrase.
-    pub fn create(
-        keys: &Keys,
-        repository_id: Id,
-        passphrase: &[u8],
-        label: &str,
-    ) -> Result<KeyFile> {
+    pub fn create(keys: &Keys, repository_id: Id, passphrase: &[u8], label: &str) -> Result<KeyFile> {
         if passphrase.is_empty() {
             return Err(Error::invalid(
                 "the passphrase is empty: a repository key needs a non-empty passphrase",
@@ -73,11 +68,7 @@ impl KeyFile {
             version: 1,
             repository_id,
             wrapped_master: wrap_with_key(&wrapping, keys.master(), &repository_id.0),
-            sealed_meta: seal_object(
-                keys,
-                "key-meta",
-                &serde_json::to_vec(&meta).expect("serializable"),
-            ),
+            sealed_meta: seal_object(keys, "key-meta", &serde_json::to_vec(&meta).expect("serializable")),
             kdf,
         })
     }
@@ -88,12 +79,10 @@ impl KeyFile {
     /// `InvalidInput` when the key object's KDF parameters are unusable.
     pub fn unlock(&self, passphrase: &[u8]) -> Result<Option<Keys>> {
         let wrapping = self.kdf.derive(passphrase)?;
-        Ok(
-            unwrap_with_key(&wrapping, &self.wrapped_master, &self.repository_id.0).and_then(|m| {
-                let master: [u8; 64] = m.try_into().ok()?;
-                Some(Keys::from_master(master))
-            }),
-        )
+        Ok(unwrap_with_key(&wrapping, &self.wrapped_master, &self.repository_id.0).and_then(|m| {
+            let master: [u8; 64] = m.try_into().ok()?;
+            Some(Keys::from_master(master))
+        }))
     }
 
     pub fn meta(&self, keys: &Keys) -> Result<KeyMeta> {
@@ -108,8 +97,7 @@ impl KeyFile {
     /// # Errors
     /// `Corrupt` naming `what` when the bytes are not a key object.
     pub fn from_bytes(bytes: &[u8], what: &str) -> Result<KeyFile> {
-        serde_json::from_slice(bytes)
-            .map_err(|e| Error::corrupt(what, format!("not a key object: {e}")))
+        serde_json::from_slice(bytes).map_err(|e| Error::corrupt(what, format!("not a key object: {e}")))
     }
 }
 
@@ -119,9 +107,10 @@ impl RecoveryFile {
             rempart_recovery_file: 1,
             repository_id: key.repository_id,
             exported: chrono::Utc::now(),
-            note: "rempart recovery file: the repository master key, wrapped by a passphrase. Keep it offline, \
+            note:
+                "rempart recovery file: the repository master key, wrapped by a passphrase. Keep it offline, \
                    apart from the passphrase. Use: rempart --recovery-file THIS_FILE -r REPOSITORY ..."
-                .into(),
+                    .into(),
             key,
         }
     }
@@ -151,10 +140,7 @@ mod tests {
         let repo = Id::random();
         let kf = KeyFile::create(&keys, repo, b"correct horse", "test").unwrap();
         let back = KeyFile::from_bytes(&kf.to_bytes(), "k").unwrap();
-        let opened = back
-            .unlock(b"correct horse")
-            .unwrap()
-            .expect("right passphrase opens");
+        let opened = back.unlock(b"correct horse").unwrap().expect("right passphrase opens");
         assert_eq!(opened.master(), keys.master());
         assert!(back.unlock(b"wrong").unwrap().is_none());
         assert_eq!(back.meta(&keys).unwrap().label, "test");

@@ -122,10 +122,7 @@ pub fn list_locks(storage: &BlockingStorage, keys: &Keys) -> Result<Vec<ListedLo
             Err(Error::NotFound(_)) => continue,
             Err(e) => return Err(e),
         };
-        out.push(ListedLock {
-            name: obj.name,
-            info,
-        });
+        out.push(ListedLock { name: obj.name, info });
     }
     Ok(out)
 }
@@ -179,13 +176,8 @@ impl LockGuard {
         let current = Arc::new(parking_lot::Mutex::new(name));
         let stop = Arc::new(AtomicBool::new(false));
         let refresher = {
-            let (storage, keys, current, stop, mut info) = (
-                storage.clone(),
-                keys.clone(),
-                current.clone(),
-                stop.clone(),
-                info.clone(),
-            );
+            let (storage, keys, current, stop, mut info) =
+                (storage.clone(), keys.clone(), current.clone(), stop.clone(), info.clone());
             std::thread::Builder::new()
                 .name("lock-refresh".into())
                 .spawn(move || {
@@ -209,13 +201,7 @@ impl LockGuard {
                 })
                 .expect("spawn lock refresher")
         };
-        Ok(LockGuard {
-            storage: storage.clone(),
-            current,
-            stop,
-            refresher: Some(refresher),
-            info,
-        })
+        Ok(LockGuard { storage: storage.clone(), current, stop, refresher: Some(refresher), info })
     }
 
     pub fn info(&self) -> &LockInfo {
@@ -225,11 +211,7 @@ impl LockGuard {
 
 fn write_lock(storage: &BlockingStorage, keys: &Keys, info: &LockInfo) -> Result<String> {
     let name = Id::random().to_hex();
-    let sealed = seal_object(
-        keys,
-        "lock",
-        &serde_json::to_vec(info).expect("serializable"),
-    );
+    let sealed = seal_object(keys, "lock", &serde_json::to_vec(info).expect("serializable"));
     storage.put(Kind::Lock, &name, Bytes::from(sealed))?;
     Ok(name)
 }
@@ -242,9 +224,7 @@ impl Drop for LockGuard {
         }
         let name = self.current.lock().clone();
         if let Err(e) = self.storage.delete(Kind::Lock, &name) {
-            tracing::warn!(
-                "could not remove lock {name}: {e}; 'rempart unlock' will remove it once stale"
-            );
+            tracing::warn!("could not remove lock {name}: {e}; 'rempart unlock' will remove it once stale");
         }
     }
 }

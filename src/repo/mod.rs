@@ -13,6 +13,7 @@ pub mod pack;
 pub mod snapshot;
 pub mod tree;
 pub mod walk;
+pub mod writer;
 
 use std::sync::Arc;
 
@@ -47,11 +48,7 @@ pub struct InitOptions {
 
 impl Default for InitOptions {
     fn default() -> Self {
-        InitOptions {
-            compression_level: 3,
-            pack_size: 16 << 20,
-            label: "initial key".into(),
-        }
+        InitOptions { compression_level: 3, pack_size: 16 << 20, label: "initial key".into() }
     }
 }
 
@@ -76,11 +73,7 @@ impl Repository {
     ///
     /// # Errors
     /// `AlreadyExists` when the location already holds a repository.
-    pub fn init(
-        storage: BlockingStorage,
-        passphrase: &[u8],
-        opts: &InitOptions,
-    ) -> Result<Repository> {
+    pub fn init(storage: BlockingStorage, passphrase: &[u8], opts: &InitOptions) -> Result<Repository> {
         let config = Config::new(opts.compression_level, opts.pack_size)?;
         if !storage.list(Kind::Config)?.is_empty() {
             return Err(Error::AlreadyExists(format!(
@@ -99,18 +92,9 @@ impl Repository {
         let key_bytes = key.to_bytes();
         let key_name = Id::of_bytes(&key_bytes).to_hex();
         storage.put(Kind::Key, &key_name, Bytes::from(key_bytes))?;
-        let sealed = seal_object(
-            &keys,
-            "config",
-            &serde_json::to_vec(&config).expect("serializable"),
-        );
+        let sealed = seal_object(&keys, "config", &serde_json::to_vec(&config).expect("serializable"));
         storage.put(Kind::Config, "config", Bytes::from(sealed))?;
-        Ok(Repository {
-            storage,
-            keys,
-            config: Arc::new(config),
-            key_name,
-        })
+        Ok(Repository { storage, keys, config: Arc::new(config), key_name })
     }
 
     /// Opens a repository with a passphrase, trying each key object.
@@ -154,6 +138,15 @@ impl Repository {
             if let Some(k) = key.unlock(passphrase)? {
                 return Self::finish_open(storage, k, key.repository_id, obj.name.clone());
             }
+        }
+        if !damaged.is_empty() && damaged.len() == keys.len() {
+            return Err(Error::corrupt(
+                format!("the key objects of repository '{}'", storage.location()),
+                format!(
+                    "every key object is damaged ({}); open the repository with the recovery file from 'rempart key export' (--recovery-file)",
+                    damaged.join("; ")
+                ),
+            ));
         }
         let mut msg = format!(
             "wrong passphrase: none of the {} key(s) of repository '{}' opens with it; check --password-file, REMPART_PASSWORD_FILE or REMPART_PASSWORD",
@@ -199,8 +192,7 @@ impl Repository {
             e => e,
         })?;
         let plain = open_object(&keys, "config", &bytes, "config")?;
-        let config: Config =
-            serde_json::from_slice(&plain).map_err(|e| Error::corrupt("config", e))?;
+        let config: Config = serde_json::from_slice(&plain).map_err(|e| Error::corrupt("config", e))?;
         config.validate()?;
         if config.repository_id != repository_id {
             return Err(Error::invalid(format!(
@@ -210,12 +202,7 @@ impl Repository {
                 config.repository_id.short()
             )));
         }
-        Ok(Repository {
-            storage,
-            keys,
-            config: Arc::new(config),
-            key_name,
-        })
+        Ok(Repository { storage, keys, config: Arc::new(config), key_name })
     }
 
     pub fn storage(&self) -> &BlockingStorage {
@@ -279,12 +266,7 @@ impl Repository {
 
     /// Reads every index object (skipping none silently: damaged ones are errors).
     pub fn load_index_files(&self) -> Result<Vec<(Id, IndexFile)>> {
-        let names = self
-            .storage
-            .list(Kind::Index)?
-            .into_iter()
-            .map(|o| o.name)
-            .collect();
+        let names = self.storage.list(Kind::Index)?.into_iter().map(|o| o.name).collect();
         let mut out = Vec::new();
         for (name, bytes) in self.fetch_many(Kind::Index, names) {
             let bytes = match bytes {
@@ -304,17 +286,13 @@ impl Repository {
     /// # Errors
     /// `Corrupt` naming a damaged index object (run `rempart repair index`).
     pub fn load_index(&self) -> Result<Index> {
-        Ok(Index::from_files(self.load_index_files().map_err(
-            |e| match e {
-                Error::Corrupt { object, detail } => Error::Corrupt {
-                    object,
-                    detail: format!(
-                        "{detail}; run 'rempart repair index' to rebuild the index from the packs"
-                    ),
-                },
-                e => e,
+        Ok(Index::from_files(self.load_index_files().map_err(|e| match e {
+            Error::Corrupt { object, detail } => Error::Corrupt {
+                object,
+                detail: format!("{detail}; run 'rempart repair index' to rebuild the index from the packs"),
             },
-        )?))
+            e => e,
+        })?))
     }
 
     /// Stores an index object.
@@ -325,12 +303,7 @@ impl Repository {
     /// Every snapshot, oldest first. Damaged snapshot objects are returned as errors in the
     /// second list, so listings can go on and name them.
     pub fn list_snapshots(&self) -> Result<SnapshotList> {
-        let names = self
-            .storage
-            .list(Kind::Snapshot)?
-            .into_iter()
-            .map(|o| o.name)
-            .collect();
+        let names = self.storage.list(Kind::Snapshot)?.into_iter().map(|o| o.name).collect();
         let mut ok = Vec::new();
         let mut bad = Vec::new();
         for (name, bytes) in self.fetch_many(Kind::Snapshot, names) {
@@ -342,10 +315,7 @@ impl Repository {
                 (Ok(s), Ok(id)) => ok.push((id, s)),
                 (Err(Error::NotFound(_)), _) => {}
                 (Err(e), _) => bad.push(e),
-                (_, Err(_)) => bad.push(Error::corrupt(
-                    Kind::Snapshot.describe(&name),
-                    "name is not an id",
-                )),
+                (_, Err(_)) => bad.push(Error::corrupt(Kind::Snapshot.describe(&name), "name is not an id")),
             }
         }
         ok.sort_by(|a, b| a.1.time.cmp(&b.1.time).then(a.0.cmp(&b.0)));
@@ -371,10 +341,7 @@ impl Repository {
         let (snaps, _) = self.list_snapshots()?;
         if spec == "latest" {
             return snaps.into_iter().last().ok_or_else(|| {
-                Error::not_found(format!(
-                    "repository '{}' has no snapshots yet",
-                    self.storage.location()
-                ))
+                Error::not_found(format!("repository '{}' has no snapshots yet", self.storage.location()))
             });
         }
         if spec.len() < 4 || !spec.chars().all(|c| c.is_ascii_hexdigit()) {
@@ -383,10 +350,8 @@ impl Repository {
             )));
         }
         let spec_l = spec.to_ascii_lowercase();
-        let mut matches: Vec<_> = snaps
-            .into_iter()
-            .filter(|(id, _)| id.to_hex().starts_with(&spec_l))
-            .collect();
+        let mut matches: Vec<_> =
+            snaps.into_iter().filter(|(id, _)| id.to_hex().starts_with(&spec_l)).collect();
         match matches.len() {
             0 => Err(Error::not_found(format!(
                 "no snapshot '{spec}' in repository '{}'; 'rempart snapshots' lists them",
@@ -414,19 +379,42 @@ impl Repository {
         let name = loc.pack.id.to_hex();
         let envelope = self
             .storage
-            .get_range(
-                Kind::Pack,
-                &name,
-                u64::from(e.offset)..u64::from(e.offset) + u64::from(e.length),
-            )
+            .get_range(Kind::Pack, &name, u64::from(e.offset)..u64::from(e.offset) + u64::from(e.length))
             .map_err(|err| match err {
-                Error::NotFound(_) => Error::corrupt(
-                    Kind::Pack.describe(&name),
-                    format!("missing (holds blob {id})"),
-                ),
+                Error::NotFound(_) => {
+                    Error::corrupt(Kind::Pack.describe(&name), format!("missing (holds blob {id})"))
+                }
                 other => other,
             })?;
         pack::open_blob(&self.keys, &loc.pack.salt, &e, &envelope)
+    }
+
+    /// Reads a pack's salt and header with ranged reads (for repair and for adopting packs an
+    /// interrupted backup stored but did not index).
+    ///
+    /// # Errors
+    /// `Corrupt` naming the pack when its layout or header is damaged.
+    pub fn read_pack_header(&self, id: &Id, size: u64) -> Result<index::IndexedPack> {
+        let name = id.to_hex();
+        let what = Kind::Pack.describe(&name);
+        let min = (pack::PACK_PREFIX + 4 + crate::crypto::seal::BLOB_OVERHEAD) as u64;
+        if size < min {
+            return Err(Error::corrupt(&what, format!("truncated: {size} bytes")));
+        }
+        let prefix = self.storage.get_range(Kind::Pack, &name, 0..pack::PACK_PREFIX as u64)?;
+        let salt = pack::parse_salt(&prefix, &what)?;
+        let tail_len = size.min(64 * 1024);
+        let mut tail = self.storage.get_range(Kind::Pack, &name, size - tail_len..size)?;
+        let hl = u64::from(u32::from_le_bytes(tail[tail.len() - 4..].try_into().expect("4 bytes")));
+        if hl + 4 + pack::PACK_PREFIX as u64 > size {
+            return Err(Error::corrupt(&what, format!("header length {hl} does not fit a {size}-byte pack")));
+        }
+        if hl + 4 > tail_len {
+            tail = self.storage.get_range(Kind::Pack, &name, size - 4 - hl..size)?;
+        }
+        let sealed = &tail[tail.len() - 4 - hl as usize..tail.len() - 4];
+        let blobs = pack::parse_header(&self.keys, &salt, sealed, size - 4 - hl, &what)?;
+        Ok(index::IndexedPack { id: *id, salt, size, blobs })
     }
 
     /// Reads and decodes a tree blob.

@@ -117,12 +117,7 @@ impl PackBuilder {
         let mut buf = Vec::with_capacity(capacity);
         buf.extend_from_slice(PACK_MAGIC);
         buf.extend_from_slice(&salt);
-        PackBuilder {
-            salt,
-            cipher: SubkeyCipher::new(keys, &salt),
-            buf,
-            entries: Vec::new(),
-        }
+        PackBuilder { salt, cipher: SubkeyCipher::new(keys, &salt), buf, entries: Vec::new() }
     }
 
     /// Bytes written so far (without the header).
@@ -148,8 +143,7 @@ impl PackBuilder {
         raw_length: usize,
     ) -> PackEntry {
         let offset = self.buf.len();
-        self.cipher
-            .seal_append(&mut self.buf, stored, &aad(blob_type, &id));
+        self.cipher.seal_append(&mut self.buf, stored, &aad(blob_type, &id));
         let entry = PackEntry {
             blob_type,
             compressed,
@@ -177,12 +171,7 @@ impl PackBuilder {
         let header_len = (self.buf.len() - before) as u32;
         self.buf.extend_from_slice(&header_len.to_le_bytes());
         let bytes = Bytes::from(self.buf);
-        FinishedPack {
-            id: Id::of_bytes(&bytes),
-            salt: self.salt,
-            bytes,
-            entries: self.entries,
-        }
+        FinishedPack { id: Id::of_bytes(&bytes), salt: self.salt, bytes, entries: self.entries }
     }
 }
 
@@ -201,17 +190,10 @@ pub fn parse_salt(prefix: &[u8], what: &str) -> Result<[u8; SALT_LEN]> {
 ///
 /// # Errors
 /// `Corrupt` naming the pack when any part of the layout or the header tag is wrong.
-pub fn read_header(
-    keys: &Keys,
-    pack: &[u8],
-    what: &str,
-) -> Result<([u8; SALT_LEN], Vec<PackEntry>)> {
+pub fn read_header(keys: &Keys, pack: &[u8], what: &str) -> Result<([u8; SALT_LEN], Vec<PackEntry>)> {
     let salt = parse_salt(pack, what)?;
     if pack.len() < PACK_PREFIX + 4 + BLOB_OVERHEAD {
-        return Err(Error::corrupt(
-            what,
-            format!("truncated: {} bytes", pack.len()),
-        ));
+        return Err(Error::corrupt(what, format!("truncated: {} bytes", pack.len())));
     }
     let hl = u32::from_le_bytes(pack[pack.len() - 4..].try_into().expect("4 bytes")) as usize;
     if hl < BLOB_OVERHEAD || hl + 4 + PACK_PREFIX > pack.len() {
@@ -221,17 +203,25 @@ pub fn read_header(
         ));
     }
     let header_start = pack.len() - 4 - hl;
-    let cipher = SubkeyCipher::new(keys, &salt);
-    let header = cipher.open(
-        &pack[header_start..pack.len() - 4],
-        HEADER_AAD,
-        &format!("{what} header"),
-    )?;
+    let entries = parse_header(keys, &salt, &pack[header_start..pack.len() - 4], header_start as u64, what)?;
+    Ok((salt, entries))
+}
+
+/// Decrypts a sealed pack header that starts at `header_start` and lists the blobs before it.
+///
+/// # Errors
+/// `Corrupt` naming the pack when the tag fails or the entries do not cover the blobs exactly.
+pub fn parse_header(
+    keys: &Keys,
+    salt: &[u8; SALT_LEN],
+    sealed: &[u8],
+    header_start: u64,
+    what: &str,
+) -> Result<Vec<PackEntry>> {
+    let cipher = SubkeyCipher::new(keys, salt);
+    let header = cipher.open(sealed, HEADER_AAD, &format!("{what} header"))?;
     if header.len() % ENTRY_LEN != 0 {
-        return Err(Error::corrupt(
-            what,
-            "header length is not a whole number of entries",
-        ));
+        return Err(Error::corrupt(what, "header length is not a whole number of entries"));
     }
     let mut offset = PACK_PREFIX as u64;
     let mut entries = Vec::with_capacity(header.len() / ENTRY_LEN);
@@ -239,12 +229,7 @@ pub fn read_header(
         let blob_type = match rec[0] {
             0 => BlobType::Data,
             1 => BlobType::Tree,
-            t => {
-                return Err(Error::corrupt(
-                    what,
-                    format!("unknown blob type {t} in header"),
-                ))
-            }
+            t => return Err(Error::corrupt(what, format!("unknown blob type {t} in header"))),
         };
         let length = u32::from_le_bytes(rec[34..38].try_into().expect("4"));
         entries.push(PackEntry {
@@ -257,25 +242,17 @@ pub fn read_header(
         });
         offset += u64::from(length);
     }
-    if offset != header_start as u64 {
-        return Err(Error::corrupt(
-            what,
-            "header entries do not cover the blobs exactly",
-        ));
+    if offset != header_start {
+        return Err(Error::corrupt(what, "header entries do not cover the blobs exactly"));
     }
-    Ok((salt, entries))
+    Ok(entries)
 }
 
 /// Decrypts, decompresses and verifies one blob envelope.
 ///
 /// # Errors
 /// `Corrupt` naming the blob when the tag, the decompression, the length or the id is wrong.
-pub fn open_blob(
-    keys: &Keys,
-    salt: &[u8; SALT_LEN],
-    entry: &PackEntry,
-    envelope: &[u8],
-) -> Result<Vec<u8>> {
+pub fn open_blob(keys: &Keys, salt: &[u8; SALT_LEN], entry: &PackEntry, envelope: &[u8]) -> Result<Vec<u8>> {
     let cipher = SubkeyCipher::new(keys, salt);
     open_blob_with(keys, &cipher, entry, envelope)
 }
@@ -296,10 +273,7 @@ pub fn open_blob_with(
         stored
     };
     if raw.len() != entry.raw_length as usize {
-        return Err(Error::corrupt(
-            what(),
-            format!("{} bytes, expected {}", raw.len(), entry.raw_length),
-        ));
+        return Err(Error::corrupt(what(), format!("{} bytes, expected {}", raw.len(), entry.raw_length)));
     }
     if keys.blob_id(&raw) != entry.id {
         return Err(Error::corrupt(what(), "content does not hash to its id"));
@@ -349,33 +323,21 @@ mod tests {
         bad[PACK_PREFIX + 14] ^= 0x10;
         let (salt, entries) = read_header(&keys, &bad, "pack").unwrap();
         let e = entries[0];
-        let err = open_blob(
-            &keys,
-            &salt,
-            &e,
-            &bad[e.offset as usize..(e.offset + e.length) as usize],
-        )
-        .unwrap_err();
+        let err =
+            open_blob(&keys, &salt, &e, &bad[e.offset as usize..(e.offset + e.length) as usize]).unwrap_err();
         assert!(err.is_integrity());
         let mut bad_header = p.bytes.to_vec();
         let n = bad_header.len();
         bad_header[n - 10] ^= 1;
-        assert!(read_header(&keys, &bad_header, "pack")
-            .unwrap_err()
-            .is_integrity());
-        assert!(read_header(&keys, &p.bytes[..p.bytes.len() - 3], "pack")
-            .unwrap_err()
-            .is_integrity());
+        assert!(read_header(&keys, &bad_header, "pack").unwrap_err().is_integrity());
+        assert!(read_header(&keys, &p.bytes[..p.bytes.len() - 3], "pack").unwrap_err().is_integrity());
     }
 
     #[test]
     fn incompressible_blobs_are_stored_raw() {
         let mut enc = BlobEncoder::new(3);
         let mut raw = vec![0u8; 4096];
-        blake3::Hasher::new()
-            .update(b"seed")
-            .finalize_xof()
-            .fill(&mut raw);
+        blake3::Hasher::new().update(b"seed").finalize_xof().fill(&mut raw);
         let (_, compressed) = enc.compress(&raw);
         assert!(!compressed);
     }

@@ -68,12 +68,7 @@ pub struct SourceInfo {
 
 impl Default for SourceInfo {
     fn default() -> Self {
-        SourceInfo {
-            kind: "files".into(),
-            url: None,
-            server_version: None,
-            dumps: Vec::new(),
-        }
+        SourceInfo { kind: "files".into(), url: None, server_version: None, dumps: Vec::new() }
     }
 }
 
@@ -117,8 +112,7 @@ impl Snapshot {
     /// # Errors
     /// `Corrupt` naming `what` when the JSON does not decode.
     pub fn decode(bytes: &[u8], what: &str) -> Result<Snapshot> {
-        serde_json::from_slice(bytes)
-            .map_err(|e| Error::corrupt(what, format!("not a snapshot: {e}")))
+        serde_json::from_slice(bytes).map_err(|e| Error::corrupt(what, format!("not a snapshot: {e}")))
     }
 
     /// True when both snapshots cover the same set of paths (parent selection).

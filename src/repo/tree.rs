@@ -143,12 +143,7 @@ impl Tree {
     pub fn decode(bytes: &[u8], what: &str) -> Result<Tree> {
         match bytes.first() {
             Some(&TREE_FORMAT) => {}
-            other => {
-                return Err(Error::corrupt(
-                    what,
-                    format!("unknown tree format {other:?}"),
-                ))
-            }
+            other => return Err(Error::corrupt(what, format!("unknown tree format {other:?}"))),
         }
         let nodes: Vec<Node> = postcard::from_bytes(&bytes[1..])
             .map_err(|e| Error::corrupt(what, format!("decoding tree: {e}")))?;
@@ -157,10 +152,7 @@ impl Tree {
 
     /// The node with this name (nodes are sorted by name).
     pub fn find(&self, name: &[u8]) -> Option<&Node> {
-        self.nodes
-            .binary_search_by(|n| n.name.as_slice().cmp(name))
-            .ok()
-            .map(|i| &self.nodes[i])
+        self.nodes.binary_search_by(|n| n.name.as_slice().cmp(name)).ok().map(|i| &self.nodes[i])
     }
 }
 
@@ -178,10 +170,7 @@ mod tests {
             any::<(i64, u32)>(),
             proptest::collection::vec(any::<[u8; 32]>(), 0..4),
             proptest::collection::vec(
-                (
-                    proptest::collection::vec(any::<u8>(), 1..8),
-                    proptest::collection::vec(any::<u8>(), 0..8),
-                ),
+                (proptest::collection::vec(any::<u8>(), 1..8), proptest::collection::vec(any::<u8>(), 0..8)),
                 0..3,
             ),
         )
@@ -198,16 +187,10 @@ mod tests {
                 let mut node = Node::new(&name, kinds[k]);
                 node.mode = mode & 0o7777;
                 node.size = size;
-                node.mtime = Timestamp {
-                    secs: s,
-                    nanos: n % 1_000_000_000,
-                };
+                node.mtime = Timestamp { secs: s, nanos: n % 1_000_000_000 };
                 node.content = content.into_iter().map(Id).collect();
                 node.link_target = name.clone();
-                node.xattrs = xattrs
-                    .into_iter()
-                    .map(|(name, value)| Xattr { name, value })
-                    .collect();
+                node.xattrs = xattrs.into_iter().map(|(name, value)| Xattr { name, value }).collect();
                 node.user = "root".into();
                 node
             })
@@ -232,9 +215,7 @@ mod tests {
 
     #[test]
     fn garbage_is_an_integrity_error() {
-        assert!(Tree::decode(&[1, 200, 200, 200], "tree x")
-            .unwrap_err()
-            .is_integrity());
+        assert!(Tree::decode(&[1, 200, 200, 200], "tree x").unwrap_err().is_integrity());
         assert!(Tree::decode(&[9], "tree x").unwrap_err().is_integrity());
     }
 }

@@ -13,11 +13,7 @@ pub enum WalkItem<'a> {
     /// An entry at `path` (absolute inside the snapshot, raw bytes).
     Entry { path: &'a [u8], node: &'a Node },
     /// The tree of the directory at `path` could not be read.
-    Damaged {
-        path: &'a [u8],
-        tree: Id,
-        error: &'a Error,
-    },
+    Damaged { path: &'a [u8], tree: Id, error: &'a Error },
 }
 
 /// Walks the tree `root` in name order; the visitor returns whether to enter a directory.
@@ -44,16 +40,8 @@ fn walk_inner(
     let tree = match repo.load_tree(index, tree_id) {
         Ok(t) => t,
         Err(e) => {
-            let shown = if path.is_empty() {
-                b"/".to_vec()
-            } else {
-                path.clone()
-            };
-            visit(WalkItem::Damaged {
-                path: &shown,
-                tree: *tree_id,
-                error: &e,
-            })?;
+            let shown = if path.is_empty() { b"/".to_vec() } else { path.clone() };
+            visit(WalkItem::Damaged { path: &shown, tree: *tree_id, error: &e })?;
             return Ok(());
         }
     };

@@ -21,17 +21,12 @@ pub fn can_chown() -> bool {
 pub fn create_special(path: &Path, node: &Node) -> std::io::Result<()> {
     let _ = std::fs::remove_file(path);
     match node.kind {
-        NodeKind::Symlink => {
-            std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&node.link_target), path)
+        NodeKind::Symlink => std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&node.link_target), path),
+        NodeKind::Fifo => {
+            nix::unistd::mkfifo(path, Mode::from_bits_truncate(node.mode)).map_err(std::io::Error::from)
         }
-        NodeKind::Fifo => nix::unistd::mkfifo(path, Mode::from_bits_truncate(node.mode))
-            .map_err(std::io::Error::from),
         NodeKind::CharDevice | NodeKind::BlockDevice => {
-            let kind = if node.kind == NodeKind::CharDevice {
-                SFlag::S_IFCHR
-            } else {
-                SFlag::S_IFBLK
-            };
+            let kind = if node.kind == NodeKind::CharDevice { SFlag::S_IFCHR } else { SFlag::S_IFBLK };
             nix::sys::stat::mknod(path, kind, Mode::from_bits_truncate(node.mode), node.rdev)
                 .map_err(std::io::Error::from)
         }
@@ -51,12 +46,7 @@ pub fn apply(path: &Path, node: &Node, chown: bool) -> Vec<String> {
             Some(Gid::from_raw(node.gid)),
             nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
         ) {
-            warnings.push(format!(
-                "cannot set owner {}:{} on '{}': {e}",
-                node.uid,
-                node.gid,
-                path.display()
-            ));
+            warnings.push(format!("cannot set owner {}:{} on '{}': {e}", node.uid, node.gid, path.display()));
         }
     }
     for x in &node.xattrs {
@@ -71,21 +61,13 @@ pub fn apply(path: &Path, node: &Node, chown: bool) -> Vec<String> {
     if node.kind != NodeKind::Symlink {
         use std::os::unix::fs::PermissionsExt;
         if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(node.mode)) {
-            warnings.push(format!(
-                "cannot set mode {:o} on '{}': {e}",
-                node.mode,
-                path.display()
-            ));
+            warnings.push(format!("cannot set mode {:o} on '{}': {e}", node.mode, path.display()));
         }
     }
     let mtime = TimeSpec::new(node.mtime.secs, i64::from(node.mtime.nanos));
-    if let Err(e) = nix::sys::stat::utimensat(
-        None,
-        path,
-        &mtime,
-        &mtime,
-        nix::sys::stat::UtimensatFlags::NoFollowSymlink,
-    ) {
+    if let Err(e) =
+        nix::sys::stat::utimensat(None, path, &mtime, &mtime, nix::sys::stat::UtimensatFlags::NoFollowSymlink)
+    {
         warnings.push(format!("cannot set times on '{}': {e}", path.display()));
     }
     warnings

@@ -94,8 +94,7 @@ fn included(path: &[u8], includes: &[Vec<u8>]) -> (bool, bool) {
     let mut take = false;
     let mut enter = false;
     for inc in includes {
-        let under =
-            path == inc.as_slice() || (path.starts_with(inc) && path.get(inc.len()) == Some(&b'/'));
+        let under = path == inc.as_slice() || (path.starts_with(inc) && path.get(inc.len()) == Some(&b'/'));
         let above = inc.starts_with(path) && inc.get(path.len()) == Some(&b'/');
         take |= under;
         enter |= under || above;
@@ -107,11 +106,7 @@ fn included(path: &[u8], includes: &[Vec<u8>]) -> (bool, bool) {
 ///
 /// # Errors
 /// `InvalidInput` for an unusable target; damaged data is reported in the result instead.
-pub fn restore(
-    repo: &Repository,
-    snapshot: &Snapshot,
-    opts: &RestoreOptions,
-) -> Result<RestoreResult> {
+pub fn restore(repo: &Repository, snapshot: &Snapshot, opts: &RestoreOptions) -> Result<RestoreResult> {
     let _lock = LockGuard::acquire(repo.storage(), repo.keys(), LockKind::Read, "restore")?;
     let index = repo.load_index()?;
     restore_with_index(repo, &index, snapshot.tree, opts)
@@ -126,21 +121,14 @@ pub fn restore_with_index(
 ) -> Result<RestoreResult> {
     let started = std::time::Instant::now();
     std::fs::create_dir_all(&opts.target).map_err(|e| {
-        Error::invalid(format!(
-            "restore target '{}' cannot be created: {e}",
-            opts.target.display()
-        ))
+        Error::invalid(format!("restore target '{}' cannot be created: {e}", opts.target.display()))
     })?;
     let includes: Vec<Vec<u8>> = opts
         .includes
         .iter()
         .map(|p| {
             let t = p.trim_end_matches('/');
-            let t = if t.starts_with('/') {
-                t.to_string()
-            } else {
-                format!("/{t}")
-            };
+            let t = if t.starts_with('/') { t.to_string() } else { format!("/{t}") };
             t.into_bytes()
         })
         .collect();
@@ -153,14 +141,7 @@ pub fn restore_with_index(
             cores.max(8)
         }
     });
-    let writer = BatchWriter {
-        repo,
-        index,
-        threads,
-        chown,
-        counters: &opts.counters,
-        cancel: &opts.cancel,
-    };
+    let writer = BatchWriter { repo, index, threads, chown, counters: &opts.counters, cancel: &opts.cancel };
 
     let mut result = RestoreResult::default();
     let mut batch: Vec<FileTask> = Vec::new();
@@ -172,11 +153,7 @@ pub fn restore_with_index(
 
     let flush = |batch: &mut Vec<FileTask>, result: &mut RestoreResult| -> Result<()> {
         let out = writer.run(std::mem::take(batch))?;
-        result.damaged.extend(
-            out.damaged
-                .into_iter()
-                .map(|(path, error)| Damaged { path, error }),
-        );
+        result.damaged.extend(out.damaged.into_iter().map(|(path, error)| Damaged { path, error }));
         result.warnings.extend(out.warnings);
         Ok(())
     };
@@ -198,9 +175,8 @@ pub fn restore_with_index(
                 if !take {
                     if enter && node.kind == NodeKind::Dir {
                         let dest = opts.target.join(std::ffi::OsStr::from_bytes(&path[1..]));
-                        std::fs::create_dir_all(&dest).map_err(|e| {
-                            Error::io(format!("cannot create '{}'", dest.display()), e)
-                        })?;
+                        std::fs::create_dir_all(&dest)
+                            .map_err(|e| Error::io(format!("cannot create '{}'", dest.display()), e))?;
                     }
                     return Ok(enter);
                 }
@@ -210,9 +186,7 @@ pub fn restore_with_index(
                     NodeKind::Dir => {
                         match std::fs::create_dir(&dest) {
                             Ok(()) => {}
-                            Err(e)
-                                if e.kind() == std::io::ErrorKind::AlreadyExists
-                                    && dest.is_dir() => {}
+                            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dest.is_dir() => {}
                             Err(e) => {
                                 return Err(Error::io(
                                     format!("cannot create folder '{}'", dest.display()),
@@ -235,27 +209,21 @@ pub fn restore_with_index(
                         result.files += 1;
                         result.bytes += node.size;
                         batch_bytes += node.size;
-                        batch.push(FileTask {
-                            path: dest,
-                            node: node.clone(),
-                        });
+                        batch.push(FileTask { path: dest, node: node.clone() });
                         if batch.len() >= BATCH_FILES || batch_bytes >= BATCH_BYTES {
                             flush(&mut batch, &mut result)?;
                             batch_bytes = 0;
                         }
                     }
                     NodeKind::Socket => {
-                        result
-                            .warnings
-                            .push(format!("'{}' is a socket: not recreated", show(path)));
+                        result.warnings.push(format!("'{}' is a socket: not recreated", show(path)));
                     }
                     _ => {
                         result.other += 1;
                         if let Err(e) = metadata::create_special(&dest, node) {
-                            result.damaged.push(Damaged {
-                                path: show(path),
-                                error: format!("cannot create: {e}"),
-                            });
+                            result
+                                .damaged
+                                .push(Damaged { path: show(path), error: format!("cannot create: {e}") });
                         } else {
                             result.warnings.extend(metadata::apply(&dest, node, chown));
                         }
@@ -269,11 +237,7 @@ pub fn restore_with_index(
     if !found_any {
         return Err(Error::not_found(format!(
             "nothing in the snapshot matches --include {}; 'rempart ls SNAPSHOT' shows its paths",
-            opts.includes
-                .iter()
-                .map(|i| format!("'{i}'"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            opts.includes.iter().map(|i| format!("'{i}'")).collect::<Vec<_>>().join(", ")
         )));
     }
     for (dest, key) in links {
@@ -316,7 +280,5 @@ pub fn find_path(repo: &Repository, index: &Index, root: &Id, path: &str) -> Res
 
 /// The target path of a snapshot path inside `target`.
 pub fn target_path(target: &Path, snapshot_path: &[u8]) -> PathBuf {
-    target.join(std::ffi::OsStr::from_bytes(
-        snapshot_path.strip_prefix(b"/").unwrap_or(snapshot_path),
-    ))
+    target.join(std::ffi::OsStr::from_bytes(snapshot_path.strip_prefix(b"/").unwrap_or(snapshot_path)))
 }

@@ -135,16 +135,10 @@ impl BatchWriter<'_> {
                 };
                 let (p, b) = *blob_slot.entry(*id).or_insert_with(|| {
                     let p = *pack_slot.entry(pack.id).or_insert_with(|| {
-                        packs.push(PackWork {
-                            pack,
-                            blobs: Vec::new(),
-                        });
+                        packs.push(PackWork { pack, blobs: Vec::new() });
                         packs.len() - 1
                     });
-                    packs[p].blobs.push(BlobUse {
-                        entry,
-                        targets: Vec::new(),
-                    });
+                    packs[p].blobs.push(BlobUse { entry, targets: Vec::new() });
                     (p, packs[p].blobs.len() - 1)
                 });
                 packs[p].blobs[b].targets.push((fi as u32, offset));
@@ -181,9 +175,7 @@ impl BatchWriter<'_> {
         outcome.warnings.append(&mut warnings.into_inner());
         for f in &files {
             if let Some(why) = f.damaged.lock().take() {
-                outcome
-                    .damaged
-                    .push((f.task.path.display().to_string(), why));
+                outcome.damaged.push((f.task.path.display().to_string(), why));
             }
         }
         Ok(outcome)
@@ -191,11 +183,7 @@ impl BatchWriter<'_> {
 
     fn create(&self, task: &FileTask) -> std::io::Result<()> {
         let _ = std::fs::remove_file(&task.path);
-        let f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&task.path)?;
+        let f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).open(&task.path)?;
         f.set_len(task.node.size)
     }
 
@@ -214,28 +202,21 @@ impl BatchWriter<'_> {
                 end = end.max(u64::from(order[j].entry.offset) + u64::from(order[j].entry.length));
                 j += 1;
             }
-            let fetched = self
-                .repo
-                .storage()
-                .get_range(Kind::Pack, &name, start..end)
-                .map_err(|e| match e {
-                    Error::NotFound(_) => Error::corrupt(Kind::Pack.describe(&name), "missing"),
-                    e => e,
-                });
+            let fetched = self.repo.storage().get_range(Kind::Pack, &name, start..end).map_err(|e| match e {
+                Error::NotFound(_) => Error::corrupt(Kind::Pack.describe(&name), "missing"),
+                e => e,
+            });
             for blob in &order[i..j] {
-                let result = fetched
-                    .as_ref()
+                let result = fetched.as_ref().map_err(|e| e.to_string()).and_then(|bytes| {
+                    let off = (u64::from(blob.entry.offset) - start) as usize;
+                    open_blob_with(
+                        self.repo.keys(),
+                        &cipher,
+                        &blob.entry,
+                        &bytes[off..off + blob.entry.length as usize],
+                    )
                     .map_err(|e| e.to_string())
-                    .and_then(|bytes| {
-                        let off = (u64::from(blob.entry.offset) - start) as usize;
-                        open_blob_with(
-                            self.repo.keys(),
-                            &cipher,
-                            &blob.entry,
-                            &bytes[off..off + blob.entry.length as usize],
-                        )
-                        .map_err(|e| e.to_string())
-                    });
+                });
                 for &(fi, offset) in &blob.targets {
                     let f = &files[fi as usize];
                     match &result {
@@ -245,13 +226,9 @@ impl BatchWriter<'_> {
                                 .open(&f.task.path)
                                 .and_then(|file| write_at(&file, offset, data, f.task.node.sparse));
                             if let Err(e) = written {
-                                f.damaged
-                                    .lock()
-                                    .get_or_insert_with(|| format!("write failed: {e}"));
+                                f.damaged.lock().get_or_insert_with(|| format!("write failed: {e}"));
                             } else {
-                                self.counters
-                                    .bytes
-                                    .fetch_add(data.len() as u64, Ordering::Relaxed);
+                                self.counters.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
                             }
                         }
                         Err(e) => {
@@ -290,10 +267,9 @@ impl BatchWriter<'_> {
             node.content[0]
         } else {
             let mut h = self.repo.keys().content_hasher();
-            let file = std::fs::File::open(&f.task.path)
-                .map_err(|e| format!("cannot re-read to verify: {e}"))?;
-            h.update_reader(file)
-                .map_err(|e| format!("cannot re-read to verify: {e}"))?;
+            let file =
+                std::fs::File::open(&f.task.path).map_err(|e| format!("cannot re-read to verify: {e}"))?;
+            h.update_reader(file).map_err(|e| format!("cannot re-read to verify: {e}"))?;
             Id(*h.finalize().as_bytes())
         };
         if actual != expected {

@@ -45,8 +45,7 @@ impl BlockingStorage {
     }
 
     pub fn get_range(&self, kind: Kind, name: &str, range: Range<u64>) -> Result<Bytes> {
-        self.handle
-            .block_on(self.inner.get_range(kind, name, range))
+        self.handle.block_on(self.inner.get_range(kind, name, range))
     }
 
     pub fn list(&self, kind: Kind) -> Result<Vec<ObjectInfo>> {

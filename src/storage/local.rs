@@ -34,24 +34,14 @@ impl LocalStorage {
     /// # Errors
     /// `Io` naming the folder when it cannot be created or used.
     pub fn new(root: &Path) -> Result<LocalStorage> {
-        std::fs::create_dir_all(root).map_err(|e| {
-            Error::io(
-                format!("cannot create repository folder '{}'", root.display()),
-                e,
-            )
-        })?;
-        let root = root.canonicalize().map_err(|e| {
-            Error::io(
-                format!("cannot open repository folder '{}'", root.display()),
-                e,
-            )
-        })?;
+        std::fs::create_dir_all(root)
+            .map_err(|e| Error::io(format!("cannot create repository folder '{}'", root.display()), e))?;
+        let root = root
+            .canonicalize()
+            .map_err(|e| Error::io(format!("cannot open repository folder '{}'", root.display()), e))?;
         let store = LocalFileSystem::new_with_prefix(&root)
             .map_err(|e| Error::invalid(format!("repository folder '{}': {e}", root.display())))?;
-        Ok(LocalStorage {
-            root,
-            store: Arc::new(store),
-        })
+        Ok(LocalStorage { root, store: Arc::new(store) })
     }
 
     fn path(&self, kind: Kind, name: &str) -> StorePath {
@@ -62,9 +52,7 @@ impl LocalStorage {
 /// Writes `data` at `root/rel` with temp file, fsync, rename, fsync of the folder.
 fn put_durable(root: &Path, rel: &str, data: &[u8]) -> std::io::Result<()> {
     let path = root.join(rel);
-    let dir = path
-        .parent()
-        .expect("object keys have a folder or the root");
+    let dir = path.parent().expect("object keys have a folder or the root");
     if !dir.exists() {
         std::fs::create_dir_all(dir)?;
         // Make the new folder entries durable too, up to the repository root.
@@ -77,16 +65,11 @@ fn put_durable(root: &Path, rel: &str, data: &[u8]) -> std::io::Result<()> {
     }
     let tmp = dir.join(format!(
         ".tmp-{}-{:016x}",
-        path.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("object"),
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("object"),
         rand::random::<u64>()
     ));
     let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
         f.write_all(data)?;
         f.sync_all()?;
         drop(f);
@@ -107,10 +90,9 @@ pub(super) fn map_store_error(
     e: object_store::Error,
 ) -> Error {
     match e {
-        object_store::Error::NotFound { .. } => Error::not_found(format!(
-            "{} does not exist in repository '{location}'",
-            kind.describe(name)
-        )),
+        object_store::Error::NotFound { .. } => {
+            Error::not_found(format!("{} does not exist in repository '{location}'", kind.describe(name)))
+        }
         other => {
             let detail = format!("{other}");
             let lower = detail.to_lowercase();
@@ -151,12 +133,7 @@ impl Storage for LocalStorage {
         tokio::task::spawn_blocking(move || put_durable(&root, &rel, &data))
             .await
             .map_err(|e| Error::failed(format!("writer task failed: {e}")))?
-            .map_err(|e| {
-                Error::io(
-                    format!("cannot write {what} in '{}'", self.root.display()),
-                    e,
-                )
-            })
+            .map_err(|e| Error::io(format!("cannot write {what} in '{}'", self.root.display()), e))
     }
 
     async fn get(&self, kind: Kind, name: &str) -> Result<Bytes> {
@@ -166,9 +143,7 @@ impl Storage for LocalStorage {
             .get(&self.path(kind, name))
             .await
             .map_err(|e| map_store_error("reading", kind, name, &loc, e))?;
-        r.bytes()
-            .await
-            .map_err(|e| map_store_error("reading", kind, name, &loc, e))
+        r.bytes().await.map_err(|e| map_store_error("reading", kind, name, &loc, e))
     }
 
     async fn get_range(&self, kind: Kind, name: &str, range: Range<u64>) -> Result<Bytes> {
@@ -178,22 +153,14 @@ impl Storage for LocalStorage {
             Ok(b) if b.len() as u64 == range.end - range.start => Ok(b),
             Ok(b) => Err(Error::corrupt(
                 kind.describe(name),
-                format!(
-                    "truncated: asked bytes {}..{}, got {}",
-                    range.start,
-                    range.end,
-                    b.len()
-                ),
+                format!("truncated: asked bytes {}..{}, got {}", range.start, range.end, b.len()),
             )),
             Err(object_store::Error::NotFound { .. }) => Err(map_store_error(
                 "reading",
                 kind,
                 name,
                 &loc,
-                object_store::Error::NotFound {
-                    path: path.to_string(),
-                    source: "missing".into(),
-                },
+                object_store::Error::NotFound { path: path.to_string(), source: "missing".into() },
             )),
             Err(e) => match self.store.head(&path).await {
                 Ok(meta) if meta.size < range.end => Err(Error::corrupt(
@@ -212,10 +179,7 @@ impl Storage for LocalStorage {
         let loc = self.location();
         if kind == Kind::Config {
             return match self.store.head(&StorePath::from("config")).await {
-                Ok(m) => Ok(vec![ObjectInfo {
-                    name: "config".into(),
-                    size: m.size,
-                }]),
+                Ok(m) => Ok(vec![ObjectInfo { name: "config".into(), size: m.size }]),
                 Err(object_store::Error::NotFound { .. }) => Ok(vec![]),
                 Err(e) => Err(map_store_error("listing", kind, "", &loc, e)),
             };
@@ -235,8 +199,7 @@ impl Storage for LocalStorage {
             .into_iter()
             .filter_map(|m| {
                 let name = m.location.filename()?.to_string();
-                (!name.starts_with('.') && !name.contains('#'))
-                    .then_some(ObjectInfo { name, size: m.size })
+                (!name.starts_with('.') && !name.contains('#')).then_some(ObjectInfo { name, size: m.size })
             })
             .collect())
     }

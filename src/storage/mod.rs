@@ -17,6 +17,7 @@
 //! Wrappers (fault injection in tests, retries) implement the same trait.
 
 mod blocking;
+mod faulty;
 mod layout;
 mod local;
 mod s3;
@@ -31,6 +32,7 @@ use bytes::Bytes;
 use crate::error::Result;
 
 pub use blocking::BlockingStorage;
+pub use faulty::{Fault, FaultMode, FaultPlan, FaultyStorage};
 pub use layout::Kind;
 pub use s3::S3Settings;
 
@@ -77,10 +79,16 @@ pub fn open_url(url: &str) -> Result<Arc<dyn Storage>> {
             "repository '{url}': unsupported scheme; expected a local path or s3://BUCKET/PREFIX"
         )))
     } else {
-        Ok(Arc::new(local::LocalStorage::new(std::path::Path::new(
-            url,
-        ))?))
+        Ok(Arc::new(local::LocalStorage::new(std::path::Path::new(url))?))
     }
+}
+
+/// Opens a local folder as storage (tests and tools that wrap it).
+///
+/// # Errors
+/// `Io` naming the folder.
+pub fn open_local(path: &std::path::Path) -> Result<Arc<dyn Storage>> {
+    Ok(Arc::new(local::LocalStorage::new(path)?))
 }
 
 /// True when `url` names a local repository folder.

@@ -47,14 +47,8 @@ impl std::fmt::Debug for S3Settings {
             .field("prefix", &self.prefix)
             .field("endpoint", &self.endpoint)
             .field("region", &self.region)
-            .field(
-                "access_key_id",
-                &self.access_key_id.as_ref().map(|_| "<set>"),
-            )
-            .field(
-                "secret_access_key",
-                &self.secret_access_key.as_ref().map(|_| "<set>"),
-            )
+            .field("access_key_id", &self.access_key_id.as_ref().map(|_| "<set>"))
+            .field("secret_access_key", &self.secret_access_key.as_ref().map(|_| "<set>"))
             .finish()
     }
 }
@@ -82,12 +76,8 @@ impl S3Settings {
         }
         let mut vars: std::collections::HashMap<String, String> = std::env::vars().collect();
         if let Some(file) = file {
-            let text = std::fs::read_to_string(file).map_err(|e| {
-                Error::io(
-                    format!("cannot read S3 settings file '{}'", file.display()),
-                    e,
-                )
-            })?;
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| Error::io(format!("cannot read S3 settings file '{}'", file.display()), e))?;
             for (n, line) in text.lines().enumerate() {
                 let line = line.trim();
                 if line.is_empty() || line.starts_with('#') {
@@ -164,15 +154,9 @@ impl S3Storage {
             b = b.with_token(t);
         }
         let store = b.build().map_err(|e| {
-            Error::invalid(format!(
-                "S3 repository 's3://{}/{}': {e}",
-                settings.bucket, settings.prefix
-            ))
+            Error::invalid(format!("S3 repository 's3://{}/{}': {e}", settings.bucket, settings.prefix))
         })?;
-        Ok(S3Storage {
-            store: Arc::new(store),
-            settings,
-        })
+        Ok(S3Storage { store: Arc::new(store), settings })
     }
 
     fn path(&self, kind: Kind, name: &str) -> StorePath {
@@ -186,12 +170,7 @@ impl S3Storage {
     fn explain(&self, op: &'static str, kind: Kind, name: &str, e: object_store::Error) -> Error {
         let err = map_store_error(op, kind, name, &self.location(), e);
         match err {
-            Error::Storage {
-                op,
-                object,
-                detail,
-                retryable,
-            } => {
+            Error::Storage { op, object, detail, retryable } => {
                 let lower = detail.to_lowercase();
                 let hint = if lower.contains("nosuchbucket") || lower.contains("no such bucket") {
                     " (the bucket does not exist: create it or check the repository URL)"
@@ -200,21 +179,14 @@ impl S3Storage {
                     || lower.contains("forbidden")
                 {
                     " (access denied: check AWS_ACCESS_KEY_ID and the bucket's permissions for this key)"
-                } else if lower.contains("invalidaccesskeyid")
-                    || lower.contains("signaturedoesnotmatch")
-                {
+                } else if lower.contains("invalidaccesskeyid") || lower.contains("signaturedoesnotmatch") {
                     " (bad credentials: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
                 } else if lower.contains("connect") || lower.contains("dns") {
                     " (cannot reach the endpoint: check AWS_ENDPOINT_URL and the network)"
                 } else {
                     ""
                 };
-                Error::Storage {
-                    op,
-                    object,
-                    detail: format!("{detail}{hint}"),
-                    retryable,
-                }
+                Error::Storage { op, object, detail: format!("{detail}{hint}"), retryable }
             }
             other => other,
         }
@@ -234,10 +206,7 @@ impl Storage for S3Storage {
     async fn put(&self, kind: Kind, name: &str, data: Bytes) -> Result<()> {
         let path = self.path(kind, name);
         if data.len() <= self.settings.multipart_threshold {
-            self.store
-                .put(&path, data.into())
-                .await
-                .map_err(|e| self.explain("writing", kind, name, e))?;
+            self.store.put(&path, data.into()).await.map_err(|e| self.explain("writing", kind, name, e))?;
             return Ok(());
         }
         let upload = self
@@ -249,15 +218,11 @@ impl Storage for S3Storage {
         let mut offset = 0;
         while offset < data.len() {
             let end = (offset + self.settings.part_size).min(data.len());
-            w.wait_for_capacity(4)
-                .await
-                .map_err(|e| self.explain("uploading", kind, name, e))?;
+            w.wait_for_capacity(4).await.map_err(|e| self.explain("uploading", kind, name, e))?;
             w.put(data.slice(offset..end));
             offset = end;
         }
-        w.finish()
-            .await
-            .map_err(|e| self.explain("completing upload of", kind, name, e))?;
+        w.finish().await.map_err(|e| self.explain("completing upload of", kind, name, e))?;
         Ok(())
     }
 
@@ -267,9 +232,7 @@ impl Storage for S3Storage {
             .get(&self.path(kind, name))
             .await
             .map_err(|e| self.explain("reading", kind, name, e))?;
-        r.bytes()
-            .await
-            .map_err(|e| self.explain("reading", kind, name, e))
+        r.bytes().await.map_err(|e| self.explain("reading", kind, name, e))
     }
 
     async fn get_range(&self, kind: Kind, name: &str, range: Range<u64>) -> Result<Bytes> {
@@ -278,16 +241,9 @@ impl Storage for S3Storage {
             Ok(b) if b.len() as u64 == range.end - range.start => Ok(b),
             Ok(b) => Err(Error::corrupt(
                 kind.describe(name),
-                format!(
-                    "truncated: asked bytes {}..{}, got {}",
-                    range.start,
-                    range.end,
-                    b.len()
-                ),
+                format!("truncated: asked bytes {}..{}, got {}", range.start, range.end, b.len()),
             )),
-            Err(e @ object_store::Error::NotFound { .. }) => {
-                Err(self.explain("reading", kind, name, e))
-            }
+            Err(e @ object_store::Error::NotFound { .. }) => Err(self.explain("reading", kind, name, e)),
             Err(e) => match self.store.head(&path).await {
                 Ok(meta) if meta.size < range.end => Err(Error::corrupt(
                     kind.describe(name),
@@ -304,10 +260,7 @@ impl Storage for S3Storage {
     async fn list(&self, kind: Kind) -> Result<Vec<ObjectInfo>> {
         if kind == Kind::Config {
             return match self.store.head(&self.path(kind, "config")).await {
-                Ok(m) => Ok(vec![ObjectInfo {
-                    name: "config".into(),
-                    size: m.size,
-                }]),
+                Ok(m) => Ok(vec![ObjectInfo { name: "config".into(), size: m.size }]),
                 Err(object_store::Error::NotFound { .. }) => Ok(vec![]),
                 Err(e) => Err(self.explain("listing", kind, "", e)),
             };
@@ -325,12 +278,7 @@ impl Storage for S3Storage {
             .map_err(|e| self.explain("listing", kind, "", e))?;
         Ok(metas
             .into_iter()
-            .filter_map(|m| {
-                Some(ObjectInfo {
-                    name: m.location.filename()?.to_string(),
-                    size: m.size,
-                })
-            })
+            .filter_map(|m| Some(ObjectInfo { name: m.location.filename()?.to_string(), size: m.size }))
             .collect())
     }
 

@@ -15,10 +15,7 @@ pub struct Env {
 
 impl Env {
     pub fn new() -> Env {
-        let dir = tempfile::Builder::new()
-            .prefix("rempart-test-")
-            .tempdir()
-            .expect("tempdir");
+        let dir = tempfile::Builder::new().prefix("rempart-test-").tempdir().expect("tempdir");
         let repo = dir.path().join("repo").display().to_string();
         Env::with_repo(dir, repo)
     }
@@ -27,12 +24,7 @@ impl Env {
         let password_file = dir.path().join("pass");
         std::fs::write(&password_file, "test passphrase\n").unwrap();
         let state_dir = dir.path().join("state");
-        Env {
-            dir,
-            repo,
-            password_file,
-            state_dir,
-        }
+        Env { dir, repo, password_file, state_dir }
     }
 
     pub fn path(&self) -> &Path {
@@ -70,10 +62,7 @@ impl Env {
     /// Runs and asserts success; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let (code, out, err) = self.run(args);
-        assert_eq!(
-            code, 0,
-            "rempart {args:?} failed with {code}\nstdout:\n{out}\nstderr:\n{err}"
-        );
+        assert_eq!(code, 0, "rempart {args:?} failed with {code}\nstdout:\n{out}\nstderr:\n{err}");
         out
     }
 
@@ -102,4 +91,50 @@ pub fn random_bytes(seed: u64, len: usize) -> Vec<u8> {
     }
     out.truncate(len);
     out
+}
+
+/// Opens the environment's repository through the library (for tests that look inside it).
+pub fn open_repo(env: &Env) -> (tokio::runtime::Runtime, rempart::repo::Repository) {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let storage = rempart::storage::BlockingStorage::new(
+        rempart::storage::open_url(&env.repo).unwrap(),
+        rt.handle().clone(),
+    );
+    let repo = rempart::repo::Repository::open(storage, b"test passphrase").unwrap();
+    (rt, repo)
+}
+
+/// Copies a folder tree (to clone a pristine repository for each damage case).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), &dest).unwrap();
+        }
+    }
+}
+
+/// Flips one bit of a file at `offset`.
+pub fn flip_byte(path: &Path, offset: u64) {
+    let mut b = std::fs::read(path).unwrap();
+    let i = (offset as usize).min(b.len() - 1);
+    b[i] ^= 0x20;
+    std::fs::write(path, b).unwrap();
+}
+
+/// Cuts a file to half its length.
+pub fn truncate_half(path: &Path) {
+    let len = std::fs::metadata(path).unwrap().len();
+    std::fs::OpenOptions::new().write(true).open(path).unwrap().set_len(len / 2).unwrap();
+}
+
+/// The single file in a folder of the repository (keys/, index/, snapshots/).
+pub fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    v.sort();
+    v
 }

@@ -19,11 +19,9 @@ pub fn run(ctx: &Context, a: BackupArgs) -> Result<ExitStatus> {
     opts.workers = a.workers;
     opts.parent = match (a.force, a.parent) {
         (true, _) => ParentChoice::None,
-        (false, Some(p)) => ParentChoice::Explicit(if p.len() == 64 {
-            Id::from_hex(&p)?
-        } else {
-            repo.find_snapshot(&p)?.0
-        }),
+        (false, Some(p)) => {
+            ParentChoice::Explicit(if p.len() == 64 { Id::from_hex(&p)? } else { repo.find_snapshot(&p)?.0 })
+        }
         (false, None) => ParentChoice::Auto,
     };
     opts.cancel = crate::cli::cancel_on_signal(ctx);
@@ -39,6 +37,7 @@ pub fn run(ctx: &Context, a: BackupArgs) -> Result<ExitStatus> {
     let result = backup(&repo, &opts);
     progress.finish();
     let result = result?;
+    crate::state::SnapshotRegister::open(&ctx.state_dir(), &repo.id()).added(&result.snapshot_id)?;
     let s = &result.snapshot.summary;
     if ctx.global.json {
         crate::cli::print_json(&serde_json::json!({
@@ -68,10 +67,7 @@ pub fn run(ctx: &Context, a: BackupArgs) -> Result<ExitStatus> {
             eprintln!("warning: skipped '{}': {}", e.path, e.error);
         }
         if !s.errors.is_empty() {
-            eprintln!(
-                "{} entries could not be read: the snapshot is partial",
-                s.errors.len()
-            );
+            eprintln!("{} entries could not be read: the snapshot is partial", s.errors.len());
         }
     }
     Ok(result.status())

@@ -9,10 +9,7 @@ pub fn run(ctx: &Context, a: InitArgs) -> Result<ExitStatus> {
     if a.create_password_file {
         if let Some(f) = &ctx.global.password_file {
             if create_password_file(f)? && !ctx.global.quiet {
-                eprintln!(
-                    "created password file '{}' (mode 0600): keep a copy somewhere safe",
-                    f.display()
-                );
+                eprintln!("created password file '{}' (mode 0600): keep a copy somewhere safe", f.display());
             }
         }
     }
@@ -31,14 +28,8 @@ pub fn run(ctx: &Context, a: InitArgs) -> Result<ExitStatus> {
             "key": repo.key_name(),
         }));
     } else if !ctx.global.quiet {
-        crate::outln!(
-            "created repository {} at {}",
-            repo.id().short(),
-            repo.storage().location()
-        );
-        crate::outln!(
-            "keep the passphrase safe, and a recovery file offline: rempart key export -o FILE"
-        );
+        crate::outln!("created repository {} at {}", repo.id().short(), repo.storage().location());
+        crate::outln!("keep the passphrase safe, and a recovery file offline: rempart key export -o FILE");
     }
     Ok(ExitStatus::Success)
 }

@@ -52,11 +52,7 @@ pub fn run(ctx: &Context, cmd: KeyCommand) -> Result<ExitStatus> {
                     }
                     crate::outln!(
                         "{} {} {}@{} created {} label '{}' ({})",
-                        if r["current"].as_bool() == Some(true) {
-                            "*"
-                        } else {
-                            " "
-                        },
+                        if r["current"].as_bool() == Some(true) { "*" } else { " " },
                         &id[..8.min(id.len())],
                         r["username"].as_str().unwrap_or_default(),
                         r["hostname"].as_str().unwrap_or_default(),
@@ -83,17 +79,10 @@ pub fn run(ctx: &Context, cmd: KeyCommand) -> Result<ExitStatus> {
             }
         }
         KeyCommand::Remove(a) => {
-            let _lock = LockGuard::acquire(
-                repo.storage(),
-                repo.keys(),
-                LockKind::Exclusive,
-                "key remove",
-            )?;
+            let _lock = LockGuard::acquire(repo.storage(), repo.keys(), LockKind::Exclusive, "key remove")?;
             let keys = repo.storage().list(Kind::Key)?;
-            let matches: Vec<_> = keys
-                .iter()
-                .filter(|k| k.name.starts_with(&a.id.to_ascii_lowercase()))
-                .collect();
+            let matches: Vec<_> =
+                keys.iter().filter(|k| k.name.starts_with(&a.id.to_ascii_lowercase())).collect();
             let target = match matches.as_slice() {
                 [one] => one.name.clone(),
                 [] => {
@@ -123,10 +112,7 @@ pub fn run(ctx: &Context, cmd: KeyCommand) -> Result<ExitStatus> {
         KeyCommand::Export(a) => {
             let key = if repo.key_name() == "recovery file" {
                 crate::repo::keyfile::RecoveryFile::load(
-                    ctx.global
-                        .recovery_file
-                        .as_deref()
-                        .expect("opened with one"),
+                    ctx.global.recovery_file.as_deref().expect("opened with one"),
                 )?
                 .key
             } else {
@@ -144,19 +130,11 @@ pub fn run(ctx: &Context, cmd: KeyCommand) -> Result<ExitStatus> {
                     .mode(0o600)
                     .open(&a.output)
                     .map_err(|e| {
-                        Error::io(
-                            format!("cannot write recovery file '{}'", a.output.display()),
-                            e,
-                        )
+                        Error::io(format!("cannot write recovery file '{}'", a.output.display()), e)
                     })?;
-                writeln!(f, "{text}")
-                    .and_then(|_| f.sync_all())
-                    .map_err(|e| {
-                        Error::io(
-                            format!("cannot write recovery file '{}'", a.output.display()),
-                            e,
-                        )
-                    })?;
+                writeln!(f, "{text}").and_then(|_| f.sync_all()).map_err(|e| {
+                    Error::io(format!("cannot write recovery file '{}'", a.output.display()), e)
+                })?;
                 if !ctx.global.quiet {
                     crate::outln!(
                         "wrote recovery file '{}' for repository {}: keep it offline, apart from the passphrase",

@@ -57,22 +57,10 @@ pub fn run(ctx: &Context, a: LsArgs) -> Result<ExitStatus> {
                 path: p,
                 kind: format!("{:?}", node.kind).to_lowercase(),
                 mode: format!("{}{:04o}", node.kind.letter(), node.mode),
-                user: if node.user.is_empty() {
-                    node.uid.to_string()
-                } else {
-                    node.user.clone()
-                },
-                group: if node.group.is_empty() {
-                    node.gid.to_string()
-                } else {
-                    node.group.clone()
-                },
+                user: if node.user.is_empty() { node.uid.to_string() } else { node.user.clone() },
+                group: if node.group.is_empty() { node.gid.to_string() } else { node.group.clone() },
                 size: node.size,
-                mtime: node
-                    .mtime
-                    .to_datetime()
-                    .format("%Y-%m-%d %H:%M:%S")
-                    .to_string(),
+                mtime: node.mtime.to_datetime().format("%Y-%m-%d %H:%M:%S").to_string(),
                 link_target: (node.kind == NodeKind::Symlink).then(|| show(&node.link_target)),
             };
             if ctx.global.json {
@@ -86,9 +74,7 @@ pub fn run(ctx: &Context, a: LsArgs) -> Result<ExitStatus> {
                     e.size,
                     e.mtime,
                     e.path,
-                    e.link_target
-                        .map(|t| format!(" -> {t}"))
-                        .unwrap_or_default()
+                    e.link_target.map(|t| format!(" -> {t}")).unwrap_or_default()
                 );
             } else {
                 crate::outln!("{}", e.path);
@@ -111,9 +97,5 @@ pub fn run(ctx: &Context, a: LsArgs) -> Result<ExitStatus> {
     for d in &damaged {
         eprintln!("damaged: {d}");
     }
-    Ok(if damaged.is_empty() {
-        ExitStatus::Success
-    } else {
-        ExitStatus::Integrity
-    })
+    Ok(if damaged.is_empty() { ExitStatus::Success } else { ExitStatus::Integrity })
 }

@@ -41,11 +41,7 @@ pub fn run(ctx: &Context, a: SnapshotsArgs) -> Result<ExitStatus> {
                 s.tags.join(","),
                 human_bytes(s.summary.bytes_total),
                 s.paths.join(" "),
-                if s.repaired.is_some() {
-                    "  (repaired)"
-                } else {
-                    ""
-                }
+                if s.repaired.is_some() { "  (repaired)" } else { "" }
             );
         }
         crate::outln!("{} snapshots", snaps.len());
@@ -53,9 +49,5 @@ pub fn run(ctx: &Context, a: SnapshotsArgs) -> Result<ExitStatus> {
     for e in &damaged {
         eprintln!("error: {e}");
     }
-    Ok(if damaged.is_empty() {
-        ExitStatus::Success
-    } else {
-        ExitStatus::Integrity
-    })
+    Ok(if damaged.is_empty() { ExitStatus::Success } else { ExitStatus::Integrity })
 }

@@ -13,11 +13,8 @@ pub fn run(ctx: &Context, a: UnlockArgs) -> Result<ExitStatus> {
     let mut kept = Vec::new();
     for l in list_locks(repo.storage(), repo.keys())? {
         let stale = l.info.as_ref().is_none_or(|i| i.is_stale(now));
-        let desc = l
-            .info
-            .as_ref()
-            .map(|i| i.describe())
-            .unwrap_or_else(|| format!("unreadable lock {}", l.name));
+        let desc =
+            l.info.as_ref().map(|i| i.describe()).unwrap_or_else(|| format!("unreadable lock {}", l.name));
         if stale || a.remove_all {
             repo.storage().delete(Kind::Lock, &l.name)?;
             removed.push(desc);

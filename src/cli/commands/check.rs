@@ -1,0 +1,68 @@
+//! `rempart check`
+
+use crate::check::{check, CheckOptions, ReadData};
+use crate::cli::args::CheckArgs;
+use crate::cli::context::Context;
+use crate::error::{ExitStatus, Result};
+use crate::repo::lock::{LockGuard, LockKind};
+use crate::util::human_bytes;
+
+pub fn run(ctx: &Context, a: CheckArgs) -> Result<ExitStatus> {
+    let repo = ctx.open()?;
+    let read_data = match (a.read_data, &a.read_data_subset) {
+        (true, _) => ReadData::All,
+        (false, Some(s)) => ReadData::parse_subset(s)?,
+        (false, None) => ReadData::None,
+    };
+    let _lock = LockGuard::acquire(repo.storage(), repo.keys(), LockKind::Check, "check")?;
+    let opts = CheckOptions {
+        read_data,
+        known_snapshots: crate::state::SnapshotRegister::open(&ctx.state_dir(), &repo.id()).known(),
+        cancel: crate::cli::cancel_on_signal(ctx),
+        ..Default::default()
+    };
+    let report = check(&repo, &opts)?;
+    if ctx.global.json {
+        crate::cli::print_json(&serde_json::json!({ "status": report.status(), "report": report }));
+        return Ok(report.status());
+    }
+    let s = &report.stats;
+    if !ctx.global.quiet {
+        crate::outln!(
+            "checked {} keys, {} index objects, {} packs, {} blobs, {} snapshots, {} trees",
+            s.keys,
+            s.index_files,
+            s.packs,
+            s.blobs,
+            s.snapshots,
+            s.trees
+        );
+        if s.packs_read > 0 {
+            crate::outln!("read and verified {} packs ({})", s.packs_read, human_bytes(s.bytes_read));
+        }
+        for n in &report.notes {
+            crate::outln!("note: {n}");
+        }
+    }
+    for p in &report.problems {
+        eprintln!("DAMAGED {}: {}", p.object, p.detail);
+        if !p.snapshots.is_empty() {
+            eprintln!("  snapshots: {}", p.snapshots.join(", "));
+        }
+        for path in &p.paths {
+            eprintln!("  {path}");
+        }
+        if p.more_paths > 0 {
+            eprintln!("  ... and {} more paths", p.more_paths);
+        }
+        eprintln!("  what to do: {}", p.action);
+    }
+    if report.problems.is_empty() {
+        if !ctx.global.quiet {
+            crate::outln!("no errors found");
+        }
+    } else {
+        eprintln!("{} problems found", report.problems.len());
+    }
+    Ok(report.status())
+}

@@ -1,0 +1,83 @@
+//! `rempart repair index | snapshots`
+
+use crate::cli::args::RepairCommand;
+use crate::cli::context::Context;
+use crate::error::{ExitStatus, Result};
+use crate::repair::{repair_index, repair_snapshots};
+
+pub fn run(ctx: &Context, cmd: RepairCommand) -> Result<ExitStatus> {
+    let repo = ctx.open()?;
+    match cmd {
+        RepairCommand::Index(a) => {
+            let r = repair_index(&repo, a.dry_run)?;
+            if ctx.global.json {
+                crate::cli::print_json(&r);
+                return Ok(ExitStatus::Success);
+            }
+            let verb = if a.dry_run { "would index" } else { "indexed" };
+            crate::outln!("{verb} {} packs holding {} blobs", r.packs_indexed, r.blobs_indexed);
+            for p in &r.packs_added {
+                crate::outln!("  added {p} (was not indexed)");
+            }
+            for p in &r.packs_dropped {
+                crate::outln!("  dropped {p} (no longer exists: snapshots using it stay damaged)");
+            }
+            for (p, e) in &r.packs_unreadable {
+                crate::outln!("  left out {p}: {e}");
+            }
+            if a.dry_run {
+                crate::outln!(
+                    "would replace {} index objects (dry run: nothing changed)",
+                    r.old_index_objects.len()
+                );
+            } else {
+                crate::outln!(
+                    "replaced {} index objects with {}",
+                    r.old_index_objects.len(),
+                    r.new_index_objects.len()
+                );
+            }
+        }
+        RepairCommand::Snapshots(a) => {
+            let r = repair_snapshots(&repo, a.dry_run, a.forget, a.read_data)?;
+            if ctx.global.json {
+                crate::cli::print_json(&r);
+                return Ok(ExitStatus::Success);
+            }
+            if r.snapshots.is_empty() {
+                crate::outln!("no snapshot references unreadable data");
+            }
+            let register = crate::state::SnapshotRegister::open(&ctx.state_dir(), &repo.id());
+            for s in &r.snapshots {
+                match (&s.repaired, a.dry_run) {
+                    (_, true) => {
+                        crate::outln!("snapshot {} would lose {} paths:", s.original, s.removed.len())
+                    }
+                    (Some(new), false) => {
+                        crate::outln!(
+                            "snapshot {} repaired as {}, without {} paths:",
+                            s.original,
+                            new,
+                            s.removed.len()
+                        )
+                    }
+                    (None, false) => {}
+                }
+                for p in &s.removed {
+                    crate::outln!("  {p}");
+                }
+                if let Some(id) = &s.repaired_id {
+                    register.added(id)?;
+                }
+                if s.forgotten {
+                    register.removed(&s.original_id)?;
+                    crate::outln!("  original {} deleted (--forget)", s.original);
+                }
+            }
+            if a.dry_run {
+                crate::outln!("dry run: nothing changed");
+            }
+        }
+    }
+    Ok(ExitStatus::Success)
+}
