@@ -33,7 +33,12 @@ impl Env {
 
     /// The real binary with this environment's repository and passphrase.
     pub fn cmd(&self) -> Command {
-        let mut c = Command::cargo_bin("rempart").expect("binary built");
+        Command::from_std(self.std_cmd())
+    }
+
+    /// The same as a plain `std::process::Command`, for tests that spawn and kill.
+    pub fn std_cmd(&self) -> std::process::Command {
+        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("rempart"));
         c.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.path())
