@@ -134,7 +134,7 @@ fn every_kind_of_damage_is_found_and_named() {
         std::fs::write(&other, "other passphrase\n").unwrap();
         env.ok(&["key", "add", "--new-password-file", other.to_str().unwrap()]);
         let first = files_in(&Path::new(&env.repo).join("keys"));
-        let victim = first.iter().find(|p| **p != k).unwrap().clone();
+        let victim = first.iter().find(|p| p.file_name() != k.file_name()).unwrap().clone();
         if how != "delete" {
             damage(&victim);
             let (code, out) = check_output(&env, false);

@@ -73,6 +73,19 @@ pub fn node_from_metadata(
     meta: &std::fs::Metadata,
     names: &mut NameCache,
 ) -> std::io::Result<Node> {
+    node_with_xattrs_from(path, name, meta, names, None)
+}
+
+/// Like [`node_from_metadata`], but takes the xattrs from `previous` (the same entry in the
+/// parent snapshot) when its inode and ctime are unchanged: changing an xattr changes the
+/// ctime, so the list need not be read again (one syscall saved per unchanged entry).
+pub fn node_with_xattrs_from(
+    path: &Path,
+    name: &[u8],
+    meta: &std::fs::Metadata,
+    names: &mut NameCache,
+    previous: Option<&Node>,
+) -> std::io::Result<Node> {
     let kind = kind_of(meta);
     let mut node = Node::new(name, kind);
     node.mode = meta.mode() & 0o7777;
@@ -95,7 +108,12 @@ pub fn node_from_metadata(
     if kind == NodeKind::File {
         node.sparse = meta.blocks() * 512 < meta.size();
     }
-    node.xattrs = read_xattrs(path);
+    node.xattrs = match previous {
+        Some(old) if old.kind == kind && old.inode == node.inode && old.ctime == node.ctime => {
+            old.xattrs.clone()
+        }
+        _ => read_xattrs(path),
+    };
     Ok(node)
 }
 

@@ -183,7 +183,7 @@ pub fn backup(repo: &Repository, opts: &BackupOptions) -> Result<BackupResult> {
     let handle = repo.storage().handle().clone();
     let concurrency = opts
         .upload_concurrency
-        .unwrap_or(if crate::storage::is_local(&repo.storage().location()) { 2 } else { 8 });
+        .unwrap_or(if crate::storage::is_local(&repo.storage().location()) { 1 } else { 8 });
     let uploader = Uploader::start(
         &handle,
         repo.storage().inner().clone(),

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use crossbeam_channel::Sender;
 use globset::{GlobSet, GlobSetBuilder};
 
-use super::fsmeta::{node_from_metadata, unchanged, NameCache};
+use super::fsmeta::{node_from_metadata, node_with_xattrs_from, unchanged, NameCache};
 use super::shared::{Counters, Shared};
 use super::trees::{PendingDir, PendingEntry};
 use super::workers::Job;
@@ -197,7 +197,8 @@ impl Walker {
         if self.shared.aborted() {
             return Err(Error::Interrupted("backup cancelled".into()));
         }
-        let mut node = match node_from_metadata(path, name, meta, &mut self.names) {
+        let previous = parent.and_then(|t| t.find(name));
+        let mut node = match node_with_xattrs_from(path, name, meta, &mut self.names, previous) {
             Ok(n) => n,
             Err(e) => {
                 self.skip(path, e.to_string());

@@ -104,7 +104,7 @@ impl WorkerState {
     /// Reads a file and stores its chunks.
     pub fn backup_file(&mut self, path: &PathBuf) -> FileReply {
         let file = Self::open_source(path).map_err(|e| e.to_string())?;
-        self.backup_reader(file).map_err(|e| match e {
+        self.backup_stream(file, true).map_err(|e| match e {
             Error::Io { source, .. } => source.to_string(),
             other => other.to_string(),
         })
@@ -112,12 +112,19 @@ impl WorkerState {
 
     /// Chunks and stores everything `reader` yields.
     pub fn backup_reader<R: Read>(&mut self, reader: R) -> Result<FileContent> {
+        self.backup_stream(reader, false)
+    }
+
+    fn backup_stream<R: Read>(&mut self, reader: R, regular_file: bool) -> Result<FileContent> {
         let shared = self.shared.clone();
         let keys = shared.repo.keys();
         let mut content = Vec::new();
         let mut hasher: Option<blake3::Hasher> = None;
         let mut buf = std::mem::take(&mut self.buf);
-        let stream = ChunkStream::new(&shared.chunker, &mut buf);
+        let mut stream = ChunkStream::new(&shared.chunker, &mut buf);
+        if regular_file {
+            stream = stream.regular_file();
+        }
         let result = stream.for_each::<_, Error>(reader, |chunk, whole| {
             if shared.aborted() {
                 return Err(Error::Interrupted("backup cancelled".into()));

@@ -84,6 +84,7 @@ pub struct ChunkStream<'a> {
     start: usize,
     end: usize,
     eof: bool,
+    short_read_is_eof: bool,
 }
 
 /// The read block added to `max_size` for the buffer.
@@ -95,7 +96,14 @@ impl<'a> ChunkStream<'a> {
         if buf.len() < want {
             buf.resize(want, 0);
         }
-        ChunkStream { chunker, buf, start: 0, end: 0, eof: false }
+        ChunkStream { chunker, buf, start: 0, end: 0, eof: false, short_read_is_eof: false }
+    }
+
+    /// For regular files: a read that returns less than asked means the end of the file
+    /// (POSIX), which saves the extra read that would return 0 on every small file.
+    pub fn regular_file(mut self) -> Self {
+        self.short_read_is_eof = true;
+        self
     }
 
     /// Calls `f` with each chunk in order and whether that chunk is the whole stream; returns
@@ -118,11 +126,15 @@ impl<'a> ChunkStream<'a> {
                     self.end -= self.start;
                     self.start = 0;
                 }
+                let space = self.buf.len() - self.end;
                 match reader.read(&mut self.buf[self.end..]) {
                     Ok(0) => self.eof = true,
                     Ok(n) => {
                         self.end += n;
                         total += n as u64;
+                        if self.short_read_is_eof && n < space {
+                            self.eof = true;
+                        }
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                     Err(e) => return Err(e.into()),

@@ -12,6 +12,7 @@ pub mod lock;
 pub mod pack;
 pub mod snapshot;
 pub mod tree;
+pub mod tree_cache;
 pub mod walk;
 pub mod writer;
 
@@ -60,6 +61,7 @@ pub struct Repository {
     config: Arc<Config>,
     /// Name of the key object that opened it (or "recovery file").
     key_name: String,
+    tree_packs: Arc<tree_cache::TreePackCache>,
 }
 
 impl std::fmt::Debug for Repository {
@@ -94,7 +96,7 @@ impl Repository {
         storage.put(Kind::Key, &key_name, Bytes::from(key_bytes))?;
         let sealed = seal_object(&keys, "config", &serde_json::to_vec(&config).expect("serializable"));
         storage.put(Kind::Config, "config", Bytes::from(sealed))?;
-        Ok(Repository { storage, keys, config: Arc::new(config), key_name })
+        Ok(Repository { storage, keys, config: Arc::new(config), key_name, tree_packs: Default::default() })
     }
 
     /// Opens a repository with a passphrase, trying each key object.
@@ -202,7 +204,7 @@ impl Repository {
                 config.repository_id.short()
             )));
         }
-        Ok(Repository { storage, keys, config: Arc::new(config), key_name })
+        Ok(Repository { storage, keys, config: Arc::new(config), key_name, tree_packs: Default::default() })
     }
 
     pub fn storage(&self) -> &BlockingStorage {
@@ -377,6 +379,29 @@ impl Repository {
         })?;
         let e = loc.entry;
         let name = loc.pack.id.to_hex();
+        let (start, end) = (u64::from(e.offset), u64::from(e.offset) + u64::from(e.length));
+        if blob_type == BlobType::Tree && loc.pack.size <= tree_cache::MAX_CACHED_PACK {
+            let whole = match self.tree_packs.get(&loc.pack.id) {
+                Some(b) => b,
+                None => {
+                    let b = self.storage.get(Kind::Pack, &name).map_err(|err| match err {
+                        Error::NotFound(_) => {
+                            Error::corrupt(Kind::Pack.describe(&name), format!("missing (holds blob {id})"))
+                        }
+                        other => other,
+                    })?;
+                    self.tree_packs.insert(loc.pack.id, b.clone());
+                    b
+                }
+            };
+            if end > whole.len() as u64 {
+                return Err(Error::corrupt(
+                    Kind::Pack.describe(&name),
+                    format!("truncated: {} bytes, blob {id} ends at {end}", whole.len()),
+                ));
+            }
+            return pack::open_blob(&self.keys, &loc.pack.salt, &e, &whole[start as usize..end as usize]);
+        }
         let envelope = self
             .storage
             .get_range(Kind::Pack, &name, u64::from(e.offset)..u64::from(e.offset) + u64::from(e.length))

@@ -267,7 +267,13 @@ pub fn open_blob_with(
     let what = || format!("{:?} blob {}", entry.blob_type, entry.id).to_lowercase();
     let stored = cipher.open(envelope, &aad(entry.blob_type, &entry.id), &what())?;
     let raw = if entry.compressed {
-        zstd::bulk::decompress(&stored, entry.raw_length as usize)
+        // One decompression context per thread: creating one per blob costs more than
+        // decompressing a small blob.
+        thread_local! {
+            static DCTX: std::cell::RefCell<zstd::bulk::Decompressor<'static>> =
+                std::cell::RefCell::new(zstd::bulk::Decompressor::new().expect("zstd context"));
+        }
+        DCTX.with(|d| d.borrow_mut().decompress(&stored, entry.raw_length as usize))
             .map_err(|e| Error::corrupt(what(), format!("zstd: {e}")))?
     } else {
         stored

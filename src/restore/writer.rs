@@ -118,10 +118,14 @@ impl BatchWriter<'_> {
         let mut pack_slot: HashMap<Id, usize> = HashMap::new();
         let mut blob_slot: HashMap<Id, (usize, usize)> = HashMap::new();
         for (fi, f) in files.iter().enumerate() {
-            if let Err(e) = self.create(&f.task) {
-                *f.damaged.lock() = Some(format!("cannot create: {e}"));
-                f.remaining.store(0, Ordering::Relaxed);
-                continue;
+            // Files of one chunk are created when their chunk arrives (one open for
+            // everything); larger ones are created now, at their final size.
+            if f.task.node.content.len() != 1 {
+                if let Err(e) = self.create(&f.task) {
+                    *f.damaged.lock() = Some(format!("cannot create: {e}"));
+                    f.remaining.store(0, Ordering::Relaxed);
+                    continue;
+                }
             }
             let mut offset = 0u64;
             let mut missing = 0;
@@ -182,9 +186,29 @@ impl BatchWriter<'_> {
     }
 
     fn create(&self, task: &FileTask) -> std::io::Result<()> {
-        let _ = std::fs::remove_file(&task.path);
-        let f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).open(&task.path)?;
-        f.set_len(task.node.size)
+        metadata::create_file(&task.path)?.set_len(task.node.size)
+    }
+
+    /// Writes a file of one chunk: create, write, metadata, close. The chunk was verified when
+    /// it was decrypted, and a one-chunk file's content hash is that chunk's id.
+    fn write_single(&self, f: &FileState, data: &[u8], warnings: &mut Vec<String>) -> std::io::Result<()> {
+        let node = &f.task.node;
+        let file = metadata::create_file(&f.task.path)?;
+        if node.sparse {
+            file.set_len(node.size)?;
+            write_at(&file, 0, data, true)?;
+        } else {
+            use std::io::Write;
+            (&file).write_all(data)?;
+        }
+        if node.content_hash.is_some_and(|h| h != node.content[0]) {
+            f.damaged
+                .lock()
+                .get_or_insert_with(|| "content hash does not match the hash recorded at backup".into());
+        }
+        warnings.extend(metadata::apply_fd(&file, &f.task.path, node, self.chown));
+        self.counters.files.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     fn restore_pack(&self, work: &PackWork, files: &[FileState], warnings: &mut Vec<String>) {
@@ -220,6 +244,18 @@ impl BatchWriter<'_> {
                 for &(fi, offset) in &blob.targets {
                     let f = &files[fi as usize];
                     match &result {
+                        Ok(data) if f.task.node.content.len() == 1 => {
+                            match self.write_single(f, data, warnings) {
+                                Ok(()) => {
+                                    self.counters.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+                                }
+                                Err(e) => {
+                                    f.damaged.lock().get_or_insert_with(|| format!("write failed: {e}"));
+                                }
+                            }
+                            f.remaining.fetch_sub(1, Ordering::AcqRel);
+                            continue;
+                        }
                         Ok(data) => {
                             let written = std::fs::OpenOptions::new()
                                 .write(true)
@@ -252,7 +288,10 @@ impl BatchWriter<'_> {
                 *f.damaged.lock() = Some(e);
             }
         }
-        warnings.extend(metadata::apply(&f.task.path, node, self.chown));
+        // A damaged one-chunk file was never created: nothing to set.
+        if let Ok(file) = std::fs::OpenOptions::new().write(true).open(&f.task.path) {
+            warnings.extend(metadata::apply_fd(&file, &f.task.path, node, self.chown));
+        }
         self.counters.files.fetch_add(1, Ordering::Relaxed);
     }
 
