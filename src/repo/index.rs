@@ -98,6 +98,61 @@ impl Entry {
     }
 }
 
+/// Builds an [`Index`] one index object at a time, so a large repository never holds all of
+/// its decoded index objects at once (memory stays near the final 48 bytes per chunk).
+/// Objects may arrive in any order: what superseded objects alone list is dropped at the end.
+#[derive(Default)]
+pub struct IndexBuilder {
+    index: Index,
+    file_ids: Vec<Id>,
+    superseded: HashSet<Id>,
+    /// For each pack number, the index objects (by arrival number) that list it.
+    pack_files: Vec<Vec<u32>>,
+}
+
+impl IndexBuilder {
+    pub fn add_file(&mut self, id: Id, file: IndexFile) {
+        let fno = self.file_ids.len() as u32;
+        self.file_ids.push(id);
+        self.superseded.extend(file.supersedes.iter().copied());
+        for p in &file.packs {
+            let n = self.index.add_pack(p) as usize;
+            if self.pack_files.len() <= n {
+                self.pack_files.resize(n + 1, Vec::new());
+            }
+            self.pack_files[n].push(fno);
+        }
+    }
+
+    pub fn finish(self) -> Index {
+        let live_file: Vec<bool> = self.file_ids.iter().map(|id| !self.superseded.contains(id)).collect();
+        let live_pack: Vec<bool> =
+            self.pack_files.iter().map(|files| files.iter().any(|&f| live_file[f as usize])).collect();
+        let mut index = self.index;
+        if live_pack.iter().any(|l| !l) {
+            // Renumber the packs that some live index object still lists.
+            let mut renumber = vec![u32::MAX; index.packs.len()];
+            let mut packs = Vec::new();
+            for (n, p) in index.packs.iter().enumerate() {
+                if live_pack.get(n).copied().unwrap_or(false) {
+                    renumber[n] = packs.len() as u32;
+                    packs.push(*p);
+                }
+            }
+            index.entries.retain(|e| renumber[(e.pack_and_flags & PACK_MASK) as usize] != u32::MAX);
+            for e in &mut index.entries {
+                let flags = e.pack_and_flags & !PACK_MASK;
+                e.pack_and_flags = flags | renumber[(e.pack_and_flags & PACK_MASK) as usize];
+            }
+            index.pack_numbers = packs.iter().enumerate().map(|(n, p)| (p.id, n as u32)).collect();
+            index.packs = packs;
+        }
+        index.files = self.file_ids.into_iter().filter(|id| !self.superseded.contains(id)).collect();
+        index.finish();
+        index
+    }
+}
+
 /// Where one blob is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BlobLocation {
@@ -120,24 +175,14 @@ impl Index {
     /// Merges index objects; entries of superseded objects are left out, and a blob stored in
     /// several packs is kept once.
     pub fn from_files(files: Vec<(Id, IndexFile)>) -> Index {
-        let superseded: HashSet<Id> = files.iter().flat_map(|(_, f)| f.supersedes.iter().copied()).collect();
-        let mut index = Index::default();
-        let mut count = 0;
-        for (id, f) in files.iter().filter(|(id, _)| !superseded.contains(id)) {
-            index.files.push(*id);
-            count += f.blob_count();
+        let mut b = IndexBuilder::default();
+        for (id, f) in files {
+            b.add_file(id, f);
         }
-        index.entries.reserve_exact(count);
-        for (_, f) in files.into_iter().filter(|(id, _)| !superseded.contains(id)) {
-            for p in f.packs {
-                index.add_pack(&p);
-            }
-        }
-        index.finish();
-        index
+        b.finish()
     }
 
-    fn add_pack(&mut self, p: &IndexedPack) {
+    fn add_pack(&mut self, p: &IndexedPack) -> u32 {
         let n = *self.pack_numbers.entry(p.id).or_insert_with(|| {
             self.packs.push(PackRef { id: p.id, salt: p.salt, size: p.size });
             (self.packs.len() - 1) as u32
@@ -159,6 +204,7 @@ impl Index {
                 raw_length: b.raw_length,
             });
         }
+        n
     }
 
     /// Adds packs after loading (a backup's own new packs), keeping the index searchable.
@@ -290,6 +336,41 @@ mod tests {
                 prop_assert_eq!(loc.pack.size, 12345);
             }
             prop_assert!(!index.contains(&Id::of_bytes(b"absent")));
+        }
+    }
+
+    #[test]
+    fn builder_drops_packs_only_superseded_objects_list() {
+        let (a, b) = (Id::of_bytes(b"a"), Id::of_bytes(b"b"));
+        let p1 = IndexedPack {
+            id: Id::of_bytes(b"p1"),
+            salt: [0; SALT_LEN],
+            size: 1,
+            blobs: vec![entry(a, 0, BlobType::Data)],
+        };
+        let p2 = IndexedPack {
+            id: Id::of_bytes(b"p2"),
+            salt: [0; SALT_LEN],
+            size: 2,
+            blobs: vec![entry(b, 0, BlobType::Tree)],
+        };
+        // The old object lists both packs; the new one supersedes it and keeps only p2.
+        let old = IndexFile { supersedes: vec![], packs: vec![p1.clone(), p2.clone()] };
+        let new = IndexFile { supersedes: vec![Id::of_bytes(b"old")], packs: vec![p2] };
+        for order in [true, false] {
+            let mut builder = IndexBuilder::default();
+            if order {
+                builder.add_file(Id::of_bytes(b"old"), old.clone());
+                builder.add_file(Id::of_bytes(b"new"), new.clone());
+            } else {
+                builder.add_file(Id::of_bytes(b"new"), new.clone());
+                builder.add_file(Id::of_bytes(b"old"), old.clone());
+            }
+            let index = builder.finish();
+            assert!(!index.contains(&a), "p1 is listed only by the superseded object");
+            assert_eq!(index.lookup(&b).unwrap().pack.size, 2);
+            assert_eq!(index.packs().len(), 1);
+            assert!(index.pack(&p1.id).is_none());
         }
     }
 

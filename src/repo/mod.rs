@@ -266,35 +266,71 @@ impl Repository {
         )
     }
 
-    /// Reads every index object (skipping none silently: damaged ones are errors).
-    pub fn load_index_files(&self) -> Result<Vec<(Id, IndexFile)>> {
-        let names = self.storage.list(Kind::Index)?.into_iter().map(|o| o.name).collect();
-        let mut out = Vec::new();
-        for (name, bytes) in self.fetch_many(Kind::Index, names) {
-            let bytes = match bytes {
-                Ok(b) => b,
-                Err(Error::NotFound(_)) => continue, // superseded and deleted meanwhile
-                Err(e) => return Err(e),
-            };
-            let plain = self.open_loaded(Kind::Index, "index", &name, &bytes)?;
-            let file = IndexFile::decode(&plain, &Kind::Index.describe(&name))?;
-            out.push((Id::from_hex(&name)?, file));
+    /// Fetches objects concurrently and hands each to `f` on the calling thread as it arrives
+    /// (decoding stays off the async executor; at most a few objects wait in memory).
+    pub fn fetch_each(
+        &self,
+        kind: Kind,
+        names: Vec<String>,
+        mut f: impl FnMut(String, Result<Bytes>) -> Result<()>,
+    ) -> Result<()> {
+        let storage = self.storage.inner().clone();
+        let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+        let task = self.storage.handle().spawn(async move {
+            let mut s = futures::stream::iter(names)
+                .map(|name| {
+                    let storage = storage.clone();
+                    async move {
+                        let r = storage.get(kind, &name).await;
+                        (name, r)
+                    }
+                })
+                .buffer_unordered(FETCH_CONCURRENCY);
+            while let Some(item) = s.next().await {
+                if tx.send(item).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let mut result = Ok(());
+        while let Some((name, bytes)) = rx.blocking_recv() {
+            if result.is_ok() {
+                result = f(name, bytes);
+            }
+            if result.is_err() {
+                break;
+            }
         }
-        Ok(out)
+        drop(rx);
+        task.abort();
+        result
     }
 
-    /// The merged index of the repository.
+    /// The merged index of the repository, built one index object at a time.
     ///
     /// # Errors
     /// `Corrupt` naming a damaged index object (run `rempart repair index`).
     pub fn load_index(&self) -> Result<Index> {
-        Ok(Index::from_files(self.load_index_files().map_err(|e| match e {
+        let names = self.storage.list(Kind::Index)?.into_iter().map(|o| o.name).collect();
+        let mut builder = index::IndexBuilder::default();
+        self.fetch_each(Kind::Index, names, |name, bytes| {
+            let bytes = match bytes {
+                Ok(b) => b,
+                Err(Error::NotFound(_)) => return Ok(()), // superseded and deleted meanwhile
+                Err(e) => return Err(e),
+            };
+            let plain = self.open_loaded(Kind::Index, "index", &name, &bytes)?;
+            builder.add_file(Id::from_hex(&name)?, IndexFile::decode(&plain, &Kind::Index.describe(&name))?);
+            Ok(())
+        })
+        .map_err(|e| match e {
             Error::Corrupt { object, detail } => Error::Corrupt {
                 object,
                 detail: format!("{detail}; run 'rempart repair index' to rebuild the index from the packs"),
             },
             e => e,
-        })?))
+        })?;
+        Ok(builder.finish())
     }
 
     /// Stores an index object.
