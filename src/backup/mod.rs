@@ -64,6 +64,9 @@ pub struct BackupOptions {
     pub counters: Arc<Counters>,
     /// Snapshot time (default: now); tests pin it.
     pub time: Option<chrono::DateTime<chrono::Utc>>,
+    /// Where packs are staged while they fill, for remote repositories (local ones stage
+    /// inside the repository folder). Default: the system's temporary folder.
+    pub staging_dir: Option<PathBuf>,
 }
 
 impl BackupOptions {
@@ -81,6 +84,7 @@ impl BackupOptions {
             cancel: Arc::new(AtomicBool::new(false)),
             counters: Arc::new(Counters::default()),
             time: None,
+            staging_dir: None,
         }
     }
 }
@@ -106,6 +110,22 @@ impl BackupResult {
 /// The number of worker threads to use by default.
 pub fn default_workers() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+}
+
+/// Removes staging files older than a day (left by backups that were killed).
+fn remove_stale_staging(dir: &std::path::Path) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .map(|t| t.elapsed().unwrap_or_default() > std::time::Duration::from_secs(24 * 3600))
+            .unwrap_or(false);
+        if old && name.to_string_lossy().starts_with(".pack-") {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 /// Chooses the parent snapshot for `paths` on `hostname`.
@@ -192,12 +212,19 @@ pub fn backup(repo: &Repository, opts: &BackupOptions) -> Result<BackupResult> {
         concurrency,
     );
 
+    // Packs fill in staging files, not in memory: memory stays flat whatever the pack size.
+    let staging = repo.storage().inner().staging_dir().unwrap_or_else(|| {
+        opts.staging_dir.clone().unwrap_or_else(|| {
+            std::env::temp_dir().join(format!("rempart-staging-{}", nix::unistd::getuid()))
+        })
+    });
+    remove_stale_staging(&staging);
     let n_workers = opts.workers.unwrap_or_else(default_workers).max(1);
     let (job_tx, job_rx) = crossbeam_channel::bounded(n_workers * 4);
     let (tree_tx, tree_rx) = crossbeam_channel::unbounded();
     let workers: Vec<_> = (0..n_workers)
         .map(|i| {
-            let state = WorkerState::new(shared.clone(), uploader.sink());
+            let state = WorkerState::new(shared.clone(), uploader.sink(), Some(staging.clone()));
             let rx = job_rx.clone();
             std::thread::Builder::new()
                 .name(format!("backup-worker-{i}"))
@@ -207,7 +234,7 @@ pub fn backup(repo: &Repository, opts: &BackupOptions) -> Result<BackupResult> {
         .collect();
     drop(job_rx);
     let tree_builder = {
-        let state = WorkerState::new(shared.clone(), uploader.sink());
+        let state = WorkerState::new(shared.clone(), uploader.sink(), Some(staging.clone()));
         let shared = shared.clone();
         std::thread::Builder::new()
             .name("backup-trees".into())

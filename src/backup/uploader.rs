@@ -19,7 +19,7 @@ use crate::crypto::Keys;
 use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::repo::index::{IndexFile, IndexedPack};
-use crate::repo::pack::FinishedPack;
+use crate::repo::pack::{FinishedPack, PackData};
 use crate::storage::{Kind, Storage};
 
 const CHECKPOINT_PACKS: usize = 16;
@@ -84,9 +84,13 @@ impl Uploader {
 }
 
 async fn put_pack(storage: Arc<dyn Storage>, pack: FinishedPack) -> Result<IndexedPack> {
-    let size = pack.bytes.len() as u64;
-    storage.put(Kind::Pack, &pack.id.to_hex(), pack.bytes).await?;
-    Ok(IndexedPack { id: pack.id, salt: pack.salt, size, blobs: pack.entries })
+    let name = pack.id.to_hex();
+    match pack.data {
+        PackData::Memory(bytes) => storage.put(Kind::Pack, &name, bytes).await?,
+        // The temporary file is removed when `temp` drops, if the store did not move it.
+        PackData::File(temp) => storage.put_file(Kind::Pack, &name, &temp.path).await?,
+    }
+    Ok(IndexedPack { id: pack.id, salt: pack.salt, size: pack.size, blobs: pack.entries })
 }
 
 async fn write_index(storage: &Arc<dyn Storage>, keys: &Keys, packs: &[IndexedPack]) -> Result<Id> {

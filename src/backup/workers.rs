@@ -46,13 +46,23 @@ pub struct WorkerState {
     encoder: BlobEncoder,
     pack: Option<PackBuilder>,
     pack_size: usize,
+    /// Where packs are spilled while they fill (`None`: in memory).
+    staging: Option<PathBuf>,
 }
 
 impl WorkerState {
-    pub fn new(shared: Arc<Shared>, sink: PackSink) -> WorkerState {
+    pub fn new(shared: Arc<Shared>, sink: PackSink, staging: Option<PathBuf>) -> WorkerState {
         let level = shared.repo.config().compression_level;
         let pack_size = shared.repo.config().pack_size as usize;
-        WorkerState { shared, sink, buf: Vec::new(), encoder: BlobEncoder::new(level), pack: None, pack_size }
+        WorkerState {
+            shared,
+            sink,
+            buf: Vec::new(),
+            encoder: BlobEncoder::new(level),
+            pack: None,
+            pack_size,
+            staging,
+        }
     }
 
     /// Stores one blob if no one has stored it yet.
@@ -66,11 +76,16 @@ impl WorkerState {
             BlobType::Tree => Counters::add(&counters.tree_blobs_added, 1),
         }
         Counters::add(&counters.bytes_added, raw.len() as u64);
-        let (stored, compressed) = self.encoder.compress(raw);
-        let keys = self.shared.repo.keys();
-        let pack_size = self.pack_size;
-        let pack = self.pack.get_or_insert_with(|| PackBuilder::new(keys, pack_size + (1 << 20)));
-        pack.add(blob_type, id, stored, compressed, raw.len());
+        if self.pack.is_none() {
+            let keys = self.shared.repo.keys();
+            self.pack = Some(match &self.staging {
+                Some(dir) => PackBuilder::spilled(keys, dir)?,
+                // Room for a full pack plus one maximal chunk, so appending never reallocates.
+                None => PackBuilder::new(keys, self.pack_size + (9 << 20)),
+            });
+        }
+        let pack = self.pack.as_mut().expect("just created");
+        pack.add_raw(blob_type, id, raw, &mut self.encoder);
         if pack.len() >= self.pack_size {
             self.flush()?;
         }
@@ -81,7 +96,7 @@ impl WorkerState {
     pub fn flush(&mut self) -> Result<()> {
         if let Some(p) = self.pack.take() {
             if !p.is_empty() {
-                self.sink.send(p.finish())?;
+                self.sink.send(p.finish()?)?;
             }
         }
         Ok(())

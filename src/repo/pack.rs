@@ -79,6 +79,23 @@ impl BlobEncoder {
         }
     }
 
+    /// Appends `raw` to `out`, compressed when zstd shrinks it (written straight into `out`'s
+    /// spare capacity: no scratch buffer); returns whether it was compressed.
+    pub fn compress_append(&mut self, raw: &[u8], out: &mut Vec<u8>) -> bool {
+        let start = out.len();
+        out.reserve(zstd::zstd_safe::compress_bound(raw.len()));
+        let mut cursor = std::io::Cursor::new(&mut *out);
+        cursor.set_position(start as u64);
+        match self.compressor.compress_to_buffer(raw, &mut cursor) {
+            Ok(n) if n < raw.len() => true,
+            _ => {
+                out.truncate(start);
+                out.extend_from_slice(raw);
+                false
+            }
+        }
+    }
+
     /// Compresses `raw`; returns the bytes to store and whether they are compressed. A blob
     /// that zstd does not shrink is stored as is.
     pub fn compress<'a>(&'a mut self, raw: &'a [u8]) -> (&'a [u8], bool) {
@@ -94,35 +111,123 @@ impl BlobEncoder {
     }
 }
 
+/// A temporary file removed when dropped (unless something moved it away first).
+#[derive(Debug)]
+pub struct TempFile {
+    pub path: std::path::PathBuf,
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Where a finished pack's bytes are.
+pub enum PackData {
+    Memory(Bytes),
+    /// Spilled to a temporary file (backups do this to keep memory flat).
+    File(TempFile),
+}
+
 /// A finished pack, ready to be stored under its content address.
 pub struct FinishedPack {
     pub id: Id,
     pub salt: [u8; SALT_LEN],
-    pub bytes: Bytes,
+    pub size: u64,
+    pub data: PackData,
     pub entries: Vec<PackEntry>,
 }
 
-/// Collects blobs into one pack.
+impl FinishedPack {
+    /// The bytes of an in-memory pack.
+    ///
+    /// # Panics
+    /// On a spilled pack (callers that spill never ask).
+    pub fn bytes(&self) -> &Bytes {
+        match &self.data {
+            PackData::Memory(b) => b,
+            PackData::File(_) => panic!("pack was spilled to a file"),
+        }
+    }
+}
+
+enum Sink {
+    Memory(Vec<u8>),
+    File { file: std::fs::File, temp: TempFile, hasher: Box<blake3::Hasher>, len: usize, scratch: Vec<u8> },
+}
+
+/// Collects blobs into one pack, in memory or spilled to a temporary file as it grows.
 pub struct PackBuilder {
     salt: [u8; SALT_LEN],
     cipher: SubkeyCipher,
-    buf: Vec<u8>,
+    sink: Sink,
     entries: Vec<PackEntry>,
+    /// The first write error of a spilled pack, reported by `finish`.
+    error: Option<std::io::Error>,
+}
+
+fn new_salt() -> [u8; SALT_LEN] {
+    let mut salt = [0u8; SALT_LEN];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut salt);
+    salt
 }
 
 impl PackBuilder {
+    /// A pack built in memory.
     pub fn new(keys: &Keys, capacity: usize) -> PackBuilder {
-        let mut salt = [0u8; SALT_LEN];
-        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut salt);
+        let salt = new_salt();
         let mut buf = Vec::with_capacity(capacity);
         buf.extend_from_slice(PACK_MAGIC);
         buf.extend_from_slice(&salt);
-        PackBuilder { salt, cipher: SubkeyCipher::new(keys, &salt), buf, entries: Vec::new() }
+        PackBuilder {
+            salt,
+            cipher: SubkeyCipher::new(keys, &salt),
+            sink: Sink::Memory(buf),
+            entries: Vec::new(),
+            error: None,
+        }
+    }
+
+    /// A pack written to a new temporary file in `dir` as blobs are added: memory holds one
+    /// blob at a time, whatever the pack size.
+    ///
+    /// # Errors
+    /// `Io` naming the folder when the file cannot be created.
+    pub fn spilled(keys: &Keys, dir: &std::path::Path) -> Result<PackBuilder> {
+        use std::io::Write;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::io(format!("cannot create staging folder '{}'", dir.display()), e))?;
+        let salt = new_salt();
+        let path = dir.join(format!(".pack-{:016x}.tmp", rand::random::<u64>()));
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| Error::io(format!("cannot create staging file '{}'", path.display()), e))?;
+        let temp = TempFile { path };
+        let mut hasher = Box::new(blake3::Hasher::new());
+        let mut prefix = PACK_MAGIC.to_vec();
+        prefix.extend_from_slice(&salt);
+        file.write_all(&prefix)
+            .map_err(|e| Error::io(format!("cannot write '{}'", temp.path.display()), e))?;
+        hasher.update(&prefix);
+        let sink = Sink::File { file, temp, hasher, len: prefix.len(), scratch: Vec::new() };
+        Ok(PackBuilder {
+            salt,
+            cipher: SubkeyCipher::new(keys, &salt),
+            sink,
+            entries: Vec::new(),
+            error: None,
+        })
     }
 
     /// Bytes written so far (without the header).
     pub fn len(&self) -> usize {
-        self.buf.len()
+        match &self.sink {
+            Sink::Memory(b) => b.len(),
+            Sink::File { len, .. } => *len,
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -131,6 +236,74 @@ impl PackBuilder {
 
     pub fn blob_count(&self) -> usize {
         self.entries.len()
+    }
+
+    /// Runs `fill` to append one envelope at the end of the pack (in memory, or in the
+    /// scratch buffer that is then written to the file); returns its offset and length.
+    fn append(
+        sink: &mut Sink,
+        error: &mut Option<std::io::Error>,
+        fill: impl FnOnce(&mut Vec<u8>, usize),
+    ) -> (usize, usize) {
+        match sink {
+            Sink::Memory(buf) => {
+                let offset = buf.len();
+                fill(buf, offset);
+                (offset, buf.len() - offset)
+            }
+            Sink::File { file, hasher, len, scratch, .. } => {
+                use std::io::Write;
+                scratch.clear();
+                fill(scratch, 0);
+                let offset = *len;
+                if error.is_none() {
+                    if let Err(e) = file.write_all(scratch) {
+                        *error = Some(e);
+                    }
+                }
+                hasher.update(scratch);
+                *len += scratch.len();
+                (offset, scratch.len())
+            }
+        }
+    }
+
+    fn record(
+        &mut self,
+        blob_type: BlobType,
+        id: Id,
+        compressed: bool,
+        (offset, length): (usize, usize),
+        raw: usize,
+    ) -> PackEntry {
+        let entry = PackEntry {
+            blob_type,
+            compressed,
+            id,
+            offset: offset as u32,
+            length: length as u32,
+            raw_length: raw as u32,
+        };
+        self.entries.push(entry);
+        entry
+    }
+
+    /// Compresses (when it helps) and encrypts `raw` straight into the pack.
+    pub fn add_raw(
+        &mut self,
+        blob_type: BlobType,
+        id: Id,
+        raw: &[u8],
+        encoder: &mut BlobEncoder,
+    ) -> PackEntry {
+        let cipher = &self.cipher;
+        let mut compressed = false;
+        let place = Self::append(&mut self.sink, &mut self.error, |out, start| {
+            out.extend_from_slice(&[0u8; crate::crypto::seal::NONCE_LEN]);
+            compressed = encoder.compress_append(raw, out);
+            cipher.seal_tail(out, start, &aad(blob_type, &id));
+        });
+        self.record(blob_type, id, compressed, place, raw.len())
     }
 
     /// Encrypts `stored` (already compressed when `compressed`) into the pack.
@@ -142,22 +315,18 @@ impl PackBuilder {
         compressed: bool,
         raw_length: usize,
     ) -> PackEntry {
-        let offset = self.buf.len();
-        self.cipher.seal_append(&mut self.buf, stored, &aad(blob_type, &id));
-        let entry = PackEntry {
-            blob_type,
-            compressed,
-            id,
-            offset: offset as u32,
-            length: (self.buf.len() - offset) as u32,
-            raw_length: raw_length as u32,
-        };
-        self.entries.push(entry);
-        entry
+        let cipher = &self.cipher;
+        let place = Self::append(&mut self.sink, &mut self.error, |out, _| {
+            cipher.seal_append(out, stored, &aad(blob_type, &id))
+        });
+        self.record(blob_type, id, compressed, place, raw_length)
     }
 
     /// Appends the sealed header and names the pack.
-    pub fn finish(mut self) -> FinishedPack {
+    ///
+    /// # Errors
+    /// `Io` when a spilled pack could not be written.
+    pub fn finish(mut self) -> Result<FinishedPack> {
         let mut header = Vec::with_capacity(self.entries.len() * ENTRY_LEN);
         for e in &self.entries {
             header.push(e.blob_type.byte());
@@ -166,12 +335,38 @@ impl PackBuilder {
             header.extend_from_slice(&e.length.to_le_bytes());
             header.extend_from_slice(&e.raw_length.to_le_bytes());
         }
-        let before = self.buf.len();
-        self.cipher.seal_append(&mut self.buf, &header, HEADER_AAD);
-        let header_len = (self.buf.len() - before) as u32;
-        self.buf.extend_from_slice(&header_len.to_le_bytes());
-        let bytes = Bytes::from(self.buf);
-        FinishedPack { id: Id::of_bytes(&bytes), salt: self.salt, bytes, entries: self.entries }
+        let cipher = &self.cipher;
+        let (_, sealed_len) = Self::append(&mut self.sink, &mut self.error, |out, _| {
+            cipher.seal_append(out, &header, HEADER_AAD)
+        });
+        let trailer = (sealed_len as u32).to_le_bytes();
+        Self::append(&mut self.sink, &mut self.error, |out, _| out.extend_from_slice(&trailer));
+        let entries = std::mem::take(&mut self.entries);
+        match self.sink {
+            Sink::Memory(buf) => {
+                let bytes = Bytes::from(buf);
+                Ok(FinishedPack {
+                    id: Id::of_bytes(&bytes),
+                    salt: self.salt,
+                    size: bytes.len() as u64,
+                    data: PackData::Memory(bytes),
+                    entries,
+                })
+            }
+            Sink::File { file, temp, hasher, len, .. } => {
+                if let Some(e) = self.error {
+                    return Err(Error::io(format!("cannot write staging file '{}'", temp.path.display()), e));
+                }
+                drop(file);
+                Ok(FinishedPack {
+                    id: Id(*hasher.finalize().as_bytes()),
+                    salt: self.salt,
+                    size: len as u64,
+                    data: PackData::File(temp),
+                    entries,
+                })
+            }
+        }
     }
 }
 
@@ -300,16 +495,21 @@ mod tests {
             let mut b = PackBuilder::new(&keys, 1 << 16);
             for (i, raw) in blobs.iter().enumerate() {
                 let id = keys.blob_id(raw);
-                let (stored, compressed) = enc.compress(raw);
                 let t = if i % 2 == 0 { BlobType::Data } else { BlobType::Tree };
-                b.add(t, id, stored, compressed, raw.len());
+                if i % 3 == 0 {
+                    b.add_raw(t, id, raw, &mut enc);
+                } else {
+                    let (stored, compressed) = enc.compress(raw);
+                    b.add(t, id, stored, compressed, raw.len());
+                }
             }
-            let p = b.finish();
-            prop_assert_eq!(p.id, Id::of_bytes(&p.bytes));
-            let (salt, entries) = read_header(&keys, &p.bytes, "pack").unwrap();
+            let p = b.finish().unwrap();
+            let bytes = p.bytes().clone();
+            prop_assert_eq!(p.id, Id::of_bytes(&bytes));
+            let (salt, entries) = read_header(&keys, &bytes, "pack").unwrap();
             prop_assert_eq!(&entries, &p.entries);
             for (e, raw) in entries.iter().zip(&blobs) {
-                let env = &p.bytes[e.offset as usize..(e.offset + e.length) as usize];
+                let env = &bytes[e.offset as usize..(e.offset + e.length) as usize];
                 prop_assert_eq!(&open_blob(&keys, &salt, e, env).unwrap(), raw);
             }
         }
@@ -324,19 +524,48 @@ mod tests {
         let (s, c) = enc.compress(&raw);
         assert!(c, "a run of one byte compresses");
         b.add(BlobType::Data, keys.blob_id(&raw), s, c, raw.len());
-        let p = b.finish();
-        let mut bad = p.bytes.to_vec();
+        let p = b.finish().unwrap();
+        let mut bad = p.bytes().to_vec();
         bad[PACK_PREFIX + 14] ^= 0x10;
         let (salt, entries) = read_header(&keys, &bad, "pack").unwrap();
         let e = entries[0];
         let err =
             open_blob(&keys, &salt, &e, &bad[e.offset as usize..(e.offset + e.length) as usize]).unwrap_err();
         assert!(err.is_integrity());
-        let mut bad_header = p.bytes.to_vec();
+        let mut bad_header = p.bytes().to_vec();
         let n = bad_header.len();
         bad_header[n - 10] ^= 1;
         assert!(read_header(&keys, &bad_header, "pack").unwrap_err().is_integrity());
-        assert!(read_header(&keys, &p.bytes[..p.bytes.len() - 3], "pack").unwrap_err().is_integrity());
+        assert!(read_header(&keys, &p.bytes()[..p.bytes().len() - 3], "pack").unwrap_err().is_integrity());
+    }
+
+    #[test]
+    fn spilled_packs_equal_in_memory_layout() {
+        let keys = Keys::generate();
+        let dir = tempfile::tempdir().unwrap();
+        let mut enc = BlobEncoder::new(3);
+        let mut b = PackBuilder::spilled(&keys, dir.path()).unwrap();
+        let blobs: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i; 3000 + usize::from(i)]).collect();
+        for raw in &blobs {
+            b.add_raw(BlobType::Data, keys.blob_id(raw), raw, &mut enc);
+        }
+        let p = b.finish().unwrap();
+        let PackData::File(temp) = &p.data else { panic!("spilled") };
+        let bytes = std::fs::read(&temp.path).unwrap();
+        assert_eq!(bytes.len() as u64, p.size);
+        assert_eq!(Id::of_bytes(&bytes), p.id);
+        let (salt, entries) = read_header(&keys, &bytes, "pack").unwrap();
+        assert_eq!(entries, p.entries);
+        for (e, raw) in entries.iter().zip(&blobs) {
+            assert_eq!(
+                &open_blob(&keys, &salt, e, &bytes[e.offset as usize..(e.offset + e.length) as usize])
+                    .unwrap(),
+                raw
+            );
+        }
+        let path = temp.path.clone();
+        drop(p);
+        assert!(!path.exists(), "an unstored spilled pack removes its file");
     }
 
     #[test]

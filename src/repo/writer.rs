@@ -70,10 +70,9 @@ impl<'a> BlobWriter<'a> {
     }
 
     fn store(&mut self, pack: PackBuilder) -> Result<()> {
-        let p = pack.finish();
-        let size = p.bytes.len() as u64;
-        self.repo.storage().put(Kind::Pack, &p.id.to_hex(), Bytes::clone(&p.bytes))?;
-        self.packs.push(IndexedPack { id: p.id, salt: p.salt, size, blobs: p.entries });
+        let p = pack.finish()?;
+        self.repo.storage().put(Kind::Pack, &p.id.to_hex(), Bytes::clone(p.bytes()))?;
+        self.packs.push(IndexedPack { id: p.id, salt: p.salt, size: p.size, blobs: p.entries });
         Ok(())
     }
 

@@ -82,6 +82,18 @@ impl Storage for FaultyStorage {
         self.inner.put(kind, name, data).await
     }
 
+    fn staging_dir(&self) -> Option<std::path::PathBuf> {
+        self.inner.staging_dir()
+    }
+
+    async fn put_file(&self, kind: Kind, name: &str, path: &std::path::Path) -> Result<()> {
+        // Read it and go through `put`, so faults fire the same way for staged objects.
+        let data = tokio::fs::read(path)
+            .await
+            .map_err(|e| Error::io(format!("cannot read '{}'", path.display()), e))?;
+        self.put(kind, name, Bytes::from(data)).await
+    }
+
     async fn get(&self, kind: Kind, name: &str) -> Result<Bytes> {
         self.inner.get(kind, name).await
     }

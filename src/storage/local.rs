@@ -49,20 +49,37 @@ impl LocalStorage {
     }
 }
 
-/// Writes `data` at `root/rel` with temp file, fsync, rename, fsync of the folder.
-fn put_durable(root: &Path, rel: &str, data: &[u8]) -> std::io::Result<()> {
+/// Creates the folder of `path` when missing and makes the new entries durable.
+fn ensure_dir(root: &Path, dir: &Path) -> std::io::Result<()> {
+    if dir.exists() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir)?;
+    let mut d = dir;
+    while d != root {
+        let parent = d.parent().expect("inside root");
+        std::fs::File::open(parent)?.sync_all()?;
+        d = parent;
+    }
+    Ok(())
+}
+
+/// Moves a staged file (on the same file system) into place durably: fsync the file, rename
+/// it, fsync the folder.
+fn move_durable(root: &Path, rel: &str, staged: &Path) -> std::io::Result<()> {
     let path = root.join(rel);
     let dir = path.parent().expect("object keys have a folder or the root");
-    if !dir.exists() {
-        std::fs::create_dir_all(dir)?;
-        // Make the new folder entries durable too, up to the repository root.
-        let mut d = dir;
-        while d != root {
-            let parent = d.parent().expect("inside root");
-            std::fs::File::open(parent)?.sync_all()?;
-            d = parent;
-        }
-    }
+    ensure_dir(root, dir)?;
+    std::fs::File::open(staged)?.sync_all()?;
+    std::fs::rename(staged, &path)?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Writes `data` at `root/rel` with temp file, fsync, rename, fsync of the folder.
+fn put_durable(root: &Path, rel: &str, data: Bytes) -> std::io::Result<()> {
+    let path = root.join(rel);
+    let dir = path.parent().expect("object keys have a folder or the root");
+    ensure_dir(root, dir)?;
     let tmp = dir.join(format!(
         ".tmp-{}-{:016x}",
         path.file_name().and_then(|n| n.to_str()).unwrap_or("object"),
@@ -70,7 +87,10 @@ fn put_durable(root: &Path, rel: &str, data: &[u8]) -> std::io::Result<()> {
     ));
     let result = (|| {
         let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-        f.write_all(data)?;
+        f.write_all(&data)?;
+        // The bytes are in the page cache now: free them before waiting for the disk, so a
+        // backup holds less memory while packs are being made durable.
+        drop(data);
         f.sync_all()?;
         drop(f);
         std::fs::rename(&tmp, &path)?;
@@ -130,10 +150,33 @@ impl Storage for LocalStorage {
         let root = self.root.clone();
         let rel = kind.key(name);
         let what = kind.describe(name);
-        tokio::task::spawn_blocking(move || put_durable(&root, &rel, &data))
+        tokio::task::spawn_blocking(move || put_durable(&root, &rel, data))
             .await
             .map_err(|e| Error::failed(format!("writer task failed: {e}")))?
             .map_err(|e| Error::io(format!("cannot write {what} in '{}'", self.root.display()), e))
+    }
+
+    fn staging_dir(&self) -> Option<PathBuf> {
+        // Inside data/ so a put is a rename on the same file system; names starting with a
+        // dot are never listed as objects.
+        Some(self.root.join("data").join(".staging"))
+    }
+
+    async fn put_file(&self, kind: Kind, name: &str, staged: &Path) -> Result<()> {
+        let root = self.root.clone();
+        let rel = kind.key(name);
+        let what = kind.describe(name);
+        let staged = staged.to_path_buf();
+        tokio::task::spawn_blocking(move || match move_durable(&root, &rel, &staged) {
+            // Not on the same file system: copy it the ordinary way.
+            Err(e) if e.raw_os_error() == Some(nix::errno::Errno::EXDEV as i32) => {
+                put_durable(&root, &rel, Bytes::from(std::fs::read(&staged)?))
+            }
+            other => other,
+        })
+        .await
+        .map_err(|e| Error::failed(format!("writer task failed: {e}")))?
+        .map_err(|e| Error::io(format!("cannot write {what} in '{}'", self.root.display()), e))
     }
 
     async fn get(&self, kind: Kind, name: &str) -> Result<Bytes> {

@@ -52,6 +52,23 @@ pub trait Storage: Send + Sync + fmt::Debug {
     /// Writes an object atomically and durably.
     async fn put(&self, kind: Kind, name: &str, data: Bytes) -> Result<()>;
 
+    /// A folder where large objects can be staged as files before [`Storage::put_file`]: on
+    /// the same file system as the store for local backends (so a put is a rename), `None`
+    /// for remote ones (the caller stages in its own temporary folder).
+    fn staging_dir(&self) -> Option<std::path::PathBuf> {
+        None
+    }
+
+    /// Stores the content of the local file `path` as an object, with the same guarantees
+    /// as [`Storage::put`]. Local backends move the file into place; remote ones upload it in
+    /// parts, so memory does not grow with the object. The file may be gone afterwards.
+    async fn put_file(&self, kind: Kind, name: &str, path: &std::path::Path) -> Result<()> {
+        let data = tokio::fs::read(path).await.map_err(|e| {
+            crate::error::Error::io(format!("cannot read staged file '{}'", path.display()), e)
+        })?;
+        self.put(kind, name, Bytes::from(data)).await
+    }
+
     /// Reads a whole object; `Error::NotFound` when it does not exist.
     async fn get(&self, kind: Kind, name: &str) -> Result<Bytes>;
 

@@ -226,6 +226,45 @@ impl Storage for S3Storage {
         Ok(())
     }
 
+    async fn put_file(&self, kind: Kind, name: &str, staged: &std::path::Path) -> Result<()> {
+        use tokio::io::AsyncReadExt;
+        let io = |e| Error::io(format!("cannot read staged file '{}'", staged.display()), e);
+        let size = tokio::fs::metadata(staged).await.map_err(io)?.len() as usize;
+        let mut file = tokio::fs::File::open(staged).await.map_err(io)?;
+        if size <= self.settings.multipart_threshold {
+            let mut data = Vec::with_capacity(size);
+            file.read_to_end(&mut data).await.map_err(io)?;
+            return self.put(kind, name, Bytes::from(data)).await;
+        }
+        // Parts are read as they go up: memory holds a few parts, not the whole object.
+        let path = self.path(kind, name);
+        let upload = self
+            .store
+            .put_multipart(&path)
+            .await
+            .map_err(|e| self.explain("starting upload of", kind, name, e))?;
+        let mut w = WriteMultipart::new_with_chunk_size(upload, self.settings.part_size);
+        loop {
+            let mut part = vec![0u8; self.settings.part_size];
+            let mut filled = 0;
+            while filled < part.len() {
+                let n = file.read(&mut part[filled..]).await.map_err(io)?;
+                if n == 0 {
+                    break;
+                }
+                filled += n;
+            }
+            if filled == 0 {
+                break;
+            }
+            part.truncate(filled);
+            w.wait_for_capacity(2).await.map_err(|e| self.explain("uploading", kind, name, e))?;
+            w.put(Bytes::from(part));
+        }
+        w.finish().await.map_err(|e| self.explain("completing upload of", kind, name, e))?;
+        Ok(())
+    }
+
     async fn get(&self, kind: Kind, name: &str) -> Result<Bytes> {
         let r = self
             .store
