@@ -204,13 +204,7 @@ pub fn backup(repo: &Repository, opts: &BackupOptions) -> Result<BackupResult> {
     let concurrency = opts
         .upload_concurrency
         .unwrap_or(if crate::storage::is_local(&repo.storage().location()) { 1 } else { 8 });
-    let uploader = Uploader::start(
-        &handle,
-        repo.storage().inner().clone(),
-        repo.keys().clone(),
-        opts.counters.clone(),
-        concurrency,
-    );
+    let uploader = Uploader::start(repo, opts.counters.clone(), concurrency);
 
     // Packs fill in staging files, not in memory: memory stays flat whatever the pack size.
     let staging = repo.storage().inner().staging_dir().unwrap_or_else(|| {

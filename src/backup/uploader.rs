@@ -18,8 +18,11 @@ use crate::crypto::seal::seal_object;
 use crate::crypto::Keys;
 use crate::error::{Error, Result};
 use crate::id::Id;
+use crate::repo::cache::DiskCache;
 use crate::repo::index::{IndexFile, IndexedPack};
+use crate::repo::pack::BlobType;
 use crate::repo::pack::{FinishedPack, PackData};
+use crate::repo::Repository;
 use crate::storage::{Kind, Storage};
 
 const CHECKPOINT_PACKS: usize = 16;
@@ -54,15 +57,14 @@ impl PackSink {
 }
 
 impl Uploader {
-    pub fn start(
-        handle: &tokio::runtime::Handle,
-        storage: Arc<dyn Storage>,
-        keys: Keys,
-        counters: Arc<Counters>,
-        concurrency: usize,
-    ) -> Uploader {
+    pub fn start(repo: &Repository, counters: Arc<Counters>, concurrency: usize) -> Uploader {
         let (tx, rx) = mpsc::channel(1);
-        let task = handle.spawn(run(storage, keys, counters, rx, concurrency.max(1)));
+        let target = Target {
+            storage: repo.storage().inner().clone(),
+            keys: repo.keys().clone(),
+            cache: repo.disk_cache().cloned(),
+        };
+        let task = repo.storage().handle().spawn(run(target, counters, rx, concurrency.max(1)));
         Uploader { tx, task }
     }
 
@@ -83,27 +85,50 @@ impl Uploader {
     }
 }
 
-async fn put_pack(storage: Arc<dyn Storage>, pack: FinishedPack) -> Result<IndexedPack> {
+/// Where packs and index objects go.
+#[derive(Clone)]
+struct Target {
+    storage: Arc<dyn Storage>,
+    keys: Keys,
+    /// The local cache of a remote repository: tree packs and index objects are kept there
+    /// as they are written, so the next backup does not download them.
+    cache: Option<Arc<DiskCache>>,
+}
+
+async fn put_pack(t: Target, pack: FinishedPack) -> Result<IndexedPack> {
     let name = pack.id.to_hex();
+    let is_tree_pack = pack.entries.iter().all(|e| e.blob_type == BlobType::Tree);
+    if let (Some(cache), true) = (&t.cache, is_tree_pack) {
+        let bytes = match &pack.data {
+            PackData::Memory(b) => Some(b.to_vec()),
+            PackData::File(temp) => tokio::fs::read(&temp.path).await.ok(),
+        };
+        if let Some(b) = bytes {
+            let (cache, name) = (cache.clone(), name.clone());
+            let _ = tokio::task::spawn_blocking(move || cache.store(Kind::Pack, &name, &b)).await;
+        }
+    }
     match pack.data {
-        PackData::Memory(bytes) => storage.put(Kind::Pack, &name, bytes).await?,
+        PackData::Memory(bytes) => t.storage.put(Kind::Pack, &name, bytes).await?,
         // The temporary file is removed when `temp` drops, if the store did not move it.
-        PackData::File(temp) => storage.put_file(Kind::Pack, &name, &temp.path).await?,
+        PackData::File(temp) => t.storage.put_file(Kind::Pack, &name, &temp.path).await?,
     }
     Ok(IndexedPack { id: pack.id, salt: pack.salt, size: pack.size, blobs: pack.entries })
 }
 
-async fn write_index(storage: &Arc<dyn Storage>, keys: &Keys, packs: &[IndexedPack]) -> Result<Id> {
+async fn write_index(t: &Target, packs: &[IndexedPack]) -> Result<Id> {
     let file = IndexFile { supersedes: vec![], packs: packs.to_vec() };
-    let sealed = seal_object(keys, "index", &file.encode());
+    let sealed = seal_object(&t.keys, "index", &file.encode());
     let id = Id::of_bytes(&sealed);
-    storage.put(Kind::Index, &id.to_hex(), Bytes::from(sealed)).await?;
+    t.storage.put(Kind::Index, &id.to_hex(), Bytes::from(sealed.clone())).await?;
+    if let Some(cache) = t.cache.clone() {
+        let _ = tokio::task::spawn_blocking(move || cache.store(Kind::Index, &id.to_hex(), &sealed)).await;
+    }
     Ok(id)
 }
 
 async fn run(
-    storage: Arc<dyn Storage>,
-    keys: Keys,
+    target: Target,
     counters: Arc<Counters>,
     mut rx: mpsc::Receiver<FinishedPack>,
     concurrency: usize,
@@ -118,7 +143,7 @@ async fn run(
         tokio::select! {
             maybe = rx.recv(), if open && error.is_none() && inflight.len() < concurrency => match maybe {
                 Some(pack) => {
-                    inflight.spawn(put_pack(storage.clone(), pack));
+                    inflight.spawn(put_pack(target.clone(), pack));
                 }
                 None => open = false,
             },
@@ -135,7 +160,7 @@ async fn run(
                 let due = unindexed.len() >= CHECKPOINT_PACKS
                     || (!unindexed.is_empty() && last_checkpoint.elapsed() > Duration::from_secs(CHECKPOINT_SECS));
                 if due && error.is_none() {
-                    match write_index(&storage, &keys, &unindexed).await {
+                    match write_index(&target, &unindexed).await {
                         Ok(id) => {
                             report.index_files.push(id);
                             report.packs.append(&mut unindexed);
@@ -157,7 +182,7 @@ async fn run(
         }
     }
     if !unindexed.is_empty() {
-        match write_index(&storage, &keys, &unindexed).await {
+        match write_index(&target, &unindexed).await {
             Ok(id) => {
                 report.index_files.push(id);
                 report.packs.append(&mut unindexed);

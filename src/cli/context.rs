@@ -60,13 +60,20 @@ impl Context {
         prompt("Repository passphrase: ")
     }
 
-    /// Opens the repository (with the recovery file when one is given).
+    /// Opens the repository (with the recovery file when one is given). A remote repository
+    /// gets its local cache in the state directory.
     pub fn open(&self) -> Result<Repository> {
         let storage = self.storage()?;
         let pass = self.passphrase()?;
-        match &self.global.recovery_file {
-            Some(f) => Repository::open_with_recovery(storage, &RecoveryFile::load(f)?.key, &pass),
-            None => Repository::open(storage, &pass),
+        let repo = match &self.global.recovery_file {
+            Some(f) => Repository::open_with_recovery(storage, &RecoveryFile::load(f)?.key, &pass)?,
+            None => Repository::open(storage, &pass)?,
+        };
+        if crate::storage::is_local(&self.repo_url()?) {
+            Ok(repo)
+        } else {
+            let dir = crate::state::repo_dir(&self.state_dir(), &repo.id()).join("cache");
+            Ok(repo.with_cache(dir))
         }
     }
 }

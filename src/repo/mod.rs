@@ -4,6 +4,7 @@
 //! the sealed objects. The backup and restore engines build on it; it knows nothing of jobs,
 //! schedules or databases. docs/format.md is the reference for every object's layout.
 
+pub mod cache;
 pub mod chunker;
 pub mod config;
 pub mod index;
@@ -62,6 +63,8 @@ pub struct Repository {
     /// Name of the key object that opened it (or "recovery file").
     key_name: String,
     tree_packs: Arc<tree_cache::TreePackCache>,
+    /// On-disk cache of index objects, snapshots and tree packs (remote repositories).
+    disk_cache: Option<Arc<cache::DiskCache>>,
 }
 
 impl std::fmt::Debug for Repository {
@@ -96,7 +99,14 @@ impl Repository {
         storage.put(Kind::Key, &key_name, Bytes::from(key_bytes))?;
         let sealed = seal_object(&keys, "config", &serde_json::to_vec(&config).expect("serializable"));
         storage.put(Kind::Config, "config", Bytes::from(sealed))?;
-        Ok(Repository { storage, keys, config: Arc::new(config), key_name, tree_packs: Default::default() })
+        Ok(Repository {
+            storage,
+            keys,
+            config: Arc::new(config),
+            key_name,
+            tree_packs: Default::default(),
+            disk_cache: None,
+        })
     }
 
     /// Opens a repository with a passphrase, trying each key object.
@@ -204,7 +214,25 @@ impl Repository {
                 config.repository_id.short()
             )));
         }
-        Ok(Repository { storage, keys, config: Arc::new(config), key_name, tree_packs: Default::default() })
+        Ok(Repository {
+            storage,
+            keys,
+            config: Arc::new(config),
+            key_name,
+            tree_packs: Default::default(),
+            disk_cache: None,
+        })
+    }
+
+    /// Uses `dir` as the on-disk cache of this repository's index objects, snapshots and
+    /// tree packs (worth it for remote repositories).
+    pub fn with_cache(mut self, dir: std::path::PathBuf) -> Repository {
+        self.disk_cache = Some(Arc::new(cache::DiskCache::new(dir)));
+        self
+    }
+
+    pub fn disk_cache(&self) -> Option<&Arc<cache::DiskCache>> {
+        self.disk_cache.as_ref()
     }
 
     pub fn storage(&self) -> &BlockingStorage {
@@ -231,7 +259,10 @@ impl Repository {
     pub fn save_object(&self, kind: Kind, label: &str, plaintext: &[u8]) -> Result<Id> {
         let sealed = seal_object(&self.keys, label, plaintext);
         let id = Id::of_bytes(&sealed);
-        self.storage.put(kind, &id.to_hex(), Bytes::from(sealed))?;
+        self.storage.put(kind, &id.to_hex(), Bytes::from(sealed.clone()))?;
+        if let Some(c) = self.cache_for(kind) {
+            c.store(kind, &id.to_hex(), &sealed);
+        }
         Ok(id)
     }
 
@@ -249,8 +280,44 @@ impl Repository {
         open_object(&self.keys, label, bytes, &what)
     }
 
-    /// Fetches many objects of one kind concurrently; each result is paired with its name.
+    /// The cache that applies to objects of `kind`, if any.
+    fn cache_for(&self, kind: Kind) -> Option<&cache::DiskCache> {
+        matches!(kind, Kind::Index | Kind::Snapshot).then_some(()).and(self.disk_cache.as_deref())
+    }
+
+    /// Fetches many objects of one kind concurrently (from the cache when it has them); each
+    /// result is paired with its name.
     pub fn fetch_many(&self, kind: Kind, names: Vec<String>) -> Vec<(String, Result<Bytes>)> {
+        let mut out = Vec::new();
+        let names = match self.cache_for(kind) {
+            Some(c) => {
+                c.retain(kind, &names.iter().cloned().collect());
+                names
+                    .into_iter()
+                    .filter(|n| match c.load(kind, n) {
+                        Some(b) => {
+                            out.push((n.clone(), Ok(b)));
+                            false
+                        }
+                        None => true,
+                    })
+                    .collect()
+            }
+            None => names,
+        };
+        let mut fetched = self.fetch_remote(kind, names);
+        if let Some(c) = self.cache_for(kind) {
+            for (name, b) in &fetched {
+                if let Ok(b) = b {
+                    c.store(kind, name, b);
+                }
+            }
+        }
+        out.append(&mut fetched);
+        out
+    }
+
+    fn fetch_remote(&self, kind: Kind, names: Vec<String>) -> Vec<(String, Result<Bytes>)> {
         let storage = self.storage.inner().clone();
         self.storage.handle().block_on(
             futures::stream::iter(names)
@@ -274,6 +341,25 @@ impl Repository {
         names: Vec<String>,
         mut f: impl FnMut(String, Result<Bytes>) -> Result<()>,
     ) -> Result<()> {
+        let mut names = names;
+        if let Some(c) = self.cache_for(kind) {
+            c.retain(kind, &names.iter().cloned().collect());
+            let mut missing = Vec::new();
+            for n in names {
+                match c.load(kind, &n) {
+                    Some(b) => f(n, Ok(b))?,
+                    None => missing.push(n),
+                }
+            }
+            names = missing;
+        }
+        let cache = self.cache_for(kind);
+        let mut f = move |name: String, bytes: Result<Bytes>| {
+            if let (Some(c), Ok(b)) = (cache, &bytes) {
+                c.store(kind, &name, b);
+            }
+            f(name, bytes)
+        };
         let storage = self.storage.inner().clone();
         let (tx, mut rx) = tokio::sync::mpsc::channel(4);
         let task = self.storage.handle().spawn(async move {
@@ -330,7 +416,11 @@ impl Repository {
             },
             e => e,
         })?;
-        Ok(builder.finish())
+        let index = builder.finish();
+        if let Some(c) = &self.disk_cache {
+            c.retain(Kind::Pack, &index.packs().iter().map(|p| p.id.to_hex()).collect());
+        }
+        Ok(index)
     }
 
     /// Stores an index object.
@@ -420,7 +510,16 @@ impl Repository {
             let whole = match self.tree_packs.get(&loc.pack.id) {
                 Some(b) => b,
                 None => {
-                    let b = self.storage.get(Kind::Pack, &name).map_err(|err| match err {
+                    let cached = self.disk_cache.as_ref().and_then(|c| c.load(Kind::Pack, &name));
+                    let b = match cached {
+                        Some(b) => Ok(b),
+                        None => self.storage.get(Kind::Pack, &name).inspect(|b| {
+                            if let Some(c) = &self.disk_cache {
+                                c.store(Kind::Pack, &name, b);
+                            }
+                        }),
+                    };
+                    let b = b.map_err(|err| match err {
                         Error::NotFound(_) => {
                             Error::corrupt(Kind::Pack.describe(&name), format!("missing (holds blob {id})"))
                         }

@@ -117,6 +117,7 @@ pub(super) fn map_store_error(
             let detail = format!("{other}");
             let lower = detail.to_lowercase();
             let retryable = [
+                "error sending request",
                 "timed out",
                 "timeout",
                 "connection",
@@ -130,12 +131,8 @@ pub(super) fn map_store_error(
             ]
             .iter()
             .any(|w| lower.contains(w));
-            Error::Storage {
-                op,
-                object: format!("{} in '{location}'", kind.describe(name)),
-                detail,
-                retryable,
-            }
+            let object = if name.is_empty() { format!("{}/", kind.dir()) } else { kind.describe(name) };
+            Error::Storage { op, object: format!("{object} in '{location}'"), detail, retryable }
         }
     }
 }

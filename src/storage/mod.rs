@@ -100,6 +100,14 @@ pub fn open_url(url: &str) -> Result<Arc<dyn Storage>> {
     }
 }
 
+/// Opens an S3 bucket and prefix with explicit settings.
+///
+/// # Errors
+/// `InvalidInput` when object_store rejects the settings.
+pub fn open_s3(settings: S3Settings) -> Result<Arc<dyn Storage>> {
+    Ok(Arc::new(s3::S3Storage::new(settings)?))
+}
+
 /// Opens a local folder as storage (tests and tools that wrap it).
 ///
 /// # Errors

@@ -174,14 +174,20 @@ impl S3Storage {
                 let lower = detail.to_lowercase();
                 let hint = if lower.contains("nosuchbucket") || lower.contains("no such bucket") {
                     " (the bucket does not exist: create it or check the repository URL)"
+                } else if lower.contains("invalidaccesskeyid")
+                    || lower.contains("signaturedoesnotmatch")
+                    || lower.contains("invalid signature")
+                {
+                    " (bad credentials: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
                 } else if lower.contains("accessdenied")
                     || lower.contains("403")
                     || lower.contains("forbidden")
                 {
                     " (access denied: check AWS_ACCESS_KEY_ID and the bucket's permissions for this key)"
-                } else if lower.contains("invalidaccesskeyid") || lower.contains("signaturedoesnotmatch") {
-                    " (bad credentials: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
-                } else if lower.contains("connect") || lower.contains("dns") {
+                } else if lower.contains("connect")
+                    || lower.contains("dns")
+                    || lower.contains("error sending request")
+                {
                     " (cannot reach the endpoint: check AWS_ENDPOINT_URL and the network)"
                 } else {
                     ""

@@ -11,6 +11,8 @@ pub struct Env {
     pub repo: String,
     pub password_file: PathBuf,
     pub state_dir: PathBuf,
+    /// Extra environment for the binary (S3 settings).
+    pub extra_env: Vec<(String, String)>,
 }
 
 impl Env {
@@ -24,7 +26,18 @@ impl Env {
         let password_file = dir.path().join("pass");
         std::fs::write(&password_file, "test passphrase\n").unwrap();
         let state_dir = dir.path().join("state");
-        Env { dir, repo, password_file, state_dir }
+        Env { dir, repo, password_file, state_dir, extra_env: Vec::new() }
+    }
+
+    /// An environment whose repository is a fresh prefix of the test bucket on the Garage
+    /// server that scripts/test starts; `None` only when S3 tests are explicitly skipped.
+    pub fn s3() -> Option<Env> {
+        let settings = s3_settings()?;
+        let dir = tempfile::Builder::new().prefix("rempart-s3-test-").tempdir().expect("tempdir");
+        let prefix = format!("t{:016x}", rand::random::<u64>());
+        let mut env = Env::with_repo(dir, format!("s3://rempart-test/{prefix}"));
+        env.extra_env = settings;
+        Some(env)
     }
 
     pub fn path(&self) -> &Path {
@@ -46,10 +59,8 @@ impl Env {
             .env("REMPART_PASSWORD_FILE", &self.password_file)
             .env("REMPART_STATE_DIR", &self.state_dir)
             .env("REMPART_KDF_MEMORY_KIB", "8192");
-        for (k, v) in std::env::vars() {
-            if k.starts_with("AWS_") || k == "REMPART_S3_ENV_FILE" {
-                c.env(k, v);
-            }
+        for (k, v) in &self.extra_env {
+            c.env(k, v);
         }
         c
     }
@@ -82,6 +93,42 @@ impl Env {
     pub fn init(&self) {
         self.ok(&["init"]);
     }
+}
+
+/// The AWS_* settings of the test Garage server (from `REMPART_TEST_S3_ENV`, which
+/// scripts/test sets). Without it the S3 tests fail, unless `REMPART_SKIP_S3=1` says to skip
+/// them: they are never skipped silently.
+pub fn s3_settings() -> Option<Vec<(String, String)>> {
+    match std::env::var("REMPART_TEST_S3_ENV") {
+        Ok(path) => {
+            let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read S3 settings '{path}': {e}"));
+            Some(
+                text.lines()
+                    .filter_map(|l| l.split_once('='))
+                    .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                    .collect(),
+            )
+        }
+        Err(_) if std::env::var("REMPART_SKIP_S3").is_ok_and(|v| v == "1") && std::env::var("CI").is_err() => {
+            eprintln!("S3 tests SKIPPED (REMPART_SKIP_S3=1)");
+            None
+        }
+        Err(_) => panic!(
+            "the S3 tests need the Garage server that scripts/test starts (REMPART_TEST_S3_ENV); run scripts/test, or set REMPART_SKIP_S3=1 to skip them explicitly outside CI"
+        ),
+    }
+}
+
+/// Opens an S3 storage with the test settings and a fresh prefix.
+pub fn s3_storage(prefix: &str) -> Option<std::sync::Arc<dyn rempart::storage::Storage>> {
+    let settings = s3_settings()?;
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), settings.iter().map(|(k, v)| format!("{k}={v}\n")).collect::<String>())
+        .unwrap();
+    let s =
+        rempart::storage::S3Settings::from_env_and_file(&format!("rempart-test/{prefix}"), Some(file.path()))
+            .unwrap();
+    Some(rempart::storage::open_s3(s).unwrap())
 }
 
 /// Deterministic pseudo-random bytes (xorshift), incompressible enough for size tests.

@@ -17,6 +17,8 @@ pub fn run(ctx: &Context, a: BackupArgs) -> Result<ExitStatus> {
     opts.hostname = a.host;
     opts.one_file_system = a.one_file_system;
     opts.workers = a.workers;
+    opts.upload_concurrency = a.uploads;
+    opts.staging_dir = Some(ctx.state_dir().join("staging"));
     opts.parent = match (a.force, a.parent) {
         (true, _) => ParentChoice::None,
         (false, Some(p)) => {
