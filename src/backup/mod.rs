@@ -203,7 +203,7 @@ pub fn backup(repo: &Repository, opts: &BackupOptions) -> Result<BackupResult> {
     let handle = repo.storage().handle().clone();
     let concurrency = opts
         .upload_concurrency
-        .unwrap_or(if crate::storage::is_local(&repo.storage().location()) { 1 } else { 8 });
+        .unwrap_or(if crate::storage::is_local(&repo.storage().location()) { 1 } else { 4 });
     let uploader = Uploader::start(repo, opts.counters.clone(), concurrency);
 
     // Packs fill in staging files, not in memory: memory stays flat whatever the pack size.

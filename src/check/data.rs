@@ -1,4 +1,4 @@
-//! `check --read-data`: reads packs whole and verifies everything in them.
+//! `check --read-data`: reads packs (streamed in windows) and verifies everything in them.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -6,72 +6,107 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use parking_lot::Mutex;
 
 use super::{CheckOptions, CheckReport};
+use crate::crypto::seal::SubkeyCipher;
 use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::repo::index::{Index, PackRef};
-use crate::repo::pack::{open_blob, read_header};
+use crate::repo::pack::{open_blob_with, parse_header, PackEntry};
 use crate::repo::Repository;
 use crate::storage::Kind;
 
-/// Verifies one pack: its name, its header against the index, and every blob.
-fn verify_pack(
-    repo: &Repository,
-    pack: &PackRef,
-    expected: &[crate::repo::pack::PackEntry],
-) -> (u64, Vec<(Id, String)>) {
+/// Packs are read in windows of this size, so memory per reader stays small.
+const WINDOW: u64 = 4 << 20;
+
+/// What reading one pack found.
+struct PackVerdict {
+    bytes_read: u64,
+    /// Blobs that do not decrypt or verify, with the reason.
+    bad: Vec<(Id, String)>,
+    /// Damage outside the blobs (header, prefix): the data is readable, the pack is not whole.
+    pack_problem: Option<String>,
+}
+
+/// Verifies one pack as a stream: every blob, the header against the index, and the hash of
+/// all its bytes against its name.
+fn verify_pack(repo: &Repository, pack: &PackRef, expected: &[PackEntry]) -> PackVerdict {
     let name = pack.id.to_hex();
-    let bytes = match repo.storage().get(Kind::Pack, &name) {
-        Ok(b) => b,
-        Err(Error::NotFound(_)) => {
-            return (0, expected.iter().map(|e| (e.id, "pack missing".to_string())).collect());
-        }
-        Err(e) => return (0, expected.iter().map(|b| (b.id, format!("cannot read: {e}"))).collect()),
-    };
-    let n = bytes.len() as u64;
     let what = Kind::Pack.describe(&name);
-    if Id::of_bytes(&bytes) != pack.id {
-        // Find out which blobs are still readable: damage is usually local.
-        let mut bad = Vec::new();
-        for e in expected {
-            let end = (e.offset + e.length) as usize;
-            let ok = end <= bytes.len()
-                && open_blob(repo.keys(), &pack.salt, e, &bytes[e.offset as usize..end]).is_ok();
-            if !ok {
-                bad.push((
-                    e.id,
-                    "content does not hash to the pack's name; this blob does not decrypt or verify"
-                        .to_string(),
-                ));
-            }
+    let mut sorted: Vec<&PackEntry> = expected.iter().collect();
+    sorted.sort_by_key(|e| e.offset);
+    let cipher = SubkeyCipher::new(repo.keys(), &pack.salt);
+    let mut hasher = blake3::Hasher::new();
+    let mut buf: Vec<u8> = Vec::new();
+    let (mut buf_start, mut fetched) = (0u64, 0u64);
+    let mut verdict = PackVerdict { bytes_read: 0, bad: Vec::new(), pack_problem: None };
+    let mut fetch_to = |target: u64, buf: &mut Vec<u8>, fetched: &mut u64, read: &mut u64| -> Result<()> {
+        while *fetched < target {
+            let end = pack.size.min(target.max(*fetched + WINDOW));
+            let bytes = repo.storage().get_range(Kind::Pack, &name, *fetched..end)?;
+            hasher.update(&bytes);
+            buf.extend_from_slice(&bytes);
+            *read += bytes.len() as u64;
+            *fetched = end;
         }
-        if bad.is_empty() {
-            // Blobs are fine; the damage is in the header or padding.
-            if let Err(e) = read_header(repo.keys(), &bytes, &what) {
-                return (n, expected.iter().map(|b| (b.id, format!("header damaged: {e}"))).collect());
-            }
-        }
-        return (n, bad);
-    }
-    let header = match read_header(repo.keys(), &bytes, &what) {
-        Ok((_, h)) => h,
-        Err(e) => return (n, expected.iter().map(|b| (b.id, e.to_string())).collect()),
+        Ok(())
     };
-    let by_id: HashMap<Id, &crate::repo::pack::PackEntry> = header.iter().map(|e| (e.id, e)).collect();
-    let mut bad = Vec::new();
-    for e in expected {
-        match by_id.get(&e.id) {
-            Some(h) if h.offset == e.offset && h.length == e.length => {}
-            _ => {
-                bad.push((e.id, "the index entry does not match the pack header".to_string()));
-                continue;
-            }
+    for (i, e) in sorted.iter().enumerate() {
+        let end = u64::from(e.offset) + u64::from(e.length);
+        if let Err(err) = fetch_to(end, &mut buf, &mut fetched, &mut verdict.bytes_read) {
+            let why = match err {
+                Error::NotFound(_) => "pack missing".to_string(),
+                other => format!("cannot read: {other}"),
+            };
+            verdict.bad.extend(sorted[i..].iter().map(|e| (e.id, why.clone())));
+            return verdict;
         }
-        let env = &bytes[e.offset as usize..(e.offset + e.length) as usize];
-        if let Err(err) = open_blob(repo.keys(), &pack.salt, e, env) {
-            bad.push((e.id, err.to_string()));
+        let local = (u64::from(e.offset) - buf_start) as usize;
+        if let Err(err) = open_blob_with(repo.keys(), &cipher, e, &buf[local..local + e.length as usize]) {
+            verdict.bad.push((e.id, err.to_string()));
+        }
+        // Drop what is verified, but only in large steps (not a memmove per small blob).
+        let done = (end - buf_start) as usize;
+        if done >= WINDOW as usize {
+            buf.drain(..done);
+            buf_start = end;
         }
     }
-    (n, bad)
+    // The rest is the sealed header and its length.
+    if let Err(err) = fetch_to(pack.size, &mut buf, &mut fetched, &mut verdict.bytes_read) {
+        verdict.pack_problem = Some(format!("header unreadable: {err}"));
+        return verdict;
+    }
+    let header_ok = (|| {
+        if buf.len() < 4 {
+            return Err("no header".to_string());
+        }
+        let hl = u32::from_le_bytes(buf[buf.len() - 4..].try_into().expect("4 bytes")) as usize;
+        if hl + 4 > buf.len() {
+            return Err(format!("header length {hl} does not fit"));
+        }
+        let sealed = &buf[buf.len() - 4 - hl..buf.len() - 4];
+        let header = parse_header(repo.keys(), &pack.salt, sealed, pack.size - 4 - hl as u64, &what)
+            .map_err(|e| e.to_string())?;
+        let by_id: HashMap<Id, &PackEntry> = header.iter().map(|e| (e.id, e)).collect();
+        for e in expected {
+            match by_id.get(&e.id) {
+                Some(h) if h.offset == e.offset && h.length == e.length => {}
+                _ => {
+                    return Err(format!(
+                        "the index entry of blob {} does not match the pack header",
+                        e.id.short()
+                    ))
+                }
+            }
+        }
+        Ok(())
+    })();
+    if let Err(why) = header_ok {
+        verdict.pack_problem = Some(format!("header damaged ({why}); the index still locates the blobs"));
+    } else if Id(*hasher.finalize().as_bytes()) != pack.id && verdict.bad.is_empty() {
+        verdict.pack_problem =
+            Some("content does not hash to the pack's name (damage outside the blobs)".into());
+    }
+    verdict
 }
 
 /// Reads the selected packs; adds every unreadable blob to `bad_blobs`.
@@ -85,7 +120,7 @@ pub fn read_data(
     // Choose the packs first (a percentage samples whole packs), then group their entries.
     let chosen: std::collections::HashSet<Id> =
         index.packs().iter().map(|p| p.id).filter(|id| opts.read_data.includes(id)).collect();
-    let mut per_pack: HashMap<Id, (PackRef, Vec<crate::repo::pack::PackEntry>)> = HashMap::new();
+    let mut per_pack: HashMap<Id, (PackRef, Vec<PackEntry>)> = HashMap::new();
     for loc in index.iter().filter(|l| chosen.contains(&l.pack.id)) {
         per_pack.entry(loc.pack.id).or_insert_with(|| (loc.pack, vec![])).1.push(loc.entry);
     }
@@ -93,6 +128,7 @@ pub fn read_data(
     let next = AtomicUsize::new(0);
     let found: Mutex<Vec<(Id, String, String)>> = Mutex::new(Vec::new());
     let read = Mutex::new((0usize, 0u64));
+    let pack_problems: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for _ in 0..opts.threads.max(1) {
             s.spawn(|| loop {
@@ -101,15 +137,18 @@ pub fn read_data(
                 }
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some((pack, entries)) = work.get(i) else { return };
-                let (n, bad) = verify_pack(repo, pack, entries);
+                let v = verify_pack(repo, pack, entries);
                 {
                     let mut r = read.lock();
                     r.0 += 1;
-                    r.1 += n;
+                    r.1 += v.bytes_read;
                 }
                 let object = Kind::Pack.describe(&pack.id.to_hex());
+                if let Some(p) = v.pack_problem {
+                    pack_problems.lock().push((object.clone(), p));
+                }
                 let mut f = found.lock();
-                for (id, why) in bad {
+                for (id, why) in v.bad {
                     f.push((id, object.clone(), why));
                 }
             });
@@ -121,6 +160,18 @@ pub fn read_data(
     let (packs, bytes) = read.into_inner();
     report.stats.packs_read = packs;
     report.stats.bytes_read = bytes;
+    for (object, detail) in pack_problems.into_inner() {
+        report.problems.push(super::Problem {
+            object,
+            detail,
+            snapshots: vec![],
+            paths: vec![],
+            more_paths: 0,
+            action:
+                "run 'rempart repair index' only if the index is lost: it could not read this pack's header"
+                    .into(),
+        });
+    }
     for (id, object, why) in found.into_inner() {
         bad_blobs.entry(id).or_insert((object, why));
     }

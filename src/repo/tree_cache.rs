@@ -15,7 +15,7 @@ use crate::id::Id;
 
 /// Packs larger than this are never cached whole.
 pub const MAX_CACHED_PACK: u64 = 32 << 20;
-const BUDGET: usize = 96 << 20;
+const BUDGET: usize = 32 << 20;
 
 #[derive(Default)]
 pub struct TreePackCache {

@@ -24,8 +24,10 @@ use crate::repo::tree::Node;
 use crate::repo::Repository;
 use crate::storage::Kind;
 
-/// Two needed ranges of a pack closer than this are fetched as one.
+/// Two needed ranges of a pack closer than this are fetched as one...
 const COALESCE_GAP: u64 = 256 * 1024;
+/// ...as long as the request stays below this size (memory: one range per reader thread).
+const MAX_RANGE: u64 = 4 << 20;
 const BLOCK: usize = 4096;
 
 pub struct FileTask {
@@ -222,7 +224,10 @@ impl BatchWriter<'_> {
             let start = u64::from(order[i].entry.offset);
             let mut end = start + u64::from(order[i].entry.length);
             let mut j = i + 1;
-            while j < order.len() && u64::from(order[j].entry.offset) <= end + COALESCE_GAP {
+            while j < order.len()
+                && u64::from(order[j].entry.offset) <= end + COALESCE_GAP
+                && u64::from(order[j].entry.offset + order[j].entry.length) - start <= MAX_RANGE
+            {
                 end = end.max(u64::from(order[j].entry.offset) + u64::from(order[j].entry.length));
                 j += 1;
             }

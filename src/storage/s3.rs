@@ -24,6 +24,12 @@ use super::local::map_store_error;
 use super::{Kind, ObjectInfo, Storage};
 use crate::error::{Error, Result};
 
+/// Objects above this size go up as multipart uploads (`REMPART_S3_MULTIPART_MIB` changes it):
+/// default-size packs (16 MiB) go up in one request, larger ones (pack sizes up to 1 GiB) in
+/// 8 MiB parts.
+const MULTIPART_THRESHOLD: usize = 32 << 20;
+const PART_SIZE: usize = 8 << 20;
+
 /// Everything needed to reach one bucket and prefix.
 #[derive(Clone)]
 pub struct S3Settings {
@@ -105,8 +111,11 @@ impl S3Settings {
             secret_access_key: get("AWS_SECRET_ACCESS_KEY"),
             session_token: get("AWS_SESSION_TOKEN"),
             allow_http: get("AWS_ALLOW_HTTP").is_some_and(|v| v == "true" || v == "1"),
-            multipart_threshold: 8 << 20,
-            part_size: 8 << 20,
+            multipart_threshold: get("REMPART_S3_MULTIPART_MIB")
+                .and_then(|v| v.parse::<usize>().ok())
+                .map(|m| m.max(5) << 20)
+                .unwrap_or(MULTIPART_THRESHOLD),
+            part_size: PART_SIZE,
         })
     }
 }
