@@ -24,6 +24,7 @@ pub mod repair;
 pub mod repo;
 pub mod restore;
 mod serde_b64;
+pub mod sources;
 pub mod state;
 pub mod storage;
 pub mod util;

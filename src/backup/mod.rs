@@ -13,8 +13,10 @@
 //! stored (so the next run reuses them) and no snapshot.
 
 pub mod adopt;
+pub mod database;
 pub mod fsmeta;
 pub mod shared;
+pub mod stream;
 pub mod trees;
 pub mod uploader;
 pub mod walker;
@@ -112,6 +114,18 @@ pub fn default_workers() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
 }
 
+/// Where packs fill: in staging files, not in memory, so memory stays flat whatever the pack
+/// size. Stale files of killed backups are removed on the way.
+pub fn staging_dir(repo: &Repository, opts: &BackupOptions) -> PathBuf {
+    let dir = repo.storage().inner().staging_dir().unwrap_or_else(|| {
+        opts.staging_dir.clone().unwrap_or_else(|| {
+            std::env::temp_dir().join(format!("rempart-staging-{}", nix::unistd::getuid()))
+        })
+    });
+    remove_stale_staging(&dir);
+    dir
+}
+
 /// Removes staging files older than a day (left by backups that were killed).
 fn remove_stale_staging(dir: &std::path::Path) {
     let Ok(rd) = std::fs::read_dir(dir) else { return };
@@ -206,13 +220,7 @@ pub fn backup(repo: &Repository, opts: &BackupOptions) -> Result<BackupResult> {
         .unwrap_or(if crate::storage::is_local(&repo.storage().location()) { 1 } else { 4 });
     let uploader = Uploader::start(repo, opts.counters.clone(), concurrency);
 
-    // Packs fill in staging files, not in memory: memory stays flat whatever the pack size.
-    let staging = repo.storage().inner().staging_dir().unwrap_or_else(|| {
-        opts.staging_dir.clone().unwrap_or_else(|| {
-            std::env::temp_dir().join(format!("rempart-staging-{}", nix::unistd::getuid()))
-        })
-    });
-    remove_stale_staging(&staging);
+    let staging = staging_dir(repo, opts);
     let n_workers = opts.workers.unwrap_or_else(default_workers).max(1);
     let (job_tx, job_rx) = crossbeam_channel::bounded(n_workers * 4);
     let (tree_tx, tree_rx) = crossbeam_channel::unbounded();

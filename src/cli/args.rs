@@ -127,9 +127,13 @@ pub struct InitArgs {
 
 #[derive(Args, Debug)]
 pub struct BackupArgs {
-    /// Files and folders to back up.
+    /// Files and folders to back up, or database URLs (postgres://USER@HOST:PORT/DB[,DB],
+    /// mysql://USER@HOST:PORT/DB, sqlite:///PATH; a path of '/' means every database).
     #[arg(required = true)]
-    pub paths: Vec<PathBuf>,
+    pub paths: Vec<String>,
+    /// File holding the database password (first line); never put it in the URL.
+    #[arg(long, env = "REMPART_DB_PASSWORD_FILE")]
+    pub db_password_file: Option<PathBuf>,
     /// Leave out entries matching GLOB (a name pattern like '*.tmp', or a path pattern with '/').
     #[arg(long = "exclude", short = 'e', value_name = "GLOB")]
     pub excludes: Vec<String>,
@@ -181,9 +185,25 @@ pub struct LsArgs {
 pub struct RestoreArgs {
     /// Snapshot id (or prefix), or 'latest'.
     pub snapshot: String,
-    /// Folder to restore into (created when missing).
-    #[arg(long, short = 't')]
-    pub target: PathBuf,
+    /// Folder to restore into (created when missing); for a database snapshot, the dump files.
+    #[arg(long, short = 't', required_unless_present = "to", conflicts_with = "to")]
+    pub target: Option<PathBuf>,
+    /// Database to load a database snapshot into (postgres://USER@HOST:PORT/NEWDB,
+    /// mysql://..., sqlite:///PATH); created when missing.
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Which database of the snapshot, when it holds several.
+    #[arg(long)]
+    pub database: Option<String>,
+    /// Restore into a database that already holds tables (replacing its objects).
+    #[arg(long)]
+    pub force: bool,
+    /// PostgreSQL: also restore roles and tablespaces (pg_dumpall --globals-only), and owners.
+    #[arg(long)]
+    pub globals: bool,
+    /// File holding the target database's password.
+    #[arg(long, env = "REMPART_DB_PASSWORD_FILE")]
+    pub db_password_file: Option<PathBuf>,
     /// Restore only this snapshot path and what is below it (repeatable).
     #[arg(long = "include", short = 'i', value_name = "PATH")]
     pub includes: Vec<String>,

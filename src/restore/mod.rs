@@ -7,7 +7,9 @@
 //! folder does not change its restored mtime. Damaged parts are reported by path and do not
 //! stop the rest.
 
+pub mod database;
 pub mod metadata;
+pub mod stream;
 pub mod writer;
 
 use std::collections::HashMap;

@@ -10,8 +10,15 @@ use crate::id::Id;
 use crate::util::{human_bytes, human_duration};
 
 pub fn run(ctx: &Context, a: BackupArgs) -> Result<ExitStatus> {
+    let db_urls: Vec<&String> = a.paths.iter().filter(|p| crate::sources::is_db_url(p)).collect();
+    if !db_urls.is_empty() && db_urls.len() != a.paths.len() {
+        return Err(crate::Error::invalid(
+            "back up files and databases in separate commands: each database URL makes its own snapshot",
+        ));
+    }
+    let urls = db_urls.iter().map(|u| crate::sources::DbUrl::parse(u)).collect::<Result<Vec<_>>>()?;
     let repo = ctx.open()?;
-    let mut opts = BackupOptions::new(a.paths);
+    let mut opts = BackupOptions::new(a.paths.iter().map(std::path::PathBuf::from).collect());
     opts.excludes = a.excludes;
     opts.tags = a.tags;
     opts.hostname = a.host;
@@ -36,15 +43,56 @@ pub fn run(ctx: &Context, a: BackupArgs) -> Result<ExitStatus> {
             human_bytes(Counters::get(&c.bytes_added))
         )
     });
+    if !urls.is_empty() {
+        progress.finish();
+        let auth = crate::sources::DbAuth { password_file: a.db_password_file.clone() };
+        let mut worst = ExitStatus::Success;
+        for url in &urls {
+            let mut o = opts.clone();
+            o.counters = std::sync::Arc::new(Counters::default());
+            let r = crate::backup::database::backup_database(&repo, url, &auth, &o)?;
+            crate::state::SnapshotRegister::open(&ctx.state_dir(), &repo.id()).added(&r.snapshot_id)?;
+            print_result(ctx, &r);
+            worst = worst.worst(r.status());
+        }
+        return Ok(worst);
+    }
     let result = backup(&repo, &opts);
     progress.finish();
     let result = result?;
     crate::state::SnapshotRegister::open(&ctx.state_dir(), &repo.id()).added(&result.snapshot_id)?;
+    print_result(ctx, &result);
+    Ok(result.status())
+}
+
+fn print_result(ctx: &Context, result: &crate::backup::BackupResult) {
     let s = &result.snapshot.summary;
+    if !result.snapshot.source.dumps.is_empty() && !ctx.global.json && !ctx.global.quiet {
+        let src = &result.snapshot.source;
+        crate::outln!(
+            "snapshot {} saved: {} from {} ({})",
+            result.snapshot_id.short(),
+            src.dumps
+                .iter()
+                .map(|d| format!("{} {}", d.path.trim_start_matches('/'), human_bytes(d.size)))
+                .collect::<Vec<_>>()
+                .join(", "),
+            src.url.clone().unwrap_or_default(),
+            src.server_version.clone().unwrap_or_default()
+        );
+        crate::outln!(
+            "added {} ({} stored) in {}",
+            human_bytes(s.bytes_added),
+            human_bytes(s.bytes_stored),
+            human_duration(std::time::Duration::from_secs_f64(s.duration_secs))
+        );
+        return;
+    }
     if ctx.global.json {
         crate::cli::print_json(&serde_json::json!({
             "snapshot": result.snapshot_id.to_hex(),
             "status": result.status(),
+            "source": result.snapshot.source,
             "summary": s,
         }));
     } else if !ctx.global.quiet {
@@ -72,5 +120,4 @@ pub fn run(ctx: &Context, a: BackupArgs) -> Result<ExitStatus> {
             eprintln!("{} entries could not be read: the snapshot is partial", s.errors.len());
         }
     }
-    Ok(result.status())
 }

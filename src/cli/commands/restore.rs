@@ -10,9 +10,35 @@ use crate::restore::{restore, RestoreOptions};
 use crate::util::{human_bytes, human_duration};
 
 pub fn run(ctx: &Context, a: RestoreArgs) -> Result<ExitStatus> {
+    let to = a.to.as_deref().map(crate::sources::DbUrl::parse).transpose()?;
     let repo = ctx.open()?;
     let (id, snap) = repo.find_snapshot(&a.snapshot)?;
-    let mut opts = RestoreOptions::new(a.target);
+    if let Some(to) = to {
+        let opts = crate::restore::database::DbRestoreOptions {
+            to,
+            auth: crate::sources::DbAuth { password_file: a.db_password_file.clone() },
+            force: a.force,
+            database: a.database.clone(),
+            globals: a.globals,
+        };
+        let r = crate::restore::database::restore_database(&repo, &snap, &opts)?;
+        if ctx.global.json {
+            crate::cli::print_json(
+                &serde_json::json!({ "snapshot": id.to_hex(), "status": ExitStatus::Success, "result": r }),
+            );
+        } else if !ctx.global.quiet {
+            crate::outln!(
+                "restored database '{}' of snapshot {} into '{}' ({}) in {}",
+                r.source_database,
+                id.short(),
+                r.target,
+                human_bytes(r.bytes),
+                human_duration(std::time::Duration::from_secs_f64(r.duration_secs))
+            );
+        }
+        return Ok(ExitStatus::Success);
+    }
+    let mut opts = RestoreOptions::new(a.target.expect("clap requires --target without --to"));
     opts.includes = a.includes;
     opts.threads = a.threads;
     opts.cancel = crate::cli::cancel_on_signal(ctx);

@@ -1,0 +1,215 @@
+//! Backing up byte streams (database dumps) as files of a snapshot.
+//!
+//! The stream is read and cut into chunks on the calling thread; chunks go to the worker pool
+//! to be compressed, encrypted and packed, so a dump is compressed on every core while it is
+//! being produced. Memory is bounded by the job queue, not by the dump's size. The producing
+//! tool's exit status is checked after its output ends: any failure aborts the backup before a
+//! snapshot exists.
+
+use std::io::Read;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam_channel::Receiver;
+
+use super::shared::{Counters, Shared};
+use super::uploader::Uploader;
+use super::workers::{run_worker, Job, WorkerState};
+use super::{default_workers, BackupOptions, BackupResult};
+use crate::error::{Error, Result};
+use crate::id::Id;
+use crate::repo::chunker::ChunkStream;
+use crate::repo::lock::{LockGuard, LockKind};
+use crate::repo::pack::BlobType;
+use crate::repo::snapshot::{DumpInfo, Snapshot, SourceInfo, Summary};
+use crate::repo::tree::{Node, NodeKind, Timestamp, Tree};
+use crate::repo::Repository;
+use crate::sources::process::DumpProcess;
+
+/// An opened stream: the bytes, and the process producing them (checked at the end).
+pub struct OpenedStream {
+    pub reader: Box<dyn Read + Send>,
+    pub process: Option<DumpProcess>,
+    /// Kept alive until the process ends (a connection whose credentials file the tool reads).
+    pub keep_alive: Option<Box<dyn std::any::Any + Send + Sync>>,
+}
+
+/// One stream to store as a file of the snapshot.
+pub struct StreamItem {
+    /// The file name inside the snapshot (`shop.pgdump`, `globals.sql`, `app.db`).
+    pub name: String,
+    pub database: String,
+    /// `pg_dump-custom`, `pg_dumpall-globals`, `mysql-sql`, `sqlite-db`.
+    pub format: String,
+    pub open: Box<dyn FnOnce() -> Result<OpenedStream> + Send>,
+}
+
+/// Stores `items` and writes a snapshot with `source` (its `dumps` are filled in here).
+///
+/// # Errors
+/// The first failure of a stream, its producing tool, or the storage; no snapshot is written
+/// then, and the data already stored stays indexed for the next run.
+pub fn backup_streams(
+    repo: &Repository,
+    opts: &BackupOptions,
+    items: Vec<StreamItem>,
+    mut source: SourceInfo,
+) -> Result<BackupResult> {
+    let started = Instant::now();
+    let time = opts.time.unwrap_or_else(chrono::Utc::now);
+    let _lock = LockGuard::acquire(repo.storage(), repo.keys(), LockKind::Backup, "backup")?;
+    let mut index = repo.load_index()?;
+    super::adopt::adopt_unindexed_packs(repo, &mut index, &std::collections::HashSet::new())?;
+    let shared =
+        Arc::new(Shared::new(repo.clone(), Arc::new(index), opts.counters.clone(), opts.cancel.clone()));
+    let concurrency = opts
+        .upload_concurrency
+        .unwrap_or(if crate::storage::is_local(&repo.storage().location()) { 1 } else { 4 });
+    let uploader = Uploader::start(repo, opts.counters.clone(), concurrency);
+    let staging = super::staging_dir(repo, opts);
+    let n_workers = opts.workers.unwrap_or_else(default_workers).max(1);
+    let (job_tx, job_rx) = crossbeam_channel::bounded(n_workers * 2);
+    let workers: Vec<_> = (0..n_workers)
+        .map(|i| {
+            let state = WorkerState::new(shared.clone(), uploader.sink(), Some(staging.clone()));
+            let rx = job_rx.clone();
+            std::thread::Builder::new()
+                .name(format!("dump-worker-{i}"))
+                .spawn(move || run_worker(state, rx))
+                .expect("spawn")
+        })
+        .collect();
+    drop(job_rx);
+
+    let keys = repo.keys().clone();
+    let mut buf = Vec::new();
+    let mut nodes = Vec::new();
+    let mut failure: Option<Error> = None;
+    for item in items {
+        let result = (|| -> Result<Node> {
+            let opened = (item.open)()?;
+            let mut content = Vec::new();
+            let mut replies: Vec<Receiver<Result<()>>> = Vec::new();
+            let mut hasher = keys.content_hasher();
+            let size = ChunkStream::new(&shared.chunker, &mut buf).for_each::<_, Error>(
+                opened.reader,
+                |chunk, _| {
+                    if shared.aborted() {
+                        return Err(Error::Interrupted("backup cancelled".into()));
+                    }
+                    let id = keys.blob_id(chunk);
+                    hasher.update(chunk);
+                    content.push(id);
+                    Counters::add(&shared.counters.bytes_read, chunk.len() as u64);
+                    let (tx, rx) = crossbeam_channel::bounded(1);
+                    job_tx
+                        .send(Job::Chunk { data: chunk.to_vec(), id, reply: tx })
+                        .map_err(|_| Error::failed("the workers stopped"))?;
+                    replies.push(rx);
+                    Ok(())
+                },
+            )?;
+            // The tool's verdict first: a truncated dump must never become a snapshot.
+            if let Some(p) = opened.process {
+                p.finish()?;
+            }
+            drop(opened.keep_alive);
+            for r in replies {
+                r.recv().map_err(|_| Error::failed("a worker stopped without answering"))??;
+            }
+            let mut node = Node::new(item.name.as_bytes(), NodeKind::File);
+            node.mode = 0o600;
+            node.size = size;
+            node.mtime = Timestamp { secs: time.timestamp(), nanos: time.timestamp_subsec_nanos() };
+            node.ctime = node.mtime;
+            node.content = content;
+            node.content_hash = Some(Id(*hasher.finalize().as_bytes()));
+            node.user = crate::util::username();
+            Ok(node)
+        })();
+        match result {
+            Ok(node) => {
+                source.dumps.push(DumpInfo {
+                    database: item.database,
+                    path: format!("/{}", item.name),
+                    format: item.format,
+                    size: node.size,
+                });
+                Counters::add(&shared.counters.files_new, 1);
+                Counters::add(&shared.counters.bytes_total, node.size);
+                nodes.push(node);
+            }
+            Err(e) => {
+                shared.abort.store(true, Ordering::Relaxed);
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    drop(job_tx);
+    let mut worker_error = None;
+    for w in workers {
+        match w.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                worker_error.get_or_insert(e);
+            }
+            Err(_) => {
+                worker_error.get_or_insert(Error::failed("a backup worker panicked"));
+            }
+        }
+    }
+    // The root tree, stored through its own packer.
+    let root = if failure.is_none() && worker_error.is_none() {
+        let mut tree_state = WorkerState::new(shared.clone(), uploader.sink(), Some(staging.clone()));
+        let mut tree = Tree { nodes };
+        let bytes = tree.encode();
+        let id = keys.blob_id(&bytes);
+        let stored = tree_state.store_blob(BlobType::Tree, id, &bytes).and_then(|_| tree_state.flush());
+        drop(tree_state);
+        Some(stored.map(|_| id))
+    } else {
+        None
+    };
+    let (_, upload_error) = uploader.finish(repo.storage().handle());
+    if let Some(e) = upload_error {
+        return Err(e);
+    }
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    if let Some(e) = worker_error {
+        return Err(e);
+    }
+    let root = root.expect("built when nothing failed")?;
+    let c = &opts.counters;
+    let summary = Summary {
+        files_new: Counters::get(&c.files_new),
+        bytes_read: Counters::get(&c.bytes_read),
+        bytes_total: Counters::get(&c.bytes_total),
+        data_blobs_added: Counters::get(&c.data_blobs_added),
+        tree_blobs_added: Counters::get(&c.tree_blobs_added),
+        bytes_added: Counters::get(&c.bytes_added),
+        bytes_stored: Counters::get(&c.bytes_stored),
+        duration_secs: started.elapsed().as_secs_f64(),
+        ..Default::default()
+    };
+    let snapshot = Snapshot {
+        version: 1,
+        time,
+        hostname: opts.hostname.clone().unwrap_or_else(crate::util::hostname),
+        username: crate::util::username(),
+        paths: vec![source.url.clone().unwrap_or_default()],
+        tags: opts.tags.clone(),
+        tree: root,
+        parent: None,
+        source,
+        job: opts.job.clone(),
+        summary,
+        program_version: env!("CARGO_PKG_VERSION").to_string(),
+        repaired: None,
+    };
+    let snapshot_id = repo.save_snapshot(&snapshot)?;
+    Ok(BackupResult { snapshot_id, snapshot })
+}
