@@ -20,6 +20,7 @@ pub mod cli;
 pub mod crypto;
 pub mod error;
 pub mod id;
+pub mod jobs;
 pub mod repair;
 pub mod repo;
 pub mod restore;

@@ -1,0 +1,398 @@
+//! The TOML shape of a job file and its validation into a [`Job`].
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use super::duration::parse_duration;
+use super::schedule::{parse_tz, CronSchedule};
+use super::{Defaults, Job, JobError, Source, Step};
+use crate::id::Id;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJob {
+    name: Spanned<String>,
+    #[serde(default)]
+    sources: Vec<Spanned<String>>,
+    #[serde(default)]
+    exclude: Vec<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    host: Option<String>,
+    #[serde(default)]
+    one_file_system: bool,
+    repository: Option<Spanned<String>>,
+    password_file: Option<Spanned<String>>,
+    s3_env_file: Option<Spanned<String>>,
+    db_password_file: Option<Spanned<String>>,
+    #[serde(default)]
+    run_at_start: bool,
+    catch_up: Option<bool>,
+    retries: Option<u32>,
+    #[serde(default)]
+    schedule: RawSchedule,
+    #[serde(default)]
+    retention: Retention,
+    #[serde(default)]
+    objectives: RawObjectives,
+    #[serde(default)]
+    hooks: RawHooks,
+    #[serde(default)]
+    notify: Notify,
+    #[serde(default)]
+    drill: RawDrill,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSchedule {
+    backup: Option<Spanned<String>>,
+    check: Option<Spanned<String>>,
+    prune: Option<Spanned<String>>,
+    drill: Option<Spanned<String>>,
+    timezone: Option<Spanned<String>>,
+    check_read_data: Option<Spanned<String>>,
+}
+
+/// Retention rules, ORed as restic's `forget` does.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Retention {
+    pub keep_last: Option<u32>,
+    pub keep_hourly: Option<u32>,
+    pub keep_daily: Option<u32>,
+    pub keep_weekly: Option<u32>,
+    pub keep_monthly: Option<u32>,
+    pub keep_yearly: Option<u32>,
+    /// Keep everything younger than this, counted back from the newest snapshot.
+    pub keep_within: Option<String>,
+    #[serde(default)]
+    pub keep_tags: Vec<String>,
+}
+
+impl Retention {
+    pub fn is_empty(&self) -> bool {
+        self.keep_last.is_none()
+            && self.keep_hourly.is_none()
+            && self.keep_daily.is_none()
+            && self.keep_weekly.is_none()
+            && self.keep_monthly.is_none()
+            && self.keep_yearly.is_none()
+            && self.keep_within.is_none()
+            && self.keep_tags.is_empty()
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawObjectives {
+    rpo: Option<Spanned<String>>,
+    rto: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawHooks {
+    before: Option<String>,
+    after: Option<String>,
+    timeout: Option<Spanned<String>>,
+}
+
+/// Commands run around a backup (`sh -c`), with a timeout.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Hooks {
+    pub before: Option<String>,
+    pub after: Option<String>,
+    pub timeout: std::time::Duration,
+}
+
+/// Where a job reports its runs.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Notify {
+    /// POSTed a JSON body on failure (and on success when `on_success`).
+    pub webhook: Option<String>,
+    #[serde(default)]
+    pub on_success: bool,
+    /// healthchecks.io-style base URL: `/start`, success (the URL itself) and `/fail` are pinged.
+    pub healthchecks: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDrill {
+    level: Option<u8>,
+    interval: Option<Spanned<String>>,
+    snapshot: Option<Spanned<String>>,
+    server: Option<Spanned<String>>,
+    server_password_file: Option<Spanned<String>>,
+    #[serde(default)]
+    checks: Vec<DrillCheck>,
+}
+
+/// A validation check of level 4.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum DrillCheck {
+    /// A query on the restored database, with its expected result.
+    Sql {
+        query: String,
+        /// The first column of the first row, as text.
+        expect: Option<String>,
+        /// The first column of the first row, as a number, at least this.
+        expect_at_least: Option<i64>,
+        /// Which database of the snapshot (default: the only one).
+        database: Option<String>,
+    },
+    /// A path (as backed up) that must exist in the restored copy.
+    FileExists { path: String },
+    /// Compares a random sample of files with the live source (borgmatic's spot check).
+    SpotCheck {
+        /// Percentage of the snapshot's files hashed on both sides.
+        #[serde(default = "default_sample")]
+        sample_percent: f64,
+        /// Tolerated difference, in percent, between the file counts of the copy and the source.
+        #[serde(default)]
+        count_tolerance_percent: f64,
+        /// Tolerated share, in percent, of sampled files whose content differs.
+        #[serde(default)]
+        data_tolerance_percent: f64,
+    },
+}
+
+fn default_sample() -> f64 {
+    10.0
+}
+
+/// How a job's drills run and when readiness lapses.
+#[derive(Clone, Debug, Serialize)]
+pub struct DrillSpec {
+    /// The level a drill must reach for the job to be VERIFIED (1-4).
+    pub level: u8,
+    /// Readiness lapses when the last passing drill is older than this.
+    pub interval: std::time::Duration,
+    /// `latest` or `random`.
+    pub snapshot: String,
+    /// The server for scratch databases (default: the source's server).
+    pub server: Option<String>,
+    pub server_password_file: Option<PathBuf>,
+    pub checks: Vec<DrillCheck>,
+}
+
+struct Ctx<'a> {
+    file: &'a Path,
+    text: &'a str,
+    dir: PathBuf,
+    errors: Vec<JobError>,
+}
+
+impl Ctx<'_> {
+    fn line_of(&self, span: std::ops::Range<usize>) -> usize {
+        self.text[..span.start.min(self.text.len())].matches('\n').count() + 1
+    }
+
+    fn err<T>(&mut self, spanned: &Spanned<T>, key: &str, message: impl Into<String>) {
+        let line = self.line_of(spanned.span());
+        self.errors.push(JobError { file: self.file.to_path_buf(), line: Some(line), key: Some(key.into()), message: message.into() });
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        let p = PathBuf::from(p);
+        if p.is_absolute() {
+            p
+        } else {
+            let joined = self.dir.join(p);
+            crate::backup::walker::absolute(&joined).unwrap_or(joined)
+        }
+    }
+
+    fn duration(&mut self, v: &Option<Spanned<String>>, key: &str) -> Option<std::time::Duration> {
+        let v = v.as_ref()?;
+        match parse_duration(v.get_ref()) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.err(v, key, e);
+                None
+            }
+        }
+    }
+}
+
+/// Reads one job file.
+pub fn load_file(file: &Path, defaults: &Defaults) -> Result<Job, Vec<JobError>> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| vec![JobError { file: file.to_path_buf(), line: None, key: None, message: format!("cannot read: {e}") }])?;
+    let raw: RawJob = toml::from_str(&text).map_err(|e| {
+        let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        let message = e.message().to_string();
+        let key = message
+            .strip_prefix("unknown field `")
+            .and_then(|r| r.split('`').next())
+            .map(str::to_string);
+        let message = if message.starts_with("unknown field") {
+            format!("{message} (docs/jobs.md lists every key)")
+        } else {
+            message
+        };
+        vec![JobError { file: file.to_path_buf(), line, key, message }]
+    })?;
+    let dir = file.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+    let mut cx = Ctx { file, text: &text, dir, errors: Vec::new() };
+
+    let name = raw.name.get_ref().clone();
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        cx.err(&raw.name, "name", format!("'{name}' is not a job name: use letters, digits, '-' and '_'"));
+    }
+    if raw.sources.is_empty() {
+        cx.errors.push(JobError {
+            file: file.to_path_buf(),
+            line: None,
+            key: Some("sources".into()),
+            message: "no sources: list paths or database URLs to back up".into(),
+        });
+    }
+    let mut paths = Vec::new();
+    let mut sources = Vec::new();
+    for s in &raw.sources {
+        let v = s.get_ref();
+        if crate::sources::is_db_url(v) {
+            match crate::sources::DbUrl::parse(v) {
+                Ok(_) => sources.push(Source::Database(v.clone())),
+                Err(e) => cx.err(s, "sources", e.to_string()),
+            }
+        } else {
+            let p = cx.path(v);
+            if std::fs::symlink_metadata(&p).is_err() {
+                cx.err(s, "sources", format!("source path '{}' does not exist", p.display()));
+            }
+            paths.push(p);
+        }
+    }
+    if !paths.is_empty() {
+        sources.insert(0, Source::Paths(paths));
+    }
+
+    let repository = match &raw.repository {
+        Some(r) if r.get_ref().contains("://") => {
+            if !r.get_ref().starts_with("s3://") {
+                cx.err(r, "repository", format!("'{}': expected a local path or s3://BUCKET/PREFIX", r.get_ref()));
+            }
+            r.get_ref().clone()
+        }
+        Some(r) => cx.path(r.get_ref()).display().to_string(),
+        None => defaults.repository.display().to_string(),
+    };
+    let password_file = match &raw.password_file {
+        Some(p) => cx.path(p.get_ref()),
+        None if raw.repository.is_none() => defaults.keys_dir.join("default.pass"),
+        None => defaults.keys_dir.join(format!("{name}.pass")),
+    };
+
+    let tz_name = raw.schedule.timezone.as_ref().map(|t| t.get_ref().clone()).unwrap_or_else(|| "UTC".into());
+    let tz = match parse_tz(&tz_name) {
+        Ok(tz) => tz,
+        Err(e) => {
+            if let Some(t) = &raw.schedule.timezone {
+                cx.err(t, "schedule.timezone", e);
+            }
+            chrono_tz::UTC
+        }
+    };
+    let mut schedules = Vec::new();
+    for (step, v) in [
+        (Step::Backup, &raw.schedule.backup),
+        (Step::Check, &raw.schedule.check),
+        (Step::Prune, &raw.schedule.prune),
+        (Step::Drill, &raw.schedule.drill),
+    ] {
+        if let Some(v) = v {
+            match CronSchedule::parse(v.get_ref(), tz) {
+                Ok(c) => schedules.push((step, c)),
+                Err(e) => cx.err(v, &format!("schedule.{}", step.name()), e),
+            }
+        }
+    }
+    if let Some(s) = &raw.schedule.check_read_data {
+        if let Err(e) = crate::check::ReadData::parse_subset(s.get_ref()) {
+            cx.err(s, "schedule.check_read_data", e.to_string());
+        }
+    }
+    if let Some(w) = &raw.retention.keep_within {
+        if let Err(e) = parse_duration(w) {
+            cx.errors.push(JobError { file: file.to_path_buf(), line: None, key: Some("retention.keep_within".into()), message: e });
+        }
+    }
+    let rpo = cx.duration(&raw.objectives.rpo, "objectives.rpo");
+    let rto = cx.duration(&raw.objectives.rto, "objectives.rto");
+    let hooks = Hooks {
+        before: raw.hooks.before.clone(),
+        after: raw.hooks.after.clone(),
+        timeout: cx.duration(&raw.hooks.timeout, "hooks.timeout").unwrap_or(std::time::Duration::from_secs(300)),
+    };
+    for (k, u) in [("notify.webhook", &raw.notify.webhook), ("notify.healthchecks", &raw.notify.healthchecks)] {
+        if let Some(u) = u {
+            if url::Url::parse(u).map(|x| !matches!(x.scheme(), "http" | "https")).unwrap_or(true) {
+                cx.errors.push(JobError {
+                    file: file.to_path_buf(),
+                    line: None,
+                    key: Some(k.into()),
+                    message: format!("'{u}' is not an http(s) URL"),
+                });
+            }
+        }
+    }
+    let level = raw.drill.level.unwrap_or(3);
+    if !(1..=4).contains(&level) {
+        cx.errors.push(JobError { file: file.to_path_buf(), line: None, key: Some("drill.level".into()), message: format!("level {level}: expected 1 (structure), 2 (data), 3 (restore) or 4 (validation)") });
+    }
+    let snapshot = raw.drill.snapshot.as_ref().map(|s| s.get_ref().clone()).unwrap_or_else(|| "latest".into());
+    if let Some(s) = &raw.drill.snapshot {
+        if !matches!(s.get_ref().as_str(), "latest" | "random") {
+            cx.err(s, "drill.snapshot", format!("'{}': expected 'latest' or 'random'", s.get_ref()));
+        }
+    }
+    if let Some(s) = &raw.drill.server {
+        if let Err(e) = crate::sources::DbUrl::parse(s.get_ref()) {
+            cx.err(s, "drill.server", e.to_string());
+        }
+    }
+    let drill = DrillSpec {
+        level,
+        interval: cx.duration(&raw.drill.interval, "drill.interval").unwrap_or(std::time::Duration::from_secs(7 * 86_400)),
+        snapshot,
+        server: raw.drill.server.as_ref().map(|s| s.get_ref().clone()),
+        server_password_file: raw.drill.server_password_file.as_ref().map(|p| cx.path(p.get_ref())),
+        checks: raw.drill.checks.clone(),
+    };
+    if !cx.errors.is_empty() {
+        return Err(cx.errors);
+    }
+    Ok(Job {
+        name,
+        file: crate::backup::walker::absolute(file).unwrap_or_else(|_| file.to_path_buf()),
+        sources,
+        exclude: raw.exclude,
+        tags: raw.tags,
+        host: raw.host,
+        one_file_system: raw.one_file_system,
+        repository,
+        password_file,
+        s3_env_file: raw.s3_env_file.as_ref().map(|p| cx.path(p.get_ref())),
+        db_password_file: raw.db_password_file.as_ref().map(|p| cx.path(p.get_ref())),
+        schedules,
+        timezone: tz_name,
+        check_read_data: raw.schedule.check_read_data.map(|s| s.into_inner()),
+        retention: raw.retention,
+        rpo,
+        rto,
+        hooks,
+        notify: raw.notify,
+        drill,
+        run_at_start: raw.run_at_start,
+        catch_up: raw.catch_up.unwrap_or(true),
+        retries: raw.retries.unwrap_or(2),
+        definition_hash: Id::of_bytes(text.as_bytes()),
+    })
+}
