@@ -15,15 +15,20 @@
 //! docs/format.md describes the repository format, docs/cli.md the commands and exit codes.
 
 pub mod backup;
+pub mod catalog;
 pub mod check;
 pub mod cli;
 pub mod crypto;
+pub mod daemon;
 pub mod error;
 pub mod id;
 pub mod jobs;
+pub mod maintenance;
 pub mod repair;
 pub mod repo;
+pub mod report;
 pub mod restore;
+pub mod runner;
 mod serde_b64;
 pub mod sources;
 pub mod state;

@@ -194,8 +194,12 @@ pub fn backup(repo: &Repository, opts: &BackupOptions) -> Result<BackupResult> {
     let hostname = opts.hostname.clone().unwrap_or_else(crate::util::hostname);
 
     let _lock = LockGuard::acquire(repo.storage(), repo.keys(), LockKind::Backup, "backup")?;
-    let mut index = repo.load_index()?;
-    adopt::adopt_unindexed_packs(repo, &mut index, &std::collections::HashSet::new())?;
+    let mut index = repo.load_index_without_trash()?;
+    let trashed = crate::maintenance::trash::load_trash(repo)?
+        .into_iter()
+        .flat_map(|(_, t)| t.packs.into_iter().map(|p| p.id))
+        .collect();
+    adopt::adopt_unindexed_packs(repo, &mut index, &trashed)?;
     let index = Arc::new(index);
     let parent = find_parent(repo, &opts.parent, &hostname, &path_strings)?;
     let parent_tree = match &parent {

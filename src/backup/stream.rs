@@ -59,8 +59,12 @@ pub fn backup_streams(
     let started = Instant::now();
     let time = opts.time.unwrap_or_else(chrono::Utc::now);
     let _lock = LockGuard::acquire(repo.storage(), repo.keys(), LockKind::Backup, "backup")?;
-    let mut index = repo.load_index()?;
-    super::adopt::adopt_unindexed_packs(repo, &mut index, &std::collections::HashSet::new())?;
+    let mut index = repo.load_index_without_trash()?;
+    let trashed = crate::maintenance::trash::load_trash(repo)?
+        .into_iter()
+        .flat_map(|(_, t)| t.packs.into_iter().map(|p| p.id))
+        .collect();
+    super::adopt::adopt_unindexed_packs(repo, &mut index, &trashed)?;
     let shared =
         Arc::new(Shared::new(repo.clone(), Arc::new(index), opts.counters.clone(), opts.cancel.clone()));
     let concurrency = opts

@@ -42,6 +42,12 @@ pub struct GlobalArgs {
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+    /// The folder of job files (default: jobs/ in the current folder).
+    #[arg(long, env = "REMPART_JOBS_DIR", global = true, default_value = "jobs")]
+    pub jobs: PathBuf,
+    /// Key material of the jobs (default: keys/ beside the jobs folder).
+    #[arg(long, env = "REMPART_KEYS_DIR", global = true)]
+    pub keys: Option<PathBuf>,
     /// Print only errors.
     #[arg(short, long, global = true)]
     pub quiet: bool,
@@ -69,9 +75,118 @@ pub enum Command {
     Unlock(UnlockArgs),
     /// Verify the repository's structure and, on request, its data.
     Check(CheckArgs),
+    /// List or validate job files.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+    /// Run one step of a job now, exactly as the daemon would, and record it.
+    Run(RunArgs),
+    /// Run the jobs on their schedules; serve the dashboard and metrics.
+    Daemon(DaemonArgs),
+    /// Remove snapshots that a retention policy does not keep.
+    Forget(ForgetArgs),
+    /// Free the space of data no snapshot uses (two-phase: marks now, deletes later).
+    Prune(PruneArgs),
+    /// The catalog of runs.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
     /// Rebuild the index, or rewrite snapshots without what can no longer be read.
     #[command(subcommand)]
     Repair(RepairCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum JobsCommand {
+    /// List the jobs with their sources, repository and schedules.
+    List,
+    /// Validate job files (a folder, default --jobs): syntax, keys, schedules, time zones,
+    /// key material, and that each repository is reachable.
+    Validate {
+        /// Folder of job files.
+        dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The job's name.
+    pub job: String,
+    /// The step to run.
+    #[arg(long, default_value = "backup", value_parser = ["backup", "check", "prune", "drill"])]
+    pub step: String,
+}
+
+#[derive(Args, Debug)]
+pub struct DaemonArgs {
+    /// Address of the dashboard, /metrics and /healthz (loopback by default).
+    #[arg(long, env = "REMPART_LISTEN", default_value = "127.0.0.1:8420")]
+    pub listen: std::net::SocketAddr,
+    /// Runs at once, all jobs together.
+    #[arg(long, default_value_t = 2)]
+    pub max_concurrent: usize,
+    /// How long running steps may go on after SIGTERM before they are cancelled.
+    #[arg(long, default_value = "60s")]
+    pub grace: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ForgetArgs {
+    /// Use this job's repository and retention policy (and only its snapshots).
+    #[arg(long)]
+    pub job: Option<String>,
+    #[arg(long)]
+    pub keep_last: Option<u32>,
+    #[arg(long)]
+    pub keep_hourly: Option<u32>,
+    #[arg(long)]
+    pub keep_daily: Option<u32>,
+    #[arg(long)]
+    pub keep_weekly: Option<u32>,
+    #[arg(long)]
+    pub keep_monthly: Option<u32>,
+    #[arg(long)]
+    pub keep_yearly: Option<u32>,
+    /// Keep everything this recent, counted from the newest snapshot (like 30d).
+    #[arg(long)]
+    pub keep_within: Option<String>,
+    /// Keep snapshots with this tag (repeatable).
+    #[arg(long = "keep-tag")]
+    pub keep_tags: Vec<String>,
+    /// Time zone of the hour/day/week buckets.
+    #[arg(long, default_value = "UTC")]
+    pub timezone: String,
+    /// Show what would be kept and removed, and which rule kept what; change nothing.
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
+    /// Prune right after.
+    #[arg(long)]
+    pub prune: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct PruneArgs {
+    /// Use this job's repository.
+    #[arg(long)]
+    pub job: Option<String>,
+    /// Show what would be marked, repacked and deleted; change nothing.
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
+    /// How long marked packs wait before a later prune deletes them.
+    #[arg(long, default_value = "1h")]
+    pub grace: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CatalogCommand {
+    /// Recreate the catalog from the jobs' repositories (on a new host).
+    Rebuild,
+    /// List recorded runs.
+    Runs {
+        #[arg(long)]
+        job: Option<String>,
+        /// Only runs of the last DURATION (like 7d).
+        #[arg(long, default_value = "30d")]
+        since: String,
+    },
 }
 
 #[derive(Args, Debug)]

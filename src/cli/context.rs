@@ -43,6 +43,43 @@ impl Context {
         Ok(BlockingStorage::new(crate::storage::open_url(&url)?, self.runtime.handle().clone()))
     }
 
+    /// The jobs of the jobs folder, validated (file errors only; see `jobs validate`).
+    pub fn jobs(&self) -> Result<Vec<crate::jobs::Job>> {
+        let defaults =
+            crate::jobs::Defaults::new(&self.global.jobs, &self.state_dir(), self.global.keys.as_deref());
+        crate::jobs::load_dir(&self.global.jobs, &defaults).map_err(|e| crate::daemon::invalid_jobs(&e))
+    }
+
+    /// One job by name.
+    pub fn job(&self, name: &str) -> Result<crate::jobs::Job> {
+        let jobs = self.jobs()?;
+        crate::jobs::find(&jobs, name).cloned().ok_or_else(|| {
+            Error::not_found(format!(
+                "no job '{name}' in '{}' (jobs there: {})",
+                self.global.jobs.display(),
+                jobs.iter().map(|j| j.name.as_str()).collect::<Vec<_>>().join(", ")
+            ))
+        })
+    }
+
+    /// The repository of a job (created on first use) or of -r/--repo.
+    pub fn open_for(&self, job: Option<&str>) -> Result<(Repository, Option<crate::jobs::Job>)> {
+        match job {
+            Some(name) => {
+                let job = self.job(name)?;
+                let repo =
+                    crate::runner::open::open_job_repository(&job, &self.state_dir(), self.runtime.handle())?;
+                Ok((repo, Some(job)))
+            }
+            None => Ok((self.open()?, None)),
+        }
+    }
+
+    /// A context for running job steps from this command.
+    pub fn run_context(&self, operator: String) -> crate::runner::RunContext {
+        crate::runner::RunContext::new(self.state_dir(), self.runtime.handle().clone(), operator)
+    }
+
     pub fn state_dir(&self) -> PathBuf {
         self.global.state_dir.clone().unwrap_or_else(crate::state::default_dir)
     }

@@ -28,7 +28,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code.code());
         }
     };
-    init_tracing(&cli.global);
+    init_tracing(&cli.global, matches!(cli.command, Command::Daemon(_)));
     let status = match run(cli) {
         Ok(s) => s,
         Err(e) => {
@@ -53,9 +53,11 @@ fn format_error(e: &Error) -> String {
     msg
 }
 
-fn init_tracing(g: &args::GlobalArgs) {
+fn init_tracing(g: &args::GlobalArgs, daemon: bool) {
     let default = match (g.quiet, g.verbose) {
         (true, _) => "error",
+        // The daemon reports every run it starts and ends.
+        (false, 0) if daemon => "info",
         (false, 0) => "warn",
         (false, 1) => "info",
         _ => "debug",
@@ -100,6 +102,12 @@ fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Key(k) => commands::key::run(&ctx, k),
         Command::Unlock(a) => commands::unlock::run(&ctx, a),
         Command::Check(a) => commands::check::run(&ctx, a),
+        Command::Jobs(c) => commands::jobs::run(&ctx, c),
+        Command::Run(a) => commands::run::run(&ctx, a),
+        Command::Daemon(a) => commands::daemon::run(&ctx, a),
+        Command::Forget(a) => commands::maintenance::forget(&ctx, a),
+        Command::Prune(a) => commands::maintenance::prune(&ctx, a),
+        Command::Catalog(c) => commands::catalog::run(&ctx, c),
         Command::Repair(r) => commands::repair::run(&ctx, r),
     }
 }

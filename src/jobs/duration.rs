@@ -7,7 +7,9 @@ use std::time::Duration;
 /// # Errors
 /// A sentence quoting the text and giving the expected form.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || format!("'{text}' is not a duration: expected a number with a unit (s, m, h, d, w), like 90s, 26h, 7d or 1h30m");
+    let bad = || {
+        format!("'{text}' is not a duration: expected a number with a unit (s, m, h, d, w), like 90s, 26h, 7d or 1h30m")
+    };
     let t = text.trim();
     if t.is_empty() {
         return Err(bad());

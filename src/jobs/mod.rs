@@ -8,6 +8,7 @@
 pub mod duration;
 pub mod schedule;
 pub mod spec;
+pub mod validate;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -138,7 +139,12 @@ impl Defaults {
 /// Every problem found, each naming its file, line and key.
 pub fn load_dir(dir: &Path, defaults: &Defaults) -> Result<Vec<Job>, Vec<JobError>> {
     let rd = std::fs::read_dir(dir).map_err(|e| {
-        vec![JobError { file: dir.to_path_buf(), line: None, key: None, message: format!("cannot read the jobs folder: {e}") }]
+        vec![JobError {
+            file: dir.to_path_buf(),
+            line: None,
+            key: None,
+            message: format!("cannot read the jobs folder: {e}"),
+        }]
     })?;
     let mut files: Vec<PathBuf> =
         rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect();
@@ -158,7 +164,11 @@ pub fn load_dir(dir: &Path, defaults: &Defaults) -> Result<Vec<Job>, Vec<JobErro
                 file: j.file.clone(),
                 line: None,
                 key: Some("name".into()),
-                message: format!("job name '{}' is also used by {}: names must be unique", j.name, other.display()),
+                message: format!(
+                    "job name '{}' is also used by {}: names must be unique",
+                    j.name,
+                    other.display()
+                ),
             });
         }
     }

@@ -28,7 +28,9 @@ pub struct CronSchedule {
 
 fn day_number(s: &str) -> Result<u32, String> {
     let lower = s.to_ascii_lowercase();
-    if let Some(i) = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"].iter().position(|d| lower.starts_with(d)) {
+    if let Some(i) =
+        ["sun", "mon", "tue", "wed", "thu", "fri", "sat"].iter().position(|d| lower.starts_with(d))
+    {
         return Ok(i as u32);
     }
     match s.parse::<u32>() {
@@ -51,7 +53,8 @@ fn expand_dow(field: &str) -> Result<[bool; 7], String> {
         let (lo, hi) = if range == "*" {
             (0, 6)
         } else if let Some((a, b)) = range.split_once('-') {
-            let (a, b) = (day_number(a)?, b.parse::<u32>().ok().filter(|&n| n == 7).unwrap_or(day_number(b)?));
+            let (a, b) =
+                (day_number(a)?, b.parse::<u32>().ok().filter(|&n| n == 7).unwrap_or(day_number(b)?));
             let b = if b == 0 && a > 0 { 7 } else { b };
             if a > b {
                 return Err(format!("range '{range}' goes backwards"));
@@ -109,7 +112,10 @@ impl CronSchedule {
         }
         let schedules = texts
             .iter()
-            .map(|t| cron::Schedule::from_str(t).map_err(|e| format!("'{expr}' is not a valid cron expression: {e}")))
+            .map(|t| {
+                cron::Schedule::from_str(t)
+                    .map_err(|e| format!("'{expr}' is not a valid cron expression: {e}"))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let s = CronSchedule { expr: expr.to_string(), tz, schedules };
         let probe = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().expect("valid date");
@@ -159,7 +165,9 @@ impl CronSchedule {
                 // In whole seconds (transitions happen on whole seconds).
                 let mut lo = (wall - Duration::hours(15)).and_utc().timestamp();
                 let mut hi = (wall + Duration::hours(15)).and_utc().timestamp();
-                let local = |t: i64| Utc.timestamp_opt(t, 0).single().expect("in range").with_timezone(&self.tz).naive_local();
+                let local = |t: i64| {
+                    Utc.timestamp_opt(t, 0).single().expect("in range").with_timezone(&self.tz).naive_local()
+                };
                 while hi - lo > 1 {
                     let mid = lo + (hi - lo) / 2;
                     if local(mid) >= wall {
@@ -179,7 +187,8 @@ impl CronSchedule {
 /// # Errors
 /// A sentence naming the zone.
 pub fn parse_tz(name: &str) -> Result<Tz, String> {
-    name.parse::<Tz>().map_err(|_| format!("unknown time zone '{name}': expected an IANA name such as Europe/Paris or UTC"))
+    name.parse::<Tz>()
+        .map_err(|_| format!("unknown time zone '{name}': expected an IANA name such as Europe/Paris or UTC"))
 }
 
 #[cfg(test)]
@@ -211,66 +220,62 @@ mod tests {
             runs("0 9 * * 1-5", "UTC", "2026-11-27T10:00:00Z", 2),
             ["2026-11-30T09:00:00+00:00", "2026-12-01T09:00:00+00:00"]
         );
-        assert_eq!(runs("0 9 * * 5-7", "UTC", "2026-11-26T10:00:00Z", 3), [
-            "2026-11-27T09:00:00+00:00",
-            "2026-11-28T09:00:00+00:00",
-            "2026-11-29T09:00:00+00:00"
-        ]);
-        assert_eq!(runs("0 9 * * sat,sun", "UTC", "2026-11-26T10:00:00Z", 2), [
-            "2026-11-28T09:00:00+00:00",
-            "2026-11-29T09:00:00+00:00"
-        ]);
+        assert_eq!(
+            runs("0 9 * * 5-7", "UTC", "2026-11-26T10:00:00Z", 3),
+            ["2026-11-27T09:00:00+00:00", "2026-11-28T09:00:00+00:00", "2026-11-29T09:00:00+00:00"]
+        );
+        assert_eq!(
+            runs("0 9 * * sat,sun", "UTC", "2026-11-26T10:00:00Z", 2),
+            ["2026-11-28T09:00:00+00:00", "2026-11-29T09:00:00+00:00"]
+        );
         // Both day fields restricted: either matches (the 1st of the month, or any Monday).
-        assert_eq!(runs("0 0 1 * 1", "UTC", "2026-11-29T00:00:00Z", 3), [
-            "2026-11-30T00:00:00+00:00",
-            "2026-12-01T00:00:00+00:00",
-            "2026-12-07T00:00:00+00:00"
-        ]);
+        assert_eq!(
+            runs("0 0 1 * 1", "UTC", "2026-11-29T00:00:00Z", 3),
+            ["2026-11-30T00:00:00+00:00", "2026-12-01T00:00:00+00:00", "2026-12-07T00:00:00+00:00"]
+        );
         // Six fields carry seconds.
-        assert_eq!(runs("*/20 * * * * *", "UTC", "2026-11-29T00:00:00Z", 2), [
-            "2026-11-29T00:00:20+00:00",
-            "2026-11-29T00:00:40+00:00"
-        ]);
+        assert_eq!(
+            runs("*/20 * * * * *", "UTC", "2026-11-29T00:00:00Z", 2),
+            ["2026-11-29T00:00:20+00:00", "2026-11-29T00:00:40+00:00"]
+        );
         assert_eq!(runs("@daily", "UTC", "2026-11-29T10:00:00Z", 1), ["2026-11-30T00:00:00+00:00"]);
     }
 
     #[test]
     fn paris_spring_gap_runs_right_after_and_autumn_repeat_runs_once() {
         // 2026-03-29: 02:00 CET jumps to 03:00 CEST (01:00 UTC). 02:30 does not exist.
-        assert_eq!(runs("30 2 * * *", "Europe/Paris", "2026-03-28T12:00:00Z", 2), [
-            "2026-03-29T01:00:00+00:00",
-            "2026-03-30T00:30:00+00:00"
-        ]);
+        assert_eq!(
+            runs("30 2 * * *", "Europe/Paris", "2026-03-28T12:00:00Z", 2),
+            ["2026-03-29T01:00:00+00:00", "2026-03-30T00:30:00+00:00"]
+        );
         // Hourly across the gap: once per real hour.
-        assert_eq!(runs("0 * * * *", "Europe/Paris", "2026-03-28T23:30:00Z", 3), [
-            "2026-03-29T00:00:00+00:00",
-            "2026-03-29T01:00:00+00:00",
-            "2026-03-29T02:00:00+00:00"
-        ]);
+        assert_eq!(
+            runs("0 * * * *", "Europe/Paris", "2026-03-28T23:30:00Z", 3),
+            ["2026-03-29T00:00:00+00:00", "2026-03-29T01:00:00+00:00", "2026-03-29T02:00:00+00:00"]
+        );
         // 2026-10-25: 03:00 CEST goes back to 02:00 CET (01:00 UTC). 02:30 happens twice: once.
-        assert_eq!(runs("30 2 * * *", "Europe/Paris", "2026-10-24T12:00:00Z", 2), [
-            "2026-10-25T00:30:00+00:00",
-            "2026-10-26T01:30:00+00:00"
-        ]);
-        assert_eq!(runs("*/30 2 * * *", "Europe/Paris", "2026-10-24T23:45:00Z", 3), [
-            "2026-10-25T00:00:00+00:00",
-            "2026-10-25T00:30:00+00:00",
-            "2026-10-26T01:00:00+00:00"
-        ]);
+        assert_eq!(
+            runs("30 2 * * *", "Europe/Paris", "2026-10-24T12:00:00Z", 2),
+            ["2026-10-25T00:30:00+00:00", "2026-10-26T01:30:00+00:00"]
+        );
+        assert_eq!(
+            runs("*/30 2 * * *", "Europe/Paris", "2026-10-24T23:45:00Z", 3),
+            ["2026-10-25T00:00:00+00:00", "2026-10-25T00:30:00+00:00", "2026-10-26T01:00:00+00:00"]
+        );
     }
 
     #[test]
     fn new_york_transitions() {
         // 2026-03-08: 02:00 EST jumps to 03:00 EDT (07:00 UTC).
-        assert_eq!(runs("15 2 * * *", "America/New_York", "2026-03-07T12:00:00Z", 2), [
-            "2026-03-08T07:00:00+00:00",
-            "2026-03-09T06:15:00+00:00"
-        ]);
+        assert_eq!(
+            runs("15 2 * * *", "America/New_York", "2026-03-07T12:00:00Z", 2),
+            ["2026-03-08T07:00:00+00:00", "2026-03-09T06:15:00+00:00"]
+        );
         // 2026-11-01: 02:00 EDT goes back to 01:00 EST (06:00 UTC); 01:30 happens twice.
-        assert_eq!(runs("30 1 * * *", "America/New_York", "2026-10-31T12:00:00Z", 2), [
-            "2026-11-01T05:30:00+00:00",
-            "2026-11-02T06:30:00+00:00"
-        ]);
+        assert_eq!(
+            runs("30 1 * * *", "America/New_York", "2026-10-31T12:00:00Z", 2),
+            ["2026-11-01T05:30:00+00:00", "2026-11-02T06:30:00+00:00"]
+        );
     }
 
     #[test]

@@ -195,7 +195,12 @@ impl Ctx<'_> {
 
     fn err<T>(&mut self, spanned: &Spanned<T>, key: &str, message: impl Into<String>) {
         let line = self.line_of(spanned.span());
-        self.errors.push(JobError { file: self.file.to_path_buf(), line: Some(line), key: Some(key.into()), message: message.into() });
+        self.errors.push(JobError {
+            file: self.file.to_path_buf(),
+            line: Some(line),
+            key: Some(key.into()),
+            message: message.into(),
+        });
     }
 
     fn path(&self, p: &str) -> PathBuf {
@@ -222,15 +227,19 @@ impl Ctx<'_> {
 
 /// Reads one job file.
 pub fn load_file(file: &Path, defaults: &Defaults) -> Result<Job, Vec<JobError>> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| vec![JobError { file: file.to_path_buf(), line: None, key: None, message: format!("cannot read: {e}") }])?;
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        vec![JobError {
+            file: file.to_path_buf(),
+            line: None,
+            key: None,
+            message: format!("cannot read: {e}"),
+        }]
+    })?;
     let raw: RawJob = toml::from_str(&text).map_err(|e| {
         let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
         let message = e.message().to_string();
-        let key = message
-            .strip_prefix("unknown field `")
-            .and_then(|r| r.split('`').next())
-            .map(str::to_string);
+        let key =
+            message.strip_prefix("unknown field `").and_then(|r| r.split('`').next()).map(str::to_string);
         let message = if message.starts_with("unknown field") {
             format!("{message} (docs/jobs.md lists every key)")
         } else {
@@ -277,7 +286,11 @@ pub fn load_file(file: &Path, defaults: &Defaults) -> Result<Job, Vec<JobError>>
     let repository = match &raw.repository {
         Some(r) if r.get_ref().contains("://") => {
             if !r.get_ref().starts_with("s3://") {
-                cx.err(r, "repository", format!("'{}': expected a local path or s3://BUCKET/PREFIX", r.get_ref()));
+                cx.err(
+                    r,
+                    "repository",
+                    format!("'{}': expected a local path or s3://BUCKET/PREFIX", r.get_ref()),
+                );
             }
             r.get_ref().clone()
         }
@@ -315,13 +328,26 @@ pub fn load_file(file: &Path, defaults: &Defaults) -> Result<Job, Vec<JobError>>
         }
     }
     if let Some(s) = &raw.schedule.check_read_data {
-        if let Err(e) = crate::check::ReadData::parse_subset(s.get_ref()) {
-            cx.err(s, "schedule.check_read_data", e.to_string());
+        let v = s.get_ref();
+        let rotate_ok = v.strip_prefix("rotate/").is_some_and(|m| m.parse::<u32>().is_ok_and(|m| m > 0));
+        if v != "all" && !rotate_ok {
+            if let Err(e) = crate::check::ReadData::parse_subset(v) {
+                cx.err(
+                    s,
+                    "schedule.check_read_data",
+                    format!("{e}, or 'all', or rotate/M (bucket N+1 of M at each check)"),
+                );
+            }
         }
     }
     if let Some(w) = &raw.retention.keep_within {
         if let Err(e) = parse_duration(w) {
-            cx.errors.push(JobError { file: file.to_path_buf(), line: None, key: Some("retention.keep_within".into()), message: e });
+            cx.errors.push(JobError {
+                file: file.to_path_buf(),
+                line: None,
+                key: Some("retention.keep_within".into()),
+                message: e,
+            });
         }
     }
     let rpo = cx.duration(&raw.objectives.rpo, "objectives.rpo");
@@ -329,9 +355,12 @@ pub fn load_file(file: &Path, defaults: &Defaults) -> Result<Job, Vec<JobError>>
     let hooks = Hooks {
         before: raw.hooks.before.clone(),
         after: raw.hooks.after.clone(),
-        timeout: cx.duration(&raw.hooks.timeout, "hooks.timeout").unwrap_or(std::time::Duration::from_secs(300)),
+        timeout: cx
+            .duration(&raw.hooks.timeout, "hooks.timeout")
+            .unwrap_or(std::time::Duration::from_secs(300)),
     };
-    for (k, u) in [("notify.webhook", &raw.notify.webhook), ("notify.healthchecks", &raw.notify.healthchecks)] {
+    for (k, u) in [("notify.webhook", &raw.notify.webhook), ("notify.healthchecks", &raw.notify.healthchecks)]
+    {
         if let Some(u) = u {
             if url::Url::parse(u).map(|x| !matches!(x.scheme(), "http" | "https")).unwrap_or(true) {
                 cx.errors.push(JobError {
@@ -345,9 +374,17 @@ pub fn load_file(file: &Path, defaults: &Defaults) -> Result<Job, Vec<JobError>>
     }
     let level = raw.drill.level.unwrap_or(3);
     if !(1..=4).contains(&level) {
-        cx.errors.push(JobError { file: file.to_path_buf(), line: None, key: Some("drill.level".into()), message: format!("level {level}: expected 1 (structure), 2 (data), 3 (restore) or 4 (validation)") });
+        cx.errors.push(JobError {
+            file: file.to_path_buf(),
+            line: None,
+            key: Some("drill.level".into()),
+            message: format!(
+                "level {level}: expected 1 (structure), 2 (data), 3 (restore) or 4 (validation)"
+            ),
+        });
     }
-    let snapshot = raw.drill.snapshot.as_ref().map(|s| s.get_ref().clone()).unwrap_or_else(|| "latest".into());
+    let snapshot =
+        raw.drill.snapshot.as_ref().map(|s| s.get_ref().clone()).unwrap_or_else(|| "latest".into());
     if let Some(s) = &raw.drill.snapshot {
         if !matches!(s.get_ref().as_str(), "latest" | "random") {
             cx.err(s, "drill.snapshot", format!("'{}': expected 'latest' or 'random'", s.get_ref()));
@@ -360,7 +397,9 @@ pub fn load_file(file: &Path, defaults: &Defaults) -> Result<Job, Vec<JobError>>
     }
     let drill = DrillSpec {
         level,
-        interval: cx.duration(&raw.drill.interval, "drill.interval").unwrap_or(std::time::Duration::from_secs(7 * 86_400)),
+        interval: cx
+            .duration(&raw.drill.interval, "drill.interval")
+            .unwrap_or(std::time::Duration::from_secs(7 * 86_400)),
         snapshot,
         server: raw.drill.server.as_ref().map(|s| s.get_ref().clone()),
         server_password_file: raw.drill.server_password_file.as_ref().map(|p| cx.path(p.get_ref())),

@@ -392,11 +392,26 @@ impl Repository {
         result
     }
 
-    /// The merged index of the repository, built one index object at a time.
+    /// The index for reading: index objects plus packs marked for deletion by a prune (still
+    /// readable until a later prune sweeps them).
     ///
     /// # Errors
-    /// `Corrupt` naming a damaged index object (run `rempart repair index`).
+    /// `Corrupt` naming a damaged index or trash object.
     pub fn load_index(&self) -> Result<Index> {
+        let trash = crate::maintenance::trash::load_trash(self)?;
+        self.load_index_with(
+            trash.into_iter().map(|(id, t)| (id, IndexFile { supersedes: vec![], packs: t.packs })).collect(),
+        )
+    }
+
+    /// The index without marked packs: what backups dedup against (a marked pack may be
+    /// deleted before a backup that would use it finishes).
+    pub fn load_index_without_trash(&self) -> Result<Index> {
+        self.load_index_with(vec![])
+    }
+
+    /// The merged index of the repository, built one index object at a time.
+    fn load_index_with(&self, extra: Vec<(Id, IndexFile)>) -> Result<Index> {
         let names = self.storage.list(Kind::Index)?.into_iter().map(|o| o.name).collect();
         let mut builder = index::IndexBuilder::default();
         self.fetch_each(Kind::Index, names, |name, bytes| {
@@ -416,6 +431,9 @@ impl Repository {
             },
             e => e,
         })?;
+        for (id, f) in extra {
+            builder.add_file(id, f);
+        }
         let index = builder.finish();
         if let Some(c) = &self.disk_cache {
             c.retain(Kind::Pack, &index.packs().iter().map(|p| p.id.to_hex()).collect());

@@ -50,7 +50,15 @@ impl<'a> BlobWriter<'a> {
 
     /// Stores a blob whose id the caller already knows (and verified).
     pub fn add_with_id(&mut self, blob_type: BlobType, id: Id, raw: &[u8]) -> Result<()> {
-        if self.index.contains(&id) || !self.written.insert(id) {
+        if self.index.contains(&id) {
+            return Ok(());
+        }
+        self.add_fresh(blob_type, id, raw)
+    }
+
+    /// Stores a blob even if the index has it (repacking moves blobs out of old packs).
+    pub fn add_fresh(&mut self, blob_type: BlobType, id: Id, raw: &[u8]) -> Result<()> {
+        if !self.written.insert(id) {
             return Ok(());
         }
         self.bytes_added += raw.len() as u64;
@@ -76,14 +84,25 @@ impl<'a> BlobWriter<'a> {
         Ok(())
     }
 
-    /// Stores the open packs and writes one index object for everything written; returns the
-    /// packs (for callers that keep an index in memory) and the index id, if any.
-    pub fn finish(mut self, supersedes: Vec<Id>) -> Result<(Vec<IndexedPack>, Option<Id>)> {
+    /// Stores the open packs without writing an index object (the caller writes one).
+    pub fn finish_without_index(mut self) -> Result<(Vec<IndexedPack>, ())> {
+        self.flush_open()?;
+        Ok((self.packs, ()))
+    }
+
+    fn flush_open(&mut self) -> Result<()> {
         for slot in [self.data_pack.take(), self.tree_pack.take()].into_iter().flatten() {
             if !slot.is_empty() {
                 self.store(slot)?;
             }
         }
+        Ok(())
+    }
+
+    /// Stores the open packs and writes one index object for everything written; returns the
+    /// packs (for callers that keep an index in memory) and the index id, if any.
+    pub fn finish(mut self, supersedes: Vec<Id>) -> Result<(Vec<IndexedPack>, Option<Id>)> {
+        self.flush_open()?;
         if self.packs.is_empty() && supersedes.is_empty() {
             return Ok((self.packs, None));
         }

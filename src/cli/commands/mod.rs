@@ -1,11 +1,16 @@
 //! One file per command.
 
 pub mod backup;
+pub mod catalog;
 pub mod check;
+pub mod daemon;
 pub mod init;
+pub mod jobs;
 pub mod key;
 pub mod ls;
+pub mod maintenance;
 pub mod repair;
 pub mod restore;
+pub mod run;
 pub mod snapshots;
 pub mod unlock;

@@ -1,0 +1,87 @@
+//! `rempart catalog rebuild | runs`
+
+use crate::catalog::{Catalog, RunRecord};
+use crate::cli::args::CatalogCommand;
+use crate::cli::context::Context;
+use crate::error::{Error, ExitStatus, Result};
+
+pub fn run(ctx: &Context, cmd: CatalogCommand) -> Result<ExitStatus> {
+    match cmd {
+        CatalogCommand::Rebuild => {
+            let jobs = ctx.jobs()?;
+            let mut catalog = Catalog::open(&ctx.state_dir())?;
+            let mut added = 0;
+            for job in &jobs {
+                let repo =
+                    crate::runner::open::open_job_repository(job, &ctx.state_dir(), ctx.runtime.handle())?;
+                let (snaps, _) = repo.list_snapshots()?;
+                let register = crate::state::SnapshotRegister::open(&ctx.state_dir(), &repo.id());
+                for (id, s) in snaps.into_iter().filter(|(_, s)| s.job.as_deref() == Some(&job.name)) {
+                    if catalog.has_snapshot(&id.to_hex())? {
+                        continue;
+                    }
+                    let started = s.time;
+                    catalog.record(&RunRecord {
+                        run_id: format!("rebuilt-{}", &id.to_hex()[..12]),
+                        job: job.name.clone(),
+                        step: "backup".into(),
+                        trigger: "rebuilt".into(),
+                        host: s.hostname.clone(),
+                        operator: s.username.clone(),
+                        repository: job.repository.clone(),
+                        started,
+                        ended: Some(
+                            started
+                                + chrono::Duration::milliseconds((s.summary.duration_secs * 1000.0) as i64),
+                        ),
+                        status: if s.summary.errors.is_empty() { "success".into() } else { "partial".into() },
+                        snapshot: Some(id.to_hex()),
+                        snapshot_time: Some(s.time),
+                        files: Some(
+                            s.summary.files_new + s.summary.files_changed + s.summary.files_unmodified,
+                        ),
+                        bytes_read: Some(s.summary.bytes_read),
+                        bytes_added: Some(s.summary.bytes_added),
+                        error: None,
+                        details: serde_json::json!({ "rebuilt_from": "repository snapshot" }),
+                        definition_hash: None,
+                    })?;
+                    register.added(&id)?;
+                    added += 1;
+                }
+            }
+            if !ctx.global.quiet {
+                crate::outln!(
+                    "catalog '{}': {added} backup runs recreated from the repositories",
+                    catalog.path().display()
+                );
+            }
+            Ok(ExitStatus::Success)
+        }
+        CatalogCommand::Runs { job, since } => {
+            let since = crate::jobs::duration::parse_duration(&since).map_err(Error::invalid)?;
+            let catalog = Catalog::open(&ctx.state_dir())?;
+            let runs = catalog.runs(
+                job.as_deref(),
+                chrono::Utc::now() - chrono::Duration::from_std(since).unwrap_or_default(),
+            )?;
+            if ctx.global.json {
+                crate::cli::print_json(&runs);
+            } else {
+                for r in &runs {
+                    crate::outln!(
+                        "{} {:<12} {:<7} {:<11} {:<9} {}{}",
+                        r.started.format("%Y-%m-%d %H:%M:%S"),
+                        r.job,
+                        r.step,
+                        r.status,
+                        r.trigger,
+                        r.snapshot.as_deref().map(|s| &s[..8]).unwrap_or(""),
+                        r.error.as_ref().map(|e| format!("  {e}")).unwrap_or_default()
+                    );
+                }
+            }
+            Ok(ExitStatus::Success)
+        }
+    }
+}

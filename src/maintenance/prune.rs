@@ -1,0 +1,245 @@
+//! `prune`: frees the space of data no snapshot uses, without ever making a backup wait.
+//!
+//! Two phases (docs/format.md): this run first *sweeps* what earlier runs marked, then *marks*
+//! what is unused now.
+//!
+//! - Sweep: a trash object older than the grace period, when no backup that started before it
+//!   was written is still running, has its packs deleted, except packs that a snapshot written
+//!   since uses (taken back into the index) or that an index lists again (adopted by a backup).
+//! - Mark: packs whose blobs no snapshot uses, and packs left unindexed by interrupted backups,
+//!   are listed in a new trash object; packs more than half unused are repacked first (their
+//!   live blobs copied into new packs). Then a new index without the marked packs supersedes the
+//!   old index objects.
+//!
+//! Order of writes: new packs, trash object, new index, then deletions. An interruption at any
+//! point leaves every snapshot readable (marked packs stay readable through the trash).
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::trash::{load_trash, save_trash, TrashFile};
+use crate::error::{Error, Result};
+use crate::id::Id;
+use crate::repo::index::{Index, IndexBuilder, IndexFile, IndexedPack};
+use crate::repo::lock::{list_locks, LockGuard, LockKind};
+use crate::repo::pack::PackEntry;
+use crate::repo::tree::NodeKind;
+use crate::repo::writer::BlobWriter;
+use crate::repo::Repository;
+use crate::storage::Kind;
+
+#[derive(Clone, Debug)]
+pub struct PruneOptions {
+    pub dry_run: bool,
+    /// How long marked packs wait before a later prune may delete them.
+    pub grace: Duration,
+    /// Packs with less than this share of their bytes in use are repacked.
+    pub repack_below: f64,
+}
+
+impl Default for PruneOptions {
+    fn default() -> Self {
+        PruneOptions { dry_run: false, grace: Duration::from_secs(3600), repack_below: 0.5 }
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PruneReport {
+    pub snapshots: usize,
+    pub blobs_used: usize,
+    /// Packs deleted now (swept from earlier marks).
+    pub packs_deleted: usize,
+    pub bytes_freed: u64,
+    /// Packs put back into the index because a newer snapshot uses them.
+    pub packs_rescued: usize,
+    /// Packs marked now, to be deleted by a later prune.
+    pub packs_marked: usize,
+    pub bytes_marked: u64,
+    pub packs_repacked: usize,
+    pub bytes_repacked: u64,
+    /// Trash objects still waiting (grace period, or a backup older than the mark still runs).
+    pub trash_waiting: usize,
+    pub notes: Vec<String>,
+    pub dry_run: bool,
+}
+
+/// Every blob the snapshots use.
+fn used_blobs(repo: &Repository, index: &Index) -> Result<(usize, HashSet<Id>)> {
+    let (snaps, damaged) = repo.list_snapshots()?;
+    if let Some(e) = damaged.first() {
+        return Err(Error::failed(format!(
+            "prune will not run while a snapshot cannot be read ({e}): it cannot know what that snapshot uses. Run 'rempart check' and repair first"
+        )));
+    }
+    let mut used = HashSet::new();
+    let mut stack: Vec<Id> = snaps.iter().map(|(_, s)| s.tree).collect();
+    while let Some(t) = stack.pop() {
+        if !used.insert(t) {
+            continue;
+        }
+        let tree = repo.load_tree(index, &t).map_err(|e| {
+            Error::failed(format!(
+                "prune will not run while a tree cannot be read ({e}); run 'rempart check' and repair first"
+            ))
+        })?;
+        for n in &tree.nodes {
+            used.extend(n.content.iter().copied());
+            if n.kind == NodeKind::Dir {
+                if let Some(s) = n.subtree {
+                    stack.push(s);
+                }
+            }
+        }
+    }
+    Ok((snaps.len(), used))
+}
+
+/// Runs both phases.
+///
+/// # Errors
+/// `Locked` while another prune or a check runs; `Failed` when a snapshot or tree cannot be
+/// read (prune never guesses); storage errors.
+pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
+    let lock = LockGuard::acquire(repo.storage(), repo.keys(), LockKind::Prune, "prune")?;
+    let now = chrono::Utc::now();
+    let mut report = PruneReport { dry_run: opts.dry_run, ..Default::default() };
+
+    // The live index (without trash), and the index objects it comes from.
+    let index_names: Vec<String> = repo.storage().list(Kind::Index)?.into_iter().map(|o| o.name).collect();
+    let live = repo.load_index_without_trash()?;
+    let trash = load_trash(repo)?;
+    // Reading trees may need marked packs (a snapshot written after a mark).
+    let mut readable = IndexBuilder::default();
+    readable.add_file(Id::default(), IndexFile { supersedes: vec![], packs: live.to_packs(&HashSet::new()) });
+    for (tid, t) in &trash {
+        readable.add_file(*tid, IndexFile { supersedes: vec![], packs: t.packs.clone() });
+    }
+    let readable = readable.finish();
+    let (snapshots, used) = used_blobs(repo, &readable)?;
+    report.snapshots = snapshots;
+    report.blobs_used = used.len();
+
+    // Phase 2: sweep trash objects that are old enough and outlived every older backup.
+    let locks = list_locks(repo.storage(), repo.keys())?;
+    let mut rescued: Vec<IndexedPack> = Vec::new();
+    let mut to_delete: Vec<IndexedPack> = Vec::new();
+    let mut swept: Vec<Id> = Vec::new();
+    for (tid, t) in &trash {
+        let age = (now - t.marked_at).to_std().unwrap_or_default();
+        if age < opts.grace {
+            report.trash_waiting += 1;
+            continue;
+        }
+        let older_backup = locks.iter().filter_map(|l| l.info.as_ref()).find(|i| {
+            i.kind == LockKind::Backup
+                && !i.is_stale(now)
+                && i.started < t.marked_at
+                && i.pid != std::process::id()
+        });
+        if let Some(b) = older_backup {
+            report.trash_waiting += 1;
+            report.notes.push(format!("trash {} waits for {}", tid.short(), b.describe()));
+            continue;
+        }
+        for p in &t.packs {
+            if live.pack(&p.id).is_some() {
+                continue; // indexed again (adopted by a backup): not ours to delete
+            }
+            if p.blobs.iter().any(|b| used.contains(&b.id) && !live.contains(&b.id)) {
+                rescued.push(p.clone());
+            } else {
+                to_delete.push(p.clone());
+            }
+        }
+        swept.push(*tid);
+    }
+    report.packs_rescued = rescued.len();
+
+    // Phase 1: mark unused packs; repack sparse ones.
+    let trashed: HashSet<Id> = trash.iter().flat_map(|(_, t)| t.packs.iter().map(|p| p.id)).collect();
+    let mut per_pack: HashMap<Id, Vec<PackEntry>> = HashMap::new();
+    for loc in live.iter() {
+        per_pack.entry(loc.pack.id).or_default().push(loc.entry);
+    }
+    let mut marked: Vec<IndexedPack> = Vec::new();
+    let mut repack: Vec<(IndexedPack, Vec<PackEntry>)> = Vec::new();
+    for p in live.packs() {
+        let entries = per_pack.remove(&p.id).unwrap_or_default();
+        let total: u64 = entries.iter().map(|e| u64::from(e.length)).sum();
+        let live_entries: Vec<PackEntry> = entries.iter().filter(|e| used.contains(&e.id)).copied().collect();
+        let used_bytes: u64 = live_entries.iter().map(|e| u64::from(e.length)).sum();
+        let ip = IndexedPack { id: p.id, salt: p.salt, size: p.size, blobs: entries };
+        if used_bytes == 0 {
+            report.bytes_marked += p.size;
+            marked.push(ip);
+        } else if total > 0 && (used_bytes as f64) < opts.repack_below * total as f64 {
+            report.bytes_repacked += used_bytes;
+            repack.push((ip, live_entries));
+        }
+    }
+    // Packs stored but in no index and no trash: left by interrupted backups (or being indexed
+    // by one right now, which the sweep checks before deleting).
+    for o in repo.storage().list(Kind::Pack)? {
+        let Ok(id) = Id::from_hex(&o.name) else { continue };
+        if live.pack(&id).is_some() || trashed.contains(&id) {
+            continue;
+        }
+        // Torn or foreign objects have no readable header: marked with no blobs.
+        let pack = repo.read_pack_header(&id, o.size).unwrap_or(IndexedPack {
+            id,
+            salt: [0; 16],
+            size: o.size,
+            blobs: vec![],
+        });
+        report.bytes_marked += o.size;
+        marked.push(pack);
+    }
+    report.packs_repacked = repack.len();
+    report.packs_marked = marked.len() + repack.len();
+    report.packs_deleted = to_delete.len();
+    report.bytes_freed = to_delete.iter().map(|p| p.size).sum();
+    if opts.dry_run {
+        return Ok(report);
+    }
+
+    // Repack: copy live blobs into new packs (durable, indexed below).
+    let mut writer = BlobWriter::new(repo, &live);
+    let mut skip: HashSet<Id> = HashSet::new();
+    for (p, entries) in &repack {
+        let name = p.id.to_hex();
+        for e in entries {
+            let env = repo.storage().get_range(
+                Kind::Pack,
+                &name,
+                u64::from(e.offset)..u64::from(e.offset) + u64::from(e.length),
+            )?;
+            let raw = crate::repo::pack::open_blob(repo.keys(), &p.salt, e, &env)?;
+            writer.add_fresh(e.blob_type, e.id, &raw)?;
+        }
+        skip.insert(p.id);
+    }
+    let (new_packs, _) = writer.finish_without_index()?;
+    // Trash first: marked packs stay readable through it whatever happens next.
+    let mut trash_packs = marked.clone();
+    trash_packs.extend(repack.iter().map(|(p, _)| p.clone()));
+    if !trash_packs.is_empty() {
+        save_trash(repo, &TrashFile { marked_at: now, host: crate::util::hostname(), packs: trash_packs })?;
+    }
+    skip.extend(marked.iter().map(|p| p.id));
+    let mut packs = live.to_packs(&skip);
+    packs.extend(new_packs);
+    packs.extend(rescued);
+    let old: Vec<Id> = index_names.iter().filter_map(|n| Id::from_hex(n).ok()).collect();
+    crate::repair::index::replace_index(repo, &old, packs)?;
+    // Deletions last.
+    for p in &to_delete {
+        repo.storage().delete(Kind::Pack, &p.id.to_hex())?;
+    }
+    for t in &swept {
+        repo.storage().delete(Kind::Trash, &t.to_hex())?;
+    }
+    drop(lock);
+    Ok(report)
+}

@@ -1,0 +1,202 @@
+//! Running one step of a job, exactly as the daemon does: hooks, the step itself, retries of
+//! transient failures, the catalog record and the notifications.
+//!
+//! `rempart run JOB --step S` and the daemon both call [`run_step`]; only the trigger and the
+//! operator differ.
+
+pub mod hooks;
+pub mod notify;
+pub mod open;
+pub mod steps;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::catalog::{Catalog, RunRecord};
+use crate::error::{Error, Result};
+use crate::jobs::{Job, Step};
+
+/// What runs need from their surroundings (time and shutdown are injected).
+#[derive(Clone)]
+pub struct RunContext {
+    pub state_dir: PathBuf,
+    pub handle: tokio::runtime::Handle,
+    /// Set when the run must stop (daemon shutdown past its grace period, SIGINT).
+    pub cancel: Arc<AtomicBool>,
+    /// `scheduler` for the daemon, the user's name for manual runs.
+    pub operator: String,
+    pub now: fn() -> DateTime<Utc>,
+    /// Delays between attempts after a transient failure.
+    pub backoff: Vec<Duration>,
+}
+
+impl RunContext {
+    pub fn new(state_dir: PathBuf, handle: tokio::runtime::Handle, operator: String) -> RunContext {
+        RunContext {
+            state_dir,
+            handle,
+            cancel: Arc::new(AtomicBool::new(false)),
+            operator,
+            now: Utc::now,
+            backoff: vec![Duration::from_secs(30), Duration::from_secs(120), Duration::from_secs(600)],
+        }
+    }
+
+    pub fn catalog(&self) -> Result<Catalog> {
+        Catalog::open(&self.state_dir)
+    }
+}
+
+/// The result of a step before it is recorded.
+#[derive(Default)]
+pub struct StepOutcome {
+    pub status: String,
+    pub snapshot: Option<String>,
+    pub snapshot_time: Option<DateTime<Utc>>,
+    pub files: Option<u64>,
+    pub bytes_read: Option<u64>,
+    pub bytes_added: Option<u64>,
+    pub error: Option<String>,
+    pub details: serde_json::Value,
+}
+
+fn sleep_or_cancel(ctx: &RunContext, d: Duration) -> bool {
+    let step = Duration::from_millis(100);
+    let mut waited = Duration::ZERO;
+    while waited < d {
+        if ctx.cancel.load(Ordering::Relaxed) {
+            return false;
+        }
+        std::thread::sleep(step);
+        waited += step;
+    }
+    true
+}
+
+/// Runs one step of `job` and records it; never fails itself (a failure is a recorded run).
+pub fn run_step(ctx: &RunContext, job: &Job, step: Step, trigger: &str) -> RunRecord {
+    let mut record = RunRecord {
+        run_id: crate::id::Id::random().to_hex()[..16].to_string(),
+        job: job.name.clone(),
+        step: step.name().into(),
+        trigger: trigger.into(),
+        host: job.host.clone().unwrap_or_else(crate::util::hostname),
+        operator: ctx.operator.clone(),
+        repository: job.repository.clone(),
+        started: (ctx.now)(),
+        ended: None,
+        status: "running".into(),
+        snapshot: None,
+        snapshot_time: None,
+        files: None,
+        bytes_read: None,
+        bytes_added: None,
+        error: None,
+        details: serde_json::json!({}),
+        definition_hash: Some(job.definition_hash.to_hex()),
+    };
+    let _span =
+        tracing::info_span!("run", job = %job.name, step = step.name(), run = %record.run_id).entered();
+    tracing::info!("starting ({trigger})");
+    let mut catalog = ctx.catalog();
+    if let Ok(c) = &mut catalog {
+        if let Err(e) = c.record(&record) {
+            tracing::warn!("cannot record the run start: {e}");
+        }
+    }
+    notify::ping(ctx, job, notify::Ping::Start);
+
+    let mut attempt = 0usize;
+    let outcome = loop {
+        let result = attempt_step(ctx, job, step, &record);
+        match result {
+            Err(e)
+                if e.is_retryable()
+                    && attempt < job.retries as usize
+                    && !ctx.cancel.load(Ordering::Relaxed) =>
+            {
+                let wait = ctx.backoff.get(attempt).copied().unwrap_or(Duration::from_secs(600));
+                tracing::warn!("transient failure, retrying in {wait:?}: {e}");
+                attempt += 1;
+                if !sleep_or_cancel(ctx, wait) {
+                    break Err(Error::Interrupted("stopped while waiting to retry".into()));
+                }
+            }
+            other => break other,
+        }
+    };
+    match outcome {
+        Ok(o) => {
+            record.status = o.status;
+            record.snapshot = o.snapshot;
+            record.snapshot_time = o.snapshot_time;
+            record.files = o.files;
+            record.bytes_read = o.bytes_read;
+            record.bytes_added = o.bytes_added;
+            record.error = o.error;
+            record.details = o.details;
+        }
+        Err(e) => {
+            record.status =
+                if matches!(e, Error::Interrupted(_)) { "interrupted".into() } else { "failed".into() };
+            record.error = Some(e.to_string());
+        }
+    }
+    if attempt > 0 {
+        record.details["attempts"] = serde_json::json!(attempt + 1);
+    }
+    record.ended = Some((ctx.now)());
+    match &record.error {
+        Some(e) => tracing::warn!("{}: {e}", record.status),
+        None => tracing::info!("{}", record.status),
+    }
+    match &mut catalog {
+        Ok(c) => {
+            if let Err(e) = c.record(&record) {
+                tracing::error!("cannot record the run: {e}");
+            }
+        }
+        Err(e) => tracing::error!("cannot open the catalog: {e}"),
+    }
+    notify::after_run(ctx, job, &record);
+    record
+}
+
+/// One attempt: before hook, step, after hook.
+fn attempt_step(ctx: &RunContext, job: &Job, step: Step, record: &RunRecord) -> Result<StepOutcome> {
+    let hooked = step == Step::Backup;
+    if hooked {
+        if let Some(cmd) = &job.hooks.before {
+            hooks::run_hook("before", cmd, job, step, "running", job.hooks.timeout)
+                .map_err(|e| Error::failed(format!("{e}; the {} was not run", step.name())))?;
+        }
+    }
+    let result = steps::execute(ctx, job, step, record);
+    if hooked {
+        if let Some(cmd) = &job.hooks.after {
+            let status = match &result {
+                Ok(o) => o.status.clone(),
+                Err(_) => "failed".into(),
+            };
+            if let Err(e) = hooks::run_hook("after", cmd, job, step, &status, job.hooks.timeout) {
+                return match result {
+                    // The snapshot stays valid; the run is failed so someone looks at the hook.
+                    Ok(mut o) => {
+                        o.status = "failed".into();
+                        o.error = Some(format!(
+                            "{e} (the backup itself succeeded: snapshot {})",
+                            o.snapshot.clone().unwrap_or_default()
+                        ));
+                        Ok(o)
+                    }
+                    Err(inner) => Err(Error::failed(format!("{inner}; and {e}"))),
+                };
+            }
+        }
+    }
+    result
+}

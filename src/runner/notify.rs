@@ -1,0 +1,72 @@
+//! Notifications: webhooks with a JSON body, and healthchecks.io-style pings.
+//!
+//! A notification that cannot be delivered is logged and never fails the run.
+
+use std::time::Duration;
+
+use super::RunContext;
+use crate::catalog::RunRecord;
+use crate::jobs::Job;
+
+pub enum Ping {
+    Start,
+}
+
+fn client() -> Option<reqwest::Client> {
+    reqwest::Client::builder().timeout(Duration::from_secs(10)).build().ok()
+}
+
+fn send(
+    ctx: &RunContext,
+    what: &str,
+    req: impl std::future::Future<Output = reqwest::Result<reqwest::Response>>,
+) {
+    match ctx.handle.block_on(req) {
+        Ok(r) if r.status().is_success() => tracing::debug!("{what} delivered"),
+        Ok(r) => tracing::warn!("{what} not accepted: HTTP {}", r.status()),
+        Err(e) => tracing::warn!("{what} could not be delivered: {e}"),
+    }
+}
+
+/// The start ping.
+pub fn ping(ctx: &RunContext, job: &Job, _p: Ping) {
+    let (Some(base), Some(c)) = (&job.notify.healthchecks, client()) else { return };
+    send(ctx, "start ping", c.post(format!("{}/start", base.trim_end_matches('/'))).send());
+}
+
+/// The JSON body of a webhook.
+pub fn webhook_body(job: &Job, r: &RunRecord) -> serde_json::Value {
+    serde_json::json!({
+        "job": job.name,
+        "step": r.step,
+        "status": r.status,
+        "trigger": r.trigger,
+        "host": r.host,
+        "run_id": r.run_id,
+        "started": r.started,
+        "ended": r.ended,
+        "duration_secs": r.duration().map(|d| d.as_secs_f64()),
+        "snapshot": r.snapshot,
+        "error": r.error,
+        "bytes_added": r.bytes_added,
+        "repository": r.repository,
+        "details": r.details,
+    })
+}
+
+/// Webhook (on failure, or always with `on_success`) and the final ping.
+pub fn after_run(ctx: &RunContext, job: &Job, r: &RunRecord) {
+    let Some(c) = client() else { return };
+    let ok = r.succeeded();
+    if let Some(url) = &job.notify.webhook {
+        if !ok || job.notify.on_success {
+            send(ctx, "webhook", c.post(url).json(&webhook_body(job, r)).send());
+        }
+    }
+    if let Some(base) = &job.notify.healthchecks {
+        let base = base.trim_end_matches('/');
+        let url = if ok { base.to_string() } else { format!("{base}/fail") };
+        let body = r.error.clone().unwrap_or_else(|| format!("{} {}", r.step, r.status));
+        send(ctx, "result ping", c.post(url).body(body).send());
+    }
+}

@@ -1,0 +1,156 @@
+//! The steps themselves: backup, check, prune (forget + prune), drill.
+
+use super::{RunContext, StepOutcome};
+use crate::backup::{backup, BackupOptions};
+use crate::catalog::RunRecord;
+use crate::check::{check, CheckOptions, ReadData};
+use crate::error::Result;
+use crate::jobs::{Job, Source, Step};
+use crate::maintenance::forget::{forget, ForgetOptions};
+use crate::maintenance::prune::{prune, PruneOptions};
+use crate::sources::{DbAuth, DbUrl};
+use crate::state::SnapshotRegister;
+
+pub fn execute(ctx: &RunContext, job: &Job, step: Step, record: &RunRecord) -> Result<StepOutcome> {
+    match step {
+        Step::Backup => run_backup(ctx, job),
+        Step::Check => run_check(ctx, job),
+        Step::Prune => run_prune(ctx, job),
+        Step::Drill => {
+            let _ = record;
+            Err(crate::Error::failed("drills are not in this build yet"))
+        }
+    }
+}
+
+fn run_backup(ctx: &RunContext, job: &Job) -> Result<StepOutcome> {
+    let repo = super::open::open_job_repository(job, &ctx.state_dir, &ctx.handle)?;
+    let register = SnapshotRegister::open(&ctx.state_dir, &repo.id());
+    let mut out = StepOutcome { status: "success".into(), ..Default::default() };
+    let mut snapshots = Vec::new();
+    let mut errors = Vec::new();
+    let (mut files, mut read, mut added) = (0u64, 0u64, 0u64);
+    for source in &job.sources {
+        let mut opts = BackupOptions::new(vec![]);
+        opts.excludes = job.exclude.clone();
+        opts.tags = job.tags.clone();
+        opts.hostname = job.host.clone();
+        opts.one_file_system = job.one_file_system;
+        opts.job = Some(job.name.clone());
+        opts.cancel = ctx.cancel.clone();
+        opts.staging_dir = Some(ctx.state_dir.join("staging"));
+        let result = match source {
+            Source::Paths(paths) => {
+                opts.paths = paths.clone();
+                backup(&repo, &opts)?
+            }
+            Source::Database(url) => {
+                let auth = DbAuth { password_file: job.db_password_file.clone() };
+                crate::backup::database::backup_database(&repo, &DbUrl::parse(url)?, &auth, &opts)?
+            }
+        };
+        register.added(&result.snapshot_id)?;
+        let s = &result.snapshot.summary;
+        files += s.files_new + s.files_changed + s.files_unmodified;
+        read += s.bytes_read;
+        added += s.bytes_added;
+        errors.extend(s.errors.iter().map(|e| format!("{}: {}", e.path, e.error)));
+        snapshots.push(serde_json::json!({
+            "id": result.snapshot_id.to_hex(),
+            "source": result.snapshot.source,
+            "summary": s,
+        }));
+        out.snapshot = Some(result.snapshot_id.to_hex());
+        out.snapshot_time = Some(result.snapshot.time);
+    }
+    if !errors.is_empty() {
+        out.status = "partial".into();
+        out.error = Some(format!("{} entries could not be read: {}", errors.len(), errors.join("; ")));
+    }
+    out.files = Some(files);
+    out.bytes_read = Some(read);
+    out.bytes_added = Some(added);
+    let count = repo.list_snapshots()?.0.iter().filter(|(_, s)| s.job.as_deref() == Some(&job.name)).count();
+    out.details = serde_json::json!({
+        "snapshots": snapshots,
+        "repository_id": repo.id().to_hex(),
+        "snapshot_count": count,
+    });
+    Ok(out)
+}
+
+/// `rotate/M` reads bucket N of M, one more than the last scheduled check read.
+fn read_data_for(ctx: &RunContext, job: &Job) -> Result<(ReadData, Option<u32>)> {
+    let Some(spec) = job.check_read_data.as_deref() else { return Ok((ReadData::None, None)) };
+    if spec == "all" {
+        return Ok((ReadData::All, None));
+    }
+    if let Some(m) = spec.strip_prefix("rotate/") {
+        let m: u32 = m
+            .parse()
+            .map_err(|_| crate::Error::invalid(format!("check_read_data '{spec}': expected rotate/M")))?;
+        let last = ctx
+            .catalog()?
+            .last_success(&job.name, "check")?
+            .and_then(|r| r.details.get("read_data_bucket").and_then(|b| b.as_u64()))
+            .unwrap_or(0) as u32;
+        let n = last % m.max(1) + 1;
+        return Ok((ReadData::Subset { n, m }, Some(n)));
+    }
+    Ok((ReadData::parse_subset(spec)?, None))
+}
+
+fn run_check(ctx: &RunContext, job: &Job) -> Result<StepOutcome> {
+    let repo = super::open::open_job_repository(job, &ctx.state_dir, &ctx.handle)?;
+    let (read_data, bucket) = read_data_for(ctx, job)?;
+    let _lock = crate::repo::lock::LockGuard::acquire(
+        repo.storage(),
+        repo.keys(),
+        crate::repo::lock::LockKind::Check,
+        "check",
+    )?;
+    let opts = CheckOptions {
+        read_data,
+        known_snapshots: SnapshotRegister::open(&ctx.state_dir, &repo.id()).known(),
+        cancel: ctx.cancel.clone(),
+        ..Default::default()
+    };
+    let report = check(&repo, &opts)?;
+    let ok = report.problems.is_empty();
+    Ok(StepOutcome {
+        status: if ok { "success".into() } else { "failed".into() },
+        error: (!ok).then(|| {
+            format!(
+                "integrity damage: {}",
+                report
+                    .problems
+                    .iter()
+                    .map(|p| format!("{}: {}", p.object, p.detail))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        }),
+        details: serde_json::json!({ "report": report, "read_data_bucket": bucket }),
+        ..Default::default()
+    })
+}
+
+fn run_prune(ctx: &RunContext, job: &Job) -> Result<StepOutcome> {
+    let repo = super::open::open_job_repository(job, &ctx.state_dir, &ctx.handle)?;
+    let mut details = serde_json::json!({});
+    if !job.retention.is_empty() {
+        let tz = crate::jobs::schedule::parse_tz(&job.timezone).map_err(crate::Error::invalid)?;
+        let f = forget(
+            &repo,
+            &ForgetOptions { policy: job.retention.clone(), tz, job: Some(job.name.clone()), dry_run: false },
+        )?;
+        let register = SnapshotRegister::open(&ctx.state_dir, &repo.id());
+        for id in &f.removed {
+            register.removed(id)?;
+        }
+        details["forget"] = serde_json::json!({ "removed": f.removed, "kept": f.kept });
+    }
+    let p = prune(&repo, &PruneOptions::default())?;
+    details["prune"] = serde_json::to_value(&p).unwrap_or_default();
+    Ok(StepOutcome { status: "success".into(), details, ..Default::default() })
+}
