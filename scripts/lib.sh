@@ -100,6 +100,14 @@ stop_garage() {
     fi
 }
 
+# restic (Debian's package): the retention tests compare rempart's decisions with restic's.
+ensure_restic() {
+    if ! command -v restic >/dev/null; then
+        log "installing restic (Debian package)"
+        apt-get update -q >/dev/null && apt-get install -y -q restic >/dev/null
+    fi
+}
+
 # Headless Chromium for the report and dashboard tests.
 ensure_chromium() {
     if ! command -v chromium >/dev/null; then

@@ -30,6 +30,7 @@ fn send(
 
 /// The start ping.
 pub fn ping(ctx: &RunContext, job: &Job, _p: Ping) {
+    let _rt = ctx.handle.enter();
     let (Some(base), Some(c)) = (&job.notify.healthchecks, client()) else { return };
     send(ctx, "start ping", c.post(format!("{}/start", base.trim_end_matches('/'))).send());
 }
@@ -56,6 +57,7 @@ pub fn webhook_body(job: &Job, r: &RunRecord) -> serde_json::Value {
 
 /// Webhook (on failure, or always with `on_success`) and the final ping.
 pub fn after_run(ctx: &RunContext, job: &Job, r: &RunRecord) {
+    let _rt = ctx.handle.enter();
     let Some(c) = client() else { return };
     let ok = r.succeeded();
     if let Some(url) = &job.notify.webhook {

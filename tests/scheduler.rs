@@ -1,0 +1,482 @@
+//! End-to-end for jobs and the daemon: validation messages, the example jobs, hooks,
+//! notifications, forget against restic itself, prune beside running backups, the daemon's
+//! schedule and its clean stop on SIGTERM.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{random_bytes, Env};
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A folder of job files plus a keys folder, inside the test environment.
+fn jobs_dir(env: &Env, files: &[(&str, String)]) -> PathBuf {
+    let dir = env.path().join("jobs");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    dir
+}
+
+fn with_jobs(env: &Env, dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = env.cmd().arg("--jobs").arg(dir).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn every_example_job_validates() {
+    let env = Env::new();
+    let (code, out, err) = env.run(&["jobs", "validate", repo_root().join("jobs").to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("project-files") && out.contains("postgres-test"), "{out}");
+}
+
+#[test]
+fn each_kind_of_bad_job_file_gets_its_message() {
+    let env = Env::new();
+    let src = env.path().join("data");
+    std::fs::create_dir_all(&src).unwrap();
+    let good = |extra: &str| format!("name = \"j\"\nsources = [\"{}\"]\n{extra}", src.display());
+    let cases: Vec<(&str, String, &str, &str)> = vec![
+        ("syntax", "name = \"j\"\nsources = [\"/tmp\"\n".into(), ":3", "expected"),
+        ("unknown key", good("retention_days = 3\n"), ":3", "retention_days"),
+        (
+            "impossible cron",
+            good("[schedule]\nbackup = \"0 0 31 2 *\"\n"),
+            ":4: key 'schedule.backup'",
+            "never fires",
+        ),
+        ("bad cron", good("[schedule]\nbackup = \"0 2 * *\"\n"), ":4: key 'schedule.backup'", "expected 5"),
+        (
+            "unknown time zone",
+            good("[schedule]\nbackup = \"0 2 * * *\"\ntimezone = \"Europe/Atlantis\"\n"),
+            ":5: key 'schedule.timezone'",
+            "'Europe/Atlantis'",
+        ),
+        (
+            "bad duration",
+            good("[objectives]\nrpo = \"26 hours\"\n"),
+            ":4: key 'objectives.rpo'",
+            "'26 hours'",
+        ),
+        (
+            "missing source",
+            "name = \"j\"\nsources = [\"/no/such/folder\"]\n".into(),
+            ":2: key 'sources'",
+            "'/no/such/folder'",
+        ),
+        (
+            "password in url",
+            "name = \"j\"\nsources = [\"postgres://u:pw@h/db\"]\n".into(),
+            ":2: key 'sources'",
+            "password",
+        ),
+        (
+            "unreachable repository",
+            good("repository = \"s3://nobucket/x\"\n"),
+            "key 'repository'",
+            "unreachable",
+        ),
+    ];
+    for (label, text, place, words) in cases {
+        let dir = env.path().join(format!("case-{}", label.replace(' ', "-")));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("j.toml"), text).unwrap();
+        let out = env
+            .cmd()
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+            .env("AWS_ALLOW_HTTP", "true")
+            .env("AWS_ACCESS_KEY_ID", "x")
+            .env("AWS_SECRET_ACCESS_KEY", "y")
+            .args(["jobs", "validate", dir.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{label}: {err}");
+        assert!(err.contains("j.toml"), "{label}: file not named: {err}");
+        assert!(err.contains(place), "{label}: expected '{place}' in: {err}");
+        assert!(err.contains(words), "{label}: expected '{words}' in: {err}");
+    }
+    // A repository that exists without its passphrase file.
+    let dir = env.path().join("case-passphrase");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("j.toml"),
+        good(&format!("repository = \"{}\"\npassword_file = \"gone.pass\"\n", env.repo)),
+    )
+    .unwrap();
+    env.init();
+    let (code, _, err) = env.run(&["jobs", "validate", dir.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("j.toml:4: key 'password_file'") && err.contains("gone.pass"), "{err}");
+    // The daemon refuses to start with an invalid job.
+    let (code, _, err) =
+        with_jobs(&env, &env.path().join("case-unknown-key"), &["daemon", "--listen", "127.0.0.1:0"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("does not start with an invalid job"), "{err}");
+}
+
+/// A tiny HTTP server that records request lines and bodies.
+fn recorder() -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = format!("http://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            let mut len = 0;
+            loop {
+                let mut h = String::new();
+                reader.read_line(&mut h).unwrap();
+                if h == "\r\n" || h.is_empty() {
+                    break;
+                }
+                if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; len];
+            reader.read_exact(&mut body).unwrap();
+            s.lock().unwrap().push(format!("{} {}", line.trim(), String::from_utf8_lossy(&body)));
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        }
+    });
+    (addr, seen)
+}
+
+#[test]
+fn run_records_hooks_and_notifications() {
+    let env = Env::new();
+    let src = env.path().join("data");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("a.txt"), b"hello").unwrap();
+    let (url, seen) = recorder();
+    let marker = env.path().join("after-ran");
+    let job = format!(
+        "name = \"app\"\nsources = [\"{}\"]\nrepository = \"{}\"\npassword_file = \"../keys/app.pass\"\n\
+         [hooks]\nbefore = \"test -d {}\"\nafter = \"echo $REMPART_STATUS > {}\"\ntimeout = \"10s\"\n\
+         [notify]\nwebhook = \"{url}/hook\"\non_success = true\nhealthchecks = \"{url}/hc\"\n",
+        src.display(),
+        env.repo,
+        src.display(),
+        marker.display()
+    );
+    let dir = jobs_dir(&env, &[("app.toml", job.clone())]);
+    // First run: the repository and its passphrase file are created on first use.
+    let (code, out, err) = with_jobs(&env, &dir, &["--json", "run", "app"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let rec: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(rec["status"], "success");
+    assert_eq!(rec["trigger"], "manual");
+    assert!(env.path().join("keys/app.pass").exists());
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(env.path().join("keys/app.pass")).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    assert_eq!(std::fs::read_to_string(&marker).unwrap().trim(), "success");
+    let calls = seen.lock().unwrap().clone();
+    assert!(calls.iter().any(|c| c.starts_with("POST /hc/start")), "{calls:?}");
+    assert!(calls.iter().any(|c| c.starts_with("POST /hc ") || c.starts_with("POST /hc HTTP")), "{calls:?}");
+    let hook = calls.iter().find(|c| c.starts_with("POST /hook")).expect("webhook");
+    assert!(
+        hook.contains("\"job\":\"app\"")
+            && hook.contains("\"status\":\"success\"")
+            && hook.contains("\"snapshot\""),
+        "{hook}"
+    );
+    // The run is in the catalog.
+    let runs = env.cmd().args(["--json", "catalog", "runs"]).output().unwrap();
+    let runs: serde_json::Value = serde_json::from_slice(&runs.stdout).unwrap();
+    assert_eq!(runs.as_array().unwrap().len(), 1);
+    assert_eq!(runs[0]["snapshot"], rec["snapshot"]);
+
+    // A failing before hook cancels the backup: no snapshot, run failed, /fail pinged.
+    std::fs::write(dir.join("app.toml"), job.replace(&format!("test -d {}", src.display()), "exit 3"))
+        .unwrap();
+    seen.lock().unwrap().clear();
+    let (code, _, err) = with_jobs(&env, &dir, &["run", "app"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("before hook") && err.contains("was not run"), "{err}");
+    let snaps = env
+        .cmd()
+        .args(["--json", "--password-file"])
+        .arg(env.path().join("keys/app.pass"))
+        .arg("snapshots")
+        .output()
+        .unwrap();
+    let snaps: serde_json::Value = serde_json::from_slice(&snaps.stdout).unwrap();
+    assert_eq!(snaps.as_array().unwrap().len(), 1, "no snapshot from the cancelled run");
+    let calls = seen.lock().unwrap().clone();
+    assert!(calls.iter().any(|c| c.starts_with("POST /hc/fail")), "{calls:?}");
+    assert!(
+        calls.iter().any(|c| c.starts_with("POST /hook") && c.contains("\"status\":\"failed\"")),
+        "{calls:?}"
+    );
+    // The catalog survives its own loss: rebuilt from the repository.
+    std::fs::remove_file(env.state_dir.join("catalog.db")).unwrap();
+    let (code, out, err) = with_jobs(&env, &dir, &["catalog", "rebuild"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("1 backup runs recreated"), "{out}");
+}
+
+/// Snapshot times for the retention comparison: irregular, over about two years.
+fn snapshot_times() -> Vec<chrono::DateTime<chrono::Utc>> {
+    let start =
+        chrono::DateTime::parse_from_rfc3339("2025-01-01T00:00:00Z").unwrap().with_timezone(&chrono::Utc);
+    let mut x: u64 = 12345;
+    let mut t = start;
+    let mut out = Vec::new();
+    for _ in 0..60 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        t += chrono::Duration::minutes((x % (6 * 24 * 60)) as i64 + 7);
+        out.push(t);
+    }
+    out
+}
+
+#[test]
+fn forget_keeps_what_restic_keeps() {
+    if std::process::Command::new("restic").arg("version").output().is_err() {
+        panic!("restic is needed to compare retention decisions (scripts/test installs it)");
+    }
+    let times = snapshot_times();
+    let scratch = tempfile::tempdir().unwrap();
+    let data = scratch.path().join("d");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("f"), b"x").unwrap();
+    // restic with the same snapshot times (TZ=UTC so buckets match).
+    let restic_repo = scratch.path().join("restic");
+    let run_restic = |args: &[&str]| {
+        let out = std::process::Command::new("restic")
+            .args(args)
+            .env("RESTIC_REPOSITORY", &restic_repo)
+            .env("RESTIC_PASSWORD", "pw")
+            .env("RESTIC_CACHE_DIR", scratch.path().join("cache"))
+            .env("TZ", "UTC")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "restic {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    run_restic(&["init"]);
+    for t in &times {
+        run_restic(&[
+            "backup",
+            "-q",
+            "--host",
+            "h",
+            "--time",
+            &t.format("%Y-%m-%d %H:%M:%S").to_string(),
+            data.to_str().unwrap(),
+        ]);
+    }
+    // rempart with the same times.
+    let env = Env::new();
+    env.init();
+    let (rt, repo) = common::open_repo(&env);
+    for t in &times {
+        let mut o = rempart::backup::BackupOptions::new(vec![data.clone()]);
+        o.time = Some(*t);
+        o.hostname = Some("h".into());
+        rempart::backup::backup(&repo, &o).unwrap();
+    }
+    let snaps: Vec<_> = repo.list_snapshots().unwrap().0;
+    drop(rt);
+    let policies: Vec<(Vec<&str>, rempart::jobs::Retention)> = vec![
+        (vec!["--keep-last", "5"], rempart::jobs::Retention { keep_last: Some(5), ..Default::default() }),
+        (
+            vec!["--keep-daily", "7", "--keep-weekly", "5", "--keep-monthly", "6", "--keep-yearly", "2"],
+            rempart::jobs::Retention {
+                keep_daily: Some(7),
+                keep_weekly: Some(5),
+                keep_monthly: Some(6),
+                keep_yearly: Some(2),
+                ..Default::default()
+            },
+        ),
+        (
+            vec!["--keep-hourly", "30", "--keep-last", "3", "--keep-within", "20d"],
+            rempart::jobs::Retention {
+                keep_hourly: Some(30),
+                keep_last: Some(3),
+                keep_within: Some("20d".into()),
+                ..Default::default()
+            },
+        ),
+        (
+            vec!["--keep-weekly", "10"],
+            rempart::jobs::Retention { keep_weekly: Some(10), ..Default::default() },
+        ),
+    ];
+    for (flags, policy) in policies {
+        let mut args = vec!["forget", "--dry-run", "--json"];
+        args.extend_from_slice(&flags);
+        let out = run_restic(&args);
+        let groups: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let mut restic_kept: Vec<String> = groups[0]["keep"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                chrono::DateTime::parse_from_rfc3339(s["time"].as_str().unwrap())
+                    .unwrap()
+                    .with_timezone(&chrono::Utc)
+                    .to_rfc3339()
+            })
+            .collect();
+        restic_kept.sort();
+        let decisions = rempart::maintenance::retention::apply(&policy, &snaps, chrono_tz::UTC).unwrap();
+        let mut ours: Vec<String> =
+            decisions.iter().filter(|d| d.keep).map(|d| d.time.to_rfc3339()).collect();
+        ours.sort();
+        assert_eq!(ours, restic_kept, "policy {flags:?}");
+    }
+}
+
+#[test]
+fn prune_beside_running_backups_loses_nothing() {
+    let env = Env::new();
+    env.ok(&["init", "--pack-size-mib", "1"]);
+    let scratch = tempfile::tempdir().unwrap();
+    let mut dirs = Vec::new();
+    for i in 0..4u64 {
+        let d = scratch.path().join(format!("d{i}"));
+        std::fs::create_dir_all(&d).unwrap();
+        for f in 0..8u64 {
+            std::fs::write(d.join(format!("f{f}")), random_bytes(i * 100 + f, 400_000)).unwrap();
+        }
+        dirs.push(d);
+    }
+    // Some history, then forget most of it so prune has work.
+    for d in &dirs[..2] {
+        env.ok(&["backup", d.to_str().unwrap()]);
+    }
+    std::fs::write(dirs[0].join("f0"), random_bytes(999, 400_000)).unwrap();
+    env.ok(&["backup", dirs[0].to_str().unwrap()]);
+    env.ok(&["forget", "--keep-last", "1"]);
+    // Backups of new data run while prune marks and a second prune sweeps (grace 0).
+    let children: Vec<_> = dirs[2..]
+        .iter()
+        .map(|d| {
+            env.std_cmd()
+                .args(["--json", "backup", d.to_str().unwrap()])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let (code, out, err) = env.run(&["prune", "--grace", "0s"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let mut ids = Vec::new();
+    for c in children {
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success(), "backup during prune failed: {}", String::from_utf8_lossy(&o.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        ids.push(v["snapshot"].as_str().unwrap().to_string());
+    }
+    let (code, out, err) = env.run(&["prune", "--grace", "0s"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = env.run(&["check", "--read-data"]);
+    assert_eq!(code, 0, "{out}{err}");
+    for (i, id) in ids.iter().enumerate() {
+        let target = env.path().join(format!("r{i}"));
+        env.ok(&["restore", id, "--target", target.to_str().unwrap()]);
+        let d = &dirs[2 + i];
+        let diff = std::process::Command::new("diff")
+            .arg("-r")
+            .arg(d)
+            .arg(target.join(d.strip_prefix("/").unwrap()))
+            .output()
+            .unwrap();
+        assert!(diff.status.success(), "{}", String::from_utf8_lossy(&diff.stdout));
+    }
+    // The forgotten data is gone from the storage after the sweep.
+    let p = env.json(&["prune", "--dry-run", "--grace", "0s"]);
+    assert_eq!(p["packs_marked"], 0, "{p}");
+}
+
+fn metric(addr: &str, name: &str) -> Option<String> {
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").ok()?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).ok()?;
+    body.lines().find(|l| l.starts_with(name)).map(str::to_string)
+}
+
+#[test]
+fn daemon_runs_on_schedule_and_stops_cleanly_on_sigterm() {
+    let env = Env::new();
+    let src = env.path().join("data");
+    std::fs::create_dir_all(&src).unwrap();
+    for i in 0..40 {
+        std::fs::write(src.join(format!("f{i}")), random_bytes(i, 1_000_000)).unwrap();
+    }
+    let job = format!(
+        "name = \"fast\"\nsources = [\"{}\"]\nrepository = \"{}\"\npassword_file = \"{}\"\n[schedule]\nbackup = \"*/2 * * * * *\"\n",
+        src.display(),
+        env.repo,
+        env.password_file.display()
+    );
+    let dir = jobs_dir(&env, &[("fast.toml", job)]);
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut daemon = env
+        .std_cmd()
+        .arg("--jobs")
+        .arg(&dir)
+        .args(["daemon", "--listen", &addr, "--grace", "1s"])
+        .spawn()
+        .unwrap();
+    // Wait for a first recorded success, then for a backup in progress.
+    let started = Instant::now();
+    while metric(&addr, "rempart_last_success_timestamp_seconds{job=\"fast\",step=\"backup\"}").is_none() {
+        assert!(started.elapsed() < Duration::from_secs(60), "no backup recorded within a minute");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // New data so the next backup has work to interrupt.
+    for i in 0..40 {
+        std::fs::write(src.join(format!("g{i}")), random_bytes(1000 + i, 1_000_000)).unwrap();
+    }
+    while metric(&addr, "rempart_running{job=\"fast\",step=\"backup\"} 1").is_none() {
+        assert!(started.elapsed() < Duration::from_secs(90), "no backup seen running");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(daemon.id() as i32), nix::sys::signal::Signal::SIGTERM)
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = daemon.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the daemon did not stop within 30 s of SIGTERM");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status.code(), Some(0), "the daemon exits 0 after SIGTERM");
+    let runs = env.cmd().args(["--json", "catalog", "runs"]).output().unwrap();
+    let runs: serde_json::Value = serde_json::from_slice(&runs.stdout).unwrap();
+    let runs = runs.as_array().unwrap();
+    assert!(runs.iter().any(|r| r["status"] == "success" && r["trigger"] == "schedule"), "{runs:?}");
+    assert!(runs.iter().all(|r| r["status"] != "running"), "no run left running: {runs:?}");
+    let (code, out, err) = env.run(&["check"]);
+    assert_eq!(code, 0, "the repository passes check after the stop: {out}{err}");
+    assert!(env.run(&["unlock"]).0 == 0);
+}
