@@ -20,6 +20,7 @@ pub mod check;
 pub mod cli;
 pub mod crypto;
 pub mod daemon;
+pub mod drill;
 pub mod error;
 pub mod id;
 pub mod jobs;

@@ -109,6 +109,75 @@ fn verify_pack(repo: &Repository, pack: &PackRef, expected: &[PackEntry]) -> Pac
     verdict
 }
 
+/// What reading a set of packs found.
+#[derive(Default)]
+pub struct DataVerdict {
+    pub packs_read: usize,
+    pub bytes_read: u64,
+    /// Damaged blobs: (blob, pack described, reason).
+    pub bad: Vec<(Id, String, String)>,
+    /// Damage outside the blobs: (pack described, reason).
+    pub pack_problems: Vec<(String, String)>,
+}
+
+/// Verifies the given entries of each pack, on `threads` threads.
+///
+/// # Errors
+/// `Interrupted` when `cancel` is set.
+pub fn verify_groups(
+    repo: &Repository,
+    work: &[(PackRef, Vec<PackEntry>)],
+    threads: usize,
+    cancel: &std::sync::atomic::AtomicBool,
+) -> Result<DataVerdict> {
+    let next = AtomicUsize::new(0);
+    let out = Mutex::new(DataVerdict::default());
+    std::thread::scope(|s| {
+        for _ in 0..threads.max(1) {
+            s.spawn(|| loop {
+                if cancel.load(Ordering::Relaxed) {
+                    return;
+                }
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some((pack, entries)) = work.get(i) else { return };
+                let v = verify_pack(repo, pack, entries);
+                let object = Kind::Pack.describe(&pack.id.to_hex());
+                let mut o = out.lock();
+                o.packs_read += 1;
+                o.bytes_read += v.bytes_read;
+                if let Some(p) = v.pack_problem {
+                    o.pack_problems.push((object.clone(), p));
+                }
+                for (id, why) in v.bad {
+                    o.bad.push((id, object.clone(), why));
+                }
+            });
+        }
+    });
+    if cancel.load(Ordering::Relaxed) {
+        return Err(Error::Interrupted("data verification cancelled".into()));
+    }
+    Ok(out.into_inner())
+}
+
+/// Verifies the blobs `ids` (a snapshot's, for a drill), reading only the packs holding them.
+pub fn verify_blobs(
+    repo: &Repository,
+    index: &Index,
+    ids: &std::collections::HashSet<Id>,
+    threads: usize,
+    cancel: &std::sync::atomic::AtomicBool,
+) -> Result<DataVerdict> {
+    let mut per_pack: HashMap<Id, (PackRef, Vec<PackEntry>)> = HashMap::new();
+    for id in ids {
+        if let Some(loc) = index.lookup(id) {
+            per_pack.entry(loc.pack.id).or_insert_with(|| (loc.pack, vec![])).1.push(loc.entry);
+        }
+    }
+    let work: Vec<_> = per_pack.into_values().collect();
+    verify_groups(repo, &work, threads, cancel)
+}
+
 /// Reads the selected packs; adds every unreadable blob to `bad_blobs`.
 pub fn read_data(
     repo: &Repository,
@@ -125,42 +194,10 @@ pub fn read_data(
         per_pack.entry(loc.pack.id).or_insert_with(|| (loc.pack, vec![])).1.push(loc.entry);
     }
     let work: Vec<_> = per_pack.into_values().collect();
-    let next = AtomicUsize::new(0);
-    let found: Mutex<Vec<(Id, String, String)>> = Mutex::new(Vec::new());
-    let read = Mutex::new((0usize, 0u64));
-    let pack_problems: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
-    std::thread::scope(|s| {
-        for _ in 0..opts.threads.max(1) {
-            s.spawn(|| loop {
-                if opts.cancel.load(Ordering::Relaxed) {
-                    return;
-                }
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some((pack, entries)) = work.get(i) else { return };
-                let v = verify_pack(repo, pack, entries);
-                {
-                    let mut r = read.lock();
-                    r.0 += 1;
-                    r.1 += v.bytes_read;
-                }
-                let object = Kind::Pack.describe(&pack.id.to_hex());
-                if let Some(p) = v.pack_problem {
-                    pack_problems.lock().push((object.clone(), p));
-                }
-                let mut f = found.lock();
-                for (id, why) in v.bad {
-                    f.push((id, object.clone(), why));
-                }
-            });
-        }
-    });
-    if opts.cancel.load(Ordering::Relaxed) {
-        return Err(Error::Interrupted("check cancelled".into()));
-    }
-    let (packs, bytes) = read.into_inner();
-    report.stats.packs_read = packs;
-    report.stats.bytes_read = bytes;
-    for (object, detail) in pack_problems.into_inner() {
+    let v = verify_groups(repo, &work, opts.threads, &opts.cancel)?;
+    report.stats.packs_read = v.packs_read;
+    report.stats.bytes_read = v.bytes_read;
+    for (object, detail) in v.pack_problems {
         report.problems.push(super::Problem {
             object,
             detail,
@@ -172,7 +209,7 @@ pub fn read_data(
                     .into(),
         });
     }
-    for (id, object, why) in found.into_inner() {
+    for (id, object, why) in v.bad {
         bad_blobs.entry(id).or_insert((object, why));
     }
     Ok(())

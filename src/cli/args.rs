@@ -82,6 +82,8 @@ pub enum Command {
     Run(RunArgs),
     /// Run the jobs on their schedules; serve the dashboard and metrics.
     Daemon(DaemonArgs),
+    /// Restore-drill a job: prove its backup restores, within its objectives, and record it.
+    Drill(DrillArgs),
     /// Remove snapshots that a retention policy does not keep.
     Forget(ForgetArgs),
     /// Free the space of data no snapshot uses (two-phase: marks now, deletes later).
@@ -113,6 +115,22 @@ pub struct RunArgs {
     /// The step to run.
     #[arg(long, default_value = "backup", value_parser = ["backup", "check", "prune", "drill"])]
     pub step: String,
+}
+
+#[derive(Args, Debug)]
+pub struct DrillArgs {
+    /// The job's name.
+    pub job: String,
+    /// Which snapshot: latest, random, or an id (prefix).
+    #[arg(long, default_value = "latest")]
+    pub snapshot: String,
+    /// Level to reach: 1 structure, 2 data, 3 restore, 4 validation (default: the job's).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=4))]
+    pub level: Option<u8>,
+    /// As a replacement machine would: only the repository URL and a key (the recovery file
+    /// from --recovery-file, or the passphrase), no cache, no catalog.
+    #[arg(long)]
+    pub cold: bool,
 }
 
 #[derive(Args, Debug)]

@@ -105,6 +105,7 @@ fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Jobs(c) => commands::jobs::run(&ctx, c),
         Command::Run(a) => commands::run::run(&ctx, a),
         Command::Daemon(a) => commands::daemon::run(&ctx, a),
+        Command::Drill(a) => commands::drill::run(&ctx, a),
         Command::Forget(a) => commands::maintenance::forget(&ctx, a),
         Command::Prune(a) => commands::maintenance::prune(&ctx, a),
         Command::Catalog(c) => commands::catalog::run(&ctx, c),

@@ -95,6 +95,9 @@ pub async fn run(
 ) -> Result<()> {
     let jobs = load_jobs(&opts, &ctx.state_dir)?;
     let now = (ctx.now)();
+    for s in crate::drill::scratch::clean_leftovers(&ctx.state_dir) {
+        tracing::warn!("removed a leftover of an interrupted drill: {s}");
+    }
     if let Ok(mut c) = ctx.catalog() {
         for r in c.close_dangling(now)? {
             tracing::warn!(

@@ -32,6 +32,8 @@ pub struct RunContext {
     pub now: fn() -> DateTime<Utc>,
     /// Delays between attempts after a transient failure.
     pub backoff: Vec<Duration>,
+    /// Options of a drill started by hand (`rempart drill`); scheduled drills use the job's.
+    pub drill: Option<crate::drill::DrillOptions>,
 }
 
 impl RunContext {
@@ -43,6 +45,7 @@ impl RunContext {
             operator,
             now: Utc::now,
             backoff: vec![Duration::from_secs(30), Duration::from_secs(120), Duration::from_secs(600)],
+            drill: None,
         }
     }
 

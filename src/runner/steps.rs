@@ -16,10 +16,7 @@ pub fn execute(ctx: &RunContext, job: &Job, step: Step, record: &RunRecord) -> R
         Step::Backup => run_backup(ctx, job),
         Step::Check => run_check(ctx, job),
         Step::Prune => run_prune(ctx, job),
-        Step::Drill => {
-            let _ = record;
-            Err(crate::Error::failed("drills are not in this build yet"))
-        }
+        Step::Drill => crate::drill::run_scheduled_drill(ctx, job, record),
     }
 }
 

@@ -51,7 +51,12 @@ impl PgConn {
 
     /// A command for a PostgreSQL client tool with the connection in its environment.
     pub fn command(&self, tool: &str) -> Command {
-        let mut c = Command::new(tool_path(tool));
+        self.command_at(tool_path(tool))
+    }
+
+    /// Like [`PgConn::command`] for a program at a given path.
+    pub fn command_at(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new(program);
         c.env("PGCONNECT_TIMEOUT", "15").env("PGAPPNAME", "rempart").env_remove("PGPASSWORD");
         if let Some(h) = &self.host {
             c.env("PGHOST", h);

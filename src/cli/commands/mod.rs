@@ -4,6 +4,7 @@ pub mod backup;
 pub mod catalog;
 pub mod check;
 pub mod daemon;
+pub mod drill;
 pub mod init;
 pub mod jobs;
 pub mod key;

@@ -1,0 +1,572 @@
+//! Drill levels 3 (restore into an isolated target, engine checks) and 4 (the job's checks).
+
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use super::scratch::{Guard, ScratchDb};
+use super::DrillReport;
+use crate::error::{Error, Result};
+use crate::id::Id;
+use crate::jobs::{DrillCheck, Job, Source};
+use crate::repo::index::Index;
+use crate::repo::snapshot::Snapshot;
+use crate::repo::tree::{Node, NodeKind};
+use crate::repo::walk::{walk, WalkItem};
+use crate::repo::Repository;
+use crate::restore::database::{restore_database, DbRestoreOptions};
+use crate::restore::{restore_with_index, target_path, RestoreOptions};
+use crate::runner::RunContext;
+use crate::sources::mysql::MyConn;
+use crate::sources::postgres::PgConn;
+use crate::sources::process::run_capture;
+use crate::sources::{DbAuth, DbKind, DbUrl};
+
+/// Where a drill restores a database: the job's drill server, or the source's server.
+fn drill_server(job: &Job, snap: &Snapshot) -> Result<(DbUrl, DbAuth, bool)> {
+    let source = DbUrl::parse(snap.source.url.as_deref().unwrap_or_default())?;
+    match &job.drill.server {
+        Some(s) => {
+            let server = DbUrl::parse(s)?;
+            let segregated = (server.host.clone(), server.port) != (source.host.clone(), source.port);
+            Ok((server, DbAuth { password_file: job.drill.server_password_file.clone() }, segregated))
+        }
+        None => Ok((source, DbAuth { password_file: job.db_password_file.clone() }, false)),
+    }
+}
+
+/// Restores the snapshot into its isolated target and runs the level-3 checks.
+pub fn restore_and_check(
+    ctx: &RunContext,
+    job: &Job,
+    repo: &Repository,
+    index: &std::sync::Arc<Index>,
+    snap: &Snapshot,
+    guard: &mut Guard,
+    r: &mut DrillReport,
+) -> Result<bool> {
+    if snap.source.kind == "files" {
+        return restore_files(ctx, repo, index, snap, guard, r);
+    }
+    let kind = match snap.source.kind.as_str() {
+        "postgres" => DbKind::Postgres,
+        "mysql" => DbKind::Mysql,
+        _ => DbKind::Sqlite,
+    };
+    let dumps: Vec<_> =
+        snap.source.dumps.iter().filter(|d| d.format != "pg_dumpall-globals").cloned().collect();
+    let mut all_ok = true;
+    for (i, dump) in dumps.iter().enumerate() {
+        let suffix = if dumps.len() > 1 { format!("_{i}") } else { String::new() };
+        let scratch_name = format!("rempart_drill_{}{suffix}", r.drill_id);
+        let (to, auth) = if kind == DbKind::Sqlite {
+            let dir = ctx.state_dir.join("drills").join(&r.drill_id);
+            guard.marker.sandbox = Some(dir.clone());
+            guard.save()?;
+            let path = dir.join(format!("{scratch_name}.db"));
+            r.target = format!("sandbox file {} (segregated from the source file)", path.display());
+            r.segregated = true;
+            (
+                DbUrl { kind, user: None, host: None, port: None, databases: vec![], path: Some(path) },
+                DbAuth::default(),
+            )
+        } else {
+            let (server, auth, segregated) = drill_server(job, snap)?;
+            let mut to = server.clone();
+            to.databases = vec![scratch_name.clone()];
+            let server_url = DbUrl { databases: vec![], ..server.clone() }.display();
+            guard.marker.databases.push(ScratchDb {
+                server: server_url.clone(),
+                password_file: auth.password_file.clone(),
+                database: scratch_name.clone(),
+            });
+            guard.save()?;
+            r.target = format!(
+                "scratch database {scratch_name} on {server_url} ({})",
+                if segregated {
+                    "a server segregated from the source"
+                } else {
+                    "the source's server, never the source database"
+                }
+            );
+            r.segregated = segregated;
+            (to, auth)
+        };
+        let opts = DbRestoreOptions {
+            to: to.clone(),
+            auth: auth.clone(),
+            force: false,
+            database: Some(dump.database.clone()),
+            globals: false,
+        };
+        let restored = restore_database(repo, snap, &opts)?;
+        r.bytes_verified += restored.bytes;
+        r.check(
+            3,
+            format!("load of {} into {}", dump.database, to.display()),
+            true,
+            format!("{} loaded", crate::util::human_bytes(restored.bytes)),
+        );
+        let (ok, detail, rows) = engine_check(&to, &auth)?;
+        r.rows_verified += rows;
+        all_ok &= r.check(3, format!("engine checks of {}", dump.database), ok, &detail);
+        if !ok {
+            r.fail(format!("the restored database fails its engine's checks: {detail}"));
+        }
+    }
+    Ok(all_ok)
+}
+
+fn restore_files(
+    ctx: &RunContext,
+    repo: &Repository,
+    index: &std::sync::Arc<Index>,
+    snap: &Snapshot,
+    guard: &mut Guard,
+    r: &mut DrillReport,
+) -> Result<bool> {
+    let dir = ctx.state_dir.join("drills").join(&r.drill_id);
+    guard.marker.sandbox = Some(dir.clone());
+    guard.save()?;
+    let target = dir.join("restore");
+    r.target = format!("fresh sandbox folder {} (segregated from the source paths)", target.display());
+    r.segregated = true;
+    let mut opts = RestoreOptions::new(target.clone());
+    opts.cancel = ctx.cancel.clone();
+    let result = restore_with_index(repo, index, snap.tree, &opts)?;
+    if !result.damaged.is_empty() {
+        let d = &result.damaged[0];
+        let msg = format!("{} paths damaged, first '{}': {}", result.damaged.len(), d.path, d.error);
+        r.check(3, "restore: every file matches the hash recorded at backup", false, &msg);
+        r.fail(format!("restore found damage: {msg}"));
+        return Ok(false);
+    }
+    r.check(
+        3,
+        "restore: every file matches the hash recorded at backup",
+        true,
+        format!("{} files, {}", result.files, crate::util::human_bytes(result.bytes)),
+    );
+    // Metadata of every restored entry against its node.
+    let mut mismatches = Vec::new();
+    let (mut files, mut bytes) = (0u64, 0u64);
+    walk(repo, index, &snap.tree, &mut |item| {
+        if let WalkItem::Entry { path, node } = item {
+            let p = target_path(&target, path);
+            match std::fs::symlink_metadata(&p) {
+                Ok(m) => {
+                    if let Some(why) = metadata_mismatch(node, &m) {
+                        mismatches.push(format!("{}: {why}", String::from_utf8_lossy(path)));
+                    }
+                    if node.kind == NodeKind::File {
+                        files += 1;
+                        bytes += node.size;
+                    }
+                }
+                Err(_) if node.kind == NodeKind::Socket => {}
+                Err(e) => mismatches.push(format!("{}: not restored ({e})", String::from_utf8_lossy(path))),
+            }
+        }
+        Ok(true)
+    })?;
+    r.files_verified = files;
+    r.bytes_verified = bytes;
+    let ok = mismatches.is_empty();
+    let detail = if ok {
+        format!("{files} files: size, mode, owner and mtime as recorded")
+    } else {
+        mismatches.iter().take(5).cloned().collect::<Vec<_>>().join("; ")
+    };
+    r.check(3, "metadata of every restored entry", ok, &detail);
+    if !ok {
+        r.fail(format!("restored metadata differs: {detail}"));
+    }
+    Ok(ok)
+}
+
+fn metadata_mismatch(node: &Node, m: &std::fs::Metadata) -> Option<String> {
+    let ft = m.file_type();
+    let kind_ok = match node.kind {
+        NodeKind::File => ft.is_file(),
+        NodeKind::Dir => ft.is_dir(),
+        NodeKind::Symlink => ft.is_symlink(),
+        _ => true,
+    };
+    if !kind_ok {
+        return Some(format!("type differs (expected {:?})", node.kind));
+    }
+    if node.kind == NodeKind::File && m.size() != node.size {
+        return Some(format!("size {} instead of {}", m.size(), node.size));
+    }
+    if node.kind != NodeKind::Symlink && m.mode() & 0o7777 != node.mode {
+        return Some(format!("mode {:o} instead of {:o}", m.mode() & 0o7777, node.mode));
+    }
+    if matches!(node.kind, NodeKind::File | NodeKind::Dir)
+        && (m.mtime(), m.mtime_nsec() as u32) != (node.mtime.secs, node.mtime.nanos)
+    {
+        return Some("mtime differs".into());
+    }
+    if nix::unistd::geteuid().is_root() && (m.uid(), m.gid()) != (node.uid, node.gid) {
+        return Some(format!("owner {}:{} instead of {}:{}", m.uid(), m.gid(), node.uid, node.gid));
+    }
+    None
+}
+
+/// pg_amcheck, found on PATH or in PostgreSQL's versioned bin folders.
+fn find_pg_amcheck() -> Option<PathBuf> {
+    let on_path = std::env::var_os("PATH")
+        .and_then(|p| std::env::split_paths(&p).map(|d| d.join("pg_amcheck")).find(|p| p.exists()));
+    on_path.or_else(|| {
+        let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .flatten()
+            .map(|e| e.path().join("bin/pg_amcheck"))
+            .filter(|p| p.exists())
+            .collect();
+        found.sort();
+        found.pop()
+    })
+}
+
+/// The engine's own checks of a restored database; returns (ok, detail, rows counted).
+fn engine_check(to: &DbUrl, auth: &DbAuth) -> Result<(bool, String, u64)> {
+    let db = to.databases.first().cloned().unwrap_or_default();
+    match to.kind {
+        DbKind::Postgres => {
+            let conn = PgConn::new(to, auth)?;
+            let tables = conn.query(&db, "select format('%I.%I', schemaname, tablename) from pg_tables where schemaname not in ('pg_catalog','information_schema') order by 1")?;
+            let mut rows = 0u64;
+            for t in tables.lines().filter(|l| !l.is_empty()) {
+                rows +=
+                    conn.query(&db, &format!("select count(*) from {t}"))?.trim().parse::<u64>().unwrap_or(0);
+            }
+            match find_pg_amcheck() {
+                Some(bin) => {
+                    let mut cmd = conn.command_at(bin);
+                    cmd.args(["--no-password", "--install-missing", "--heapallindexed", "-d", &db]);
+                    match run_capture(cmd, "pg_amcheck") {
+                        Ok(_) => Ok((
+                            true,
+                            format!(
+                                "pg_amcheck --heapallindexed clean; {rows} rows in {} tables",
+                                tables.lines().count()
+                            ),
+                            rows,
+                        )),
+                        Err(e) => Ok((false, format!("pg_amcheck: {e}"), rows)),
+                    }
+                }
+                None => Ok((
+                    true,
+                    format!(
+                        "{rows} rows read in {} tables (pg_amcheck is not installed)",
+                        tables.lines().count()
+                    ),
+                    rows,
+                )),
+            }
+        }
+        DbKind::Mysql => {
+            let conn = MyConn::new(to, auth)?;
+            let tables: Vec<String> = conn
+                .query(None, &format!("select table_name from information_schema.tables where table_schema = '{}' and table_type = 'BASE TABLE'", db.replace('\'', "''")))?
+                .lines()
+                .map(str::to_string)
+                .filter(|t| !t.is_empty())
+                .collect();
+            let mut rows = 0u64;
+            let mut bad = Vec::new();
+            for t in &tables {
+                let q = crate::sources::mysql::quote_ident(t);
+                rows += conn
+                    .query(Some(&db), &format!("select count(*) from {q}"))?
+                    .trim()
+                    .parse::<u64>()
+                    .unwrap_or(0);
+                let out = conn.query(Some(&db), &format!("check table {q}"))?;
+                if !out.lines().any(|l| l.ends_with("\tOK")) {
+                    bad.push(format!("{t}: {}", out.trim()));
+                }
+            }
+            let ok = bad.is_empty();
+            Ok((
+                ok,
+                if ok {
+                    format!("CHECK TABLE OK for {} tables; {rows} rows", tables.len())
+                } else {
+                    bad.join("; ")
+                },
+                rows,
+            ))
+        }
+        DbKind::Sqlite => {
+            let path = to.path.clone().expect("sqlite path");
+            let problems = crate::sources::sqlite::integrity_check(&path)?;
+            let c = rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .map_err(|e| Error::failed(e.to_string()))?;
+            let tables: Vec<String> = c
+                .prepare("select name from sqlite_master where type = 'table' and name not like 'sqlite_%'")
+                .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+                .map_err(|e| Error::failed(e.to_string()))?;
+            let mut rows = 0u64;
+            for t in &tables {
+                rows += c
+                    .query_row(&format!("select count(*) from \"{}\"", t.replace('"', "\"\"")), [], |r| {
+                        r.get::<_, i64>(0)
+                    })
+                    .unwrap_or(0) as u64;
+            }
+            let ok = problems.is_empty();
+            Ok((
+                ok,
+                if ok {
+                    format!("PRAGMA integrity_check ok; {rows} rows in {} tables", tables.len())
+                } else {
+                    problems.join("; ")
+                },
+                rows,
+            ))
+        }
+    }
+}
+
+/// Runs one query on the restored database; the first column of the first row.
+fn query_first(to: &DbUrl, auth: &DbAuth, sql: &str) -> Result<String> {
+    let db = to.databases.first().cloned().unwrap_or_default();
+    match to.kind {
+        DbKind::Postgres => Ok(PgConn::new(to, auth)?
+            .query(&db, sql)?
+            .lines()
+            .next()
+            .unwrap_or("")
+            .split('|')
+            .next()
+            .unwrap_or("")
+            .to_string()),
+        DbKind::Mysql => Ok(MyConn::new(to, auth)?
+            .query(Some(&db), sql)?
+            .lines()
+            .next()
+            .unwrap_or("")
+            .split('\t')
+            .next()
+            .unwrap_or("")
+            .to_string()),
+        DbKind::Sqlite => {
+            let c = rusqlite::Connection::open(to.path.as_ref().expect("path"))
+                .map_err(|e| Error::failed(e.to_string()))?;
+            c.query_row(sql, [], |r| {
+                let v: rusqlite::types::Value = r.get(0)?;
+                Ok(match v {
+                    rusqlite::types::Value::Null => String::new(),
+                    rusqlite::types::Value::Integer(i) => i.to_string(),
+                    rusqlite::types::Value::Real(f) => f.to_string(),
+                    rusqlite::types::Value::Text(t) => t,
+                    rusqlite::types::Value::Blob(b) => hex::encode(b),
+                })
+            })
+            .map_err(|e| Error::failed(format!("query '{sql}': {e}")))
+        }
+    }
+}
+
+/// Level 4: the job's own checks.
+pub fn validate(
+    ctx: &RunContext,
+    job: &Job,
+    repo: &Repository,
+    snap: &Snapshot,
+    guard: &Guard,
+    r: &mut DrillReport,
+) -> Result<bool> {
+    let mut all_ok = true;
+    if job.drill.checks.is_empty() {
+        r.check(4, "validation", true, "the job defines no validation checks");
+        return Ok(true);
+    }
+    let job_dir = job.file.parent().map(Path::to_path_buf).unwrap_or_default();
+    for check in &job.drill.checks {
+        let (name, ok, detail) = match check {
+            DrillCheck::Sql { query, expect, expect_at_least, database } => {
+                let scratch = guard.marker.databases.iter().find(|d| {
+                    database.is_none() || d.database.ends_with(&suffix_for(snap, database.as_deref()))
+                });
+                let to = match (snap.source.kind.as_str(), scratch) {
+                    ("sqlite", _) => {
+                        let dir = guard.marker.sandbox.clone().unwrap_or_default();
+                        let db = std::fs::read_dir(&dir).ok().and_then(|rd| {
+                            rd.flatten().map(|e| e.path()).find(|p| p.extension().is_some_and(|x| x == "db"))
+                        });
+                        db.map(|p| DbUrl {
+                            kind: DbKind::Sqlite,
+                            user: None,
+                            host: None,
+                            port: None,
+                            databases: vec![],
+                            path: Some(p),
+                        })
+                    }
+                    (_, Some(s)) => DbUrl::parse(&s.server).ok().map(|mut u| {
+                        u.databases = vec![s.database.clone()];
+                        u
+                    }),
+                    _ => None,
+                };
+                let auth = DbAuth { password_file: scratch.and_then(|s| s.password_file.clone()) };
+                match to {
+                    None => (
+                        "sql check".to_string(),
+                        false,
+                        "the snapshot holds no restored database to query".to_string(),
+                    ),
+                    Some(to) => match query_first(&to, &auth, query) {
+                        Ok(v) => {
+                            let (ok, want) = match (expect, expect_at_least) {
+                                (Some(e), _) => (&v == e, format!("'{e}'")),
+                                (None, Some(n)) => {
+                                    (v.trim().parse::<i64>().is_ok_and(|x| x >= *n), format!("at least {n}"))
+                                }
+                                (None, None) => (true, "any result".into()),
+                            };
+                            (format!("sql: {query}"), ok, format!("returned '{v}', expected {want}"))
+                        }
+                        Err(e) => (format!("sql: {query}"), false, e.to_string()),
+                    },
+                }
+            }
+            DrillCheck::FileExists { path } => {
+                let abs = if Path::new(path).is_absolute() {
+                    PathBuf::from(path)
+                } else {
+                    crate::backup::walker::absolute(&job_dir.join(path))?
+                };
+                let sandbox = guard.marker.sandbox.clone().unwrap_or_default().join("restore");
+                let p = target_path(&sandbox, abs.as_os_str().as_encoded_bytes());
+                let ok = std::fs::symlink_metadata(&p).is_ok();
+                (
+                    format!("file exists: {}", abs.display()),
+                    ok,
+                    if ok {
+                        "present in the restored copy".into()
+                    } else {
+                        "missing from the restored copy".into()
+                    },
+                )
+            }
+            DrillCheck::SpotCheck { sample_percent, count_tolerance_percent, data_tolerance_percent } => {
+                spot_check(
+                    ctx,
+                    job,
+                    repo,
+                    snap,
+                    *sample_percent,
+                    *count_tolerance_percent,
+                    *data_tolerance_percent,
+                )?
+            }
+        };
+        all_ok &= r.check(4, &name, ok, &detail);
+        if !ok {
+            r.fail(format!("validation failed: {name}: {detail}"));
+        }
+    }
+    Ok(all_ok)
+}
+
+fn suffix_for(snap: &Snapshot, database: Option<&str>) -> String {
+    let dumps: Vec<_> = snap.source.dumps.iter().filter(|d| d.format != "pg_dumpall-globals").collect();
+    match database.and_then(|db| dumps.iter().position(|d| d.database == db)) {
+        Some(i) if dumps.len() > 1 => format!("_{i}"),
+        _ => String::new(),
+    }
+}
+
+/// Compares the snapshot with the live source: file counts, and a sample of contents.
+fn spot_check(
+    _ctx: &RunContext,
+    job: &Job,
+    repo: &Repository,
+    snap: &Snapshot,
+    sample: f64,
+    count_tol: f64,
+    data_tol: f64,
+) -> Result<(String, bool, String)> {
+    let name = "spot check against the live source".to_string();
+    let Some(Source::Paths(_)) = job.sources.iter().find(|s| matches!(s, Source::Paths(_))) else {
+        return Ok((name, false, "spot checks compare files: this job backs up no paths".into()));
+    };
+    let index = repo.load_index()?;
+    let mut files: Vec<(Vec<u8>, Option<Id>)> = Vec::new();
+    walk(repo, &index, &snap.tree, &mut |item| {
+        if let WalkItem::Entry { path, node } = item {
+            if node.kind == NodeKind::File {
+                files.push((path.to_vec(), node.content_hash));
+            }
+        }
+        Ok(true)
+    })?;
+    let excludes = crate::backup::walker::Excludes::new(&job.exclude)?;
+    let mut live = 0u64;
+    for p in snap.paths.iter() {
+        count_files(Path::new(p), &excludes, &mut live);
+    }
+    let in_snap = files.len() as u64;
+    let count_diff = (in_snap as f64 - live as f64).abs() * 100.0 / (in_snap.max(1) as f64);
+    // A random sample, hashed on the live side with the same keyed hash.
+    let want = ((files.len() as f64) * sample / 100.0).ceil().max(1.0) as usize;
+    let mut chosen: HashMap<usize, ()> = HashMap::new();
+    while chosen.len() < want.min(files.len()) {
+        chosen.insert(rand::random::<usize>() % files.len(), ());
+    }
+    let mut differ = Vec::new();
+    for i in chosen.keys() {
+        let (path, hash) = &files[*i];
+        let p = PathBuf::from(std::ffi::OsStr::from_encoded_bytes_unchecked_safe(path));
+        let live_hash = std::fs::File::open(&p).ok().and_then(|f| {
+            let mut h = repo.keys().content_hasher();
+            h.update_reader(f).ok()?;
+            Some(Id(*h.finalize().as_bytes()))
+        });
+        if live_hash.is_none() || live_hash != *hash {
+            differ.push(p.display().to_string());
+        }
+    }
+    let data_diff = differ.len() as f64 * 100.0 / (chosen.len().max(1) as f64);
+    let ok = count_diff <= count_tol && data_diff <= data_tol;
+    let detail = format!(
+        "{in_snap} files in the snapshot, {live} live ({count_diff:.1} % apart, tolerance {count_tol} %); {} of {} sampled files differ ({data_diff:.1} %, tolerance {data_tol} %){}",
+        differ.len(),
+        chosen.len(),
+        if differ.is_empty() { String::new() } else { format!(": {}", differ.iter().take(3).cloned().collect::<Vec<_>>().join(", ")) }
+    );
+    Ok((name, ok, detail))
+}
+
+fn count_files(p: &Path, ex: &crate::backup::walker::Excludes, n: &mut u64) {
+    let Ok(m) = std::fs::symlink_metadata(p) else { return };
+    if m.is_file() {
+        *n += 1;
+    } else if m.is_dir() {
+        if let Ok(rd) = std::fs::read_dir(p) {
+            for e in rd.flatten() {
+                let path = e.path();
+                if ex.matches(&path, e.file_name().as_encoded_bytes()) {
+                    continue;
+                }
+                count_files(&path, ex, n);
+            }
+        }
+    }
+}
+
+/// Raw path bytes as an `OsStr` (Unix).
+trait FromBytes {
+    fn from_encoded_bytes_unchecked_safe(b: &[u8]) -> &std::ffi::OsStr;
+}
+
+impl FromBytes for std::ffi::OsStr {
+    fn from_encoded_bytes_unchecked_safe(b: &[u8]) -> &std::ffi::OsStr {
+        use std::os::unix::ffi::OsStrExt;
+        std::ffi::OsStr::from_bytes(b)
+    }
+}
