@@ -22,6 +22,7 @@ pub mod crypto;
 pub mod daemon;
 pub mod drill;
 pub mod error;
+pub mod evidence;
 pub mod id;
 pub mod jobs;
 pub mod maintenance;

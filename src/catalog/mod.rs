@@ -39,6 +39,16 @@ const MIGRATIONS: &[&str] = &[
         definition_hash text
     );
     create index runs_by_job on runs(job, step, started);",
+    // 2: the evidence ledger
+    "create table evidence (
+        chain text not null,
+        seq integer not null,
+        record_id text not null unique,
+        canonical text not null,
+        hash text not null,
+        signature text not null
+    );
+    create index evidence_by_chain on evidence(chain, seq);",
 ];
 
 /// One run of a job step, as recorded.

@@ -84,6 +84,11 @@ pub enum Command {
     Daemon(DaemonArgs),
     /// Restore-drill a job: prove its backup restores, within its objectives, and record it.
     Drill(DrillArgs),
+    /// Readiness of every job (VERIFIED, NEEDS VERIFIED, NOT VERIFIED) with the reason.
+    Status,
+    /// The tamper-evident evidence ledger.
+    #[command(subcommand)]
+    Evidence(EvidenceCommand),
     /// Remove snapshots that a retention policy does not keep.
     Forget(ForgetArgs),
     /// Free the space of data no snapshot uses (two-phase: marks now, deletes later).
@@ -191,6 +196,25 @@ pub struct PruneArgs {
     /// How long marked packs wait before a later prune deletes them.
     #[arg(long, default_value = "1h")]
     pub grace: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum EvidenceCommand {
+    /// Check every record's hash, signature and chain link, and compare the local ledger with
+    /// the repositories' write-once copies; names any edited, deleted, reordered, inserted or
+    /// re-signed record.
+    Verify,
+    /// Write the records with their hashes, signatures and the public key.
+    Export {
+        /// Only records of the last DURATION (like 90d).
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long, default_value = "jsonl", value_parser = ["jsonl", "csv"])]
+        format: String,
+        /// Output file (default: standard output).
+        #[arg(long, short = 'o')]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -77,7 +77,10 @@ impl Context {
 
     /// A context for running job steps from this command.
     pub fn run_context(&self, operator: String) -> crate::runner::RunContext {
-        crate::runner::RunContext::new(self.state_dir(), self.runtime.handle().clone(), operator)
+        let keys =
+            crate::jobs::Defaults::new(&self.global.jobs, &self.state_dir(), self.global.keys.as_deref())
+                .keys_dir;
+        crate::runner::RunContext::new(self.state_dir(), keys, self.runtime.handle().clone(), operator)
     }
 
     pub fn state_dir(&self) -> PathBuf {

@@ -106,6 +106,8 @@ fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Run(a) => commands::run::run(&ctx, a),
         Command::Daemon(a) => commands::daemon::run(&ctx, a),
         Command::Drill(a) => commands::drill::run(&ctx, a),
+        Command::Status => commands::evidence::status(&ctx),
+        Command::Evidence(c) => commands::evidence::run(&ctx, c),
         Command::Forget(a) => commands::maintenance::forget(&ctx, a),
         Command::Prune(a) => commands::maintenance::prune(&ctx, a),
         Command::Catalog(c) => commands::catalog::run(&ctx, c),

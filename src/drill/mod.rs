@@ -153,7 +153,7 @@ pub fn run_drill(
     job: &Job,
     opts: &DrillOptions,
     last_backup: Option<chrono::DateTime<chrono::Utc>>,
-) -> Result<DrillReport> {
+) -> Result<(DrillReport, Repository)> {
     let now = (ctx.now)();
     scratch::clean_leftovers(&ctx.state_dir);
     let repo = open_repo(ctx, job, opts)?;
@@ -183,7 +183,7 @@ pub fn run_drill(
     // Level 1: structure.
     let (blobs, ok) = structure(&repo, &index, &snap, &mut r)?;
     if !ok {
-        return Ok(r);
+        return Ok((r, repo));
     }
     r.level_reached = 1;
     if target_level >= 2 {
@@ -208,7 +208,7 @@ pub fn run_drill(
             let msg = format!("{} damaged blobs, first {} in {obj}: {why}", v.bad.len(), id.short());
             r.check(2, "data: every blob decrypts and hashes to its id", false, &msg);
             r.fail(format!("damaged data: {msg}"));
-            return Ok(r);
+            return Ok((r, repo));
         }
     }
     if target_level >= 3 {
@@ -250,7 +250,7 @@ pub fn run_drill(
     if !r.passed && r.failure.is_none() {
         r.failure = Some(format!("reached level {} of {target_level}", r.level_reached));
     }
-    Ok(r)
+    Ok((r, repo))
 }
 
 /// Level 1: every tree loads, every data blob is indexed, every pack holding them exists.
@@ -321,13 +321,14 @@ pub fn run_scheduled_drill(ctx: &RunContext, job: &Job, record: &RunRecord) -> R
         password_file: None,
     });
     let _ = record;
-    let report = run_drill(ctx, job, &opts, last)?;
-    Ok(outcome(report))
+    let (report, repo) = run_drill(ctx, job, &opts, last)?;
+    Ok(outcome(report, Some(repo)))
 }
 
 /// A drill report as a run outcome.
-pub fn outcome(report: DrillReport) -> StepOutcome {
+pub fn outcome(report: DrillReport, repository: Option<Repository>) -> StepOutcome {
     StepOutcome {
+        repository,
         status: if report.passed { "success".into() } else { "failed".into() },
         snapshot: Some(report.snapshot.clone()),
         snapshot_time: report.snapshot_time,

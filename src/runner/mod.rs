@@ -24,6 +24,8 @@ use crate::jobs::{Job, Step};
 #[derive(Clone)]
 pub struct RunContext {
     pub state_dir: PathBuf,
+    /// Key material: passphrase files and the evidence signing key.
+    pub keys_dir: PathBuf,
     pub handle: tokio::runtime::Handle,
     /// Set when the run must stop (daemon shutdown past its grace period, SIGINT).
     pub cancel: Arc<AtomicBool>,
@@ -37,9 +39,15 @@ pub struct RunContext {
 }
 
 impl RunContext {
-    pub fn new(state_dir: PathBuf, handle: tokio::runtime::Handle, operator: String) -> RunContext {
+    pub fn new(
+        state_dir: PathBuf,
+        keys_dir: PathBuf,
+        handle: tokio::runtime::Handle,
+        operator: String,
+    ) -> RunContext {
         RunContext {
             state_dir,
+            keys_dir,
             handle,
             cancel: Arc::new(AtomicBool::new(false)),
             operator,
@@ -57,6 +65,8 @@ impl RunContext {
 /// The result of a step before it is recorded.
 #[derive(Default)]
 pub struct StepOutcome {
+    /// The repository the step opened (reused to write the evidence record).
+    pub repository: Option<crate::repo::Repository>,
     pub status: String,
     pub snapshot: Option<String>,
     pub snapshot_time: Option<DateTime<Utc>>,
@@ -113,6 +123,7 @@ pub fn run_step(ctx: &RunContext, job: &Job, step: Step, trigger: &str) -> RunRe
     }
     notify::ping(ctx, job, notify::Ping::Start);
 
+    let mut repository = None;
     let mut attempt = 0usize;
     let outcome = loop {
         let result = attempt_step(ctx, job, step, &record);
@@ -134,6 +145,7 @@ pub fn run_step(ctx: &RunContext, job: &Job, step: Step, trigger: &str) -> RunRe
     };
     match outcome {
         Ok(o) => {
+            repository = o.repository;
             record.status = o.status;
             record.snapshot = o.snapshot;
             record.snapshot_time = o.snapshot_time;
@@ -164,6 +176,10 @@ pub fn run_step(ctx: &RunContext, job: &Job, step: Step, trigger: &str) -> RunRe
             }
         }
         Err(e) => tracing::error!("cannot open the catalog: {e}"),
+    }
+    match crate::evidence::record_run(ctx, job, &record, repository) {
+        Ok(e) => tracing::debug!("evidence record {} of chain {}", e.seq, e.chain),
+        Err(e) => tracing::error!("cannot append to the evidence ledger: {e}"),
     }
     notify::after_run(ctx, job, &record);
     record

@@ -68,6 +68,7 @@ fn run_backup(ctx: &RunContext, job: &Job) -> Result<StepOutcome> {
     out.bytes_read = Some(read);
     out.bytes_added = Some(added);
     let count = repo.list_snapshots()?.0.iter().filter(|(_, s)| s.job.as_deref() == Some(&job.name)).count();
+    out.repository = Some(repo.clone());
     out.details = serde_json::json!({
         "snapshots": snapshots,
         "repository_id": repo.id().to_hex(),
@@ -115,6 +116,7 @@ fn run_check(ctx: &RunContext, job: &Job) -> Result<StepOutcome> {
     let report = check(&repo, &opts)?;
     let ok = report.problems.is_empty();
     Ok(StepOutcome {
+        repository: Some(repo.clone()),
         status: if ok { "success".into() } else { "failed".into() },
         error: (!ok).then(|| {
             format!(
@@ -149,5 +151,5 @@ fn run_prune(ctx: &RunContext, job: &Job) -> Result<StepOutcome> {
     }
     let p = prune(&repo, &PruneOptions::default())?;
     details["prune"] = serde_json::to_value(&p).unwrap_or_default();
-    Ok(StepOutcome { status: "success".into(), details, ..Default::default() })
+    Ok(StepOutcome { repository: Some(repo), status: "success".into(), details, ..Default::default() })
 }

@@ -50,9 +50,28 @@ pub fn run(ctx: &Context, cmd: CatalogCommand) -> Result<ExitStatus> {
                     added += 1;
                 }
             }
+            // The ledger comes back from the repositories' write-once copies.
+            let mut restored = 0;
+            let mut seen = std::collections::HashSet::new();
+            for job in &jobs {
+                let repo =
+                    crate::runner::open::open_job_repository(job, &ctx.state_dir(), ctx.runtime.handle())?;
+                if !seen.insert(repo.id()) {
+                    continue;
+                }
+                let mut copies = crate::evidence::ledger::load_copies(&repo)?;
+                copies.sort_by(|a, b| {
+                    (a.entry.chain.as_str(), a.entry.seq).cmp(&(b.entry.chain.as_str(), b.entry.seq))
+                });
+                for c in copies {
+                    if crate::evidence::ledger::restore_entry(&mut catalog, &c.entry)? {
+                        restored += 1;
+                    }
+                }
+            }
             if !ctx.global.quiet {
                 crate::outln!(
-                    "catalog '{}': {added} backup runs recreated from the repositories",
+                    "catalog '{}': {added} backup runs recreated from the repositories, {restored} evidence records restored",
                     catalog.path().display()
                 );
             }

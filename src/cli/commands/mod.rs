@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod check;
 pub mod daemon;
 pub mod drill;
+pub mod evidence;
 pub mod init;
 pub mod jobs;
 pub mod key;
