@@ -131,7 +131,11 @@ pub(super) fn map_store_error(
             ]
             .iter()
             .any(|w| lower.contains(w));
-            let object = if name.is_empty() { format!("{}/", kind.dir()) } else { kind.describe(name) };
+            let object = match (name.is_empty(), kind) {
+                (true, Kind::Config) => "config".to_string(),
+                (true, _) => format!("{}/", kind.dir()),
+                (false, _) => kind.describe(name),
+            };
             Error::Storage { op, object: format!("{object} in '{location}'"), detail, retryable }
         }
     }
