@@ -108,6 +108,14 @@ ensure_restic() {
     fi
 }
 
+# Python's jsonschema: the report test validates the JSON report against its schema.
+ensure_jsonschema() {
+    if ! python3 -c "import jsonschema" 2>/dev/null; then
+        log "installing the jsonschema Python package"
+        python3 -m pip install -q jsonschema >/dev/null 2>&1 || pip install -q jsonschema
+    fi
+}
+
 # Headless Chromium for the report and dashboard tests.
 ensure_chromium() {
     if ! command -v chromium >/dev/null; then

@@ -86,6 +86,8 @@ pub enum Command {
     Drill(DrillArgs),
     /// Readiness of every job (VERIFIED, NEEDS VERIFIED, NOT VERIFIED) with the reason.
     Status,
+    /// The PRA readiness report: objectives against measurements, drills, evidence.
+    Report(ReportArgs),
     /// The tamper-evident evidence ledger.
     #[command(subcommand)]
     Evidence(EvidenceCommand),
@@ -120,6 +122,23 @@ pub struct RunArgs {
     /// The step to run.
     #[arg(long, default_value = "backup", value_parser = ["backup", "check", "prune", "drill"])]
     pub step: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// The period covered, counted back from now.
+    #[arg(long, default_value = "90d")]
+    pub since: String,
+    /// Only these jobs (repeatable; default: all).
+    #[arg(long = "job", id = "only_jobs")]
+    pub only: Vec<String>,
+    #[arg(long, default_value = "html", value_parser = ["html", "md", "json"])]
+    pub format: String,
+    #[arg(long, default_value = "en", value_parser = ["en", "fr"])]
+    pub lang: String,
+    /// Output file (default: standard output).
+    #[arg(long, short = 'o')]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

@@ -107,6 +107,7 @@ fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Daemon(a) => commands::daemon::run(&ctx, a),
         Command::Drill(a) => commands::drill::run(&ctx, a),
         Command::Status => commands::evidence::status(&ctx),
+        Command::Report(a) => commands::report::run(&ctx, a),
         Command::Evidence(c) => commands::evidence::run(&ctx, c),
         Command::Forget(a) => commands::maintenance::forget(&ctx, a),
         Command::Prune(a) => commands::maintenance::prune(&ctx, a),

@@ -1,41 +1,46 @@
-//! The daemon's live page: one row per job with its last backup, next runs and failures.
+//! The daemon's live page: one row per job with its readiness, last backup, last drill, next
+//! runs and recent failures; a page per job (its report section with charts) and `/report`.
 
 use std::fmt::Write;
 
 use super::html::{esc, page};
+use crate::catalog::Catalog;
 use crate::daemon::Shared;
+use crate::evidence::readiness::{readiness, State};
 use crate::jobs::Step;
 
 fn ago(t: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> String {
-    let d = (now - t).to_std().unwrap_or_default();
-    format!(
-        "{} ago",
-        crate::jobs::duration::format_duration(std::time::Duration::from_secs(d.as_secs() / 60 * 60))
-    )
+    super::render::dur((now - t).to_std().ok().map(|d| d.as_secs())) + " ago"
 }
 
 pub fn render_index(shared: &Shared) -> String {
     let now = (shared.ctx.now)();
     let jobs = shared.jobs.lock().clone();
     let next = shared.next.lock().clone();
-    let catalog = shared.ctx.catalog().ok();
-    let mut body = String::from("<h1>rempart</h1><table id=\"jobs\"><tr><th>job</th><th>last backup</th><th>status</th><th>next runs</th><th>recent failures</th></tr>");
+    let mut catalog = shared.ctx.catalog().ok();
+    let ledger =
+        catalog.as_mut().and_then(|c| crate::evidence::ledger::entries(c, None).ok()).unwrap_or_default();
+    let mut body = String::from(
+        "<h1>rempart</h1><p><a href=\"/report\">PRA readiness report</a> · <a href=\"/metrics\">metrics</a></p>\
+         <table id=\"jobs\"><tr><th>job</th><th>readiness</th><th>last backup</th><th>last drill</th><th>next runs</th><th>recent failures</th></tr>",
+    );
     for job in &jobs {
-        let last = catalog.as_ref().and_then(|c| c.last_run(&job.name, "backup").ok().flatten());
-        let (when, status) = match &last {
-            Some(r) => (
-                format!(
-                    "{} <small>({})</small>",
-                    r.started.format("%Y-%m-%d %H:%M UTC"),
-                    ago(r.started, now)
-                ),
-                format!(
-                    "<span class=\"{}\">{}</span>",
-                    if r.succeeded() { "ok" } else { "bad" },
-                    esc(&r.status)
-                ),
+        let c: Option<&Catalog> = catalog.as_ref();
+        let ready = readiness(job, &ledger, now);
+        let class = match ready.state {
+            State::Verified => "ok",
+            State::NeedsVerified => "warn",
+            State::NotVerified => "bad",
+        };
+        let run_cell = |step: &str| match c.and_then(|c| c.last_run(&job.name, step).ok().flatten()) {
+            Some(r) => format!(
+                "<span class=\"{}\">{}</span> {} <small>({})</small>",
+                if r.succeeded() { "ok" } else { "bad" },
+                esc(&r.status),
+                r.started.format("%Y-%m-%d %H:%M UTC"),
+                ago(r.started, now)
             ),
-            None => ("never".into(), "<span class=\"warn\">no backup yet</span>".into()),
+            None => "<span class=\"warn\">never</span>".into(),
         };
         let mut nexts = String::new();
         for step in Step::ALL {
@@ -43,8 +48,7 @@ pub fn render_index(shared: &Shared) -> String {
                 let _ = write!(nexts, "{} {}<br>", step.name(), t.format("%Y-%m-%d %H:%M UTC"));
             }
         }
-        let failures: Vec<String> = catalog
-            .as_ref()
+        let failures: Vec<String> = c
             .and_then(|c| c.runs(Some(&job.name), now - chrono::Duration::days(7)).ok())
             .unwrap_or_default()
             .into_iter()
@@ -62,11 +66,39 @@ pub fn render_index(shared: &Shared) -> String {
             .collect();
         let _ = write!(
             body,
-            "<tr class=\"job\"><td>{}</td><td>{when}</td><td>{status}</td><td>{nexts}</td><td>{}</td></tr>",
-            esc(&job.name),
-            if failures.is_empty() { "none".into() } else { failures.join("<br>") }
+            "<tr class=\"job\" data-job=\"{n}\"><td><a href=\"/job/{n}\">{n}</a></td><td class=\"readiness {class}\" title=\"{why}\">{state}</td><td>{}</td><td>{}</td><td>{nexts}</td><td>{}</td></tr>",
+            run_cell("backup"),
+            run_cell("drill"),
+            if failures.is_empty() { "none".into() } else { failures.join("<br>") },
+            n = esc(&job.name),
+            why = esc(&ready.reason),
+            state = ready.state.label(),
         );
     }
     body.push_str("</table>");
     page("rempart", &body)
+}
+
+/// The report (HTML) of some jobs of the daemon, over 30 days (the job page) or 90 (`/report`).
+pub fn render_report(shared: &Shared, only: Option<&str>, days: u64) -> Option<String> {
+    let jobs: Vec<_> =
+        shared.jobs.lock().iter().filter(|j| only.is_none_or(|o| j.name == o)).cloned().collect();
+    if jobs.is_empty() {
+        return None;
+    }
+    let ctx = &shared.ctx;
+    let report = super::gather::gather(
+        &jobs,
+        &ctx.state_dir,
+        &ctx.keys_dir,
+        &ctx.handle,
+        (ctx.now)(),
+        std::time::Duration::from_secs(days * 86_400),
+    );
+    Some(match report {
+        Ok(r) => super::render::html(&r, super::i18n::Lang::En),
+        Err(e) => {
+            page("rempart", &format!("<p class=\"bad\">report unavailable: {}</p>", esc(&e.to_string())))
+        }
+    })
 }

@@ -12,6 +12,7 @@ pub mod key;
 pub mod ls;
 pub mod maintenance;
 pub mod repair;
+pub mod report;
 pub mod restore;
 pub mod run;
 pub mod snapshots;

@@ -1,0 +1,42 @@
+//! `rempart report`
+
+use crate::cli::args::ReportArgs;
+use crate::cli::context::Context;
+use crate::error::{Error, ExitStatus, Result};
+use crate::report::i18n::Lang;
+
+pub fn run(ctx: &Context, a: ReportArgs) -> Result<ExitStatus> {
+    let since = crate::jobs::duration::parse_duration(&a.since).map_err(Error::invalid)?;
+    let lang = Lang::parse(&a.lang).map_err(Error::invalid)?;
+    let mut jobs = ctx.jobs()?;
+    if !a.only.is_empty() {
+        for name in &a.only {
+            if !jobs.iter().any(|j| &j.name == name) {
+                return Err(Error::not_found(format!("no job '{name}' in '{}'", ctx.global.jobs.display())));
+            }
+        }
+        jobs.retain(|j| a.only.contains(&j.name));
+    }
+    let keys =
+        crate::jobs::Defaults::new(&ctx.global.jobs, &ctx.state_dir(), ctx.global.keys.as_deref()).keys_dir;
+    let report = crate::report::gather::gather(
+        &jobs,
+        &ctx.state_dir(),
+        &keys,
+        ctx.runtime.handle(),
+        chrono::Utc::now(),
+        since,
+    )?;
+    let text = match a.format.as_str() {
+        "json" => crate::report::render::json(&report),
+        "md" => crate::report::render::markdown(&report, lang),
+        _ => crate::report::render::html(&report, lang),
+    };
+    match &a.output {
+        Some(p) => {
+            std::fs::write(p, text).map_err(|e| Error::io(format!("cannot write '{}'", p.display()), e))?
+        }
+        None => print!("{text}"),
+    }
+    Ok(ExitStatus::Success)
+}

@@ -1,0 +1,107 @@
+//! Report wording in English and French (operations teams say PCA/PRA).
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lang {
+    En,
+    Fr,
+}
+
+impl Lang {
+    /// # Errors
+    /// A sentence naming the language when it is neither `en` nor `fr`.
+    pub fn parse(s: &str) -> Result<Lang, String> {
+        match s {
+            "en" => Ok(Lang::En),
+            "fr" => Ok(Lang::Fr),
+            other => Err(format!("unknown report language '{other}': expected en or fr")),
+        }
+    }
+}
+
+/// A phrase by key.
+pub fn t(lang: Lang, key: &str) -> &'static str {
+    let (en, fr) = match key {
+        "title" => ("Disaster recovery readiness report (DRP / PRA)", "Rapport de préparation au PRA / PCA"),
+        "period" => ("Period", "Période"),
+        "generated" => ("Generated", "Généré le"),
+        "summary" => ("Summary", "Synthèse"),
+        "job" => ("Asset (job)", "Actif (tâche)"),
+        "readiness" => ("Readiness", "État de vérification"),
+        "why" => ("Why", "Motif"),
+        "sources" => ("Sources", "Sources"),
+        "repository" => ("Repository", "Dépôt"),
+        "rpo" => ("Recovery point (RPO)", "Point de reprise (RPO)"),
+        "rto" => ("Recovery time (RTO)", "Délai de reprise (RTO)"),
+        "target" => ("target", "objectif"),
+        "current_age" => ("age of the last successful backup", "âge de la dernière sauvegarde réussie"),
+        "worst_gap" => ("worst gap between successful backups", "pire intervalle entre sauvegardes réussies"),
+        "last_measured" => ("last measured", "dernière mesure"),
+        "worst_measured" => ("worst measured", "pire mesure"),
+        "last_drill" => ("Last drill", "Dernier exercice de restauration"),
+        "drills_interval" => ("Drills kept to their interval", "Exercices faits dans l'intervalle"),
+        "success_rate" => ("Backup success rate", "Taux de réussite des sauvegardes"),
+        "failures" => ("Failures in the period", "Échecs sur la période"),
+        "restore_points" => ("Restore points available", "Points de restauration disponibles"),
+        "last_check" => ("Last repository check", "Dernière vérification du dépôt"),
+        "verified_data" => ("Data verified by the last drill", "Données vérifiées au dernier exercice"),
+        "timeline" => ("Timeline of backups and drills", "Chronologie des sauvegardes et exercices"),
+        "rto_trend" => ("Recovery time of drills", "Durée de reprise des exercices"),
+        "evidence" => ("Evidence", "Preuves"),
+        "ledger" => ("Evidence ledger verification", "Vérification du registre de preuves"),
+        "records" => ("records", "enregistrements"),
+        "chain_head" => ("chain head", "tête de chaîne"),
+        "key" => ("signing key fingerprint", "empreinte de la clé de signature"),
+        "reverify" => (
+            "Re-verify with `rempart evidence verify`, or without rempart: `rempart evidence export -o evidence.jsonl` then `scripts/verify-evidence evidence.jsonl` (docs/evidence.md).",
+            "Pour revérifier : `rempart evidence verify`, ou sans rempart : `rempart evidence export -o evidence.jsonl` puis `scripts/verify-evidence evidence.jsonl` (docs/evidence.md).",
+        ),
+        "deficiencies" => ("Deficiencies and actions", "Écarts et actions"),
+        "none" => ("none", "aucun"),
+        "never" => ("never", "jamais"),
+        "yes" => ("yes", "oui"),
+        "no" => ("no", "non"),
+        "met" => ("met", "respecté"),
+        "missed" => ("MISSED", "NON RESPECTÉ"),
+        "passed" => ("passed", "réussi"),
+        "failed" => ("FAILED", "ÉCHEC"),
+        "level" => ("level", "niveau"),
+        "on" => ("on", "sur"),
+        "segregated" => ("segregated from the source", "isolé de la source"),
+        "not_segregated" => ("on the source's server", "sur le serveur source"),
+        "intact" => ("intact", "intègre"),
+        "tampered" => ("TAMPERING FOUND", "FALSIFICATION DÉTECTÉE"),
+        "not_verified_ledger" => ("not verified (repository unreachable)", "non vérifié (dépôt injoignable)"),
+        "overdue" => ("overdue stretches", "retards"),
+        "backup" => ("backup", "sauvegarde"),
+        "drill" => ("drill", "exercice"),
+        "oldest" => ("oldest", "plus ancien"),
+        "newest" => ("newest", "plus récent"),
+        _ => ("?", "?"),
+    };
+    match lang {
+        Lang::En => en,
+        Lang::Fr => fr,
+    }
+}
+
+/// The action for a deficiency code.
+pub fn action(lang: Lang, code: &str) -> &'static str {
+    let (en, fr) = match code {
+        "no-backup" => ("No successful backup: run the backup step and fix its errors.", "Aucune sauvegarde réussie : lancer la sauvegarde et corriger ses erreurs."),
+        "rpo-now" => ("The last successful backup is older than the RPO: back up now and check the schedule.", "La dernière sauvegarde réussie dépasse le RPO : sauvegarder maintenant et vérifier la planification."),
+        "rpo-gap" => ("A gap between backups exceeded the RPO in the period: review the failures and the schedule.", "Un intervalle entre sauvegardes a dépassé le RPO : examiner les échecs et la planification."),
+        "backup-failures" => ("Backups failed in the period: read their errors below and fix the cause.", "Des sauvegardes ont échoué : lire leurs erreurs ci-dessous et corriger la cause."),
+        "never-drilled" => ("Never drilled: run `rempart drill JOB` and schedule drills.", "Jamais exercé : lancer `rempart drill JOB` et planifier les exercices."),
+        "drill-failed" => ("The last drill failed: read its checks, fix the cause, drill again.", "Le dernier exercice a échoué : lire ses contrôles, corriger, recommencer."),
+        "drill-due" => ("Readiness lapsed (drill overdue, below the required level, or job changed): drill again.", "La vérification a expiré (exercice en retard, niveau insuffisant ou tâche modifiée) : refaire un exercice."),
+        "rto-exceeded" => ("A drill took longer than the RTO: speed up recovery or revise the objective.", "Un exercice a dépassé le RTO : accélérer la reprise ou revoir l'objectif."),
+        "never-checked" => ("The repository was never checked: schedule `check`.", "Le dépôt n'a jamais été vérifié : planifier `check`."),
+        "check-failed" => ("The last repository check found damage: run `rempart check` and repair.", "La dernière vérification a trouvé des dommages : lancer `rempart check` et réparer."),
+        "not-segregated" => ("Drills restore onto the source's server: set [drill] server to a segregated server (DORA art. 12).", "Les exercices restaurent sur le serveur source : définir [drill] server vers un serveur isolé (DORA art. 12)."),
+        _ => ("", ""),
+    };
+    match lang {
+        Lang::En => en,
+        Lang::Fr => fr,
+    }
+}
