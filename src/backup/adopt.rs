@@ -14,6 +14,21 @@ use crate::repo::index::{Index, IndexFile};
 use crate::repo::Repository;
 use crate::storage::Kind;
 
+/// The index a backup dedups against: the index without packs marked for deletion, plus the
+/// packs an interrupted backup left unindexed (adopted now).
+///
+/// # Errors
+/// Storage errors, or a damaged index or trash object.
+pub fn dedup_index(repo: &Repository) -> Result<Index> {
+    let mut index = repo.load_index_without_trash()?;
+    let trashed = crate::maintenance::trash::load_trash(repo)?
+        .into_iter()
+        .flat_map(|(_, t)| t.packs.into_iter().map(|p| p.id))
+        .collect();
+    adopt_unindexed_packs(repo, &mut index, &trashed)?;
+    Ok(index)
+}
+
 /// Indexes the stored but unindexed packs; returns how many were adopted.
 ///
 /// # Errors

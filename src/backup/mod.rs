@@ -30,7 +30,7 @@ use std::time::Instant;
 use crate::error::{Error, ExitStatus, Result};
 use crate::id::Id;
 use crate::repo::lock::{LockGuard, LockKind};
-use crate::repo::snapshot::{Snapshot, SourceInfo, Summary};
+use crate::repo::snapshot::{Snapshot, SourceInfo};
 use crate::repo::Repository;
 use shared::{Counters, Shared};
 use uploader::Uploader;
@@ -194,12 +194,7 @@ pub fn backup(repo: &Repository, opts: &BackupOptions) -> Result<BackupResult> {
     let hostname = opts.hostname.clone().unwrap_or_else(crate::util::hostname);
 
     let _lock = LockGuard::acquire(repo.storage(), repo.keys(), LockKind::Backup, "backup")?;
-    let mut index = repo.load_index_without_trash()?;
-    let trashed = crate::maintenance::trash::load_trash(repo)?
-        .into_iter()
-        .flat_map(|(_, t)| t.packs.into_iter().map(|p| p.id))
-        .collect();
-    adopt::adopt_unindexed_packs(repo, &mut index, &trashed)?;
+    let index = adopt::dedup_index(repo)?;
     let index = Arc::new(index);
     let parent = find_parent(repo, &opts.parent, &hostname, &path_strings)?;
     let parent_tree = match &parent {
@@ -270,18 +265,7 @@ pub fn backup(repo: &Repository, opts: &BackupOptions) -> Result<BackupResult> {
     if root_slot.is_err() {
         shared.abort.store(true, Ordering::Relaxed);
     }
-    let mut worker_error = None;
-    for w in workers {
-        match w.join() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                worker_error.get_or_insert(e);
-            }
-            Err(_) => {
-                worker_error.get_or_insert(Error::failed("a backup worker panicked"));
-            }
-        }
-    }
+    let worker_error = workers::join_workers(workers);
     let trees = tree_builder.join().map_err(|_| Error::failed("the tree builder panicked"))?;
     let (_report, upload_error) = uploader.finish(&handle);
 
@@ -305,22 +289,7 @@ pub fn backup(repo: &Repository, opts: &BackupOptions) -> Result<BackupResult> {
         .ok_or_else(|| Error::failed("internal: the root tree was not built"))?;
     walk_errors.append(&mut trees.errors);
 
-    let c = &opts.counters;
-    let summary = Summary {
-        files_new: Counters::get(&c.files_new),
-        files_changed: Counters::get(&c.files_changed),
-        files_unmodified: Counters::get(&c.files_unmodified),
-        dirs: Counters::get(&c.dirs),
-        other_entries: Counters::get(&c.other_entries),
-        bytes_read: Counters::get(&c.bytes_read),
-        bytes_total: Counters::get(&c.bytes_total),
-        data_blobs_added: Counters::get(&c.data_blobs_added),
-        tree_blobs_added: Counters::get(&c.tree_blobs_added),
-        bytes_added: Counters::get(&c.bytes_added),
-        bytes_stored: Counters::get(&c.bytes_stored),
-        duration_secs: started.elapsed().as_secs_f64(),
-        errors: walk_errors,
-    };
+    let summary = opts.counters.summary(started.elapsed().as_secs_f64(), walk_errors);
     let snapshot = Snapshot {
         version: 1,
         time,

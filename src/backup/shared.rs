@@ -31,6 +31,29 @@ pub struct Counters {
 }
 
 impl Counters {
+    /// The snapshot summary of what was counted.
+    pub fn summary(
+        &self,
+        duration_secs: f64,
+        errors: Vec<crate::repo::snapshot::EntryError>,
+    ) -> crate::repo::snapshot::Summary {
+        crate::repo::snapshot::Summary {
+            files_new: Self::get(&self.files_new),
+            files_changed: Self::get(&self.files_changed),
+            files_unmodified: Self::get(&self.files_unmodified),
+            dirs: Self::get(&self.dirs),
+            other_entries: Self::get(&self.other_entries),
+            bytes_read: Self::get(&self.bytes_read),
+            bytes_total: Self::get(&self.bytes_total),
+            data_blobs_added: Self::get(&self.data_blobs_added),
+            tree_blobs_added: Self::get(&self.tree_blobs_added),
+            bytes_added: Self::get(&self.bytes_added),
+            bytes_stored: Self::get(&self.bytes_stored),
+            duration_secs,
+            errors,
+        }
+    }
+
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
     }

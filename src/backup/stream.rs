@@ -22,7 +22,7 @@ use crate::id::Id;
 use crate::repo::chunker::ChunkStream;
 use crate::repo::lock::{LockGuard, LockKind};
 use crate::repo::pack::BlobType;
-use crate::repo::snapshot::{DumpInfo, Snapshot, SourceInfo, Summary};
+use crate::repo::snapshot::{DumpInfo, Snapshot, SourceInfo};
 use crate::repo::tree::{Node, NodeKind, Timestamp, Tree};
 use crate::repo::Repository;
 use crate::sources::process::DumpProcess;
@@ -59,12 +59,7 @@ pub fn backup_streams(
     let started = Instant::now();
     let time = opts.time.unwrap_or_else(chrono::Utc::now);
     let _lock = LockGuard::acquire(repo.storage(), repo.keys(), LockKind::Backup, "backup")?;
-    let mut index = repo.load_index_without_trash()?;
-    let trashed = crate::maintenance::trash::load_trash(repo)?
-        .into_iter()
-        .flat_map(|(_, t)| t.packs.into_iter().map(|p| p.id))
-        .collect();
-    super::adopt::adopt_unindexed_packs(repo, &mut index, &trashed)?;
+    let index = super::adopt::dedup_index(repo)?;
     let shared =
         Arc::new(Shared::new(repo.clone(), Arc::new(index), opts.counters.clone(), opts.cancel.clone()));
     let concurrency = opts
@@ -152,18 +147,7 @@ pub fn backup_streams(
         }
     }
     drop(job_tx);
-    let mut worker_error = None;
-    for w in workers {
-        match w.join() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                worker_error.get_or_insert(e);
-            }
-            Err(_) => {
-                worker_error.get_or_insert(Error::failed("a backup worker panicked"));
-            }
-        }
-    }
+    let worker_error = super::workers::join_workers(workers);
     // The root tree, stored through its own packer.
     let root = if failure.is_none() && worker_error.is_none() {
         let mut tree_state = WorkerState::new(shared.clone(), uploader.sink(), Some(staging.clone()));
@@ -187,18 +171,7 @@ pub fn backup_streams(
         return Err(e);
     }
     let root = root.expect("built when nothing failed")?;
-    let c = &opts.counters;
-    let summary = Summary {
-        files_new: Counters::get(&c.files_new),
-        bytes_read: Counters::get(&c.bytes_read),
-        bytes_total: Counters::get(&c.bytes_total),
-        data_blobs_added: Counters::get(&c.data_blobs_added),
-        tree_blobs_added: Counters::get(&c.tree_blobs_added),
-        bytes_added: Counters::get(&c.bytes_added),
-        bytes_stored: Counters::get(&c.bytes_stored),
-        duration_secs: started.elapsed().as_secs_f64(),
-        ..Default::default()
-    };
+    let summary = opts.counters.summary(started.elapsed().as_secs_f64(), vec![]);
     let snapshot = Snapshot {
         version: 1,
         time,

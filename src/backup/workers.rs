@@ -166,6 +166,20 @@ impl WorkerState {
     }
 }
 
+/// Waits for every worker; returns the first error any of them had.
+pub fn join_workers(workers: Vec<std::thread::JoinHandle<Result<()>>>) -> Option<Error> {
+    let mut first = None;
+    for w in workers {
+        let e = match w.join() {
+            Ok(Ok(())) => continue,
+            Ok(Err(e)) => e,
+            Err(_) => Error::failed("a backup worker panicked"),
+        };
+        first.get_or_insert(e);
+    }
+    first
+}
+
 /// Runs one worker until the job channel closes; flushes its last pack.
 pub fn run_worker(mut state: WorkerState, jobs: Receiver<Job>) -> Result<()> {
     let mut fatal: Option<Error> = None;

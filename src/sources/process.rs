@@ -34,6 +34,16 @@ fn describe_status(status: std::process::ExitStatus) -> String {
     }
 }
 
+/// Reads a tool's stderr on a thread (so it never blocks on a full pipe), keeping the tail.
+fn collect_stderr(mut err: std::process::ChildStderr) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = err.read_to_end(&mut buf);
+        let start = buf.len().saturating_sub(STDERR_KEEP);
+        String::from_utf8_lossy(&buf[start..]).trim().to_string()
+    })
+}
+
 /// A running dump tool whose stdout the caller reads.
 pub struct DumpProcess {
     child: Option<Child>,
@@ -50,13 +60,7 @@ impl DumpProcess {
         cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().map_err(|e| spawn_error(tool, &cmd, e))?;
         let stdout = child.stdout.take().expect("piped");
-        let mut err = child.stderr.take().expect("piped");
-        let stderr = std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = err.read_to_end(&mut buf);
-            let start = buf.len().saturating_sub(STDERR_KEEP);
-            String::from_utf8_lossy(&buf[start..]).trim().to_string()
-        });
+        let stderr = collect_stderr(child.stderr.take().expect("piped"));
         Ok((DumpProcess { child: Some(child), stderr: Some(stderr), tool: tool.to_string() }, stdout))
     }
 
@@ -121,13 +125,7 @@ pub fn run_capture(mut cmd: Command, tool: &str) -> Result<String> {
 pub fn run_with_input(mut cmd: Command, tool: &str, input: &mut dyn Read) -> Result<()> {
     cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped());
     let mut child = cmd.spawn().map_err(|e| spawn_error(tool, &cmd, e))?;
-    let mut err = child.stderr.take().expect("piped");
-    let stderr = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = err.read_to_end(&mut buf);
-        let start = buf.len().saturating_sub(STDERR_KEEP);
-        String::from_utf8_lossy(&buf[start..]).trim().to_string()
-    });
+    let stderr = collect_stderr(child.stderr.take().expect("piped"));
     let mut stdin = child.stdin.take().expect("piped");
     let copied = std::io::copy(input, &mut stdin);
     drop(stdin);
