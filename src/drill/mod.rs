@@ -26,7 +26,6 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::catalog::RunRecord;
 use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::jobs::Job;
@@ -307,7 +306,7 @@ fn structure(
 }
 
 /// The drill step of a job, as the runner calls it.
-pub fn run_scheduled_drill(ctx: &RunContext, job: &Job, record: &RunRecord) -> Result<StepOutcome> {
+pub fn run_scheduled_drill(ctx: &RunContext, job: &Job) -> Result<StepOutcome> {
     let last = ctx
         .catalog()
         .ok()
@@ -320,7 +319,6 @@ pub fn run_scheduled_drill(ctx: &RunContext, job: &Job, record: &RunRecord) -> R
         recovery_file: None,
         password_file: None,
     });
-    let _ = record;
     let (report, repo) = run_drill(ctx, job, &opts, last)?;
     Ok(outcome(report, Some(repo)))
 }

@@ -126,7 +126,7 @@ pub fn run_step(ctx: &RunContext, job: &Job, step: Step, trigger: &str) -> RunRe
     let mut repository = None;
     let mut attempt = 0usize;
     let outcome = loop {
-        let result = attempt_step(ctx, job, step, &record);
+        let result = attempt_step(ctx, job, step);
         match result {
             Err(e)
                 if e.is_retryable()
@@ -186,7 +186,7 @@ pub fn run_step(ctx: &RunContext, job: &Job, step: Step, trigger: &str) -> RunRe
 }
 
 /// One attempt: before hook, step, after hook.
-fn attempt_step(ctx: &RunContext, job: &Job, step: Step, record: &RunRecord) -> Result<StepOutcome> {
+fn attempt_step(ctx: &RunContext, job: &Job, step: Step) -> Result<StepOutcome> {
     let hooked = step == Step::Backup;
     if hooked {
         if let Some(cmd) = &job.hooks.before {
@@ -194,7 +194,7 @@ fn attempt_step(ctx: &RunContext, job: &Job, step: Step, record: &RunRecord) -> 
                 .map_err(|e| Error::failed(format!("{e}; the {} was not run", step.name())))?;
         }
     }
-    let result = steps::execute(ctx, job, step, record);
+    let result = steps::execute(ctx, job, step);
     if hooked {
         if let Some(cmd) = &job.hooks.after {
             let status = match &result {

@@ -2,7 +2,6 @@
 
 use super::{RunContext, StepOutcome};
 use crate::backup::{backup, BackupOptions};
-use crate::catalog::RunRecord;
 use crate::check::{check, CheckOptions, ReadData};
 use crate::error::Result;
 use crate::jobs::{Job, Source, Step};
@@ -11,12 +10,12 @@ use crate::maintenance::prune::{prune, PruneOptions};
 use crate::sources::{DbAuth, DbUrl};
 use crate::state::SnapshotRegister;
 
-pub fn execute(ctx: &RunContext, job: &Job, step: Step, record: &RunRecord) -> Result<StepOutcome> {
+pub fn execute(ctx: &RunContext, job: &Job, step: Step) -> Result<StepOutcome> {
     match step {
         Step::Backup => run_backup(ctx, job),
         Step::Check => run_check(ctx, job),
         Step::Prune => run_prune(ctx, job),
-        Step::Drill => crate::drill::run_scheduled_drill(ctx, job, record),
+        Step::Drill => crate::drill::run_scheduled_drill(ctx, job),
     }
 }
 
