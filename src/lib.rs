@@ -32,6 +32,7 @@ pub mod report;
 pub mod restore;
 pub mod runner;
 mod serde_b64;
+pub mod settings;
 pub mod sources;
 pub mod state;
 pub mod storage;

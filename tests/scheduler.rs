@@ -439,17 +439,50 @@ fn daemon_runs_on_schedule_and_stops_cleanly_on_sigterm() {
     let dir = jobs_dir(&env, &[("fast.toml", job)]);
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let addr = format!("127.0.0.1:{port}");
+    // The jobs folder and the listen address come from a configuration file, not flags.
+    let config = env.path().join("rempart.toml");
+    std::fs::write(&config, format!("jobs_dir = \"jobs\"\n[daemon]\nlisten = \"{addr}\"\ngrace = \"1s\"\n"))
+        .unwrap();
+    let log = env.path().join("daemon.log");
     let mut daemon = env
         .std_cmd()
-        .arg("--jobs")
-        .arg(&dir)
-        .args(["daemon", "--listen", &addr, "--grace", "1s"])
+        .arg("--config")
+        .arg(&config)
+        .arg("daemon")
+        .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
     // Wait for a first recorded success, then for a backup in progress.
     let started = Instant::now();
     while metric(&addr, "rempart_last_success_timestamp_seconds{job=\"fast\",step=\"backup\"}").is_none() {
         assert!(started.elapsed() < Duration::from_secs(60), "no backup recorded within a minute");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // SIGHUP with an invalid job set is refused and the daemon goes on; with a valid one the
+    // new job is scheduled.
+    let pid = nix::unistd::Pid::from_raw(daemon.id() as i32);
+    let hup = || nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
+    std::fs::write(dir.join("broken.toml"), "name = \"broken\"\nsources = [").unwrap();
+    hup();
+    while !std::fs::read_to_string(&log).unwrap().contains("reload refused") {
+        assert!(started.elapsed() < Duration::from_secs(90), "the invalid reload was not refused");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let small = env.path().join("small");
+    std::fs::create_dir_all(&small).unwrap();
+    std::fs::write(small.join("a"), b"reloaded").unwrap();
+    let second = format!(
+        "name = \"second\"\nsources = [\"{}\"]\nrepository = \"{}\"\npassword_file = \"{}\"\n[schedule]\nbackup = \"*/2 * * * * *\"\n",
+        small.display(),
+        env.repo,
+        env.password_file.display()
+    );
+    std::fs::remove_file(dir.join("broken.toml")).unwrap();
+    std::fs::write(dir.join("second.toml"), second).unwrap();
+    assert!(daemon.try_wait().unwrap().is_none(), "an invalid reload does not stop the daemon");
+    hup();
+    while metric(&addr, "rempart_last_success_timestamp_seconds{job=\"second\",step=\"backup\"}").is_none() {
+        assert!(started.elapsed() < Duration::from_secs(90), "the job added by SIGHUP never ran");
         std::thread::sleep(Duration::from_millis(200));
     }
     // New data so the next backup has work to interrupt.
@@ -479,4 +512,6 @@ fn daemon_runs_on_schedule_and_stops_cleanly_on_sigterm() {
     let (code, out, err) = env.run(&["check"]);
     assert_eq!(code, 0, "the repository passes check after the stop: {out}{err}");
     assert!(env.run(&["unlock"]).0 == 0);
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(log.contains("broken.toml") && log.contains("reloaded 2 jobs"), "{log}");
 }

@@ -36,15 +36,20 @@ pub struct GlobalArgs {
     /// objects (the passphrase is still needed).
     #[arg(long, env = "REMPART_RECOVERY_FILE", global = true)]
     pub recovery_file: Option<PathBuf>,
+    /// Configuration file supplying defaults for the folders and the daemon (docs/cli.md);
+    /// flags and environment variables win over it.
+    #[arg(long, env = "REMPART_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
     /// State directory (caches, catalog, evidence).
     #[arg(long, env = "REMPART_STATE_DIR", global = true)]
     pub state_dir: Option<PathBuf>,
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
-    /// The folder of job files (default: jobs/ in the current folder).
-    #[arg(long, env = "REMPART_JOBS_DIR", global = true, default_value = "jobs")]
-    pub jobs: PathBuf,
+    /// The folder of job files (default: the configuration file's jobs_dir, else jobs/ in the
+    /// current folder).
+    #[arg(long, env = "REMPART_JOBS_DIR", global = true)]
+    pub jobs: Option<PathBuf>,
     /// Key material of the jobs (default: keys/ beside the jobs folder).
     #[arg(long, env = "REMPART_KEYS_DIR", global = true)]
     pub keys: Option<PathBuf>,
@@ -159,15 +164,16 @@ pub struct DrillArgs {
 
 #[derive(Args, Debug)]
 pub struct DaemonArgs {
-    /// Address of the dashboard, /metrics and /healthz (loopback by default).
-    #[arg(long, env = "REMPART_LISTEN", default_value = "127.0.0.1:8420")]
-    pub listen: std::net::SocketAddr,
-    /// Runs at once, all jobs together.
-    #[arg(long, default_value_t = 2)]
-    pub max_concurrent: usize,
-    /// How long running steps may go on after SIGTERM before they are cancelled.
-    #[arg(long, default_value = "60s")]
-    pub grace: String,
+    /// Address of the dashboard, /metrics and /healthz (default: the configuration file's
+    /// [daemon] listen, else 127.0.0.1:8420).
+    #[arg(long, env = "REMPART_LISTEN")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Runs at once, all jobs together (default: 2).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_concurrent: Option<u16>,
+    /// How long running steps may go on after SIGTERM before they are cancelled (default: 60s).
+    #[arg(long)]
+    pub grace: Option<String>,
 }
 
 #[derive(Args, Debug)]

@@ -12,21 +12,38 @@ use crate::repo::Repository;
 use crate::storage::BlockingStorage;
 
 pub struct Context {
+    /// The global flags, with what the configuration file supplies filled in.
     pub global: GlobalArgs,
+    /// The folder of job files: --jobs, REMPART_JOBS_DIR, the configuration file, or `jobs`.
+    pub jobs_dir: PathBuf,
+    /// The configuration file's settings (all empty without one).
+    pub settings: crate::settings::Settings,
     pub runtime: tokio::runtime::Runtime,
 }
 
 impl Context {
     /// # Errors
-    /// `Failed` when the async runtime cannot start.
-    pub fn new(global: GlobalArgs) -> Result<Context> {
+    /// `Invalid` for a bad configuration file; `Failed` when the async runtime cannot start.
+    pub fn new(mut global: GlobalArgs) -> Result<Context> {
+        let settings = match &global.config {
+            Some(file) => crate::settings::load(file)?,
+            None => crate::settings::Settings::default(),
+        };
+        if global.state_dir.is_none() {
+            global.state_dir.clone_from(&settings.state_dir);
+        }
+        if global.keys.is_none() {
+            global.keys.clone_from(&settings.keys_dir);
+        }
+        let jobs_dir =
+            global.jobs.clone().or_else(|| settings.jobs_dir.clone()).unwrap_or_else(|| "jobs".into());
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .thread_name("rempart-io")
             .build()
             .map_err(|e| Error::failed(format!("cannot start the async runtime: {e}")))?;
-        Ok(Context { global, runtime })
+        Ok(Context { global, jobs_dir, settings, runtime })
     }
 
     pub fn repo_url(&self) -> Result<String> {
@@ -46,8 +63,8 @@ impl Context {
     /// The jobs of the jobs folder, validated (file errors only; see `jobs validate`).
     pub fn jobs(&self) -> Result<Vec<crate::jobs::Job>> {
         let defaults =
-            crate::jobs::Defaults::new(&self.global.jobs, &self.state_dir(), self.global.keys.as_deref());
-        crate::jobs::load_dir(&self.global.jobs, &defaults).map_err(|e| crate::daemon::invalid_jobs(&e))
+            crate::jobs::Defaults::new(&self.jobs_dir, &self.state_dir(), self.global.keys.as_deref());
+        crate::jobs::load_dir(&self.jobs_dir, &defaults).map_err(|e| crate::daemon::invalid_jobs(&e))
     }
 
     /// One job by name.
@@ -56,7 +73,7 @@ impl Context {
         crate::jobs::find(&jobs, name).cloned().ok_or_else(|| {
             Error::not_found(format!(
                 "no job '{name}' in '{}' (jobs there: {})",
-                self.global.jobs.display(),
+                self.jobs_dir.display(),
                 jobs.iter().map(|j| j.name.as_str()).collect::<Vec<_>>().join(", ")
             ))
         })
@@ -77,9 +94,8 @@ impl Context {
 
     /// A context for running job steps from this command.
     pub fn run_context(&self, operator: String) -> crate::runner::RunContext {
-        let keys =
-            crate::jobs::Defaults::new(&self.global.jobs, &self.state_dir(), self.global.keys.as_deref())
-                .keys_dir;
+        let keys = crate::jobs::Defaults::new(&self.jobs_dir, &self.state_dir(), self.global.keys.as_deref())
+            .keys_dir;
         crate::runner::RunContext::new(self.state_dir(), keys, self.runtime.handle().clone(), operator)
     }
 

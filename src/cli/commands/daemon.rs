@@ -1,17 +1,27 @@
-//! `rempart daemon`
+//! `rempart daemon`: flags win over the configuration file's `[daemon]` table, which wins over
+//! the defaults (127.0.0.1:8420, 2 runs at once, 60 s of grace).
 
 use crate::cli::args::DaemonArgs;
 use crate::cli::context::Context;
 use crate::daemon::{DaemonOptions, Signal};
 use crate::error::{Error, ExitStatus, Result};
 
+const DEFAULT_LISTEN: std::net::SocketAddr =
+    std::net::SocketAddr::V4(std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, 8420));
+const DEFAULT_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
+
 pub fn run(ctx: &Context, a: DaemonArgs) -> Result<ExitStatus> {
-    let grace = crate::jobs::duration::parse_duration(&a.grace).map_err(Error::invalid)?;
+    let configured = &ctx.settings.daemon;
+    let grace = match &a.grace {
+        Some(g) => crate::jobs::duration::parse_duration(g)
+            .map_err(|e| Error::invalid(format!("--grace '{g}': {e}")))?,
+        None => configured.grace.unwrap_or(DEFAULT_GRACE),
+    };
     let opts = DaemonOptions {
-        jobs_dir: ctx.global.jobs.clone(),
+        jobs_dir: ctx.jobs_dir.clone(),
         keys_dir: ctx.global.keys.clone(),
-        listen: a.listen,
-        max_concurrent: a.max_concurrent,
+        listen: a.listen.or(configured.listen).unwrap_or(DEFAULT_LISTEN),
+        max_concurrent: a.max_concurrent.map(usize::from).or(configured.max_concurrent).unwrap_or(2),
         grace,
     };
     let rctx = ctx.run_context("scheduler".into());

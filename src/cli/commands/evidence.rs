@@ -13,7 +13,7 @@ use crate::evidence::readiness::{readiness, State};
 use crate::evidence::verify::{verify, VerifyReport};
 
 fn keys_dir(ctx: &Context) -> std::path::PathBuf {
-    crate::jobs::Defaults::new(&ctx.global.jobs, &ctx.state_dir(), ctx.global.keys.as_deref()).keys_dir
+    crate::jobs::Defaults::new(&ctx.jobs_dir, &ctx.state_dir(), ctx.global.keys.as_deref()).keys_dir
 }
 
 pub fn status(ctx: &Context) -> Result<ExitStatus> {

@@ -34,7 +34,7 @@ pub fn run(ctx: &Context, cmd: JobsCommand) -> Result<ExitStatus> {
             Ok(ExitStatus::Success)
         }
         JobsCommand::Validate { dir } => {
-            let dir = dir.unwrap_or_else(|| ctx.global.jobs.clone());
+            let dir = dir.unwrap_or_else(|| ctx.jobs_dir.clone());
             let defaults = Defaults::new(&dir, &ctx.state_dir(), ctx.global.keys.as_deref());
             let errors = match load_dir(&dir, &defaults) {
                 Ok(jobs) => {

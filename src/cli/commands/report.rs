@@ -12,13 +12,13 @@ pub fn run(ctx: &Context, a: ReportArgs) -> Result<ExitStatus> {
     if !a.only.is_empty() {
         for name in &a.only {
             if !jobs.iter().any(|j| &j.name == name) {
-                return Err(Error::not_found(format!("no job '{name}' in '{}'", ctx.global.jobs.display())));
+                return Err(Error::not_found(format!("no job '{name}' in '{}'", ctx.jobs_dir.display())));
             }
         }
         jobs.retain(|j| a.only.contains(&j.name));
     }
     let keys =
-        crate::jobs::Defaults::new(&ctx.global.jobs, &ctx.state_dir(), ctx.global.keys.as_deref()).keys_dir;
+        crate::jobs::Defaults::new(&ctx.jobs_dir, &ctx.state_dir(), ctx.global.keys.as_deref()).keys_dir;
     let report = crate::report::gather::gather(
         &jobs,
         &ctx.state_dir(),
