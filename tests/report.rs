@@ -129,6 +129,11 @@ fn report_figures_match_a_hand_computed_history() {
     let last = j.last_drill.as_ref().unwrap();
     assert!(!last.passed && last.level == 1);
     assert_eq!(j.readiness, rempart::evidence::readiness::State::NotVerified);
+    assert!(
+        matches!(&j.cause, rempart::evidence::readiness::Cause::LastDrillFailed { ended, .. } if ended.starts_with("2026-11-19T03:05")),
+        "{:?}",
+        j.cause
+    );
     assert_eq!(j.failures.len(), 3, "two backups and one drill failed");
     let mut def = j.deficiencies.clone();
     def.sort();
@@ -154,9 +159,12 @@ fn report_figures_match_a_hand_computed_history() {
     assert!(
         fr.contains("Rapport de préparation au PRA")
             && fr.contains("NON RESPECTÉ")
-            && fr.contains("Écarts et actions"),
+            && fr.contains("Écarts et actions")
+            && fr.contains("| app | **NOT VERIFIED** | le dernier exercice (2026-11-19T03:05"),
         "{fr}"
     );
+    let en = rempart::report::render::markdown(&report, rempart::report::i18n::Lang::En);
+    assert!(en.contains("| app | **NOT VERIFIED** | the last drill (2026-11-19T03:05"), "{en}");
 }
 
 fn chromium(args: &[&str], url: &str) -> String {

@@ -64,7 +64,7 @@ pub fn restore_and_check(
             guard.marker.sandbox = Some(dir.clone());
             guard.save()?;
             let path = dir.join(format!("{scratch_name}.db"));
-            r.target = format!("sandbox file {} (segregated from the source file)", path.display());
+            r.target = format!("sqlite://{}", path.display());
             r.segregated = true;
             (
                 DbUrl { kind, user: None, host: None, port: None, databases: vec![], path: Some(path) },
@@ -74,6 +74,7 @@ pub fn restore_and_check(
             let (server, auth, segregated) = drill_server(job, snap)?;
             let mut to = server.clone();
             to.databases = vec![scratch_name.clone()];
+            let scratch_url = to.display();
             let server_url = DbUrl { databases: vec![], ..server.clone() }.display();
             guard.marker.databases.push(ScratchDb {
                 server: server_url.clone(),
@@ -81,14 +82,7 @@ pub fn restore_and_check(
                 database: scratch_name.clone(),
             });
             guard.save()?;
-            r.target = format!(
-                "scratch database {scratch_name} on {server_url} ({})",
-                if segregated {
-                    "a server segregated from the source"
-                } else {
-                    "the source's server, never the source database"
-                }
-            );
+            r.target = scratch_url;
             r.segregated = segregated;
             (to, auth)
         };
@@ -129,7 +123,7 @@ fn restore_files(
     guard.marker.sandbox = Some(dir.clone());
     guard.save()?;
     let target = dir.join("restore");
-    r.target = format!("fresh sandbox folder {} (segregated from the source paths)", target.display());
+    r.target = target.display().to_string();
     r.segregated = true;
     let mut opts = RestoreOptions::new(target.clone());
     opts.cancel = ctx.cancel.clone();

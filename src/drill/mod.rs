@@ -79,7 +79,8 @@ pub struct DrillReport {
     pub snapshot_age_secs: Option<u64>,
     pub since_last_backup_secs: Option<u64>,
     pub rpo_met: Option<bool>,
-    /// Where the restore went, and whether it is segregated from the source.
+    /// Where the restore went (the sandbox folder, `sqlite://FILE`, or the scratch database's
+    /// URL), and whether it is segregated from the source.
     pub target: String,
     pub segregated: bool,
     pub cleanup: Vec<String>,

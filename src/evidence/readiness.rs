@@ -31,11 +31,52 @@ impl State {
     }
 }
 
+/// Why a job has its readiness, with the facts the sentence needs; reports word it in their
+/// language (`report::i18n::reason`), `reason` holds the English sentence.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[serde(tag = "code", rename_all = "kebab-case")]
+pub enum Cause {
+    NeverDrilled,
+    LastDrillFailed { ended: String, error: Option<String> },
+    LevelNotReached { required: u64 },
+    Overdue { required: u64, age_hours: u64, interval: String },
+    JobChanged,
+    Passed { level: u64, ended: String },
+}
+
+impl Cause {
+    /// The English sentence.
+    pub fn english(&self) -> String {
+        match self {
+            Cause::NeverDrilled => "never drilled".into(),
+            Cause::LastDrillFailed { ended, error } => {
+                format!("the last drill ({ended}) failed: {}", error.as_deref().unwrap_or("the drill failed"))
+            }
+            Cause::LevelNotReached { required } => {
+                format!("no drill has reached the required level {required} yet")
+            }
+            Cause::Overdue { required, age_hours, interval } => format!(
+                "the last drill at level {required} passed {} ago, beyond the {interval} interval",
+                hours(*age_hours)
+            ),
+            Cause::JobChanged => "the job definition changed since the last passing drill".into(),
+            Cause::Passed { level, ended } => format!("drill at level {level} passed {ended}"),
+        }
+    }
+}
+
+/// Whole hours as a duration (like `76h`, or `3d` when whole days).
+pub fn hours(h: u64) -> String {
+    crate::jobs::duration::format_duration(std::time::Duration::from_secs(h * 3600))
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct JobReadiness {
     pub job: String,
     pub state: State,
+    /// `cause` in English.
     pub reason: String,
+    pub cause: Cause,
     /// The latest drill record (its canonical fields).
     pub last_drill: Option<serde_json::Value>,
 }
@@ -53,21 +94,20 @@ pub fn readiness(job: &Job, entries: &[LedgerEntry], now: DateTime<Utc>) -> JobR
         .collect();
     drills.sort_by_key(ended);
     let last = drills.last().cloned();
-    let mk = |state, reason: String| JobReadiness {
+    let mk = |state, cause: Cause| JobReadiness {
         job: job.name.clone(),
         state,
-        reason,
+        reason: cause.english(),
+        cause,
         last_drill: last.clone(),
     };
+    let text = |f: &serde_json::Value, key: &str| f[key].as_str().unwrap_or("?").to_string();
     let Some(l) = &last else {
-        return mk(State::NeedsVerified, "never drilled".into());
+        return mk(State::NeedsVerified, Cause::NeverDrilled);
     };
     if l["outcome"] != "success" {
-        let why = l["errors"].get(0).and_then(|e| e.as_str()).unwrap_or("the drill failed");
-        return mk(
-            State::NotVerified,
-            format!("the last drill ({}) failed: {why}", l["ended"].as_str().unwrap_or("?")),
-        );
+        let error = l["errors"].get(0).and_then(|e| e.as_str()).map(str::to_string);
+        return mk(State::NotVerified, Cause::LastDrillFailed { ended: text(l, "ended"), error });
     }
     let required = u64::from(job.drill.level);
     let good = drills
@@ -75,27 +115,20 @@ pub fn readiness(job: &Job, entries: &[LedgerEntry], now: DateTime<Utc>) -> JobR
         .rev()
         .find(|f| f["outcome"] == "success" && f["level_reached"].as_u64().unwrap_or(0) >= required);
     let Some(g) = good else {
-        return mk(State::NeedsVerified, format!("no drill has reached the required level {required} yet"));
+        return mk(State::NeedsVerified, Cause::LevelNotReached { required });
     };
     let when = ended(g).unwrap_or_default();
     let age = (now - when).to_std().unwrap_or_default();
     if age > job.drill.interval {
+        let interval = crate::jobs::duration::format_duration(job.drill.interval);
         return mk(
             State::NeedsVerified,
-            format!(
-                "the last drill at level {required} passed {} ago, beyond the {} interval",
-                crate::jobs::duration::format_duration(std::time::Duration::from_secs(
-                    age.as_secs() / 3600 * 3600
-                )),
-                crate::jobs::duration::format_duration(job.drill.interval)
-            ),
+            Cause::Overdue { required, age_hours: age.as_secs() / 3600, interval },
         );
     }
     if g["job_definition_hash"].as_str() != Some(job.definition_hash.to_hex().as_str()) {
-        return mk(State::NeedsVerified, "the job definition changed since the last passing drill".into());
+        return mk(State::NeedsVerified, Cause::JobChanged);
     }
-    mk(
-        State::Verified,
-        format!("drill at level {} passed {}", g["level_reached"], g["ended"].as_str().unwrap_or("?")),
-    )
+    let level = g["level_reached"].as_u64().unwrap_or(0);
+    mk(State::Verified, Cause::Passed { level, ended: text(g, "ended") })
 }

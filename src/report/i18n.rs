@@ -1,4 +1,7 @@
-//! Report wording in English and French (operations teams say PCA/PRA).
+//! Report wording in English and French (operations teams say PCA/PRA). Tool output quoted
+//! in a report (a drill's error, a failed backup's message) stays as the tool printed it.
+
+use crate::evidence::readiness::{hours, Cause};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lang {
@@ -67,7 +70,7 @@ pub fn t(lang: Lang, key: &str) -> &'static str {
         "level" => ("level", "niveau"),
         "on" => ("on", "sur"),
         "segregated" => ("segregated from the source", "isolé de la source"),
-        "not_segregated" => ("on the source's server", "sur le serveur source"),
+        "not_segregated" => ("on the source's server, never the source database", "sur le serveur source, jamais la base source"),
         "intact" => ("intact", "intègre"),
         "tampered" => ("TAMPERING FOUND", "FALSIFICATION DÉTECTÉE"),
         "not_verified_ledger" => ("not verified (repository unreachable)", "non vérifié (dépôt injoignable)"),
@@ -103,5 +106,28 @@ pub fn action(lang: Lang, code: &str) -> &'static str {
     match lang {
         Lang::En => en,
         Lang::Fr => fr,
+    }
+}
+
+/// Why a job has its readiness, in `lang`.
+pub fn reason(lang: Lang, cause: &Cause) -> String {
+    if lang == Lang::En {
+        return cause.english();
+    }
+    match cause {
+        Cause::NeverDrilled => "jamais exercé".into(),
+        Cause::LastDrillFailed { ended, error } => format!(
+            "le dernier exercice ({ended}) a échoué : {}",
+            error.as_deref().unwrap_or("l'exercice a échoué")
+        ),
+        Cause::LevelNotReached { required } => {
+            format!("aucun exercice n'a encore atteint le niveau requis {required}")
+        }
+        Cause::Overdue { required, age_hours, interval } => format!(
+            "le dernier exercice de niveau {required} a réussi il y a {}, au-delà de l'intervalle de {interval}",
+            hours(*age_hours)
+        ),
+        Cause::JobChanged => "la définition de la tâche a changé depuis le dernier exercice réussi".into(),
+        Cause::Passed { level, ended } => format!("exercice de niveau {level} réussi le {ended}"),
     }
 }

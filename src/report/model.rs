@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use crate::catalog::RunRecord;
 use crate::evidence::ledger::LedgerEntry;
-use crate::evidence::readiness::{readiness, State};
+use crate::evidence::readiness::{readiness, Cause, State};
 use crate::jobs::{Job, Source};
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -53,7 +53,9 @@ pub struct BackupPoint {
 pub struct JobReport {
     pub job: String,
     pub readiness: State,
+    /// `cause` in English (the HTML and Markdown renderers word it in their language).
     pub reason: String,
+    pub cause: Cause,
     pub sources: Vec<String>,
     pub repository: String,
     pub rpo_target_secs: Option<u64>,
@@ -204,6 +206,7 @@ pub fn build(
             job: job.name.clone(),
             readiness: ready.state,
             reason: ready.reason,
+            cause: ready.cause,
             sources: job
                 .sources
                 .iter()

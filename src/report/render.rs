@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use super::charts::{rto_trend, timeline};
 use super::html::{esc, page};
-use super::i18n::{action, t, Lang};
+use super::i18n::{action, reason, t, Lang};
 use super::model::{JobReport, Report};
 use crate::evidence::readiness::State;
 use crate::util::human_bytes;
@@ -204,7 +204,7 @@ pub fn html(r: &Report, l: Lang) -> String {
             esc(&j.job),
             state_class(j.readiness),
             j.readiness.label(),
-            esc(&j.reason)
+            esc(&reason(l, &j.cause))
         );
     }
     b.push_str("</table></section>");
@@ -264,7 +264,7 @@ pub fn markdown(r: &Report, l: Lang) -> String {
         t(l, "why")
     );
     for j in &r.jobs {
-        let _ = writeln!(m, "| {} | **{}** | {} |", j.job, j.readiness.label(), j.reason);
+        let _ = writeln!(m, "| {} | **{}** | {} |", j.job, j.readiness.label(), reason(l, &j.cause));
     }
     for j in &r.jobs {
         let _ = write!(m, "\n## {} — {}\n\n", j.job, j.readiness.label());

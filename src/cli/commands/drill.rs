@@ -56,7 +56,12 @@ fn print_report(job: &str, d: &serde_json::Value) {
         }
     }
     if !s("target").is_empty() {
-        crate::outln!("  target: {}", s("target"));
+        let isolation = if d["segregated"].as_bool() == Some(true) {
+            "segregated from the source"
+        } else {
+            "on the source's server, never the source database"
+        };
+        crate::outln!("  target: {} ({isolation})", s("target"));
     }
     if let Some(ms) = n("rto_actual_ms") {
         crate::outln!(
