@@ -117,7 +117,10 @@ fn file_drills_pass_at_every_level_and_fail_for_the_right_reasons() {
     let (_, rec) = j.drill(&["site"]);
     let d = &rec["details"];
     assert_eq!(d["files_verified"], 31);
-    assert!(d["target"].as_str().unwrap().contains("sandbox"), "{d}");
+    // The restore went into a fresh sandbox folder under the state directory.
+    let target = d["target"].as_str().unwrap();
+    assert!(target.starts_with(&format!("{}/drills/", j.env.state_dir.display())), "{d}");
+    assert_eq!(d["segregated"], true, "{d}");
     assert_eq!(d["rto_met"], true);
     assert_eq!(d["rpo_met"], true);
     assert!(d["cleanup"][0].as_str().unwrap().contains("removed"), "{d}");
