@@ -337,7 +337,7 @@ pub struct BackupArgs {
     /// Worker threads (default: the number of cores).
     #[arg(long)]
     pub workers: Option<usize>,
-    /// Packs uploaded at once (default: 1 for a local folder, 8 for S3).
+    /// Packs uploaded at once (default: 1 for a local folder, 4 for S3).
     #[arg(long)]
     pub uploads: Option<usize>,
 }
