@@ -200,6 +200,14 @@ fn run_records_hooks_and_notifications() {
             && hook.contains("\"snapshot\""),
         "{hook}"
     );
+    // The webhook and the result ping carry the run's evidence record: the chain head.
+    let body: serde_json::Value = serde_json::from_str(hook.splitn(4, ' ').nth(3).unwrap()).unwrap();
+    let (_, exported, _) = with_jobs(&env, &dir, &["evidence", "export"]);
+    let last: serde_json::Value = serde_json::from_str(exported.lines().last().unwrap()).unwrap();
+    assert_eq!(body["evidence"]["chain_head"], last["hash"], "{body}");
+    assert_eq!(body["evidence"]["seq"], 1, "{body}");
+    let ping = calls.iter().find(|c| c.starts_with("POST /hc HTTP")).expect("result ping");
+    assert!(ping.contains(&format!("chain head {}", last["hash"].as_str().unwrap())), "{ping}");
     // The run is in the catalog.
     let runs = env.cmd().args(["--json", "catalog", "runs"]).output().unwrap();
     let runs: serde_json::Value = serde_json::from_slice(&runs.stdout).unwrap();

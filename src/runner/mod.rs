@@ -179,11 +179,17 @@ pub fn run_step(ctx: &RunContext, job: &Job, step: Step, trigger: &str) -> RunRe
         }
         Err(e) => tracing::error!("cannot open the catalog: {e}"),
     }
-    match crate::evidence::record_run(ctx, job, &record, repository) {
-        Ok(e) => tracing::debug!("evidence record {} of chain {}", e.seq, e.chain),
-        Err(e) => tracing::error!("cannot append to the evidence ledger: {e}"),
-    }
-    notify::after_run(ctx, job, &record);
+    let evidence = match crate::evidence::record_run(ctx, job, &record, repository) {
+        Ok(e) => {
+            tracing::debug!("evidence record {} of chain {}", e.seq, e.chain);
+            Some(e)
+        }
+        Err(e) => {
+            tracing::error!("cannot append to the evidence ledger: {e}");
+            None
+        }
+    };
+    notify::after_run(ctx, job, &record, evidence.as_ref());
     record
 }
 

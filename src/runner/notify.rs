@@ -1,11 +1,14 @@
 //! Notifications: webhooks with a JSON body, and healthchecks.io-style pings.
 //!
-//! A notification that cannot be delivered is logged and never fails the run.
+//! A notification that cannot be delivered is logged and never fails the run. Each carries the
+//! run's evidence record (chain, sequence number, hash): the chain head at that moment, so a
+//! receiver that keeps notifications holds an outside copy of the chain's progress.
 
 use std::time::Duration;
 
 use super::RunContext;
 use crate::catalog::RunRecord;
+use crate::evidence::ledger::LedgerEntry;
 use crate::jobs::Job;
 
 pub enum Ping {
@@ -36,7 +39,7 @@ pub fn ping(ctx: &RunContext, job: &Job, _p: Ping) {
 }
 
 /// The JSON body of a webhook.
-pub fn webhook_body(job: &Job, r: &RunRecord) -> serde_json::Value {
+pub fn webhook_body(job: &Job, r: &RunRecord, evidence: Option<&LedgerEntry>) -> serde_json::Value {
     serde_json::json!({
         "job": job.name,
         "step": r.step,
@@ -52,23 +55,31 @@ pub fn webhook_body(job: &Job, r: &RunRecord) -> serde_json::Value {
         "bytes_added": r.bytes_added,
         "repository": r.repository,
         "details": r.details,
+        "evidence": evidence.map(|e| serde_json::json!({
+            "chain": e.chain,
+            "seq": e.seq,
+            "chain_head": e.hash,
+        })),
     })
 }
 
 /// Webhook (on failure, or always with `on_success`) and the final ping.
-pub fn after_run(ctx: &RunContext, job: &Job, r: &RunRecord) {
+pub fn after_run(ctx: &RunContext, job: &Job, r: &RunRecord, evidence: Option<&LedgerEntry>) {
     let _rt = ctx.handle.enter();
     let Some(c) = client() else { return };
     let ok = r.succeeded();
     if let Some(url) = &job.notify.webhook {
         if !ok || job.notify.on_success {
-            send(ctx, "webhook", c.post(url).json(&webhook_body(job, r)).send());
+            send(ctx, "webhook", c.post(url).json(&webhook_body(job, r, evidence)).send());
         }
     }
     if let Some(base) = &job.notify.healthchecks {
         let base = base.trim_end_matches('/');
         let url = if ok { base.to_string() } else { format!("{base}/fail") };
-        let body = r.error.clone().unwrap_or_else(|| format!("{} {}", r.step, r.status));
+        let mut body = r.error.clone().unwrap_or_else(|| format!("{} {}", r.step, r.status));
+        if let Some(e) = evidence {
+            body.push_str(&format!("\nevidence {} #{} chain head {}", e.chain, e.seq, e.hash));
+        }
         send(ctx, "result ping", c.post(url).body(body).send());
     }
 }
