@@ -1,5 +1,5 @@
 //! End-to-end for jobs and the daemon: validation messages, the example jobs, hooks,
-//! notifications, forget against restic itself, prune beside running backups, the daemon's
+//! notifications, forget against restic itself, prune beside running backups and its repacking, the daemon's
 //! schedule and its clean stop on SIGTERM.
 
 mod common;
@@ -420,6 +420,68 @@ fn prune_beside_running_backups_loses_nothing() {
     // The forgotten data is gone from the storage after the sweep.
     let p = env.json(&["prune", "--dry-run", "--grace", "0s"]);
     assert_eq!(p["packs_marked"], 0, "{p}");
+}
+
+#[test]
+fn prune_repacks_mostly_unused_packs_and_keeps_what_is_used() {
+    let env = Env::new();
+    env.ok(&["init", "--pack-size-mib", "1"]);
+    let src = env.path().join("data");
+    std::fs::create_dir_all(&src).unwrap();
+    // Ten incompressible 90 KB files: one data pack of about 900 KB.
+    for f in 0..10u64 {
+        std::fs::write(src.join(format!("f{f}")), random_bytes(5000 + f, 90_000)).unwrap();
+    }
+    env.ok(&["backup", src.to_str().unwrap()]);
+    // Replace eight of them and forget the first snapshot: its pack keeps 2 of 10 live blobs.
+    for f in 0..8u64 {
+        std::fs::write(src.join(format!("f{f}")), random_bytes(6000 + f, 90_000)).unwrap();
+    }
+    env.ok(&["backup", src.to_str().unwrap()]);
+    env.ok(&["forget", "--keep-last", "1"]);
+    let size = |dir: &Path| -> u64 { walkdir(dir).iter().map(|p| std::fs::metadata(p).unwrap().len()).sum() };
+    let data_dir = PathBuf::from(&env.repo).join("data");
+    let before = size(&data_dir);
+    // A dry run says what it would repack and changes nothing.
+    let dry = env.json(&["prune", "--dry-run", "--grace", "0s"]);
+    assert!(dry["packs_repacked"].as_u64().unwrap() >= 1, "{dry}");
+    assert_eq!(size(&data_dir), before);
+    // Phase 1 repacks the live blobs into a new pack and marks the old one; phase 2 (a later
+    // prune past the grace period) deletes it.
+    let first = env.json(&["prune", "--grace", "0s"]);
+    assert!(first["packs_repacked"].as_u64().unwrap() >= 1, "{first}");
+    let live = 2 * 90_000;
+    let repacked = first["bytes_repacked"].as_u64().unwrap();
+    assert!(repacked >= live && repacked < 3 * 90_000, "only the live blobs move: {first}");
+    let second = env.json(&["prune", "--grace", "0s"]);
+    assert!(second["packs_deleted"].as_u64().unwrap() >= 1, "{second}");
+    let after = size(&data_dir);
+    assert!(after + 6 * 90_000 < before, "space is freed: {before} -> {after}");
+    let (code, out, err) = env.run(&["check", "--read-data"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let target = env.path().join("restored");
+    env.ok(&["restore", "latest", "--target", target.to_str().unwrap()]);
+    let diff = std::process::Command::new("diff")
+        .arg("-r")
+        .arg(&src)
+        .arg(target.join(src.strip_prefix("/").unwrap()))
+        .output()
+        .unwrap();
+    assert!(diff.status.success(), "{}", String::from_utf8_lossy(&diff.stdout));
+}
+
+/// Every file under `dir`.
+fn walkdir(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walkdir(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
 
 fn metric(addr: &str, name: &str) -> Option<String> {
