@@ -1,6 +1,6 @@
 //! End-to-end for jobs and the daemon: validation messages, the example jobs, hooks,
-//! notifications, forget against restic itself, prune beside running backups and its repacking, the daemon's
-//! schedule and its clean stop on SIGTERM.
+//! notifications, forget against restic itself, prune beside running backups and prune's
+//! repacking, the daemon's schedule, its reload on SIGHUP and its clean stop on SIGTERM.
 
 mod common;
 
