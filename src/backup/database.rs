@@ -6,6 +6,8 @@
 //! the databases and the size of each dump.
 
 use std::io::Cursor;
+use std::process::ChildStdout;
+use std::sync::Arc;
 
 use super::stream::{backup_streams, OpenedStream, StreamItem};
 use super::{BackupOptions, BackupResult};
@@ -14,7 +16,7 @@ use crate::repo::snapshot::SourceInfo;
 use crate::repo::Repository;
 use crate::sources::mysql::MyConn;
 use crate::sources::postgres::PgConn;
-use crate::sources::process::run_capture;
+use crate::sources::process::{run_capture, DumpProcess};
 use crate::sources::{private_tmp, sqlite, DbAuth, DbKind, DbUrl};
 
 /// Backs up the database(s) `url` names.
@@ -36,35 +38,12 @@ pub fn backup_database(
     };
     let items = match url.kind {
         DbKind::Postgres => {
-            let conn = std::sync::Arc::new(PgConn::new(url, auth)?);
+            let conn = Arc::new(PgConn::new(url, auth)?);
             let (version, major) = conn.server_version()?;
             conn.check_dump_version(major)?;
             source.server_version = Some(format!("PostgreSQL {version}"));
-            let dbs = conn.databases(url)?;
-            if dbs.is_empty() {
-                return Err(Error::invalid(format!(
-                    "'{}' names no database and the server lists none",
-                    url.display()
-                )));
-            }
-            let mut items = Vec::new();
-            for db in dbs {
-                let c = conn.clone();
-                let name = db.clone();
-                items.push(StreamItem {
-                    name: format!("{db}.pgdump"),
-                    database: db,
-                    format: "pg_dump-custom".into(),
-                    open: Box::new(move || {
-                        let (p, out) = c.dump(&name)?;
-                        Ok(OpenedStream {
-                            reader: Box::new(out),
-                            process: Some(p),
-                            keep_alive: Some(Box::new(c)),
-                        })
-                    }),
-                });
-            }
+            let mut items =
+                dump_items(&conn, url, conn.databases(url)?, "pgdump", "pg_dump-custom", PgConn::dump)?;
             // Globals are small: taken whole, retried without role passwords for a
             // non-superuser (who may not read them).
             let c = conn.clone();
@@ -95,34 +74,9 @@ pub fn backup_database(
             items
         }
         DbKind::Mysql => {
-            let conn = std::sync::Arc::new(MyConn::new(url, auth)?);
+            let conn = Arc::new(MyConn::new(url, auth)?);
             source.server_version = Some(format!("MariaDB/MySQL {}", conn.server_version()?));
-            let dbs = conn.databases(url)?;
-            if dbs.is_empty() {
-                return Err(Error::invalid(format!(
-                    "'{}' names no database and the server lists none",
-                    url.display()
-                )));
-            }
-            dbs.into_iter()
-                .map(|db| {
-                    let c = conn.clone();
-                    let name = db.clone();
-                    StreamItem {
-                        name: format!("{db}.sql"),
-                        database: db,
-                        format: "mysql-sql".into(),
-                        open: Box::new(move || {
-                            let (p, out) = c.dump(&name)?;
-                            Ok(OpenedStream {
-                                reader: Box::new(out),
-                                process: Some(p),
-                                keep_alive: Some(Box::new(c)),
-                            })
-                        }),
-                    }
-                })
-                .collect()
+            dump_items(&conn, url, conn.databases(url)?, "sql", "mysql-sql", MyConn::dump)?
         }
         DbKind::Sqlite => {
             let path = url.path.clone().expect("sqlite URLs have a path");
@@ -147,4 +101,42 @@ pub fn backup_database(
         }
     };
     backup_streams(repo, opts, items, source)
+}
+
+/// One streamed dump per database of `dbs`, started by `dump` when the backup reaches it; the
+/// connection stays alive (its options file with it) until the dump is read.
+fn dump_items<C: Send + Sync + 'static>(
+    conn: &Arc<C>,
+    url: &DbUrl,
+    dbs: Vec<String>,
+    extension: &str,
+    format: &str,
+    dump: fn(&C, &str) -> Result<(DumpProcess, ChildStdout)>,
+) -> Result<Vec<StreamItem>> {
+    if dbs.is_empty() {
+        return Err(Error::invalid(format!(
+            "'{}' names no database and the server lists none",
+            url.display()
+        )));
+    }
+    Ok(dbs
+        .into_iter()
+        .map(|db| {
+            let c = conn.clone();
+            let name = db.clone();
+            StreamItem {
+                name: format!("{db}.{extension}"),
+                database: db,
+                format: format.into(),
+                open: Box::new(move || {
+                    let (p, out) = dump(&c, &name)?;
+                    Ok(OpenedStream {
+                        reader: Box::new(out),
+                        process: Some(p),
+                        keep_alive: Some(Box::new(c)),
+                    })
+                }),
+            }
+        })
+        .collect())
 }

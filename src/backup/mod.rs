@@ -35,7 +35,7 @@ use crate::repo::Repository;
 use shared::{Counters, Shared};
 use uploader::Uploader;
 use walker::{absolute, Excludes, SourceTrie, Walker};
-use workers::{run_worker, WorkerState};
+use workers::WorkerState;
 
 /// Which snapshot a backup compares against to skip unchanged files.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -112,6 +112,16 @@ impl BackupResult {
 /// The number of worker threads to use by default.
 pub fn default_workers() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+}
+
+/// Packs uploaded at once: `--uploads`, else 1 for a local folder (one disk gains nothing from
+/// parallel writes) and 4 for S3.
+pub fn upload_concurrency(repo: &Repository, opts: &BackupOptions) -> usize {
+    opts.upload_concurrency.unwrap_or(if crate::storage::is_local(&repo.storage().location()) {
+        1
+    } else {
+        4
+    })
 }
 
 /// Where packs fill: in staging files, not in memory, so memory stays flat whatever the pack
@@ -214,25 +224,14 @@ pub fn backup(repo: &Repository, opts: &BackupOptions) -> Result<BackupResult> {
 
     let shared = Arc::new(Shared::new(repo.clone(), index, opts.counters.clone(), opts.cancel.clone()));
     let handle = repo.storage().handle().clone();
-    let concurrency = opts
-        .upload_concurrency
-        .unwrap_or(if crate::storage::is_local(&repo.storage().location()) { 1 } else { 4 });
-    let uploader = Uploader::start(repo, opts.counters.clone(), concurrency);
+    let uploader = Uploader::start(repo, opts.counters.clone(), upload_concurrency(repo, opts));
 
     let staging = staging_dir(repo, opts);
     let n_workers = opts.workers.unwrap_or_else(default_workers).max(1);
     let (job_tx, job_rx) = crossbeam_channel::bounded(n_workers * 4);
     let (tree_tx, tree_rx) = crossbeam_channel::unbounded();
-    let workers: Vec<_> = (0..n_workers)
-        .map(|i| {
-            let state = WorkerState::new(shared.clone(), uploader.sink(), Some(staging.clone()));
-            let rx = job_rx.clone();
-            std::thread::Builder::new()
-                .name(format!("backup-worker-{i}"))
-                .spawn(move || run_worker(state, rx))
-                .expect("spawn worker")
-        })
-        .collect();
+    let workers =
+        workers::spawn_workers(&shared, &uploader.sink(), &staging, n_workers, &job_rx, "backup-worker");
     drop(job_rx);
     let tree_builder = {
         let state = WorkerState::new(shared.clone(), uploader.sink(), Some(staging.clone()));

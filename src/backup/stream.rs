@@ -15,7 +15,7 @@ use crossbeam_channel::Receiver;
 
 use super::shared::{Counters, Shared};
 use super::uploader::Uploader;
-use super::workers::{run_worker, Job, WorkerState};
+use super::workers::{Job, WorkerState};
 use super::{default_workers, BackupOptions, BackupResult};
 use crate::error::{Error, Result};
 use crate::id::Id;
@@ -62,23 +62,12 @@ pub fn backup_streams(
     let index = super::adopt::dedup_index(repo)?;
     let shared =
         Arc::new(Shared::new(repo.clone(), Arc::new(index), opts.counters.clone(), opts.cancel.clone()));
-    let concurrency = opts
-        .upload_concurrency
-        .unwrap_or(if crate::storage::is_local(&repo.storage().location()) { 1 } else { 4 });
-    let uploader = Uploader::start(repo, opts.counters.clone(), concurrency);
+    let uploader = Uploader::start(repo, opts.counters.clone(), super::upload_concurrency(repo, opts));
     let staging = super::staging_dir(repo, opts);
     let n_workers = opts.workers.unwrap_or_else(default_workers).max(1);
     let (job_tx, job_rx) = crossbeam_channel::bounded(n_workers * 2);
-    let workers: Vec<_> = (0..n_workers)
-        .map(|i| {
-            let state = WorkerState::new(shared.clone(), uploader.sink(), Some(staging.clone()));
-            let rx = job_rx.clone();
-            std::thread::Builder::new()
-                .name(format!("dump-worker-{i}"))
-                .spawn(move || run_worker(state, rx))
-                .expect("spawn")
-        })
-        .collect();
+    let workers =
+        super::workers::spawn_workers(&shared, &uploader.sink(), &staging, n_workers, &job_rx, "dump-worker");
     drop(job_rx);
 
     let keys = repo.keys().clone();

@@ -166,6 +166,28 @@ impl WorkerState {
     }
 }
 
+/// Starts `n` workers named `NAME-i` on `jobs`, each with its own packer writing through
+/// `sink` (`staging` holds their pack files while they fill).
+pub fn spawn_workers(
+    shared: &Arc<Shared>,
+    sink: &PackSink,
+    staging: &std::path::Path,
+    n: usize,
+    jobs: &Receiver<Job>,
+    name: &str,
+) -> Vec<std::thread::JoinHandle<Result<()>>> {
+    (0..n)
+        .map(|i| {
+            let state = WorkerState::new(shared.clone(), sink.clone(), Some(staging.to_path_buf()));
+            let rx = jobs.clone();
+            std::thread::Builder::new()
+                .name(format!("{name}-{i}"))
+                .spawn(move || run_worker(state, rx))
+                .expect("spawn worker")
+        })
+        .collect()
+}
+
 /// Waits for every worker; returns the first error any of them had.
 pub fn join_workers(workers: Vec<std::thread::JoinHandle<Result<()>>>) -> Option<Error> {
     let mut first = None;
