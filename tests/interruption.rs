@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{random_bytes, Env};
+use common::{random_bytes, restored, same_tree, Env};
 use rempart::backup::{backup, BackupOptions};
 use rempart::storage::{BlockingStorage, Fault, FaultMode, FaultPlan, FaultyStorage, Kind};
 
@@ -17,17 +17,6 @@ fn make_source(dir: &Path, files: u64, size: usize, seed: u64) {
     for i in 0..files {
         std::fs::write(dir.join(format!("f{i:03}.bin")), random_bytes(seed * 1000 + i, size)).unwrap();
     }
-}
-
-fn same_tree(a: &Path, b: &Path) {
-    let out = std::process::Command::new("diff").arg("-r").arg(a).arg(b).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{} and {} differ: {}",
-        a.display(),
-        b.display(),
-        String::from_utf8_lossy(&out.stdout)
-    );
 }
 
 fn bytes_added(v: &serde_json::Value) -> u64 {
@@ -81,14 +70,14 @@ fn injected_faults_at_each_point_lose_nothing() {
         assert_eq!(snaps.as_array().unwrap().len(), 1, "{label}: no snapshot from the failed backup");
         let target = env.path().join("restore-earlier");
         env.ok(&["restore", &earlier, "--target", target.to_str().unwrap()]);
-        same_tree(&first, &target.join(first.strip_prefix("/").unwrap()));
+        same_tree(&first, &restored(&target, &first));
 
         let next = env.json(&["backup", second.to_str().unwrap()]);
         let added = bytes_added(&next);
         assert!(added < fresh, "{label}: next backup added {added} bytes, a fresh one adds {fresh}");
         let target = env.path().join("restore-next");
         env.ok(&["restore", "latest", "--target", target.to_str().unwrap()]);
-        same_tree(&second, &target.join(second.strip_prefix("/").unwrap()));
+        same_tree(&second, &restored(&target, &second));
         let (code, out, err) = env.run(&["check", "--read-data"]);
         assert_eq!(code, 0, "{label}: final check\n{out}\n{err}");
     }
@@ -144,7 +133,7 @@ fn kill_9_at_random_moments_loses_nothing() {
         assert_eq!(code, 0, "check after kill at {delay:?}\n{out}\n{err}");
         let target = env.path().join(format!("earlier-{kills}"));
         env.ok(&["restore", &earlier, "--target", target.to_str().unwrap()]);
-        same_tree(&first, &target.join(first.strip_prefix("/").unwrap()));
+        same_tree(&first, &restored(&target, &first));
     }
     assert!(kills >= 3, "only {kills} of 5 backups were still running when killed");
 
@@ -156,7 +145,7 @@ fn kill_9_at_random_moments_loses_nothing() {
     );
     let target = env.path().join("final");
     env.ok(&["restore", "latest", "--target", target.to_str().unwrap()]);
-    same_tree(&big, &target.join(big.strip_prefix("/").unwrap()));
+    same_tree(&big, &restored(&target, &big));
     let (code, out, err) = env.run(&["check", "--read-data"]);
     assert_eq!(code, 0, "{out}\n{err}");
 }
@@ -221,7 +210,7 @@ fn concurrent_backups_overlap_and_all_restore() {
         for (i, id) in ids.iter().enumerate() {
             let target = env.path().join(format!("r{i}"));
             env.ok(&["restore", id, "--target", target.to_str().unwrap()]);
-            same_tree(&sources[i], &target.join(sources[i].strip_prefix("/").unwrap()));
+            same_tree(&sources[i], &restored(&target, &sources[i]));
         }
         let _ = Duration::ZERO;
     }

@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 use std::time::Instant;
 
-use common::{random_bytes, Env};
+use common::{random_bytes, restored, same_tree, Env};
 
 fn make_source(dir: &Path, files: u64, size: usize, seed: u64) {
     std::fs::create_dir_all(dir.join("sub")).unwrap();
@@ -15,22 +15,6 @@ fn make_source(dir: &Path, files: u64, size: usize, seed: u64) {
     }
     std::fs::write(dir.join("sub/notes.txt"), "notes\n".repeat(1000)).unwrap();
     std::os::unix::fs::symlink("notes.txt", dir.join("sub/link")).unwrap();
-}
-
-fn same_tree(a: &Path, b: &Path) {
-    let out =
-        std::process::Command::new("diff").arg("-r").arg("--no-dereference").arg(a).arg(b).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{} and {} differ: {}",
-        a.display(),
-        b.display(),
-        String::from_utf8_lossy(&out.stdout)
-    );
-}
-
-fn restored(target: &Path, src: &Path) -> std::path::PathBuf {
-    target.join(src.strip_prefix("/").unwrap())
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{random_bytes, Env};
+use common::{random_bytes, restored, same_tree, Env};
 
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -408,14 +408,7 @@ fn prune_beside_running_backups_loses_nothing() {
     for (i, id) in ids.iter().enumerate() {
         let target = env.path().join(format!("r{i}"));
         env.ok(&["restore", id, "--target", target.to_str().unwrap()]);
-        let d = &dirs[2 + i];
-        let diff = std::process::Command::new("diff")
-            .arg("-r")
-            .arg(d)
-            .arg(target.join(d.strip_prefix("/").unwrap()))
-            .output()
-            .unwrap();
-        assert!(diff.status.success(), "{}", String::from_utf8_lossy(&diff.stdout));
+        same_tree(&dirs[2 + i], &restored(&target, &dirs[2 + i]));
     }
     // The forgotten data is gone from the storage after the sweep.
     let p = env.json(&["prune", "--dry-run", "--grace", "0s"]);
@@ -461,13 +454,7 @@ fn prune_repacks_mostly_unused_packs_and_keeps_what_is_used() {
     assert_eq!(code, 0, "{out}{err}");
     let target = env.path().join("restored");
     env.ok(&["restore", "latest", "--target", target.to_str().unwrap()]);
-    let diff = std::process::Command::new("diff")
-        .arg("-r")
-        .arg(&src)
-        .arg(target.join(src.strip_prefix("/").unwrap()))
-        .output()
-        .unwrap();
-    assert!(diff.status.success(), "{}", String::from_utf8_lossy(&diff.stdout));
+    same_tree(&src, &restored(&target, &src));
 }
 
 /// Every file under `dir`.

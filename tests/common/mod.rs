@@ -190,3 +190,22 @@ pub fn files_in(dir: &Path) -> Vec<PathBuf> {
     v.sort();
     v
 }
+
+/// Where `restore --target TARGET` puts the folder `src` (restores keep absolute paths).
+pub fn restored(target: &Path, src: &Path) -> PathBuf {
+    target.join(src.strip_prefix("/").unwrap())
+}
+
+/// Asserts that two folders hold the same entries and contents (`diff -r`, links compared as
+/// links).
+pub fn same_tree(a: &Path, b: &Path) {
+    let out =
+        std::process::Command::new("diff").arg("-r").arg("--no-dereference").arg(a).arg(b).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{} and {} differ: {}",
+        a.display(),
+        b.display(),
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
