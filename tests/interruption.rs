@@ -176,17 +176,7 @@ fn concurrent_backups_overlap_and_all_restore() {
                 d
             })
             .collect();
-        let children: Vec<_> = sources
-            .iter()
-            .map(|d| {
-                env.std_cmd()
-                    .args(["--json", "backup", d.to_str().unwrap()])
-                    .stdout(std::process::Stdio::piped())
-                    .stderr(std::process::Stdio::piped())
-                    .spawn()
-                    .unwrap()
-            })
-            .collect();
+        let children: Vec<_> = sources.iter().map(|d| env.spawn_backup(d)).collect();
         let mut intervals = Vec::new();
         let mut ids = Vec::new();
         for c in children {

@@ -148,17 +148,7 @@ fn s3_concurrent_backups_all_restore() {
             d
         })
         .collect();
-    let children: Vec<_> = sources
-        .iter()
-        .map(|d| {
-            env.std_cmd()
-                .args(["--json", "backup", d.to_str().unwrap()])
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
+    let children: Vec<_> = sources.iter().map(|d| env.spawn_backup(d)).collect();
     let mut ids = Vec::new();
     for c in children {
         let out = c.wait_with_output().unwrap();

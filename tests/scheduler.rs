@@ -381,17 +381,7 @@ fn prune_beside_running_backups_loses_nothing() {
     env.ok(&["backup", dirs[0].to_str().unwrap()]);
     env.ok(&["forget", "--keep-last", "1"]);
     // Backups of new data run while prune marks and a second prune sweeps (grace 0).
-    let children: Vec<_> = dirs[2..]
-        .iter()
-        .map(|d| {
-            env.std_cmd()
-                .args(["--json", "backup", d.to_str().unwrap()])
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
+    let children: Vec<_> = dirs[2..].iter().map(|d| env.spawn_backup(d)).collect();
     let (code, out, err) = env.run(&["prune", "--grace", "0s"]);
     assert_eq!(code, 0, "{out}{err}");
     let mut ids = Vec::new();

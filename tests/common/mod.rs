@@ -90,6 +90,19 @@ impl Env {
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
     }
 
+    /// Starts `rempart --json backup DIR` without waiting, stdout and stderr captured (for
+    /// backups that must overlap with something else).
+    pub fn spawn_backup(&self, dir: &Path) -> std::process::Child {
+        self.std_cmd()
+            .arg("--json")
+            .arg("backup")
+            .arg(dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
     pub fn init(&self) {
         self.ok(&["init"]);
     }
