@@ -166,9 +166,8 @@ pub fn run_step(ctx: &RunContext, job: &Job, step: Step, trigger: &str) -> RunRe
     }
     record.ended = Some((ctx.now)());
     match &record.error {
-        // An interruption's message already starts with "interrupted".
-        Some(e) if e.starts_with(record.status.as_str()) => tracing::warn!("{e}"),
-        Some(e) => tracing::warn!("{}: {e}", record.status),
+        // The status as a field: an interruption's message already starts with "interrupted".
+        Some(e) => tracing::warn!(status = %record.status, "{e}"),
         None => tracing::info!("{}", record.status),
     }
     match &mut catalog {
