@@ -71,7 +71,7 @@ pub fn load(file: &Path) -> Result<Settings> {
 }
 
 fn parse(file: &Path, text: &str) -> Result<Settings> {
-    let line_of = |span: std::ops::Range<usize>| text[..span.start.min(text.len())].matches('\n').count() + 1;
+    let line_of = |span: std::ops::Range<usize>| crate::util::line_at(text, span.start);
     let fail = |line: usize, key: &str, message: String| {
         Error::invalid(format!("{}:{line}: key '{key}': {message}", file.display()))
     };

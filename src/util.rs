@@ -41,3 +41,8 @@ pub fn human_duration(d: std::time::Duration) -> String {
         }
     }
 }
+
+/// The 1-based line of `text` on which byte `offset` stands (for errors in TOML files).
+pub fn line_at(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}

@@ -190,7 +190,7 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn line_of(&self, span: std::ops::Range<usize>) -> usize {
-        self.text[..span.start.min(self.text.len())].matches('\n').count() + 1
+        crate::util::line_at(self.text, span.start)
     }
 
     fn err<T>(&mut self, spanned: &Spanned<T>, key: &str, message: impl Into<String>) {
@@ -236,7 +236,7 @@ pub fn load_file(file: &Path, defaults: &Defaults) -> Result<Job, Vec<JobError>>
         }]
     })?;
     let raw: RawJob = toml::from_str(&text).map_err(|e| {
-        let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        let line = e.span().map(|s| crate::util::line_at(&text, s.start));
         let message = e.message().to_string();
         let key =
             message.strip_prefix("unknown field `").and_then(|r| r.split('`').next()).map(str::to_string);
