@@ -95,6 +95,27 @@ impl Error {
         }
     }
 
+    /// True when the storage refused a write because it cannot be written at all: a read-only
+    /// file system (EROFS), a folder without write permission, or S3 credentials without the
+    /// right to write (403). Reading commands then go on without a lock.
+    pub fn is_read_only(&self) -> bool {
+        match self {
+            Error::Io { source, .. } => {
+                source.raw_os_error() == Some(nix::errno::Errno::EROFS as i32)
+                    || source.kind() == std::io::ErrorKind::PermissionDenied
+            }
+            Error::Storage { detail, .. } => {
+                let d = detail.to_lowercase();
+                d.contains("read-only file system")
+                    || d.contains("accessdenied")
+                    || d.contains("access denied")
+                    || d.contains("403")
+                    || d.contains("permission denied")
+            }
+            _ => false,
+        }
+    }
+
     /// True for integrity damage (bad tag, wrong hash, truncated or missing referenced data).
     pub fn is_integrity(&self) -> bool {
         matches!(self, Error::Corrupt { .. })

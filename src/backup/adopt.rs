@@ -21,7 +21,7 @@ use crate::storage::Kind;
 /// Storage errors, or a damaged index or trash object.
 pub fn dedup_index(repo: &Repository) -> Result<Index> {
     let mut index = repo.load_index_without_trash()?;
-    let trashed = crate::maintenance::trash::load_trash(repo)?
+    let trashed = crate::repo::trash::load_trash(repo)?
         .into_iter()
         .flat_map(|(_, t)| t.packs.into_iter().map(|p| p.id))
         .collect();

@@ -13,6 +13,7 @@
 //! stored (so the next run reuses them) and no snapshot.
 
 pub mod adopt;
+pub mod commit;
 pub mod database;
 pub mod fsmeta;
 pub mod shared;
@@ -29,7 +30,7 @@ use std::time::Instant;
 
 use crate::error::{Error, ExitStatus, Result};
 use crate::id::Id;
-use crate::repo::lock::{LockGuard, LockKind};
+use crate::repo::lock::LockKind;
 use crate::repo::snapshot::{Snapshot, SourceInfo};
 use crate::repo::Repository;
 use shared::{Counters, Shared};
@@ -203,7 +204,7 @@ pub fn backup(repo: &Repository, opts: &BackupOptions) -> Result<BackupResult> {
     let excludes = Excludes::new(&opts.excludes)?;
     let hostname = opts.hostname.clone().unwrap_or_else(crate::util::hostname);
 
-    let _lock = LockGuard::acquire(repo.storage(), repo.keys(), LockKind::Backup, "backup")?;
+    let lock = repo.lock(LockKind::Backup, "backup")?;
     let index = adopt::dedup_index(repo)?;
     let index = Arc::new(index);
     let parent = find_parent(repo, &opts.parent, &hostname, &path_strings)?;
@@ -266,11 +267,11 @@ pub fn backup(repo: &Repository, opts: &BackupOptions) -> Result<BackupResult> {
     }
     let worker_error = workers::join_workers(workers);
     let trees = tree_builder.join().map_err(|_| Error::failed("the tree builder panicked"))?;
-    let (_report, upload_error) = uploader.finish(&handle);
+    let (uploaded, upload_error) = uploader.finish(&handle);
 
     // Report the root cause first: a storage error explains the stopped workers.
-    if let Some(e) = upload_error {
-        return Err(e);
+    if let Some(e) = upload_error.or_else(|| shared.take_fatal()) {
+        return Err(stored_so_far(e));
     }
     let root_slot = root_slot?;
     if let Some(e) = worker_error {
@@ -304,6 +305,22 @@ pub fn backup(repo: &Repository, opts: &BackupOptions) -> Result<BackupResult> {
         program_version: env!("CARGO_PKG_VERSION").to_string(),
         repaired: None,
     };
-    let snapshot_id = repo.save_snapshot(&snapshot)?;
+    let snapshot_id = commit::commit(repo, &lock, &trees.references, &uploaded.packs, &snapshot)?;
     Ok(BackupResult { snapshot_id, snapshot })
+}
+
+/// Adds to a repository error what it means for this backup: nothing was committed, and what
+/// was stored is kept for the next run.
+pub fn stored_so_far(e: Error) -> Error {
+    match e {
+        Error::Storage { op, object, detail, retryable } => Error::Storage {
+            op,
+            object,
+            detail: format!(
+                "{detail}; the backup stopped and wrote no snapshot (the data stored before is indexed and the next backup reuses it)"
+            ),
+            retryable,
+        },
+        other => other,
+    }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use crate::error::Error;
 use crate::id::Id;
 use crate::repo::chunker::Chunker;
 use crate::repo::index::Index;
@@ -73,6 +74,9 @@ pub struct Shared {
     pub counters: Arc<Counters>,
     /// Set when the backup must stop (cancellation or a fatal error).
     pub abort: Arc<AtomicBool>,
+    /// The first error of the repository side (a pack that could not be staged or stored):
+    /// it stops the backup, and is never reported as a skipped source file.
+    fatal: Mutex<Option<Error>>,
 }
 
 impl Shared {
@@ -83,7 +87,28 @@ impl Shared {
         abort: Arc<AtomicBool>,
     ) -> Shared {
         let chunker = Chunker::new(repo.keys(), &repo.config().chunker);
-        Shared { repo, index, pending: Mutex::new(HashSet::new()), chunker, counters, abort }
+        Shared {
+            repo,
+            index,
+            pending: Mutex::new(HashSet::new()),
+            chunker,
+            counters,
+            abort,
+            fatal: Mutex::new(None),
+        }
+    }
+
+    /// Stops the backup because the repository side failed; the first such error is kept and
+    /// becomes the backup's error (naming the repository).
+    pub fn fail(&self, e: Error) {
+        let e = repository_error(&self.repo.storage().location(), e);
+        self.fatal.lock().get_or_insert(e);
+        self.abort.store(true, Ordering::Relaxed);
+    }
+
+    /// The repository error that stopped the backup, if any.
+    pub fn take_fatal(&self) -> Option<Error> {
+        self.fatal.lock().take()
     }
 
     /// True when the caller must store this blob: it is neither in the repository nor
@@ -99,5 +124,19 @@ impl Shared {
 
     pub fn aborted(&self) -> bool {
         self.abort.load(Ordering::Relaxed)
+    }
+}
+
+/// Words a failure of the repository side so that it names the repository: a full disk or a
+/// read-only mount under a local repository is an I/O error of *its* folder, not of a source.
+pub fn repository_error(location: &str, e: Error) -> Error {
+    match e {
+        Error::Io { context, source } => Error::Storage {
+            op: "writing",
+            object: format!("repository '{location}'"),
+            detail: format!("{context}: {source}"),
+            retryable: false,
+        },
+        other => other,
     }
 }

@@ -20,7 +20,7 @@ use super::{default_workers, BackupOptions, BackupResult};
 use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::repo::chunker::ChunkStream;
-use crate::repo::lock::{LockGuard, LockKind};
+use crate::repo::lock::LockKind;
 use crate::repo::pack::BlobType;
 use crate::repo::snapshot::{DumpInfo, Snapshot, SourceInfo};
 use crate::repo::tree::{Node, NodeKind, Timestamp, Tree};
@@ -58,7 +58,7 @@ pub fn backup_streams(
 ) -> Result<BackupResult> {
     let started = Instant::now();
     let time = opts.time.unwrap_or_else(chrono::Utc::now);
-    let _lock = LockGuard::acquire(repo.storage(), repo.keys(), LockKind::Backup, "backup")?;
+    let lock = repo.lock(LockKind::Backup, "backup")?;
     let index = super::adopt::dedup_index(repo)?;
     let shared =
         Arc::new(Shared::new(repo.clone(), Arc::new(index), opts.counters.clone(), opts.cancel.clone()));
@@ -138,20 +138,22 @@ pub fn backup_streams(
     drop(job_tx);
     let worker_error = super::workers::join_workers(workers);
     // The root tree, stored through its own packer.
+    let mut references = super::commit::References::new(shared.index.clone());
     let root = if failure.is_none() && worker_error.is_none() {
         let mut tree_state = WorkerState::new(shared.clone(), uploader.sink(), Some(staging.clone()));
         let mut tree = Tree { nodes };
         let bytes = tree.encode();
         let id = keys.blob_id(&bytes);
+        references.note_tree(&id, &tree);
         let stored = tree_state.store_blob(BlobType::Tree, id, &bytes).and_then(|_| tree_state.flush());
         drop(tree_state);
         Some(stored.map(|_| id))
     } else {
         None
     };
-    let (_, upload_error) = uploader.finish(repo.storage().handle());
-    if let Some(e) = upload_error {
-        return Err(e);
+    let (uploaded, upload_error) = uploader.finish(repo.storage().handle());
+    if let Some(e) = upload_error.or_else(|| shared.take_fatal()) {
+        return Err(super::stored_so_far(e));
     }
     if let Some(e) = failure {
         return Err(e);
@@ -159,7 +161,9 @@ pub fn backup_streams(
     if let Some(e) = worker_error {
         return Err(e);
     }
-    let root = root.expect("built when nothing failed")?;
+    let root = root
+        .expect("built when nothing failed")
+        .map_err(|e| super::stored_so_far(super::shared::repository_error(&repo.storage().location(), e)))?;
     let summary = opts.counters.summary(started.elapsed().as_secs_f64(), vec![]);
     let snapshot = Snapshot {
         version: 1,
@@ -176,6 +180,6 @@ pub fn backup_streams(
         program_version: env!("CARGO_PKG_VERSION").to_string(),
         repaired: None,
     };
-    let snapshot_id = repo.save_snapshot(&snapshot)?;
+    let snapshot_id = super::commit::commit(repo, &lock, &references, &uploaded.packs, &snapshot)?;
     Ok(BackupResult { snapshot_id, snapshot })
 }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use crossbeam_channel::Receiver;
 
+use super::commit::References;
 use super::shared::{Counters, Shared};
 use super::workers::{FileReply, WorkerState};
 use crate::error::{Error, Result};
@@ -34,6 +35,8 @@ pub struct PendingDir {
 pub struct TreeOutcome {
     pub slots: HashMap<usize, Id>,
     pub errors: Vec<EntryError>,
+    /// Every blob the trees reference that the loaded index does not hold.
+    pub references: References,
 }
 
 pub fn run_tree_builder(
@@ -43,6 +46,7 @@ pub fn run_tree_builder(
 ) -> Result<TreeOutcome> {
     let mut slots: HashMap<usize, Id> = HashMap::new();
     let mut errors = Vec::new();
+    let mut references = References::new(shared.index.clone());
     let keys = shared.repo.keys().clone();
     for dir in dirs {
         let mut tree = Tree { nodes: Vec::with_capacity(dir.entries.len()) };
@@ -81,9 +85,16 @@ pub fn run_tree_builder(
         }
         let bytes = tree.encode();
         let id = keys.blob_id(&bytes);
-        state.store_blob(BlobType::Tree, id, &bytes)?;
+        references.note_tree(&id, &tree);
+        if let Err(e) = state.store_blob(BlobType::Tree, id, &bytes) {
+            shared.fail(e);
+            return Err(Error::Interrupted("backup stopped by a repository error".into()));
+        }
         slots.insert(dir.slot, id);
     }
-    state.flush()?;
-    Ok(TreeOutcome { slots, errors })
+    if let Err(e) = state.flush() {
+        shared.fail(e);
+        return Err(Error::Interrupted("backup stopped by a repository error".into()));
+    }
+    Ok(TreeOutcome { slots, errors, references })
 }

@@ -116,7 +116,9 @@ impl WorkerState {
         }
     }
 
-    /// Reads a file and stores its chunks.
+    /// Reads a file and stores its chunks. An error of the source (the file cannot be opened
+    /// or read) is the reply; an error of the repository side stops the whole backup through
+    /// [`Shared::fail`] and is never reported as a skipped file.
     pub fn backup_file(&mut self, path: &PathBuf) -> FileReply {
         let file = Self::open_source(path).map_err(|e| e.to_string())?;
         self.backup_stream(file, true).map_err(|e| match e {
@@ -142,7 +144,7 @@ impl WorkerState {
         }
         let result = stream.for_each::<_, Error>(reader, |chunk, whole| {
             if shared.aborted() {
-                return Err(Error::Interrupted("backup cancelled".into()));
+                return Err(Error::Interrupted("backup stopped".into()));
             }
             let id = keys.blob_id(chunk);
             if !whole {
@@ -150,13 +152,10 @@ impl WorkerState {
             }
             content.push(id);
             Counters::add(&shared.counters.bytes_read, chunk.len() as u64);
-            self.store_blob(BlobType::Data, id, chunk)
+            self.store_blob(BlobType::Data, id, chunk).map_err(|e| stop(&shared, e))
         });
         self.buf = buf;
-        let size = result.map_err(|e| match e {
-            Error::Io { .. } | Error::Interrupted(_) => e,
-            other => other,
-        })?;
+        let size = result?;
         let content_hash = match (hasher, content.first()) {
             (Some(h), _) => Id(*h.finalize().as_bytes()),
             (None, Some(only)) => *only,
@@ -204,38 +203,33 @@ pub fn join_workers(workers: Vec<std::thread::JoinHandle<Result<()>>>) -> Option
 
 /// Runs one worker until the job channel closes; flushes its last pack.
 pub fn run_worker(mut state: WorkerState, jobs: Receiver<Job>) -> Result<()> {
-    let mut fatal: Option<Error> = None;
+    let shared = state.shared.clone();
     for job in jobs {
         match job {
             Job::File { path, reply } => {
-                let r = if fatal.is_some() || state.shared.aborted() {
+                let r = if shared.aborted() {
                     Err("backup stopped".to_string())
                 } else {
                     state.backup_file(&path)
                 };
-                if let Err(msg) = &r {
-                    if msg.contains("uploader stopped") {
-                        state.shared.abort.store(true, std::sync::atomic::Ordering::Relaxed);
-                    }
-                }
                 let _ = reply.send(r);
             }
             Job::Chunk { data, id, reply } => {
-                let r = if let Some(e) = &fatal {
-                    Err(Error::failed(e.to_string()))
+                let r = if shared.aborted() {
+                    Err(Error::Interrupted("backup stopped".into()))
                 } else {
-                    state.store_blob(BlobType::Data, id, &data)
+                    state.store_blob(BlobType::Data, id, &data).map_err(|e| stop(&shared, e))
                 };
-                if let Err(e) = &r {
-                    fatal.get_or_insert_with(|| Error::failed(e.to_string()));
-                }
                 let _ = reply.send(r);
             }
         }
     }
-    state.flush()?;
-    match fatal {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
+    state.flush().map_err(|e| stop(&shared, e))
+}
+
+/// Hands a repository error to the backup ([`Shared::fail`]) and returns what the caller
+/// reports instead: the backup stopped.
+fn stop(shared: &Shared, e: Error) -> Error {
+    shared.fail(e);
+    Error::Interrupted("backup stopped by a repository error".into())
 }

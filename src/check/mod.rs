@@ -157,6 +157,10 @@ pub struct Findings {
     /// Packs listed in storage, with sizes.
     pub stored_packs: HashMap<Id, u64>,
     pub snapshots: Vec<(Id, crate::repo::snapshot::Snapshot)>,
+    /// Snapshot objects that cannot be read or decrypted, by name.
+    pub damaged_snapshots: Vec<String>,
+    /// Packs listed only by trash objects (set aside by a prune, still readable).
+    pub trashed: HashSet<Id>,
 }
 
 fn problem(object: impl Into<String>, detail: impl Into<String>, action: &str) -> Problem {
@@ -235,6 +239,20 @@ pub fn check_structure(repo: &Repository, opts: &CheckOptions, report: &mut Chec
             (_, Err(_)) => report.problems.push(problem(&what, "name is not an id", REPAIR_INDEX)),
         }
     }
+    // Packs a prune set aside stay readable until a later prune sweeps them: snapshots
+    // written meanwhile may use them, so they are part of what check reads through.
+    let (trash, damaged_trash) = crate::repo::trash::read_trash(repo)?;
+    for e in damaged_trash {
+        let (object, detail) = split_corrupt(&e);
+        report.problems.push(problem(object, detail, REPAIR_INDEX));
+    }
+    let live_packs: HashSet<Id> = files.iter().flat_map(|(_, f)| f.packs.iter().map(|p| p.id)).collect();
+    let mut trashed: HashMap<Id, u64> = HashMap::new();
+    for (tid, t) in trash {
+        let packs: Vec<_> = t.packs.into_iter().filter(|p| !live_packs.contains(&p.id)).collect();
+        trashed.extend(packs.iter().map(|p| (p.id, p.size)));
+        files.push((tid, IndexFile { supersedes: vec![], packs }));
+    }
     let index = Index::from_files(files);
     report.stats.blobs = index.blob_count();
 
@@ -246,8 +264,16 @@ pub fn check_structure(repo: &Repository, opts: &CheckOptions, report: &mut Chec
         .collect();
     report.stats.packs = index.packs().len();
     let mut bad_packs: HashMap<Id, String> = HashMap::new();
+    let mut swept = 0;
     for p in index.packs() {
         let what = Kind::Pack.describe(&p.id.to_hex());
+        if trashed.contains_key(&p.id) && !stored_packs.contains_key(&p.id) {
+            // Deleted by a prune's sweep that did not get to delete its trash object: damage
+            // only if a snapshot uses it, which the tree walk below finds.
+            bad_packs.insert(p.id, "missing (deleted by a prune after it was marked)".into());
+            swept += 1;
+            continue;
+        }
         match stored_packs.get(&p.id) {
             None => {
                 bad_packs.insert(p.id, "missing".into());
@@ -265,10 +291,15 @@ pub fn check_structure(repo: &Repository, opts: &CheckOptions, report: &mut Chec
             Some(_) => {}
         }
     }
+    if swept > 0 {
+        report.notes.push(format!(
+            "{swept} packs marked for deletion are already deleted but still listed in a trash object (an interrupted prune); the next 'rempart prune' completes it"
+        ));
+    }
     let unindexed = stored_packs.keys().filter(|id| index.pack(id).is_none()).count();
     if unindexed > 0 {
         report.notes.push(format!(
-            "{unindexed} packs are not in the index (left by interrupted backups or being written by one now); the next backup adopts them, 'rempart repair index' indexes them"
+            "{unindexed} packs are in neither the index nor a trash object (left by interrupted backups or being written by one now); the next backup indexes the ones that decode, and a prune deletes the rest after its grace period"
         ));
     }
     let mut bad_blobs: HashMap<Id, (String, String)> = HashMap::new();
@@ -279,23 +310,44 @@ pub fn check_structure(repo: &Repository, opts: &CheckOptions, report: &mut Chec
     }
 
     // Snapshots: each decodes; the ones this host wrote and did not forget still exist.
-    let (snapshots, damaged) = repo.list_snapshots()?;
+    let forgotten = match crate::repo::forgotten::load(repo) {
+        Ok(f) => f,
+        Err(e @ Error::Corrupt { .. }) => {
+            let (object, detail) = split_corrupt(&e);
+            report.problems.push(problem(
+                object,
+                detail,
+                "snapshots this record forgot may show up again; forget them again with 'rempart forget ID'",
+            ));
+            Default::default()
+        }
+        Err(e) => return Err(e),
+    };
+    let (snapshots, damaged, leftover) = repo.read_snapshots(&forgotten)?;
     report.stats.snapshots = snapshots.len();
-    for e in damaged {
-        let (object, detail) = match &e {
-            Error::Corrupt { object, detail } => (object.clone(), detail.clone()),
-            other => ("snapshot".to_string(), other.to_string()),
-        };
+    if leftover > 0 {
+        report.notes.push(format!(
+            "{leftover} forgotten snapshots still have their objects (a forget was interrupted); the next 'rempart forget' or 'rempart prune' deletes them"
+        ));
+    }
+    let damaged_snapshots: Vec<String> = damaged.iter().map(|(n, _)| n.clone()).collect();
+    for (name, e) in damaged {
+        let (object, detail) = split_corrupt(&e);
+        let object = if object == "object" { Kind::Snapshot.describe(&name) } else { object };
         report.problems.push(problem(
             object,
             detail,
-            "the snapshot is lost; other snapshots are not affected",
+            format!(
+                "the snapshot cannot be read; other snapshots are not affected: remove it with 'rempart forget {}' (or 'rempart repair snapshots --forget')",
+                &name[..name.len().min(8)]
+            )
+            .as_str(),
         ));
     }
     let present: HashSet<Id> =
         repo.storage().list(Kind::Snapshot)?.into_iter().filter_map(|o| Id::from_hex(&o.name).ok()).collect();
     for id in &opts.known_snapshots {
-        if !present.contains(id) {
+        if !present.contains(id) && !forgotten.contains(id) {
             report.problems.push(problem(
                 Kind::Snapshot.describe(&id.to_hex()),
                 "missing: this host recorded writing it and never forgot it (deleted outside rempart?)",
@@ -347,7 +399,16 @@ pub fn check_structure(repo: &Repository, opts: &CheckOptions, report: &mut Chec
         }
     }
     report.stats.trees = seen_trees.len();
-    Ok(Findings { index, bad_blobs, bad_trees, stored_packs, snapshots })
+    let trashed = trashed.into_keys().collect();
+    Ok(Findings { index, bad_blobs, bad_trees, stored_packs, snapshots, damaged_snapshots, trashed })
+}
+
+/// The object and detail of an integrity error (other errors name no object).
+fn split_corrupt(e: &Error) -> (String, String) {
+    match e {
+        Error::Corrupt { object, detail } => (object.clone(), detail.clone()),
+        other => ("object".to_string(), other.to_string()),
+    }
 }
 
 /// Drops a repeated object name from an error message ("integrity damage in X: ...").
@@ -361,6 +422,7 @@ fn strip_object(msg: &str, what: &str) -> String {
 /// # Errors
 /// Storage errors that prevent checking at all; damage is reported in the result.
 pub fn check(repo: &Repository, opts: &CheckOptions) -> Result<CheckReport> {
+    let _lock = repo.lock(crate::repo::lock::LockKind::Check, "check")?;
     let mut report = CheckReport { read_data: format!("{:?}", opts.read_data), ..Default::default() };
     let mut findings = check_structure(repo, opts, &mut report)?;
     if opts.read_data != ReadData::None {

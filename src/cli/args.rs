@@ -53,6 +53,11 @@ pub struct GlobalArgs {
     /// Key material of the jobs (default: keys/ beside the jobs folder).
     #[arg(long, env = "REMPART_KEYS_DIR", global = true)]
     pub keys: Option<PathBuf>,
+    /// Reading commands (snapshots, ls, restore, check) write no lock object. Needed on a
+    /// repository that cannot be written (detected by itself on read-only mounts); the risk: a
+    /// prune running meanwhile elsewhere could delete data being read.
+    #[arg(long, global = true)]
+    pub no_lock: bool,
     /// Print only errors.
     #[arg(short, long, global = true)]
     pub quiet: bool,
@@ -178,6 +183,10 @@ pub struct DaemonArgs {
 
 #[derive(Args, Debug)]
 pub struct ForgetArgs {
+    /// Snapshots to forget (ids or unique prefixes, also of snapshot objects that cannot be
+    /// read); instead of --keep-* rules.
+    #[arg(value_name = "ID")]
+    pub ids: Vec<String>,
     /// Use this job's repository and retention policy (and only its snapshots).
     #[arg(long)]
     pub job: Option<String>,
@@ -279,6 +288,11 @@ pub struct RepairIndexArgs {
     /// Say what would change; change nothing.
     #[arg(long, short = 'n')]
     pub dry_run: bool,
+    /// Also read every pack: damaged blobs leave the index (so the next backup stores them
+    /// again) and the readable blobs of a damaged pack are copied into new packs before the
+    /// damaged pack is deleted.
+    #[arg(long)]
+    pub read_data: bool,
 }
 
 #[derive(Args, Debug)]
@@ -286,10 +300,12 @@ pub struct RepairSnapshotsArgs {
     /// Say what would change; change nothing.
     #[arg(long, short = 'n')]
     pub dry_run: bool,
-    /// Delete the damaged original snapshots once their repaired copies are saved.
+    /// Forget the damaged original snapshots once their repaired copies are saved, and
+    /// snapshot objects that cannot be read at all.
     #[arg(long)]
     pub forget: bool,
-    /// Also read all data to find damaged chunks (otherwise only missing ones are found).
+    /// Also read all data to find damaged chunks (otherwise only missing ones are found);
+    /// damaged packs are salvaged as 'repair index --read-data' does.
     #[arg(long)]
     pub read_data: bool,
 }

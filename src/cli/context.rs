@@ -85,7 +85,8 @@ impl Context {
             Some(name) => {
                 let job = self.job(name)?;
                 let repo =
-                    crate::runner::open::open_job_repository(&job, &self.state_dir(), self.runtime.handle())?;
+                    crate::runner::open::open_job_repository(&job, &self.state_dir(), self.runtime.handle())?
+                        .with_locking(self.locking());
                 Ok((repo, Some(job)))
             }
             None => Ok((self.open()?, None)),
@@ -97,6 +98,15 @@ impl Context {
         let keys = crate::jobs::Defaults::new(&self.jobs_dir, &self.state_dir(), self.global.keys.as_deref())
             .keys_dir;
         crate::runner::RunContext::new(self.state_dir(), keys, self.runtime.handle().clone(), operator)
+    }
+
+    /// How this command locks repositories (`--no-lock`).
+    pub fn locking(&self) -> crate::repo::lock::Locking {
+        if self.global.no_lock {
+            crate::repo::lock::Locking::Off
+        } else {
+            crate::repo::lock::Locking::Normal
+        }
     }
 
     pub fn state_dir(&self) -> PathBuf {
@@ -124,7 +134,8 @@ impl Context {
         let repo = match &self.global.recovery_file {
             Some(f) => Repository::open_with_recovery(storage, &RecoveryFile::load(f)?.key, &pass)?,
             None => Repository::open(storage, &pass)?,
-        };
+        }
+        .with_locking(self.locking());
         if crate::storage::is_local(&self.repo_url()?) {
             Ok(repo)
         } else {

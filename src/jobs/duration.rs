@@ -2,7 +2,11 @@
 
 use std::time::Duration;
 
-/// Parses a duration.
+/// The longest duration accepted: 100 years. Every duration is later added to or taken from
+/// a date (retention, RPO, grace periods); beyond this those dates overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 86_400);
+
+/// Parses a duration (at most [`MAX_DURATION`]).
 ///
 /// # Errors
 /// A sentence quoting the text and giving the expected form.
@@ -10,6 +14,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let bad = || {
         format!("'{text}' is not a duration: expected a number with a unit (s, m, h, d, w), like 90s, 26h, 7d or 1h30m")
     };
+    let too_long = || format!("'{text}' is too long a duration: at most 100 years (5200w) is accepted");
     let t = text.trim();
     if t.is_empty() {
         return Err(bad());
@@ -31,12 +36,16 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             'w' => 7 * 86_400,
             _ => return Err(bad()),
         };
-        total += n * unit;
+        total = n.checked_mul(unit).and_then(|v| total.checked_add(v)).ok_or_else(too_long)?;
     }
     if !num.is_empty() {
         return Err(bad());
     }
-    Ok(Duration::from_secs(total))
+    let d = Duration::from_secs(total);
+    if d > MAX_DURATION {
+        return Err(too_long());
+    }
+    Ok(d)
 }
 
 /// `26h`-style text for a duration.
@@ -63,5 +72,10 @@ mod tests {
         assert!(parse_duration("10").unwrap_err().contains("'10'"));
         assert!(parse_duration("3 days").is_err());
         assert_eq!(format_duration(Duration::from_secs(7200)), "2h");
+        for huge in ["100000000w", "999999999999999999w", "18446744073709551615w", "99999999999999999999s"] {
+            let e = parse_duration(huge).unwrap_err();
+            assert!(e.contains(huge), "{e}");
+        }
+        assert_eq!(parse_duration("5200w").unwrap(), Duration::from_secs(5200 * 7 * 86400));
     }
 }

@@ -1,19 +1,33 @@
-//! `forget`: removes the snapshots a retention policy does not keep.
+//! `forget`: removes the snapshots a retention policy does not keep, or the ones named.
+//!
+//! Crash-safe in any order of death: the decision is first written to the repository as a
+//! forget record ([`crate::repo::forgotten`]), then the snapshot objects are deleted. A forget
+//! killed in between has already forgotten them for every reader, and the next forget or prune
+//! deletes the objects it left.
 
 use serde::Serialize;
 
 use super::retention::{apply, group, Decision};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::jobs::Retention;
-use crate::repo::lock::{LockGuard, LockKind};
+use crate::repo::forgotten;
+use crate::repo::lock::LockKind;
 use crate::repo::Repository;
 use crate::storage::Kind;
 
+/// What to forget.
+#[derive(Clone, Debug)]
+pub enum ForgetWhat {
+    /// What a retention policy does not keep (per host and paths).
+    Policy { policy: Retention, tz: chrono_tz::Tz },
+    /// These snapshots: ids or unique prefixes, also of snapshot objects that cannot be read.
+    Ids(Vec<String>),
+}
+
 #[derive(Clone, Debug)]
 pub struct ForgetOptions {
-    pub policy: Retention,
-    pub tz: chrono_tz::Tz,
+    pub what: ForgetWhat,
     /// Only snapshots written by this job (a shared repository holds other jobs' too).
     pub job: Option<String>,
     pub dry_run: bool,
@@ -31,36 +45,97 @@ pub struct ForgetReport {
     pub groups: Vec<GroupDecisions>,
     pub removed: Vec<Id>,
     pub kept: usize,
+    /// Snapshot objects an interrupted forget had left, deleted now.
+    pub completed: usize,
     pub dry_run: bool,
 }
 
-/// Applies the policy and (unless dry run) deletes the snapshots it does not keep.
+/// Forgets what `opts` says (unless dry run).
 ///
 /// # Errors
-/// `InvalidInput` for an empty policy; `Locked` while a prune or check runs; storage errors.
+/// `InvalidInput` for an empty policy or an id that names no snapshot (or several);
+/// `Locked` while a prune or check runs; storage errors.
 pub fn forget(repo: &Repository, opts: &ForgetOptions) -> Result<ForgetReport> {
-    let _lock = LockGuard::acquire(repo.storage(), repo.keys(), LockKind::Prune, "forget")?;
-    let (snaps, _) = repo.list_snapshots()?;
-    let snaps: Vec<_> = snaps
-        .into_iter()
-        .filter(|(_, s)| opts.job.as_ref().is_none_or(|j| s.job.as_ref() == Some(j)))
-        .collect();
+    let _lock = repo.lock(LockKind::Prune, "forget")?;
+    let known = forgotten::load(repo)?;
+    let (snaps, damaged, _) = repo.read_snapshots(&known)?;
     let mut report = ForgetReport { dry_run: opts.dry_run, ..Default::default() };
-    for ((host, paths), members) in group(snaps) {
-        let decisions = apply(&opts.policy, &members, opts.tz)?;
-        for d in &decisions {
-            if d.keep {
-                report.kept += 1;
-            } else {
-                report.removed.push(d.id);
+    match &opts.what {
+        ForgetWhat::Policy { policy, tz } => {
+            let snaps: Vec<_> = snaps
+                .into_iter()
+                .filter(|(_, s)| opts.job.as_ref().is_none_or(|j| s.job.as_ref() == Some(j)))
+                .collect();
+            for ((host, paths), members) in group(snaps) {
+                let decisions = apply(policy, &members, *tz)?;
+                for d in &decisions {
+                    if d.keep {
+                        report.kept += 1;
+                    } else {
+                        report.removed.push(d.id);
+                    }
+                }
+                report.groups.push(GroupDecisions { host, paths, decisions });
             }
         }
-        report.groups.push(GroupDecisions { host, paths, decisions });
-    }
-    if !opts.dry_run {
-        for id in &report.removed {
-            repo.storage().delete(Kind::Snapshot, &id.to_hex())?;
+        ForgetWhat::Ids(specs) => {
+            let names: Vec<Id> = snaps
+                .iter()
+                .map(|(id, _)| *id)
+                .chain(damaged.iter().filter_map(|(n, _)| Id::from_hex(n).ok()))
+                .collect();
+            for spec in specs {
+                let id = resolve(spec, &names, repo)?;
+                if let Some((_, s)) = snaps.iter().find(|(i, _)| *i == id) {
+                    if let Some(j) = &opts.job {
+                        if s.job.as_ref() != Some(j) {
+                            return Err(Error::invalid(format!(
+                                "snapshot '{spec}' was not written by job '{j}'; leave out --job to forget it"
+                            )));
+                        }
+                    }
+                }
+                if !report.removed.contains(&id) {
+                    report.removed.push(id);
+                }
+            }
+            report.kept = names.len() - report.removed.len();
         }
     }
+    if opts.dry_run {
+        return Ok(report);
+    }
+    let operation = match opts.what {
+        ForgetWhat::Policy { .. } => "forget",
+        ForgetWhat::Ids(_) => "forget ID",
+    };
+    // The intent first: from here on these snapshots are forgotten, whatever happens next.
+    forgotten::record(repo, operation, &report.removed)?;
+    for id in &report.removed {
+        repo.storage().delete(Kind::Snapshot, &id.to_hex())?;
+    }
+    report.completed = forgotten::complete(repo, &known)?;
     Ok(report)
+}
+
+/// The one snapshot object whose name starts with `spec`.
+fn resolve(spec: &str, names: &[Id], repo: &Repository) -> Result<Id> {
+    let s = spec.to_ascii_lowercase();
+    if s.len() < 4 || !s.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(Error::invalid(format!(
+            "'{spec}' is not a snapshot id: expected at least 4 hex digits of a snapshot id ('rempart snapshots' lists them)"
+        )));
+    }
+    let matches: Vec<&Id> = names.iter().filter(|id| id.to_hex().starts_with(&s)).collect();
+    match matches.as_slice() {
+        [one] => Ok(**one),
+        [] => Err(Error::invalid(format!(
+            "no snapshot '{spec}' in repository '{}'; 'rempart snapshots' lists them",
+            repo.storage().location()
+        ))),
+        many => Err(Error::invalid(format!(
+            "snapshot prefix '{spec}' is ambiguous: {} snapshots match; give more digits",
+            many.len()
+        ))),
+    }
 }

@@ -4,4 +4,3 @@
 pub mod forget;
 pub mod prune;
 pub mod retention;
-pub mod trash;

@@ -19,12 +19,12 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::trash::{load_trash, save_trash, TrashFile};
 use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::repo::index::{Index, IndexBuilder, IndexFile, IndexedPack};
-use crate::repo::lock::{list_locks, LockGuard, LockKind};
+use crate::repo::lock::{list_locks, LockKind};
 use crate::repo::pack::PackEntry;
+use crate::repo::trash::{load_trash, save_trash, TrashFile};
 use crate::repo::tree::NodeKind;
 use crate::repo::writer::BlobWriter;
 use crate::repo::Repository;
@@ -102,9 +102,20 @@ fn used_blobs(repo: &Repository, index: &Index) -> Result<(usize, HashSet<Id>)> 
 /// `Locked` while another prune or a check runs; `Failed` when a snapshot or tree cannot be
 /// read (prune never guesses); storage errors.
 pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
-    let lock = LockGuard::acquire(repo.storage(), repo.keys(), LockKind::Prune, "prune")?;
+    let lock = repo.lock(LockKind::Prune, "prune")?;
     let now = chrono::Utc::now();
     let mut report = PruneReport { dry_run: opts.dry_run, ..Default::default() };
+    // Finish what an interrupted forget started (its record is written, some objects remain).
+    let forgotten = crate::repo::forgotten::load(repo)?;
+    if !opts.dry_run {
+        let completed = crate::repo::forgotten::complete(repo, &forgotten)?;
+        if completed > 0 {
+            report.notes.push(format!(
+                "completed an interrupted forget: deleted {completed} snapshot objects it had left"
+            ));
+        }
+        crate::repo::forgotten::merge(repo, &forgotten)?;
+    }
 
     // The live index (without trash), and the index objects it comes from.
     let index_names: Vec<String> = repo.storage().list(Kind::Index)?.into_iter().map(|o| o.name).collect();

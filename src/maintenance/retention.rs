@@ -86,8 +86,9 @@ pub fn apply(policy: &Retention, snaps: &[(Id, Snapshot)], tz: Tz) -> Result<Vec
             }
         }
         if let (Some(w), Some(newest)) = (within, newest) {
-            let w = chrono::Duration::from_std(w).unwrap_or(chrono::Duration::MAX);
-            if s.time > newest - w {
+            // Durations are bounded at parse time; a start before the calendar begins keeps all.
+            let start = chrono::Duration::from_std(w).ok().and_then(|w| newest.checked_sub_signed(w));
+            if start.is_none_or(|start| s.time > start) {
                 reasons.push(format!("within {}", policy.keep_within.clone().unwrap_or_default()));
             }
         }

@@ -8,11 +8,11 @@ use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
-use crate::check::{check_structure, CheckOptions, CheckReport, ReadData};
+use crate::check::{check_structure, CheckOptions, CheckReport};
 use crate::error::Result;
 use crate::id::Id;
 use crate::repo::index::Index;
-use crate::repo::lock::{LockGuard, LockKind};
+use crate::repo::lock::LockKind;
 use crate::repo::pack::BlobType;
 use crate::repo::snapshot::{RepairNote, Snapshot};
 use crate::repo::tree::{NodeKind, Tree};
@@ -37,6 +37,12 @@ pub struct RepairSnapshotsReport {
     pub snapshots: Vec<RepairedSnapshot>,
     /// Missing or truncated packs taken out of the index.
     pub packs_unindexed: Vec<String>,
+    /// Snapshot objects that cannot be read at all (forgotten with `--forget`).
+    pub unreadable_snapshots: Vec<String>,
+    /// Damaged packs whose readable blobs were copied out (`--read-data`).
+    pub packs_salvaged: Vec<String>,
+    /// Damaged blobs dropped from the index (`--read-data`).
+    pub blobs_dropped: Vec<String>,
     pub dry_run: bool,
 }
 
@@ -94,6 +100,13 @@ fn rewrite(
 
 /// Repairs every snapshot that references unreadable data.
 ///
+/// With `read_data`, every pack is verified first and damaged ones are salvaged as
+/// `repair index --read-data` does (damaged blobs leave the index, so the next backup stores
+/// them again). Before anything is rewritten, every blob found bad is read once more through
+/// the whole index (packs set aside by a prune included): a snapshot whose data is all
+/// readable is never rewritten or forgotten. With `forget`, snapshot objects that cannot be
+/// read at all are forgotten too.
+///
 /// # Errors
 /// `Locked` when another process uses the repository; storage errors.
 pub fn repair_snapshots(
@@ -102,19 +115,32 @@ pub fn repair_snapshots(
     forget: bool,
     read_data: bool,
 ) -> Result<RepairSnapshotsReport> {
-    let _lock = LockGuard::acquire(repo.storage(), repo.keys(), LockKind::Exclusive, "repair snapshots")?;
-    let opts = CheckOptions {
-        read_data: if read_data { ReadData::All } else { ReadData::None },
-        ..Default::default()
-    };
+    let _lock = repo.lock(LockKind::Exclusive, "repair snapshots")?;
+    let mut report = RepairSnapshotsReport { dry_run, ..Default::default() };
+    let mut dropped = Vec::new();
+    if read_data {
+        let r = crate::repair::index::rebuild(repo, dry_run, true)?;
+        report.packs_salvaged = r.packs_salvaged;
+        report.blobs_dropped = r.blobs_dropped.iter().map(|(id, _, why)| format!("{id}: {why}")).collect();
+        dropped = r.blobs_dropped;
+    }
+    let opts = CheckOptions::default();
     let mut scratch = CheckReport::default();
     let mut findings = check_structure(repo, &opts, &mut scratch)?;
-    if read_data {
-        crate::check::data::read_data(repo, &findings.index, &opts, &mut findings.bad_blobs, &mut scratch)?;
+    if dry_run {
+        // Nothing was dropped from the index: what the data pass found is what would be.
+        for (id, object, why) in dropped {
+            if let Ok(id) = Id::from_hex(&id) {
+                findings.bad_blobs.insert(id, (object, why));
+            }
+        }
     }
+    reverify(repo, &mut findings.bad_blobs)?;
     let bad: HashSet<Id> = findings.bad_blobs.keys().copied().collect();
-    let mut report = RepairSnapshotsReport { dry_run, ..Default::default() };
-    if bad.is_empty() {
+    if forget {
+        report.unreadable_snapshots = findings.damaged_snapshots.clone();
+    }
+    if bad.is_empty() && report.unreadable_snapshots.is_empty() {
         return Ok(report);
     }
     let index = &findings.index;
@@ -143,6 +169,7 @@ pub fn repair_snapshots(
         Some(w) => w.finish(vec![])?.0,
         None => vec![],
     };
+    let mut forgotten = Vec::new();
     for (sid, snap, root, removed) in pending {
         let mut entry = RepairedSnapshot {
             original_id: sid,
@@ -159,28 +186,53 @@ pub fn repair_snapshots(
             let id = repo.save_snapshot(&new)?;
             entry.repaired = Some(id.short());
             entry.repaired_id = Some(id);
-            if forget {
-                repo.storage().delete(Kind::Snapshot, &sid.to_hex())?;
-                entry.forgotten = true;
-            }
+        }
+        if forget {
+            forgotten.push(sid);
+            entry.forgotten = !dry_run;
         }
         report.snapshots.push(entry);
     }
-    // Missing or truncated packs leave the index: nothing can use them any more.
+    forgotten.extend(report.unreadable_snapshots.iter().filter_map(|n| Id::from_hex(n).ok()));
+    if !dry_run && !forgotten.is_empty() {
+        // The intent first (crash-safe), then the objects.
+        crate::repo::forgotten::record(repo, "repair snapshots --forget", &forgotten)?;
+        for id in &forgotten {
+            repo.storage().delete(Kind::Snapshot, &id.to_hex())?;
+        }
+    }
+    // Missing or truncated packs leave the index: nothing can use them any more. Packs a
+    // prune set aside stay in their trash object.
     let broken: HashSet<Id> = findings
         .index
         .packs()
         .iter()
-        .filter(|p| findings.stored_packs.get(&p.id) != Some(&p.size))
+        .filter(|p| !findings.trashed.contains(&p.id) && findings.stored_packs.get(&p.id) != Some(&p.size))
         .map(|p| p.id)
         .collect();
     report.packs_unindexed = broken.iter().map(|id| Kind::Pack.describe(&id.to_hex())).collect();
     if !dry_run && !broken.is_empty() {
-        let mut packs = findings.index.to_packs(&broken);
+        let skip: HashSet<Id> = broken.union(&findings.trashed).copied().collect();
+        let mut packs = findings.index.to_packs(&skip);
         packs.extend(new_packs);
         let old: Vec<Id> =
             repo.storage().list(Kind::Index)?.iter().filter_map(|o| Id::from_hex(&o.name).ok()).collect();
         crate::repair::index::replace_index(repo, &old, packs)?;
     }
     Ok(report)
+}
+
+/// Reads every blob found bad once more through a freshly loaded index (packs set aside by a
+/// prune included) and forgets those that read fine: a transient error, or a prune that ran
+/// between listing and reading, must never make repair drop data that is there.
+fn reverify(repo: &Repository, bad: &mut HashMap<Id, (String, String)>) -> Result<()> {
+    if bad.is_empty() {
+        return Ok(());
+    }
+    let fresh = repo.load_index()?;
+    bad.retain(|id, _| match fresh.lookup(id) {
+        Some(loc) => repo.read_blob(&fresh, id, loc.entry.blob_type).is_err(),
+        None => true,
+    });
+    Ok(())
 }

@@ -128,12 +128,35 @@ pub fn list_locks(storage: &BlockingStorage, keys: &Keys) -> Result<Vec<ListedLo
 }
 
 /// A held lock; dropping it stops the refresher and deletes the lock object.
+///
+/// A reading lock on a repository that cannot be written (a read-only mount, a WORM share,
+/// read-only credentials), or taken with `--no-lock`, holds no object at all: the guard is
+/// [`LockGuard::unlocked`] and says so in the log.
 pub struct LockGuard {
     storage: BlockingStorage,
-    current: Arc<parking_lot::Mutex<String>>,
+    current: Arc<parking_lot::Mutex<Option<String>>>,
     stop: Arc<AtomicBool>,
     refresher: Option<std::thread::JoinHandle<()>>,
+    /// When the lock object now in place was written (refreshes move it forward).
+    written: Arc<parking_lot::Mutex<std::time::Instant>>,
     info: LockInfo,
+}
+
+/// How a command locks the repository.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Locking {
+    /// Write a lock object (reading commands fall back to no lock on a read-only repository).
+    #[default]
+    Normal,
+    /// `--no-lock`: reading commands write nothing; writing commands refuse.
+    Off,
+}
+
+impl LockKind {
+    /// Commands that only read (restore, ls, snapshots, check) may run without a lock object.
+    pub fn is_reading(self) -> bool {
+        matches!(self, LockKind::Read | LockKind::Check)
+    }
 }
 
 impl LockGuard {
@@ -147,6 +170,21 @@ impl LockGuard {
         kind: LockKind,
         operation: &str,
     ) -> Result<LockGuard> {
+        Self::acquire_with(storage, keys, kind, operation, Locking::Normal)
+    }
+
+    /// [`LockGuard::acquire`] with a locking mode (`--no-lock`).
+    ///
+    /// # Errors
+    /// `Locked` naming the holder; `InvalidInput` for `--no-lock` on a writing command;
+    /// the storage's error when a writing command cannot write its lock.
+    pub fn acquire_with(
+        storage: &BlockingStorage,
+        keys: &Keys,
+        kind: LockKind,
+        operation: &str,
+        locking: Locking,
+    ) -> Result<LockGuard> {
         let now = chrono::Utc::now();
         let info = LockInfo {
             kind,
@@ -157,7 +195,25 @@ impl LockGuard {
             started: now,
             time: now,
         };
-        let name = write_lock(storage, keys, &info)?;
+        if locking == Locking::Off {
+            if !kind.is_reading() {
+                return Err(Error::invalid(format!(
+                    "--no-lock applies only to reading commands (snapshots, ls, restore, check); '{operation}' changes the repository and must lock it"
+                )));
+            }
+            return Ok(Self::unlocked(storage, info));
+        }
+        let name = match write_lock(storage, keys, &info) {
+            Ok(name) => name,
+            Err(e) if kind.is_reading() && e.is_read_only() => {
+                tracing::warn!(
+                    "repository '{}' cannot be written ({e}): {operation} goes on without a lock; a prune running elsewhere meanwhile could remove data it reads",
+                    storage.location()
+                );
+                return Ok(Self::unlocked(storage, info));
+            }
+            Err(e) => return Err(e),
+        };
         for other in list_locks(storage, keys)? {
             if other.name == name {
                 continue;
@@ -173,11 +229,12 @@ impl LockGuard {
                 }
             }
         }
-        let current = Arc::new(parking_lot::Mutex::new(name));
+        let current = Arc::new(parking_lot::Mutex::new(Some(name)));
+        let written = Arc::new(parking_lot::Mutex::new(std::time::Instant::now()));
         let stop = Arc::new(AtomicBool::new(false));
         let refresher = {
-            let (storage, keys, current, stop, mut info) =
-                (storage.clone(), keys.clone(), current.clone(), stop.clone(), info.clone());
+            let (storage, keys, current, stop, written, mut info) =
+                (storage.clone(), keys.clone(), current.clone(), stop.clone(), written.clone(), info.clone());
             std::thread::Builder::new()
                 .name("lock-refresh".into())
                 .spawn(move || {
@@ -192,8 +249,11 @@ impl LockGuard {
                         info.time = chrono::Utc::now();
                         match write_lock(&storage, &keys, &info) {
                             Ok(new) => {
-                                let old = std::mem::replace(&mut *current.lock(), new);
-                                let _ = storage.delete(Kind::Lock, &old);
+                                *written.lock() = std::time::Instant::now();
+                                let old = current.lock().replace(new);
+                                if let Some(old) = old {
+                                    let _ = storage.delete(Kind::Lock, &old);
+                                }
                             }
                             Err(e) => tracing::warn!("could not refresh the repository lock: {e}"),
                         }
@@ -201,11 +261,54 @@ impl LockGuard {
                 })
                 .expect("spawn lock refresher")
         };
-        Ok(LockGuard { storage: storage.clone(), current, stop, refresher: Some(refresher), info })
+        Ok(LockGuard { storage: storage.clone(), current, stop, refresher: Some(refresher), written, info })
+    }
+
+    /// A guard that holds no lock object (read-only repository, `--no-lock`).
+    fn unlocked(storage: &BlockingStorage, info: LockInfo) -> LockGuard {
+        LockGuard {
+            storage: storage.clone(),
+            current: Arc::new(parking_lot::Mutex::new(None)),
+            stop: Arc::new(AtomicBool::new(true)),
+            refresher: None,
+            written: Arc::new(parking_lot::Mutex::new(std::time::Instant::now())),
+            info,
+        }
     }
 
     pub fn info(&self) -> &LockInfo {
         &self.info
+    }
+
+    /// True when no lock object protects this operation.
+    pub fn is_unlocked(&self) -> bool {
+        self.current.lock().is_none()
+    }
+
+    /// Proves the lock is still ours before something is committed: a lock object not
+    /// refreshed for [`STALE_AFTER`] may have been declared stale by another host, whose prune
+    /// may then have swept data this operation relies on.
+    ///
+    /// # Errors
+    /// `Failed` saying how long the lock went without a refresh.
+    pub fn ensure_held(&self) -> Result<()> {
+        let age = self.written.lock().elapsed();
+        if age >= STALE_AFTER {
+            return Err(Error::failed(format!(
+                "the lock on repository '{}' was not refreshed for {} s (the stale limit is {} s): another host may have treated this {} as dead, so nothing is committed; run it again",
+                self.storage.location(),
+                age.as_secs(),
+                STALE_AFTER.as_secs(),
+                self.info.operation
+            )));
+        }
+        Ok(())
+    }
+
+    #[cfg(test)]
+    fn age_for_test(&self, by: Duration) {
+        let mut w = self.written.lock();
+        *w = w.checked_sub(by).unwrap_or(*w);
     }
 }
 
@@ -222,7 +325,7 @@ impl Drop for LockGuard {
         if let Some(h) = self.refresher.take() {
             let _ = h.join();
         }
-        let name = self.current.lock().clone();
+        let Some(name) = self.current.lock().clone() else { return };
         if let Err(e) = self.storage.delete(Kind::Lock, &name) {
             tracing::warn!("could not remove lock {name}: {e}; 'rempart unlock' will remove it once stale");
         }
@@ -243,5 +346,40 @@ mod tests {
         assert!(!Check.conflicts_with(Check));
         assert!(Exclusive.conflicts_with(Read));
         assert!(Backup.conflicts_with(Exclusive));
+    }
+
+    fn storage(dir: &std::path::Path) -> (tokio::runtime::Runtime, BlockingStorage) {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let s = BlockingStorage::new(crate::storage::open_local(dir).unwrap(), rt.handle().clone());
+        (rt, s)
+    }
+
+    #[test]
+    fn a_lock_not_refreshed_for_the_stale_limit_is_no_longer_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_rt, s) = storage(dir.path());
+        let keys = Keys::generate();
+        let g = LockGuard::acquire(&s, &keys, LockKind::Backup, "backup").unwrap();
+        g.ensure_held().unwrap();
+        g.age_for_test(STALE_AFTER + Duration::from_secs(1));
+        let e = g.ensure_held().unwrap_err().to_string();
+        assert!(e.contains("was not refreshed") && e.contains("nothing is committed"), "{e}");
+    }
+
+    #[test]
+    fn no_lock_reads_without_an_object_and_refuses_writers() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_rt, s) = storage(dir.path());
+        let keys = Keys::generate();
+        let g = LockGuard::acquire_with(&s, &keys, LockKind::Read, "restore", Locking::Off).unwrap();
+        assert!(g.is_unlocked());
+        assert!(s.list(Kind::Lock).unwrap().is_empty());
+        let e = LockGuard::acquire_with(&s, &keys, LockKind::Prune, "prune", Locking::Off).err().unwrap();
+        assert!(e.to_string().contains("--no-lock applies only to reading commands"), "{e}");
+        drop(g);
+        let held = LockGuard::acquire(&s, &keys, LockKind::Read, "ls").unwrap();
+        assert_eq!(s.list(Kind::Lock).unwrap().len(), 1);
+        drop(held);
+        assert!(s.list(Kind::Lock).unwrap().is_empty());
     }
 }

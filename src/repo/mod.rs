@@ -7,11 +7,13 @@
 pub mod cache;
 pub mod chunker;
 pub mod config;
+pub mod forgotten;
 pub mod index;
 pub mod keyfile;
 pub mod lock;
 pub mod pack;
 pub mod snapshot;
+pub mod trash;
 pub mod tree;
 pub mod tree_cache;
 pub mod walk;
@@ -40,6 +42,10 @@ const FETCH_CONCURRENCY: usize = 16;
 /// Snapshots that decoded (oldest first), and errors naming the damaged ones.
 pub type SnapshotList = (Vec<(Id, Snapshot)>, Vec<Error>);
 
+/// Snapshots that decoded, damaged snapshot objects by name, and forgotten snapshots whose
+/// objects are still stored.
+pub type DamagedSnapshotList = (Vec<(Id, Snapshot)>, Vec<(String, Error)>, usize);
+
 /// Options of `rempart init`.
 #[derive(Clone, Debug)]
 pub struct InitOptions {
@@ -65,6 +71,8 @@ pub struct Repository {
     tree_packs: Arc<tree_cache::TreePackCache>,
     /// On-disk cache of index objects, snapshots and tree packs (remote repositories).
     disk_cache: Option<Arc<cache::DiskCache>>,
+    /// How commands lock it (`--no-lock`).
+    locking: lock::Locking,
 }
 
 impl std::fmt::Debug for Repository {
@@ -106,6 +114,7 @@ impl Repository {
             key_name,
             tree_packs: Default::default(),
             disk_cache: None,
+            locking: lock::Locking::Normal,
         })
     }
 
@@ -221,6 +230,7 @@ impl Repository {
             key_name,
             tree_packs: Default::default(),
             disk_cache: None,
+            locking: lock::Locking::Normal,
         })
     }
 
@@ -229,6 +239,20 @@ impl Repository {
     pub fn with_cache(mut self, dir: std::path::PathBuf) -> Repository {
         self.disk_cache = Some(Arc::new(cache::DiskCache::new(dir)));
         self
+    }
+
+    /// Sets how commands on this repository lock it (`--no-lock` for reading commands).
+    pub fn with_locking(mut self, locking: lock::Locking) -> Repository {
+        self.locking = locking;
+        self
+    }
+
+    /// Takes a repository lock of `kind` for `operation` (docs/format.md, "Locks").
+    ///
+    /// # Errors
+    /// `Locked` naming the holder of a conflicting lock; storage errors.
+    pub fn lock(&self, kind: lock::LockKind, operation: &str) -> Result<lock::LockGuard> {
+        lock::LockGuard::acquire_with(&self.storage, &self.keys, kind, operation, self.locking)
     }
 
     pub fn disk_cache(&self) -> Option<&Arc<cache::DiskCache>> {
@@ -272,7 +296,7 @@ impl Repository {
         self.open_loaded(kind, label, name, &bytes)
     }
 
-    fn open_loaded(&self, kind: Kind, label: &str, name: &str, bytes: &[u8]) -> Result<Vec<u8>> {
+    pub(crate) fn open_loaded(&self, kind: Kind, label: &str, name: &str, bytes: &[u8]) -> Result<Vec<u8>> {
         let what = kind.describe(name);
         if Id::of_bytes(bytes).to_hex() != name {
             return Err(Error::corrupt(what, "content does not hash to its name"));
@@ -282,7 +306,9 @@ impl Repository {
 
     /// The cache that applies to objects of `kind`, if any.
     fn cache_for(&self, kind: Kind) -> Option<&cache::DiskCache> {
-        matches!(kind, Kind::Index | Kind::Snapshot).then_some(()).and(self.disk_cache.as_deref())
+        matches!(kind, Kind::Index | Kind::Snapshot | Kind::Forgotten)
+            .then_some(())
+            .and(self.disk_cache.as_deref())
     }
 
     /// Fetches many objects of one kind concurrently (from the cache when it has them); each
@@ -398,7 +424,7 @@ impl Repository {
     /// # Errors
     /// `Corrupt` naming a damaged index or trash object.
     pub fn load_index(&self) -> Result<Index> {
-        let trash = crate::maintenance::trash::load_trash(self)?;
+        let trash = trash::load_trash(self)?;
         self.load_index_with(
             trash.into_iter().map(|(id, t)| (id, IndexFile { supersedes: vec![], packs: t.packs })).collect(),
         )
@@ -447,9 +473,30 @@ impl Repository {
     }
 
     /// Every snapshot, oldest first. Damaged snapshot objects are returned as errors in the
-    /// second list, so listings can go on and name them.
+    /// second list, so listings can go on and name them. Snapshots named by a forget record are
+    /// left out even while their objects remain (docs/format.md, "Forget records").
+    ///
+    /// # Errors
+    /// Storage errors; `Corrupt` naming a damaged forget record.
     pub fn list_snapshots(&self) -> Result<SnapshotList> {
-        let names = self.storage.list(Kind::Snapshot)?.into_iter().map(|o| o.name).collect();
+        let forgotten = forgotten::load(self)?;
+        let (ok, bad, _) = self.read_snapshots(&forgotten)?;
+        Ok((ok, bad.into_iter().map(|(_, e)| e).collect()))
+    }
+
+    /// The snapshots that decode (oldest first), the damaged ones with their object names, and
+    /// how many forgotten snapshots still have objects (an interrupted forget).
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn read_snapshots(&self, forgotten: &forgotten::Forgotten) -> Result<DamagedSnapshotList> {
+        let (left, names): (Vec<String>, Vec<String>) = self
+            .storage
+            .list(Kind::Snapshot)?
+            .into_iter()
+            .map(|o| o.name)
+            .partition(|n| Id::from_hex(n).is_ok_and(|id| forgotten.contains(&id)));
+        let leftover = left.len();
         let mut ok = Vec::new();
         let mut bad = Vec::new();
         for (name, bytes) in self.fetch_many(Kind::Snapshot, names) {
@@ -460,12 +507,16 @@ impl Repository {
             match (r, Id::from_hex(&name)) {
                 (Ok(s), Ok(id)) => ok.push((id, s)),
                 (Err(Error::NotFound(_)), _) => {}
-                (Err(e), _) => bad.push(e),
-                (_, Err(_)) => bad.push(Error::corrupt(Kind::Snapshot.describe(&name), "name is not an id")),
+                (Err(e), _) => bad.push((name, e)),
+                (_, Err(_)) => {
+                    let e = Error::corrupt(Kind::Snapshot.describe(&name), "name is not an id");
+                    bad.push((name, e))
+                }
             }
         }
         ok.sort_by(|a, b| a.1.time.cmp(&b.1.time).then(a.0.cmp(&b.0)));
-        Ok((ok, bad))
+        bad.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok((ok, bad, leftover))
     }
 
     /// Loads one snapshot by exact id.
@@ -484,7 +535,8 @@ impl Repository {
     /// # Errors
     /// `NotFound` or `InvalidInput` (ambiguous prefix) quoting the given text.
     pub fn find_snapshot(&self, spec: &str) -> Result<(Id, Snapshot)> {
-        let (snaps, _) = self.list_snapshots()?;
+        let forgotten = forgotten::load(self)?;
+        let (snaps, damaged, _) = self.read_snapshots(&forgotten)?;
         if spec == "latest" {
             return snaps.into_iter().last().ok_or_else(|| {
                 Error::not_found(format!("repository '{}' has no snapshots yet", self.storage.location()))
@@ -498,6 +550,21 @@ impl Repository {
         let spec_l = spec.to_ascii_lowercase();
         let mut matches: Vec<_> =
             snaps.into_iter().filter(|(id, _)| id.to_hex().starts_with(&spec_l)).collect();
+        if matches.is_empty() {
+            // A damaged snapshot object is integrity damage, not an unknown id.
+            if let Some((_, e)) = damaged.into_iter().find(|(name, _)| name.starts_with(&spec_l)) {
+                return Err(match e {
+                    Error::Corrupt { object, detail } => Error::Corrupt {
+                        object,
+                        detail: format!(
+                            "{detail}; this snapshot cannot be read: restore another one, and remove it with 'rempart forget {}'",
+                            spec_l
+                        ),
+                    },
+                    other => other,
+                });
+            }
+        }
         match matches.len() {
             0 => Err(Error::not_found(format!(
                 "no snapshot '{spec}' in repository '{}'; 'rempart snapshots' lists them",

@@ -23,7 +23,7 @@ use serde::Serialize;
 use crate::error::{Error, ExitStatus, Result};
 use crate::id::Id;
 use crate::repo::index::Index;
-use crate::repo::lock::{LockGuard, LockKind};
+use crate::repo::lock::LockKind;
 use crate::repo::snapshot::Snapshot;
 use crate::repo::tree::{Node, NodeKind};
 use crate::repo::walk::{show, walk, WalkItem};
@@ -109,7 +109,7 @@ fn included(path: &[u8], includes: &[Vec<u8>]) -> (bool, bool) {
 /// # Errors
 /// `InvalidInput` for an unusable target; damaged data is reported in the result instead.
 pub fn restore(repo: &Repository, snapshot: &Snapshot, opts: &RestoreOptions) -> Result<RestoreResult> {
-    let _lock = LockGuard::acquire(repo.storage(), repo.keys(), LockKind::Read, "restore")?;
+    let _lock = repo.lock(LockKind::Read, "restore")?;
     let index = repo.load_index()?;
     restore_with_index(repo, &index, snapshot.tree, opts)
 }

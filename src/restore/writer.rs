@@ -5,6 +5,13 @@
 //! S3, where latency dominates). Byte ranges of one pack that are close together are fetched in
 //! one request. When a file's last chunk is written its content hash is checked against the
 //! hash recorded at backup time, then its metadata is applied.
+//!
+//! A file is written under a temporary name beside its real one (`.NAME.rempart-partial`) and
+//! takes its real name only once every chunk is written and its content hash verified. So a
+//! kill, a full target disk or damaged data never leaves a truncated or wrong file under the
+//! real name: a file that cannot be verified is kept as `NAME.rempart-damaged` (with the bytes
+//! that could be restored, and without the backed-up modification time), and is named in the
+//! restore's result.
 
 use std::collections::HashMap;
 use std::os::unix::fs::FileExt;
@@ -37,8 +44,25 @@ pub struct FileTask {
 
 struct FileState {
     task: FileTask,
+    /// Where the file is written until it is verified.
+    temp: PathBuf,
     remaining: AtomicUsize,
     damaged: Mutex<Option<String>>,
+}
+
+/// The temporary name a file is written under until it is verified.
+pub fn partial_path(path: &std::path::Path) -> PathBuf {
+    let mut name = std::ffi::OsString::from(".");
+    name.push(path.file_name().unwrap_or_default());
+    name.push(".rempart-partial");
+    path.with_file_name(name)
+}
+
+/// The name a file that could not be verified is kept under.
+pub fn damaged_path(path: &std::path::Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".rempart-damaged");
+    path.with_file_name(name)
 }
 
 /// One blob of a pack and where it goes.
@@ -111,6 +135,7 @@ impl BatchWriter<'_> {
             .map(|t| FileState {
                 remaining: AtomicUsize::new(t.node.content.len()),
                 damaged: Mutex::new(None),
+                temp: partial_path(&t.path),
                 task: t,
             })
             .collect();
@@ -123,7 +148,7 @@ impl BatchWriter<'_> {
             // Files of one chunk are created when their chunk arrives (one open for
             // everything); larger ones are created now, at their final size.
             if f.task.node.content.len() != 1 {
-                if let Err(e) = self.create(&f.task) {
+                if let Err(e) = self.create(f) {
                     *f.damaged.lock() = Some(format!("cannot create: {e}"));
                     f.remaining.store(0, Ordering::Relaxed);
                     continue;
@@ -187,15 +212,15 @@ impl BatchWriter<'_> {
         Ok(outcome)
     }
 
-    fn create(&self, task: &FileTask) -> std::io::Result<()> {
-        metadata::create_file(&task.path)?.set_len(task.node.size)
+    fn create(&self, f: &FileState) -> std::io::Result<()> {
+        metadata::create_file(&f.temp)?.set_len(f.task.node.size)
     }
 
     /// Writes a file of one chunk: create, write, metadata, close. The chunk was verified when
     /// it was decrypted, and a one-chunk file's content hash is that chunk's id.
     fn write_single(&self, f: &FileState, data: &[u8], warnings: &mut Vec<String>) -> std::io::Result<()> {
         let node = &f.task.node;
-        let file = metadata::create_file(&f.task.path)?;
+        let file = metadata::create_file(&f.temp)?;
         if node.sparse {
             file.set_len(node.size)?;
             write_at(&file, 0, data, true)?;
@@ -208,9 +233,42 @@ impl BatchWriter<'_> {
                 .lock()
                 .get_or_insert_with(|| "content hash does not match the hash recorded at backup".into());
         }
-        warnings.extend(metadata::apply_fd(&file, &f.task.path, node, self.chown));
+        self.settle(f, Some(&file), warnings);
         self.counters.files.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Gives a finished file its name: the real one with its metadata when it is intact,
+    /// `NAME.rempart-damaged` (modification time left as now) when it is not.
+    fn settle(&self, f: &FileState, file: Option<&std::fs::File>, warnings: &mut Vec<String>) {
+        let mut damaged = f.damaged.lock();
+        if damaged.is_none() {
+            if let Some(file) = file {
+                warnings.extend(metadata::apply_fd(file, &f.temp, &f.task.node, self.chown));
+            }
+            let moved = std::fs::rename(&f.temp, &f.task.path).or_else(|_| {
+                // A folder or a symlink is in the way: remove it and try again.
+                let _ = std::fs::remove_file(&f.task.path).or_else(|_| std::fs::remove_dir_all(&f.task.path));
+                std::fs::rename(&f.temp, &f.task.path)
+            });
+            match moved {
+                Ok(()) => return,
+                Err(e) => *damaged = Some(format!("cannot move into place: {e}")),
+            }
+        }
+        let why = damaged.as_mut().expect("set above");
+        if f.temp.exists() {
+            let kept = damaged_path(&f.task.path);
+            match std::fs::rename(&f.temp, &kept) {
+                Ok(()) => why.push_str(&format!(
+                    "; what could be restored is kept as '{}'",
+                    kept.file_name().unwrap_or_default().to_string_lossy()
+                )),
+                Err(_) => {
+                    let _ = std::fs::remove_file(&f.temp);
+                }
+            }
+        }
     }
 
     fn restore_pack(&self, work: &PackWork, files: &[FileState], warnings: &mut Vec<String>) {
@@ -256,6 +314,7 @@ impl BatchWriter<'_> {
                                 }
                                 Err(e) => {
                                     f.damaged.lock().get_or_insert_with(|| format!("write failed: {e}"));
+                                    self.settle(f, None, warnings);
                                 }
                             }
                             f.remaining.fetch_sub(1, Ordering::AcqRel);
@@ -264,7 +323,7 @@ impl BatchWriter<'_> {
                         Ok(data) => {
                             let written = std::fs::OpenOptions::new()
                                 .write(true)
-                                .open(&f.task.path)
+                                .open(&f.temp)
                                 .and_then(|file| write_at(&file, offset, data, f.task.node.sparse));
                             if let Err(e) = written {
                                 f.damaged.lock().get_or_insert_with(|| format!("write failed: {e}"));
@@ -287,16 +346,14 @@ impl BatchWriter<'_> {
 
     /// Verifies the content hash and applies metadata once a file is complete.
     fn finish_file(&self, f: &FileState, warnings: &mut Vec<String>) {
-        let node = &f.task.node;
         if f.damaged.lock().is_none() {
             if let Err(e) = self.verify(f) {
                 *f.damaged.lock() = Some(e);
             }
         }
-        // A damaged one-chunk file was never created: nothing to set.
-        if let Ok(file) = std::fs::OpenOptions::new().write(true).open(&f.task.path) {
-            warnings.extend(metadata::apply_fd(&file, &f.task.path, node, self.chown));
-        }
+        // A damaged one-chunk file was never created: only its damage is reported.
+        let file = std::fs::OpenOptions::new().write(true).open(&f.temp).ok();
+        self.settle(f, file.as_ref(), warnings);
         self.counters.files.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -311,8 +368,7 @@ impl BatchWriter<'_> {
             node.content[0]
         } else {
             let mut h = self.repo.keys().content_hasher();
-            let file =
-                std::fs::File::open(&f.task.path).map_err(|e| format!("cannot re-read to verify: {e}"))?;
+            let file = std::fs::File::open(&f.temp).map_err(|e| format!("cannot re-read to verify: {e}"))?;
             h.update_reader(file).map_err(|e| format!("cannot re-read to verify: {e}"))?;
             Id(*h.finalize().as_bytes())
         };

@@ -5,7 +5,7 @@ use crate::backup::{backup, BackupOptions};
 use crate::check::{check, CheckOptions, ReadData};
 use crate::error::Result;
 use crate::jobs::{Job, Source, Step};
-use crate::maintenance::forget::{forget, ForgetOptions};
+use crate::maintenance::forget::{forget, ForgetOptions, ForgetWhat};
 use crate::maintenance::prune::{prune, PruneOptions};
 use crate::sources::{DbAuth, DbUrl};
 use crate::state::SnapshotRegister;
@@ -100,12 +100,6 @@ fn read_data_for(ctx: &RunContext, job: &Job) -> Result<(ReadData, Option<u32>)>
 fn run_check(ctx: &RunContext, job: &Job) -> Result<StepOutcome> {
     let repo = super::open::open_job_repository(job, &ctx.state_dir, &ctx.handle)?;
     let (read_data, bucket) = read_data_for(ctx, job)?;
-    let _lock = crate::repo::lock::LockGuard::acquire(
-        repo.storage(),
-        repo.keys(),
-        crate::repo::lock::LockKind::Check,
-        "check",
-    )?;
     let opts = CheckOptions {
         read_data,
         known_snapshots: SnapshotRegister::open(&ctx.state_dir, &repo.id()).known(),
@@ -140,7 +134,11 @@ fn run_prune(ctx: &RunContext, job: &Job) -> Result<StepOutcome> {
         let tz = crate::jobs::schedule::parse_tz(&job.timezone).map_err(crate::Error::invalid)?;
         let f = forget(
             &repo,
-            &ForgetOptions { policy: job.retention.clone(), tz, job: Some(job.name.clone()), dry_run: false },
+            &ForgetOptions {
+                what: ForgetWhat::Policy { policy: job.retention.clone(), tz },
+                job: Some(job.name.clone()),
+                dry_run: false,
+            },
         )?;
         let register = SnapshotRegister::open(&ctx.state_dir, &repo.id());
         for id in &f.removed {

@@ -19,10 +19,12 @@ pub enum Kind {
     Trash,
     /// Evidence ledger records (write-once copies).
     Evidence,
+    /// Forget records: snapshots a forget decided to remove, written before they are deleted.
+    Forgotten,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Config,
         Kind::Key,
         Kind::Pack,
@@ -31,6 +33,7 @@ impl Kind {
         Kind::Lock,
         Kind::Trash,
         Kind::Evidence,
+        Kind::Forgotten,
     ];
 
     /// The folder (key prefix) of this kind.
@@ -44,6 +47,7 @@ impl Kind {
             Kind::Lock => "locks",
             Kind::Trash => "trash",
             Kind::Evidence => "evidence",
+            Kind::Forgotten => "forgotten",
         }
     }
 
@@ -58,6 +62,7 @@ impl Kind {
             Kind::Lock => "lock",
             Kind::Trash => "trash",
             Kind::Evidence => "evidence",
+            Kind::Forgotten => "forget record",
         }
     }
 

@@ -25,27 +25,51 @@ use crate::error::{Error, Result};
 #[derive(Debug)]
 pub struct LocalStorage {
     root: PathBuf,
-    store: Arc<LocalFileSystem>,
+    /// object_store's view of `root`, made once the folder exists: opening a repository
+    /// folder that does not exist creates nothing (only a write, such as `init`, does).
+    store: std::sync::OnceLock<Arc<LocalFileSystem>>,
 }
 
 impl LocalStorage {
-    /// A backend rooted at `root`, which is created when missing.
+    /// A backend rooted at `root`. The folder is not created here: reading a missing folder
+    /// finds no objects, and the first write creates it.
     ///
     /// # Errors
-    /// `Io` naming the folder when it cannot be created or used.
+    /// `Io` naming the folder when it exists but cannot be used.
     pub fn new(root: &Path) -> Result<LocalStorage> {
-        std::fs::create_dir_all(root)
-            .map_err(|e| Error::io(format!("cannot create repository folder '{}'", root.display()), e))?;
-        let root = root
-            .canonicalize()
-            .map_err(|e| Error::io(format!("cannot open repository folder '{}'", root.display()), e))?;
-        let store = LocalFileSystem::new_with_prefix(&root)
-            .map_err(|e| Error::invalid(format!("repository folder '{}': {e}", root.display())))?;
-        Ok(LocalStorage { root, store: Arc::new(store) })
+        let root = if root.exists() {
+            root.canonicalize()
+                .map_err(|e| Error::io(format!("cannot open repository folder '{}'", root.display()), e))?
+        } else {
+            std::path::absolute(root)
+                .map_err(|e| Error::io(format!("cannot use repository folder '{}'", root.display()), e))?
+        };
+        Ok(LocalStorage { root, store: std::sync::OnceLock::new() })
+    }
+
+    /// The object store, once the folder exists.
+    fn store(&self) -> Result<Option<&Arc<LocalFileSystem>>> {
+        if let Some(s) = self.store.get() {
+            return Ok(Some(s));
+        }
+        if !self.root.is_dir() {
+            return Ok(None);
+        }
+        let store = LocalFileSystem::new_with_prefix(&self.root)
+            .map_err(|e| Error::invalid(format!("repository folder '{}': {e}", self.root.display())))?;
+        Ok(Some(self.store.get_or_init(|| Arc::new(store))))
     }
 
     fn path(&self, kind: Kind, name: &str) -> StorePath {
         StorePath::from(kind.key(name))
+    }
+
+    fn missing(&self, kind: Kind, name: &str) -> Error {
+        Error::not_found(format!(
+            "{} does not exist in repository '{}'",
+            kind.describe(name),
+            self.location()
+        ))
     }
 }
 
@@ -182,8 +206,8 @@ impl Storage for LocalStorage {
 
     async fn get(&self, kind: Kind, name: &str) -> Result<Bytes> {
         let loc = self.location();
-        let r = self
-            .store
+        let Some(store) = self.store()? else { return Err(self.missing(kind, name)) };
+        let r = store
             .get(&self.path(kind, name))
             .await
             .map_err(|e| map_store_error("reading", kind, name, &loc, e))?;
@@ -193,7 +217,8 @@ impl Storage for LocalStorage {
     async fn get_range(&self, kind: Kind, name: &str, range: Range<u64>) -> Result<Bytes> {
         let loc = self.location();
         let path = self.path(kind, name);
-        match self.store.get_range(&path, range.clone()).await {
+        let Some(store) = self.store()? else { return Err(self.missing(kind, name)) };
+        match store.get_range(&path, range.clone()).await {
             Ok(b) if b.len() as u64 == range.end - range.start => Ok(b),
             Ok(b) => Err(Error::corrupt(
                 kind.describe(name),
@@ -206,7 +231,7 @@ impl Storage for LocalStorage {
                 &loc,
                 object_store::Error::NotFound { path: path.to_string(), source: "missing".into() },
             )),
-            Err(e) => match self.store.head(&path).await {
+            Err(e) => match store.head(&path).await {
                 Ok(meta) if meta.size < range.end => Err(Error::corrupt(
                     kind.describe(name),
                     format!(
@@ -221,8 +246,9 @@ impl Storage for LocalStorage {
 
     async fn list(&self, kind: Kind) -> Result<Vec<ObjectInfo>> {
         let loc = self.location();
+        let Some(store) = self.store()? else { return Ok(vec![]) };
         if kind == Kind::Config {
-            return match self.store.head(&StorePath::from("config")).await {
+            return match store.head(&StorePath::from("config")).await {
                 Ok(m) => Ok(vec![ObjectInfo { name: "config".into(), size: m.size }]),
                 Err(object_store::Error::NotFound { .. }) => Ok(vec![]),
                 Err(e) => Err(map_store_error("listing", kind, "", &loc, e)),
@@ -233,8 +259,7 @@ impl Storage for LocalStorage {
             return Ok(vec![]);
         }
         let prefix = StorePath::from(kind.dir());
-        let metas: Vec<_> = self
-            .store
+        let metas: Vec<_> = store
             .list(Some(&prefix))
             .try_collect()
             .await
@@ -250,7 +275,8 @@ impl Storage for LocalStorage {
 
     async fn delete(&self, kind: Kind, name: &str) -> Result<()> {
         let loc = self.location();
-        match self.store.delete(&self.path(kind, name)).await {
+        let Some(store) = self.store()? else { return Ok(()) };
+        match store.delete(&self.path(kind, name)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(map_store_error("deleting", kind, name, &loc, e)),
         }

@@ -4,7 +4,6 @@ use crate::check::{check, CheckOptions, ReadData};
 use crate::cli::args::CheckArgs;
 use crate::cli::context::Context;
 use crate::error::{ExitStatus, Result};
-use crate::repo::lock::{LockGuard, LockKind};
 use crate::util::human_bytes;
 
 pub fn run(ctx: &Context, a: CheckArgs) -> Result<ExitStatus> {
@@ -14,7 +13,6 @@ pub fn run(ctx: &Context, a: CheckArgs) -> Result<ExitStatus> {
         (false, Some(s)) => ReadData::parse_subset(s)?,
         (false, None) => ReadData::None,
     };
-    let _lock = LockGuard::acquire(repo.storage(), repo.keys(), LockKind::Check, "check")?;
     let opts = CheckOptions {
         read_data,
         known_snapshots: crate::state::SnapshotRegister::open(&ctx.state_dir(), &repo.id()).known(),

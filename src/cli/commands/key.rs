@@ -10,7 +10,7 @@ use crate::cli::context::{prompt_new, read_password_file, Context};
 use crate::error::{Error, ExitStatus, Result};
 use crate::id::Id;
 use crate::repo::keyfile::{KeyFile, RecoveryFile};
-use crate::repo::lock::{LockGuard, LockKind};
+use crate::repo::lock::LockKind;
 use crate::storage::Kind;
 
 pub fn run(ctx: &Context, cmd: KeyCommand) -> Result<ExitStatus> {
@@ -79,7 +79,7 @@ pub fn run(ctx: &Context, cmd: KeyCommand) -> Result<ExitStatus> {
             }
         }
         KeyCommand::Remove(a) => {
-            let _lock = LockGuard::acquire(repo.storage(), repo.keys(), LockKind::Exclusive, "key remove")?;
+            let _lock = repo.lock(LockKind::Exclusive, "key remove")?;
             let keys = repo.storage().list(Kind::Key)?;
             let matches: Vec<_> =
                 keys.iter().filter(|k| k.name.starts_with(&a.id.to_ascii_lowercase())).collect();

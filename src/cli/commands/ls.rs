@@ -5,7 +5,7 @@ use serde::Serialize;
 use crate::cli::args::LsArgs;
 use crate::cli::context::Context;
 use crate::error::{ExitStatus, Result};
-use crate::repo::lock::{LockGuard, LockKind};
+use crate::repo::lock::LockKind;
 use crate::repo::tree::NodeKind;
 use crate::repo::walk::{show, walk, WalkItem};
 
@@ -24,7 +24,7 @@ struct Entry {
 
 pub fn run(ctx: &Context, a: LsArgs) -> Result<ExitStatus> {
     let repo = ctx.open()?;
-    let _lock = LockGuard::acquire(repo.storage(), repo.keys(), LockKind::Read, "ls")?;
+    let _lock = repo.lock(LockKind::Read, "ls")?;
     let (id, snap) = repo.find_snapshot(&a.snapshot)?;
     let index = repo.load_index()?;
     let prefix = a.path.as_deref().map(|p| {

@@ -4,7 +4,7 @@ use crate::cli::args::{ForgetArgs, PruneArgs};
 use crate::cli::context::Context;
 use crate::error::{Error, ExitStatus, Result};
 use crate::jobs::Retention;
-use crate::maintenance::forget::{forget as do_forget, ForgetOptions};
+use crate::maintenance::forget::{forget as do_forget, ForgetOptions, ForgetWhat};
 use crate::maintenance::prune::{prune as do_prune, PruneOptions};
 use crate::util::human_bytes;
 
@@ -20,12 +20,20 @@ pub fn forget(ctx: &Context, a: ForgetArgs) -> Result<ExitStatus> {
         keep_within: a.keep_within.clone(),
         keep_tags: a.keep_tags.clone(),
     };
-    let (policy, tz_name) = match &job {
-        Some(j) if flags.is_empty() => (j.retention.clone(), j.timezone.clone()),
-        _ => (flags, a.timezone.clone()),
+    let what = if !a.ids.is_empty() {
+        if !flags.is_empty() {
+            return Err(Error::invalid("give either snapshot ids or --keep-* rules to forget, not both"));
+        }
+        ForgetWhat::Ids(a.ids.clone())
+    } else {
+        let (policy, tz_name) = match &job {
+            Some(j) if flags.is_empty() => (j.retention.clone(), j.timezone.clone()),
+            _ => (flags, a.timezone.clone()),
+        };
+        let tz = crate::jobs::schedule::parse_tz(&tz_name).map_err(Error::invalid)?;
+        ForgetWhat::Policy { policy, tz }
     };
-    let tz = crate::jobs::schedule::parse_tz(&tz_name).map_err(Error::invalid)?;
-    let opts = ForgetOptions { policy, tz, job: job.as_ref().map(|j| j.name.clone()), dry_run: a.dry_run };
+    let opts = ForgetOptions { what, job: job.as_ref().map(|j| j.name.clone()), dry_run: a.dry_run };
     let report = do_forget(&repo, &opts)?;
     if !a.dry_run {
         let register = crate::state::SnapshotRegister::open(&ctx.state_dir(), &repo.id());
@@ -50,12 +58,23 @@ pub fn forget(ctx: &Context, a: ForgetArgs) -> Result<ExitStatus> {
                 }
             }
         }
+        if matches!(opts.what, ForgetWhat::Ids(_)) {
+            for id in &report.removed {
+                crate::outln!("  remove {}", id.short());
+            }
+        }
         crate::outln!(
             "{} kept, {} {}",
             report.kept,
             report.removed.len(),
             if a.dry_run { "would be removed (dry run: nothing changed)" } else { "removed" }
         );
+        if report.completed > 0 {
+            crate::outln!(
+                "completed an interrupted forget: deleted {} snapshot objects it had left",
+                report.completed
+            );
+        }
     }
     if a.prune && !a.dry_run {
         return prune(ctx, PruneArgs { job: a.job, dry_run: false, grace: "1h".into() });

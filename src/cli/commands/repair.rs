@@ -9,7 +9,7 @@ pub fn run(ctx: &Context, cmd: RepairCommand) -> Result<ExitStatus> {
     let repo = ctx.open()?;
     match cmd {
         RepairCommand::Index(a) => {
-            let r = repair_index(&repo, a.dry_run)?;
+            let r = repair_index(&repo, a.dry_run, a.read_data)?;
             if ctx.global.json {
                 crate::cli::print_json(&r);
                 return Ok(ExitStatus::Success);
@@ -24,6 +24,22 @@ pub fn run(ctx: &Context, cmd: RepairCommand) -> Result<ExitStatus> {
             }
             for (p, e) in &r.packs_unreadable {
                 crate::outln!("  left out {p}: {e}");
+            }
+            if a.read_data {
+                crate::outln!("read and verified {} packs", r.packs_read);
+            }
+            for (id, pack, why) in &r.blobs_dropped {
+                crate::outln!("  damaged blob {} in {pack}: {why}", &id[..8.min(id.len())]);
+            }
+            for p in &r.packs_salvaged {
+                crate::outln!("  salvaged {p}: readable blobs copied to new packs, the pack deleted");
+            }
+            if !r.blobs_dropped.is_empty() {
+                crate::outln!(
+                    "{} damaged blobs {} the index: back up the same sources again to store them anew, then 'rempart check' names what stays lost",
+                    r.blobs_dropped.len(),
+                    if a.dry_run { "would leave" } else { "left" }
+                );
             }
             if a.dry_run {
                 crate::outln!(
@@ -44,8 +60,18 @@ pub fn run(ctx: &Context, cmd: RepairCommand) -> Result<ExitStatus> {
                 crate::cli::print_json(&r);
                 return Ok(ExitStatus::Success);
             }
-            if r.snapshots.is_empty() {
+            for p in &r.packs_salvaged {
+                crate::outln!("salvaged {p}: readable blobs copied to new packs, the pack deleted");
+            }
+            if r.snapshots.is_empty() && r.unreadable_snapshots.is_empty() {
                 crate::outln!("no snapshot references unreadable data");
+            }
+            for name in &r.unreadable_snapshots {
+                crate::outln!(
+                    "snapshot object {} cannot be read: {}",
+                    &name[..8.min(name.len())],
+                    if a.dry_run { "would be forgotten" } else { "forgotten" }
+                );
             }
             let register = crate::state::SnapshotRegister::open(&ctx.state_dir(), &repo.id());
             for s in &r.snapshots {

@@ -61,22 +61,34 @@ pub fn run(ctx: &Context, a: RestoreArgs) -> Result<ExitStatus> {
             "status": result.status(),
             "result": result,
         }));
-    } else if !ctx.global.quiet {
-        crate::outln!(
-            "restored snapshot {} into {}: {} files, {} dirs, {} in {}; every file verified against its backup hash",
-            id.short(),
-            opts.target.display(),
-            result.files,
-            result.dirs,
-            human_bytes(result.bytes),
-            human_duration(std::time::Duration::from_secs_f64(result.duration_secs))
-        );
-        for w in &result.warnings {
-            eprintln!("warning: {w}");
+    } else {
+        let verdict = if result.damaged.is_empty() {
+            "every file verified against its backup hash".to_string()
+        } else {
+            format!(
+                "{} paths DAMAGED (not restored intact, listed below); every other file verified against its backup hash",
+                result.damaged.len()
+            )
+        };
+        if !ctx.global.quiet || !result.damaged.is_empty() {
+            crate::outln!(
+                "restored snapshot {} into {}: {} files, {} dirs, {} in {}; {verdict}",
+                id.short(),
+                opts.target.display(),
+                result.files,
+                result.dirs,
+                human_bytes(result.bytes),
+                human_duration(std::time::Duration::from_secs_f64(result.duration_secs))
+            );
         }
-    }
-    for d in &result.damaged {
-        eprintln!("damaged: '{}': {}", d.path, d.error);
+        for d in &result.damaged {
+            crate::outln!("DAMAGED '{}': {}", d.path, d.error);
+        }
+        if !ctx.global.quiet {
+            for w in &result.warnings {
+                eprintln!("warning: {w}");
+            }
+        }
     }
     if !result.damaged.is_empty() {
         eprintln!(

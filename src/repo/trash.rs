@@ -25,8 +25,22 @@ pub struct TrashFile {
 /// # Errors
 /// `Corrupt` naming a damaged trash object.
 pub fn load_trash(repo: &Repository) -> Result<Vec<(Id, TrashFile)>> {
+    let (good, mut damaged) = read_trash(repo)?;
+    match damaged.is_empty() {
+        true => Ok(good),
+        false => Err(damaged.swap_remove(0)),
+    }
+}
+
+/// Every trash object that decodes, and an error naming each one that does not (check reports
+/// them one by one).
+///
+/// # Errors
+/// Storage errors while listing or reading.
+pub fn read_trash(repo: &Repository) -> Result<(Vec<(Id, TrashFile)>, Vec<Error>)> {
     let names: Vec<String> = repo.storage().list(Kind::Trash)?.into_iter().map(|o| o.name).collect();
-    let mut out = Vec::new();
+    let mut good = Vec::new();
+    let mut damaged = Vec::new();
     for (name, bytes) in repo.fetch_many(Kind::Trash, names) {
         let bytes = match bytes {
             Ok(b) => b,
@@ -34,14 +48,20 @@ pub fn load_trash(repo: &Repository) -> Result<Vec<(Id, TrashFile)>> {
             Err(e) => return Err(e),
         };
         let what = Kind::Trash.describe(&name);
-        if Id::of_bytes(&bytes).to_hex() != name {
-            return Err(Error::corrupt(&what, "content does not hash to its name"));
+        let decoded = (|| {
+            if Id::of_bytes(&bytes).to_hex() != name {
+                return Err(Error::corrupt(&what, "content does not hash to its name"));
+            }
+            let plain = crate::crypto::seal::open_object(repo.keys(), "trash", &bytes, &what)?;
+            let t: TrashFile = serde_json::from_slice(&plain).map_err(|e| Error::corrupt(&what, e))?;
+            Ok((Id::from_hex(&name)?, t))
+        })();
+        match decoded {
+            Ok(t) => good.push(t),
+            Err(e) => damaged.push(e),
         }
-        let plain = crate::crypto::seal::open_object(repo.keys(), "trash", &bytes, &what)?;
-        let t: TrashFile = serde_json::from_slice(&plain).map_err(|e| Error::corrupt(&what, e))?;
-        out.push((Id::from_hex(&name)?, t));
     }
-    Ok(out)
+    Ok((good, damaged))
 }
 
 /// Stores a trash object.
