@@ -54,7 +54,7 @@ fn injected_faults_at_each_point_lose_nothing() {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let faulty = Arc::new(FaultyStorage::new(
             rempart::storage::open_url(&env.repo).unwrap(),
-            FaultPlan { faults: vec![fault] },
+            FaultPlan::puts(vec![fault]),
         ));
         let storage = BlockingStorage::new(faulty.clone(), rt.handle().clone());
         let repo = rempart::repo::Repository::open(storage, b"test passphrase").unwrap();

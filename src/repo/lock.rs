@@ -20,7 +20,6 @@
 //! stale: it never blocks anyone, and `rempart unlock` removes it. Clock skew between hosts
 //! must stay well below the 30 minutes.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -135,7 +134,8 @@ pub fn list_locks(storage: &BlockingStorage, keys: &Keys) -> Result<Vec<ListedLo
 pub struct LockGuard {
     storage: BlockingStorage,
     current: Arc<parking_lot::Mutex<Option<String>>>,
-    stop: Arc<AtomicBool>,
+    /// Dropping the sender wakes the refresher at once, so releasing a lock never waits.
+    stop: Option<std::sync::mpsc::Sender<()>>,
     refresher: Option<std::thread::JoinHandle<()>>,
     /// When the lock object now in place was written (refreshes move it forward).
     written: Arc<parking_lot::Mutex<std::time::Instant>>,
@@ -231,21 +231,16 @@ impl LockGuard {
         }
         let current = Arc::new(parking_lot::Mutex::new(Some(name)));
         let written = Arc::new(parking_lot::Mutex::new(std::time::Instant::now()));
-        let stop = Arc::new(AtomicBool::new(false));
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let refresher = {
-            let (storage, keys, current, stop, written, mut info) =
-                (storage.clone(), keys.clone(), current.clone(), stop.clone(), written.clone(), info.clone());
+            let (storage, keys, current, written, mut info) =
+                (storage.clone(), keys.clone(), current.clone(), written.clone(), info.clone());
             std::thread::Builder::new()
                 .name("lock-refresh".into())
                 .spawn(move || {
-                    let mut waited = Duration::ZERO;
-                    while !stop.load(Ordering::Relaxed) {
-                        std::thread::sleep(Duration::from_millis(200));
-                        waited += Duration::from_millis(200);
-                        if waited < REFRESH_EVERY {
-                            continue;
-                        }
-                        waited = Duration::ZERO;
+                    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                        stopped.recv_timeout(REFRESH_EVERY)
+                    {
                         info.time = chrono::Utc::now();
                         match write_lock(&storage, &keys, &info) {
                             Ok(new) => {
@@ -261,7 +256,14 @@ impl LockGuard {
                 })
                 .expect("spawn lock refresher")
         };
-        Ok(LockGuard { storage: storage.clone(), current, stop, refresher: Some(refresher), written, info })
+        Ok(LockGuard {
+            storage: storage.clone(),
+            current,
+            stop: Some(stop),
+            refresher: Some(refresher),
+            written,
+            info,
+        })
     }
 
     /// A guard that holds no lock object (read-only repository, `--no-lock`).
@@ -269,7 +271,7 @@ impl LockGuard {
         LockGuard {
             storage: storage.clone(),
             current: Arc::new(parking_lot::Mutex::new(None)),
-            stop: Arc::new(AtomicBool::new(true)),
+            stop: None,
             refresher: None,
             written: Arc::new(parking_lot::Mutex::new(std::time::Instant::now())),
             info,
@@ -321,7 +323,7 @@ fn write_lock(storage: &BlockingStorage, keys: &Keys, info: &LockInfo) -> Result
 
 impl Drop for LockGuard {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        drop(self.stop.take());
         if let Some(h) = self.refresher.take() {
             let _ = h.join();
         }

@@ -234,6 +234,21 @@ impl Repository {
         })
     }
 
+    /// The same repository (same keys and config) reached through another storage: a
+    /// wrapper of the same store (fault injection, throttling) or a copy of it. Caches are not
+    /// shared.
+    pub fn with_storage(&self, storage: BlockingStorage) -> Repository {
+        Repository {
+            storage,
+            keys: self.keys.clone(),
+            config: self.config.clone(),
+            key_name: self.key_name.clone(),
+            tree_packs: Default::default(),
+            disk_cache: None,
+            locking: self.locking,
+        }
+    }
+
     /// Uses `dir` as the on-disk cache of this repository's index objects, snapshots and
     /// tree packs (worth it for remote repositories).
     pub fn with_cache(mut self, dir: std::path::PathBuf) -> Repository {
@@ -507,6 +522,9 @@ impl Repository {
             match (r, Id::from_hex(&name)) {
                 (Ok(s), Ok(id)) => ok.push((id, s)),
                 (Err(Error::NotFound(_)), _) => {}
+                // A storage that fails to answer is not damage: say so rather than leave the
+                // snapshot out (a forget would decide on part of the snapshots).
+                (Err(e), _) if !e.is_integrity() => return Err(e),
                 (Err(e), _) => bad.push((name, e)),
                 (_, Err(_)) => {
                     let e = Error::corrupt(Kind::Snapshot.describe(&name), "name is not an id");

@@ -1,12 +1,21 @@
 //! A storage wrapper that injects failures at chosen points, for interruption tests.
 //!
-//! A [`Fault`] fires on the n-th put of one kind of object: `Fail` returns an error before
-//! anything is written (the process died before the upload), `Torn` writes the first half of
-//! the object under its final name and then fails (a crash on a store without atomic puts,
-//! the worst case rempart must survive).
+//! Two kinds of plan:
+//!
+//! - A [`Fault`] fires on the n-th put of one kind of object: `Fail` returns an error before
+//!   anything is written (the process died before the upload), `Torn` writes the first half of
+//!   the object under its final name and then fails (a crash on a store without atomic puts,
+//!   the worst case rempart must survive).
+//! - An [`OpFault`] fires on the n-th storage operation of any kind (put, get, ranged get,
+//!   list, delete), counted from 1 in the order they are issued: `Io` fails that one operation
+//!   (EIO), `NoSpace` fails it and every later write (a full disk stays full), `Kill` fails it
+//!   and every later operation (the process is gone: nothing it does afterwards, not even
+//!   removing its lock, reaches the storage). Running an operation once per index is how the
+//!   test suite proves that a backup, a forget or a prune can die at *every* step.
 
 use std::collections::HashMap;
 use std::ops::Range;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -30,9 +39,40 @@ pub struct Fault {
     pub mode: FaultMode,
 }
 
+/// How an operation-index fault fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpFaultMode {
+    /// That one operation fails with an I/O error.
+    Io,
+    /// That operation, if a write, and every later write fail with "No space left on device".
+    NoSpace,
+    /// That operation and every later one fail: the process died.
+    Kill,
+}
+
+/// Fails the `at`-th storage operation (1-based) as `mode` says.
+#[derive(Clone, Copy, Debug)]
+pub struct OpFault {
+    pub at: usize,
+    pub mode: OpFaultMode,
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct FaultPlan {
     pub faults: Vec<Fault>,
+    pub op: Option<OpFault>,
+}
+
+impl FaultPlan {
+    /// A plan with only put faults.
+    pub fn puts(faults: Vec<Fault>) -> FaultPlan {
+        FaultPlan { faults, op: None }
+    }
+
+    /// A plan that fails the `at`-th operation.
+    pub fn op(at: usize, mode: OpFaultMode) -> FaultPlan {
+        FaultPlan { faults: vec![], op: Some(OpFault { at, mode }) }
+    }
 }
 
 #[derive(Debug)]
@@ -41,16 +81,66 @@ pub struct FaultyStorage {
     plan: FaultPlan,
     puts: Mutex<HashMap<Kind, usize>>,
     fired: Mutex<Vec<Fault>>,
+    ops: AtomicUsize,
+    /// Set once an operation fault fired (every later write, or operation, fails).
+    tripped: AtomicBool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Write,
+    Read,
 }
 
 impl FaultyStorage {
     pub fn new(inner: Arc<dyn Storage>, plan: FaultPlan) -> FaultyStorage {
-        FaultyStorage { inner, plan, puts: Mutex::new(HashMap::new()), fired: Mutex::new(Vec::new()) }
+        FaultyStorage {
+            inner,
+            plan,
+            puts: Mutex::new(HashMap::new()),
+            fired: Mutex::new(Vec::new()),
+            ops: AtomicUsize::new(0),
+            tripped: AtomicBool::new(false),
+        }
     }
 
-    /// The faults that fired so far.
+    /// The put faults that fired so far.
     pub fn fired(&self) -> Vec<Fault> {
         self.fired.lock().clone()
+    }
+
+    /// How many operations were issued so far (a clean run's count bounds the fault indexes).
+    pub fn operations(&self) -> usize {
+        self.ops.load(Ordering::SeqCst)
+    }
+
+    /// True when the operation fault fired.
+    pub fn tripped(&self) -> bool {
+        self.tripped.load(Ordering::SeqCst)
+    }
+
+    /// Counts one operation and fails it when the plan says so.
+    fn before(&self, op: Op, kind: Kind, name: &str) -> Result<()> {
+        let n = self.ops.fetch_add(1, Ordering::SeqCst) + 1;
+        let Some(f) = self.plan.op else { return Ok(()) };
+        let fire = n == f.at;
+        if fire {
+            self.tripped.store(true, Ordering::SeqCst);
+        }
+        let tripped = self.tripped.load(Ordering::SeqCst);
+        let (fails, errno) = match f.mode {
+            OpFaultMode::Io => (fire, nix::errno::Errno::EIO),
+            OpFaultMode::NoSpace => (tripped && op == Op::Write, nix::errno::Errno::ENOSPC),
+            OpFaultMode::Kill => (tripped, nix::errno::Errno::EIO),
+        };
+        if !fails {
+            return Ok(());
+        }
+        let what = if f.mode == OpFaultMode::Kill { "killed" } else { "injected fault" };
+        Err(Error::io(
+            format!("{what} at storage operation #{n} ({} {})", kind.label(), name),
+            std::io::Error::from_raw_os_error(errno as i32),
+        ))
     }
 }
 
@@ -61,6 +151,7 @@ impl Storage for FaultyStorage {
     }
 
     async fn put(&self, kind: Kind, name: &str, data: Bytes) -> Result<()> {
+        self.before(Op::Write, kind, name)?;
         let n = {
             let mut puts = self.puts.lock();
             let c = puts.entry(kind).or_insert(0);
@@ -95,18 +186,22 @@ impl Storage for FaultyStorage {
     }
 
     async fn get(&self, kind: Kind, name: &str) -> Result<Bytes> {
+        self.before(Op::Read, kind, name)?;
         self.inner.get(kind, name).await
     }
 
     async fn get_range(&self, kind: Kind, name: &str, range: Range<u64>) -> Result<Bytes> {
+        self.before(Op::Read, kind, name)?;
         self.inner.get_range(kind, name, range).await
     }
 
     async fn list(&self, kind: Kind) -> Result<Vec<ObjectInfo>> {
+        self.before(Op::Read, kind, "")?;
         self.inner.list(kind).await
     }
 
     async fn delete(&self, kind: Kind, name: &str) -> Result<()> {
+        self.before(Op::Write, kind, name)?;
         self.inner.delete(kind, name).await
     }
 }

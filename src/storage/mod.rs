@@ -32,7 +32,7 @@ use bytes::Bytes;
 use crate::error::Result;
 
 pub use blocking::BlockingStorage;
-pub use faulty::{Fault, FaultMode, FaultPlan, FaultyStorage};
+pub use faulty::{Fault, FaultMode, FaultPlan, FaultyStorage, OpFault, OpFaultMode};
 pub use layout::Kind;
 pub use s3::S3Settings;
 
