@@ -161,6 +161,8 @@ pub struct Findings {
     pub damaged_snapshots: Vec<String>,
     /// Packs listed only by trash objects (set aside by a prune, still readable).
     pub trashed: HashSet<Id>,
+    /// Packs stored but in neither the index nor a trash object.
+    pub unindexed_packs: usize,
 }
 
 fn problem(object: impl Into<String>, detail: impl Into<String>, action: &str) -> Problem {
@@ -299,7 +301,7 @@ pub fn check_structure(repo: &Repository, opts: &CheckOptions, report: &mut Chec
     let unindexed = stored_packs.keys().filter(|id| index.pack(id).is_none()).count();
     if unindexed > 0 {
         report.notes.push(format!(
-            "{unindexed} packs are in neither the index nor a trash object (left by interrupted backups or being written by one now); the next backup indexes the ones that decode, and a prune deletes the rest after its grace period"
+            "{unindexed} packs are in neither the index nor a trash object (left by interrupted backups or being written by one now); the next backup indexes the ones that decode ('rempart repair index' does it now), and a prune deletes the rest after its grace period"
         ));
     }
     let mut bad_blobs: HashMap<Id, (String, String)> = HashMap::new();
@@ -400,7 +402,16 @@ pub fn check_structure(repo: &Repository, opts: &CheckOptions, report: &mut Chec
     }
     report.stats.trees = seen_trees.len();
     let trashed = trashed.into_keys().collect();
-    Ok(Findings { index, bad_blobs, bad_trees, stored_packs, snapshots, damaged_snapshots, trashed })
+    Ok(Findings {
+        index,
+        bad_blobs,
+        bad_trees,
+        stored_packs,
+        snapshots,
+        damaged_snapshots,
+        trashed,
+        unindexed_packs: unindexed,
+    })
 }
 
 /// The object and detail of an integrity error (other errors name no object).
@@ -453,7 +464,13 @@ pub fn check(repo: &Repository, opts: &CheckOptions) -> Result<CheckReport> {
         let p = match existing {
             Some(p) => p,
             None => {
-                let action = if object.starts_with("data blob") { REPAIR_INDEX } else { REPAIR_SNAPSHOTS };
+                let not_indexed = detail.contains("not in the index");
+                let action =
+                    if object.starts_with("data blob") || (not_indexed && findings.unindexed_packs > 0) {
+                        REPAIR_INDEX
+                    } else {
+                        REPAIR_SNAPSHOTS
+                    };
                 extra.push(problem(&object, &detail, action));
                 extra.last_mut().expect("just pushed")
             }

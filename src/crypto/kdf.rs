@@ -30,6 +30,13 @@ pub const DEFAULT_MEMORY_KIB: u32 = 64 * 1024;
 pub const DEFAULT_ITERATIONS: u32 = 2;
 pub const DEFAULT_PARALLELISM: u32 = 1;
 
+/// Bounds on parameters read from a key object. A planted key object in a repository must not
+/// make every open exhaust memory or hang: above 4 GiB, 64 passes or 64 lanes, or with a salt
+/// outside 8..=64 bytes, the key object is refused before any work is done.
+pub const MAX_MEMORY_KIB: u32 = 4 * 1024 * 1024;
+pub const MAX_ITERATIONS: u32 = 64;
+pub const MAX_PARALLELISM: u32 = 64;
+
 impl KdfParams {
     /// Fresh parameters with a random 16-byte salt. `REMPART_KDF_MEMORY_KIB` lowers the memory
     /// cost for tests only; values below OWASP's 19 MiB are accepted so that test suites that
@@ -61,6 +68,25 @@ impl KdfParams {
                 self.algorithm
             )));
         }
+        if self.memory_kib > MAX_MEMORY_KIB
+            || self.iterations > MAX_ITERATIONS
+            || self.parallelism > MAX_PARALLELISM
+            || !(8..=64).contains(&self.salt.len())
+        {
+            return Err(Error::corrupt(
+                "key object",
+                format!(
+                    "Argon2id parameters out of bounds ({} KiB, {} passes, {} lanes, {}-byte salt; at most {} KiB, {} passes, {} lanes, 8 to 64 bytes of salt): refused without deriving",
+                    self.memory_kib,
+                    self.iterations,
+                    self.parallelism,
+                    self.salt.len(),
+                    MAX_MEMORY_KIB,
+                    MAX_ITERATIONS,
+                    MAX_PARALLELISM
+                ),
+            ));
+        }
         let params = Params::new(self.memory_kib, self.iterations, self.parallelism, Some(32))
             .map_err(|e| Error::invalid(format!("key object has bad Argon2id parameters: {e}")))?;
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
@@ -69,5 +95,26 @@ impl KdfParams {
             .hash_password_into(passphrase, &self.salt, out.as_mut())
             .map_err(|e| Error::invalid(format!("Argon2id failed: {e}")))?;
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn planted_parameters_are_refused_before_any_work() {
+        let mut p = KdfParams::new_random();
+        p.memory_kib = u32::MAX;
+        let started = std::time::Instant::now();
+        let e = p.derive(b"x").unwrap_err();
+        assert!(e.to_string().contains("out of bounds"), "{e}");
+        p.memory_kib = 1024;
+        p.iterations = u32::MAX;
+        assert!(p.derive(b"x").is_err());
+        p.iterations = 1;
+        p.salt = vec![];
+        assert!(p.derive(b"x").is_err());
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
     }
 }

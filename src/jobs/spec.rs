@@ -342,9 +342,14 @@ pub fn load_file(file: &Path, defaults: &Defaults) -> Result<Job, Vec<JobError>>
     }
     if let Some(w) = &raw.retention.keep_within {
         if let Err(e) = parse_duration(w) {
+            // keep_within is kept as text in the job; find its line for the message.
+            let line = text
+                .lines()
+                .position(|l| l.trim_start().starts_with("keep_within") && l.contains('='))
+                .map(|i| i + 1);
             cx.errors.push(JobError {
                 file: file.to_path_buf(),
-                line: None,
+                line,
                 key: Some("retention.keep_within".into()),
                 message: e,
             });

@@ -56,6 +56,10 @@ pub struct ForgetReport {
 /// `InvalidInput` for an empty policy or an id that names no snapshot (or several);
 /// `Locked` while a prune or check runs; storage errors.
 pub fn forget(repo: &Repository, opts: &ForgetOptions) -> Result<ForgetReport> {
+    if let ForgetWhat::Policy { policy, .. } = &opts.what {
+        // Refuse a bad policy before anything else, even with no snapshot to apply it to.
+        super::retention::validate(policy)?;
+    }
     let _lock = repo.lock(LockKind::Prune, "forget")?;
     let known = forgotten::load(repo)?;
     let (snaps, damaged, _) = repo.read_snapshots(&known)?;

@@ -45,12 +45,7 @@ struct Rule {
 /// `InvalidInput` for an empty policy (forgetting everything is never a default) or a bad
 /// `keep_within`.
 pub fn apply(policy: &Retention, snaps: &[(Id, Snapshot)], tz: Tz) -> Result<Vec<Decision>> {
-    if policy.is_empty() {
-        return Err(Error::invalid(
-            "no retention rule: give at least one of keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly, keep_within, keep_tags",
-        ));
-    }
-    let within = policy.keep_within.as_deref().map(parse_duration).transpose().map_err(Error::invalid)?;
+    let within = validate(policy)?;
     let mut sorted: Vec<&(Id, Snapshot)> = snaps.iter().collect();
     sorted.sort_by(|a, b| b.1.time.cmp(&a.1.time).then(b.0.cmp(&a.0)));
     let mut rules: Vec<Rule> = [
@@ -100,6 +95,25 @@ pub fn apply(policy: &Retention, snaps: &[(Id, Snapshot)], tz: Tz) -> Result<Vec
         out.push(Decision { id: *id, time: s.time, keep: !reasons.is_empty(), reasons });
     }
     Ok(out)
+}
+
+/// Checks a policy: at least one rule, and a `keep_within` that parses (bounded, so the date
+/// it leads to exists); returns that duration.
+///
+/// # Errors
+/// `InvalidInput` quoting what is wrong.
+pub fn validate(policy: &Retention) -> Result<Option<std::time::Duration>> {
+    if policy.is_empty() {
+        return Err(Error::invalid(
+            "no retention rule: give at least one of keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly, keep_within, keep_tags",
+        ));
+    }
+    policy
+        .keep_within
+        .as_deref()
+        .map(parse_duration)
+        .transpose()
+        .map_err(|e| Error::invalid(format!("keep_within: {e}")))
 }
 
 /// Host and sorted paths: what snapshots are grouped by.

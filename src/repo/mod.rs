@@ -156,8 +156,11 @@ impl Repository {
                     continue;
                 }
             };
-            if let Some(k) = key.unlock(passphrase)? {
-                return Self::finish_open(storage, k, key.repository_id, obj.name.clone());
+            match key.unlock(passphrase) {
+                Ok(Some(k)) => return Self::finish_open(storage, k, key.repository_id, obj.name.clone()),
+                Ok(None) => {}
+                // A planted or damaged key object must not stop the others from opening.
+                Err(e) => damaged.push(format!("{what}: {e}")),
             }
         }
         if !damaged.is_empty() && damaged.len() == keys.len() {

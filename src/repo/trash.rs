@@ -20,6 +20,9 @@ pub struct TrashFile {
     pub packs: Vec<IndexedPack>,
 }
 
+/// Trash objects that decode, and errors naming those that do not.
+pub type TrashList = (Vec<(Id, TrashFile)>, Vec<Error>);
+
 /// Every trash object of the repository.
 ///
 /// # Errors
@@ -37,7 +40,7 @@ pub fn load_trash(repo: &Repository) -> Result<Vec<(Id, TrashFile)>> {
 ///
 /// # Errors
 /// Storage errors while listing or reading.
-pub fn read_trash(repo: &Repository) -> Result<(Vec<(Id, TrashFile)>, Vec<Error>)> {
+pub fn read_trash(repo: &Repository) -> Result<TrashList> {
     let names: Vec<String> = repo.storage().list(Kind::Trash)?.into_iter().map(|o| o.name).collect();
     let mut good = Vec::new();
     let mut damaged = Vec::new();

@@ -12,6 +12,9 @@
 //!   and every later operation (the process is gone: nothing it does afterwards, not even
 //!   removing its lock, reaches the storage). Running an operation once per index is how the
 //!   test suite proves that a backup, a forget or a prune can die at *every* step.
+//! - A [`Trigger`] acts just before the n-th put or delete of one kind: the process dies
+//!   there, or something else runs first (a prune from another process between a backup's
+//!   index and its snapshot), which makes races deterministic.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -57,21 +60,62 @@ pub struct OpFault {
     pub mode: OpFaultMode,
 }
 
+/// Which operation a [`Trigger`] waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TriggerOn {
+    Put,
+    Delete,
+}
+
+/// What a [`Trigger`] does when its operation comes.
+#[derive(Clone)]
+pub enum TriggerAction {
+    /// The process dies just before that operation: it and every later one fail.
+    Kill,
+    /// Something else happens first (another process runs a prune, say); then the operation
+    /// goes ahead. The function runs on a thread of its own, outside any async runtime.
+    Run(Arc<dyn Fn() + Send + Sync>),
+}
+
+impl std::fmt::Debug for TriggerAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TriggerAction::Kill => "Kill",
+            TriggerAction::Run(_) => "Run(..)",
+        })
+    }
+}
+
+/// Acts just before the `nth` put or delete (1-based) of an object of `kind`.
+#[derive(Clone, Debug)]
+pub struct Trigger {
+    pub on: TriggerOn,
+    pub kind: Kind,
+    pub nth: usize,
+    pub action: TriggerAction,
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct FaultPlan {
     pub faults: Vec<Fault>,
     pub op: Option<OpFault>,
+    pub trigger: Option<Trigger>,
 }
 
 impl FaultPlan {
     /// A plan with only put faults.
     pub fn puts(faults: Vec<Fault>) -> FaultPlan {
-        FaultPlan { faults, op: None }
+        FaultPlan { faults, ..Default::default() }
     }
 
     /// A plan that fails the `at`-th operation.
     pub fn op(at: usize, mode: OpFaultMode) -> FaultPlan {
-        FaultPlan { faults: vec![], op: Some(OpFault { at, mode }) }
+        FaultPlan { op: Some(OpFault { at, mode }), ..Default::default() }
+    }
+
+    /// A plan that acts just before one put or delete.
+    pub fn trigger(on: TriggerOn, kind: Kind, nth: usize, action: TriggerAction) -> FaultPlan {
+        FaultPlan { trigger: Some(Trigger { on, kind, nth, action }), ..Default::default() }
     }
 }
 
@@ -84,6 +128,10 @@ pub struct FaultyStorage {
     ops: AtomicUsize,
     /// Set once an operation fault fired (every later write, or operation, fails).
     tripped: AtomicBool,
+    /// Set once a [`TriggerAction::Kill`] fired: every operation fails.
+    killed: AtomicBool,
+    /// Puts and deletes per kind, for the trigger.
+    trigger_counts: Mutex<HashMap<(bool, Kind), usize>>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -101,6 +149,8 @@ impl FaultyStorage {
             fired: Mutex::new(Vec::new()),
             ops: AtomicUsize::new(0),
             tripped: AtomicBool::new(false),
+            killed: AtomicBool::new(false),
+            trigger_counts: Mutex::new(HashMap::new()),
         }
     }
 
@@ -119,9 +169,44 @@ impl FaultyStorage {
         self.tripped.load(Ordering::SeqCst)
     }
 
+    /// True when a kill trigger fired.
+    pub fn killed(&self) -> bool {
+        self.killed.load(Ordering::SeqCst)
+    }
+
+    /// Fires the trigger when this is its operation.
+    fn trigger(&self, on: TriggerOn, kind: Kind) {
+        let Some(t) = &self.plan.trigger else { return };
+        if t.on != on || t.kind != kind {
+            return;
+        }
+        let n = {
+            let mut counts = self.trigger_counts.lock();
+            let c = counts.entry((on == TriggerOn::Put, kind)).or_insert(0);
+            *c += 1;
+            *c
+        };
+        if n != t.nth {
+            return;
+        }
+        match &t.action {
+            TriggerAction::Kill => self.killed.store(true, Ordering::SeqCst),
+            TriggerAction::Run(f) => {
+                let f = f.clone();
+                std::thread::spawn(move || f()).join().expect("trigger action panicked");
+            }
+        }
+    }
+
     /// Counts one operation and fails it when the plan says so.
     fn before(&self, op: Op, kind: Kind, name: &str) -> Result<()> {
         let n = self.ops.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.killed() {
+            return Err(Error::io(
+                format!("killed before storage operation #{n} ({} {name})", kind.label()),
+                std::io::Error::from_raw_os_error(nix::errno::Errno::EIO as i32),
+            ));
+        }
         let Some(f) = self.plan.op else { return Ok(()) };
         let fire = n == f.at;
         if fire {
@@ -151,6 +236,7 @@ impl Storage for FaultyStorage {
     }
 
     async fn put(&self, kind: Kind, name: &str, data: Bytes) -> Result<()> {
+        self.trigger(TriggerOn::Put, kind);
         self.before(Op::Write, kind, name)?;
         let n = {
             let mut puts = self.puts.lock();
@@ -201,6 +287,7 @@ impl Storage for FaultyStorage {
     }
 
     async fn delete(&self, kind: Kind, name: &str) -> Result<()> {
+        self.trigger(TriggerOn::Delete, kind);
         self.before(Op::Write, kind, name)?;
         self.inner.delete(kind, name).await
     }

@@ -32,7 +32,9 @@ use bytes::Bytes;
 use crate::error::Result;
 
 pub use blocking::BlockingStorage;
-pub use faulty::{Fault, FaultMode, FaultPlan, FaultyStorage, OpFault, OpFaultMode};
+pub use faulty::{
+    Fault, FaultMode, FaultPlan, FaultyStorage, OpFault, OpFaultMode, Trigger, TriggerAction, TriggerOn,
+};
 pub use layout::Kind;
 pub use s3::S3Settings;
 

@@ -225,3 +225,44 @@ pub fn same_tree(a: &Path, b: &Path) {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// A file system this test mounted (tmpfs, a read-only bind mount); unmounted on drop. The
+/// suite runs as root (scripts/test and CI do); without root the mount fails loudly.
+pub struct Mount(pub PathBuf);
+
+impl Mount {
+    /// A tmpfs of `size` (like "40M") at `at`.
+    pub fn tmpfs(at: &Path, size: &str) -> Mount {
+        std::fs::create_dir_all(at).unwrap();
+        run_mount(&["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs", at.to_str().unwrap()]);
+        Mount(at.to_path_buf())
+    }
+
+    /// `from` seen read-only at `at`.
+    pub fn read_only(from: &Path, at: &Path) -> Mount {
+        std::fs::create_dir_all(at).unwrap();
+        run_mount(&["--bind", from.to_str().unwrap(), at.to_str().unwrap()]);
+        run_mount(&["-o", "remount,ro,bind", at.to_str().unwrap()]);
+        Mount(at.to_path_buf())
+    }
+
+    /// Gives a tmpfs a new size (growing it frees the "disk").
+    pub fn resize(&self, size: &str) {
+        run_mount(&["-o", &format!("remount,size={size}"), self.0.to_str().unwrap()]);
+    }
+}
+
+fn run_mount(args: &[&str]) {
+    let out = std::process::Command::new("mount").args(args).output().expect("run mount");
+    assert!(
+        out.status.success(),
+        "mount {args:?} failed (these tests need root, as scripts/test runs them): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
