@@ -23,6 +23,8 @@ pub mod daemon;
 pub mod drill;
 pub mod error;
 pub mod evidence;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod id;
 pub mod jobs;
 pub mod maintenance;

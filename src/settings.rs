@@ -70,7 +70,8 @@ pub fn load(file: &Path) -> Result<Settings> {
     parse(file, &text)
 }
 
-fn parse(file: &Path, text: &str) -> Result<Settings> {
+/// Parses and checks the text of configuration file `file`.
+pub(crate) fn parse(file: &Path, text: &str) -> Result<Settings> {
     let line_of = |span: std::ops::Range<usize>| crate::util::line_at(text, span.start);
     let fail = |line: usize, key: &str, message: String| {
         Error::invalid(format!("{}:{line}: key '{key}': {message}", file.display()))

@@ -435,15 +435,13 @@ pub fn validate(
                     crate::backup::walker::absolute(&job_dir.join(path))?
                 };
                 let sandbox = guard.marker.sandbox.clone().unwrap_or_default().join("restore");
-                let p = target_path(&sandbox, abs.as_os_str().as_encoded_bytes());
-                let ok = std::fs::symlink_metadata(&p).is_ok();
+                let found = exists_inside(&sandbox, &abs);
                 (
                     format!("file exists: {}", abs.display()),
-                    ok,
-                    if ok {
-                        "present in the restored copy".into()
-                    } else {
-                        "missing from the restored copy".into()
+                    found.is_ok(),
+                    match found {
+                        Ok(()) => "present in the restored copy".into(),
+                        Err(why) => why,
                     },
                 )
             }
@@ -465,6 +463,26 @@ pub fn validate(
         }
     }
     Ok(all_ok)
+}
+
+/// Whether the backed-up path `abs` exists inside the restored copy at `root`, without ever
+/// leaving it: `..` is resolved lexically first, and a symlink on the way (which could point at
+/// the host's own files) is refused rather than followed.
+fn exists_inside(root: &Path, abs: &Path) -> std::result::Result<(), String> {
+    let abs = crate::backup::walker::absolute(abs).map_err(|e| e.to_string())?;
+    let mut p = root.to_path_buf();
+    let parts: Vec<_> = abs.components().filter(|c| matches!(c, std::path::Component::Normal(_))).collect();
+    for (i, c) in parts.iter().enumerate() {
+        p.push(c);
+        let meta = std::fs::symlink_metadata(&p).map_err(|_| "missing from the restored copy".to_string())?;
+        if meta.file_type().is_symlink() && i + 1 < parts.len() {
+            return Err(format!(
+                "'{}' in the restored copy is a symlink: not followed out of the restored copy",
+                p.strip_prefix(root).unwrap_or(&p).display()
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn suffix_for(snap: &Snapshot, database: Option<&str>) -> String {

@@ -4,6 +4,12 @@
 //! (`STATE/drills/<id>.json`) naming them; the guard removes them and the marker when the drill
 //! ends, whatever the outcome. A drill killed mid-way leaves its marker: the next drill and the
 //! next daemon start remove what it names, so nothing is left behind.
+//!
+//! Targets belong to their drill, not to a process: the guard holds an exclusive `flock` on
+//! its marker for the drill's whole life, and a leftover is cleaned only when that lock can be
+//! taken, which proves the drill that made it is gone. `flock` locks belong to an open file, so
+//! two drills running at once in one daemon (same process id) never clean each other's targets,
+//! and a killed process's locks are released by the kernel.
 
 use std::path::{Path, PathBuf};
 
@@ -75,16 +81,34 @@ fn dir(state_dir: &Path) -> PathBuf {
 /// A drill's targets: cleaned when dropped.
 pub struct Guard {
     marker_path: PathBuf,
+    /// The marker file, locked for as long as the drill lives.
+    lock: Option<nix::fcntl::Flock<std::fs::File>>,
     pub marker: Marker,
     /// What the cleanup did (filled by [`Guard::finish`]).
     pub cleanup: Option<(bool, Vec<String>)>,
 }
 
 impl Guard {
+    /// # Errors
+    /// `Io` naming the marker when it cannot be created or locked.
     pub fn new(state_dir: &Path, id: &str) -> Result<Guard> {
         crate::state::ensure(&dir(state_dir))?;
+        let marker_path = dir(state_dir).join(format!("{id}.json"));
+        let file =
+            std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&marker_path).map_err(
+                |e| crate::Error::io(format!("cannot create drill marker '{}'", marker_path.display()), e),
+            )?;
+        let lock = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(
+            |(_, e)| {
+                crate::Error::io(
+                    format!("cannot lock drill marker '{}'", marker_path.display()),
+                    std::io::Error::from_raw_os_error(e as i32),
+                )
+            },
+        )?;
         let g = Guard {
-            marker_path: dir(state_dir).join(format!("{id}.json")),
+            marker_path,
+            lock: Some(lock),
             marker: Marker { pid: std::process::id(), ..Default::default() },
             cleanup: None,
         };
@@ -94,9 +118,14 @@ impl Guard {
 
     /// Writes the marker (call before creating each target).
     pub fn save(&self) -> Result<()> {
-        std::fs::write(&self.marker_path, serde_json::to_vec(&self.marker).expect("serializable")).map_err(
-            |e| crate::Error::io(format!("cannot write drill marker '{}'", self.marker_path.display()), e),
-        )
+        use std::io::{Seek, Write};
+        let bytes = serde_json::to_vec(&self.marker).expect("serializable");
+        let err =
+            |e| crate::Error::io(format!("cannot write drill marker '{}'", self.marker_path.display()), e);
+        let mut f: &std::fs::File = self.lock.as_deref().expect("held until finish");
+        f.set_len(0).map_err(err)?;
+        f.seek(std::io::SeekFrom::Start(0)).map_err(err)?;
+        f.write_all(&bytes).and_then(|()| f.sync_all()).map_err(err)
     }
 
     /// Removes the targets now and reports how it went.
@@ -105,6 +134,8 @@ impl Guard {
         if r.0 {
             let _ = std::fs::remove_file(&self.marker_path);
         }
+        // Released only now: until here no one else may clean these targets.
+        self.lock = None;
         self.cleanup = Some(r.clone());
         r
     }
@@ -118,11 +149,8 @@ impl Drop for Guard {
     }
 }
 
-fn process_alive(pid: u32) -> bool {
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_ok()
-}
-
-/// Cleans the targets of drills whose process is gone; returns what was done.
+/// Cleans the targets of drills that are provably gone (their marker's lock is free); returns
+/// what was done. Drills still running, in this process or another, are left alone.
 pub fn clean_leftovers(state_dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
     let Ok(rd) = std::fs::read_dir(dir(state_dir)) else { return out };
@@ -131,23 +159,56 @@ pub fn clean_leftovers(state_dir: &Path) -> Vec<String> {
         if p.extension().is_none_or(|x| x != "json") {
             continue;
         }
+        let Ok(file) = std::fs::OpenOptions::new().read(true).write(true).open(&p) else { continue };
+        let Ok(held) = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) else {
+            continue; // its drill is running
+        };
         let Ok(m) = std::fs::read(&p)
             .map_err(|_| ())
             .and_then(|b| serde_json::from_slice::<Marker>(&b).map_err(|_| ()))
         else {
+            // Created but never written (killed at once): nothing was made yet.
+            if std::fs::metadata(&p).is_ok_and(|m| m.len() == 0) {
+                let _ = std::fs::remove_file(&p);
+            }
             continue;
         };
-        if m.pid != std::process::id() && process_alive(m.pid) {
-            continue;
-        }
         let (ok, said) = clean(&m);
         if ok {
             let _ = std::fs::remove_file(&p);
         }
+        drop(held);
         for s in said {
             tracing::info!("leftover of an interrupted drill: {s}");
             out.push(s);
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_running_drill_is_never_cleaned_by_another_in_the_same_process() {
+        let state = tempfile::tempdir().unwrap();
+        let mut a = Guard::new(state.path(), "a").unwrap();
+        let sandbox = state.path().join("sandbox-a");
+        std::fs::create_dir_all(&sandbox).unwrap();
+        a.marker.sandbox = Some(sandbox.clone());
+        a.save().unwrap();
+        // A second drill starting now, in this very process, cleans leftovers first.
+        let said = clean_leftovers(state.path());
+        assert!(said.is_empty(), "{said:?}");
+        assert!(sandbox.exists(), "the running drill's sandbox was removed");
+        // Once the first drill is gone without cleaning (a crash), its targets are leftovers.
+        drop(a.lock.take());
+        let mut crashed = a;
+        crashed.cleanup = Some((true, vec![]));
+        drop(crashed);
+        let said = clean_leftovers(state.path());
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert!(!sandbox.exists());
+    }
 }

@@ -235,6 +235,12 @@ pub fn load_file(file: &Path, defaults: &Defaults) -> Result<Job, Vec<JobError>>
             message: format!("cannot read: {e}"),
         }]
     })?;
+    parse_job(file, &text, defaults)
+}
+
+/// Parses and checks the text of job file `file` (nothing is read from disk).
+pub fn parse_job(file: &Path, text: &str, defaults: &Defaults) -> Result<Job, Vec<JobError>> {
+    let text = text.to_string();
     let raw: RawJob = toml::from_str(&text).map_err(|e| {
         let line = e.span().map(|s| crate::util::line_at(&text, s.start));
         let message = e.message().to_string();
@@ -398,6 +404,51 @@ pub fn load_file(file: &Path, defaults: &Defaults) -> Result<Job, Vec<JobError>>
     if let Some(s) = &raw.drill.server {
         if let Err(e) = crate::sources::DbUrl::parse(s.get_ref()) {
             cx.err(s, "drill.server", e.to_string());
+        }
+    }
+    for (i, c) in raw.drill.checks.iter().enumerate() {
+        let line = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| l.trim_start().starts_with("[[drill.checks]]"))
+            .nth(i)
+            .map(|(n, _)| n + 1);
+        let mut bad = |key: &str, message: String| {
+            cx.errors.push(JobError {
+                file: file.to_path_buf(),
+                line,
+                key: Some(format!("drill.checks.{key}")),
+                message,
+            })
+        };
+        match c {
+            DrillCheck::FileExists { path } => {
+                if Path::new(path).components().any(|c| c == std::path::Component::ParentDir) {
+                    bad(
+                        "path",
+                        format!(
+                            "'{path}' contains '..': expected a path as backed up, inside the restored copy"
+                        ),
+                    );
+                }
+            }
+            DrillCheck::SpotCheck { sample_percent, count_tolerance_percent, data_tolerance_percent } => {
+                if !(sample_percent.is_finite() && *sample_percent > 0.0 && *sample_percent <= 100.0) {
+                    bad(
+                        "sample_percent",
+                        format!("{sample_percent}: expected a number above 0 and at most 100"),
+                    );
+                }
+                for (k, v) in [
+                    ("count_tolerance_percent", count_tolerance_percent),
+                    ("data_tolerance_percent", data_tolerance_percent),
+                ] {
+                    if !(v.is_finite() && (0.0..=100.0).contains(v)) {
+                        bad(k, format!("{v}: expected a number from 0 to 100"));
+                    }
+                }
+            }
+            DrillCheck::Sql { .. } => {}
         }
     }
     let drill = DrillSpec {

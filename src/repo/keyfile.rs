@@ -120,10 +120,15 @@ impl RecoveryFile {
     pub fn load(path: &std::path::Path) -> Result<RecoveryFile> {
         let bytes = std::fs::read(path)
             .map_err(|e| Error::io(format!("cannot read recovery file '{}'", path.display()), e))?;
-        serde_json::from_slice(&bytes).map_err(|e| {
+        Self::from_bytes(&bytes, &path.display().to_string())
+    }
+
+    /// # Errors
+    /// `InvalidInput` naming `what` when the bytes are not a recovery file.
+    pub fn from_bytes(bytes: &[u8], what: &str) -> Result<RecoveryFile> {
+        serde_json::from_slice(bytes).map_err(|e| {
             Error::invalid(format!(
-                "'{}' is not a rempart recovery file ({e}); expected the JSON written by 'rempart key export'",
-                path.display()
+                "'{what}' is not a rempart recovery file ({e}); expected the JSON written by 'rempart key export'"
             ))
         })
     }

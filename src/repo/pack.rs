@@ -415,6 +415,14 @@ pub fn parse_header(
 ) -> Result<Vec<PackEntry>> {
     let cipher = SubkeyCipher::new(keys, salt);
     let header = cipher.open(sealed, HEADER_AAD, &format!("{what} header"))?;
+    decode_header(&header, header_start, what)
+}
+
+/// Decodes the entries of a decrypted pack header that starts at `header_start`.
+///
+/// # Errors
+/// `Corrupt` naming the pack when the entries are malformed or do not cover the blobs exactly.
+pub fn decode_header(header: &[u8], header_start: u64, what: &str) -> Result<Vec<PackEntry>> {
     if header.len() % ENTRY_LEN != 0 {
         return Err(Error::corrupt(what, "header length is not a whole number of entries"));
     }
@@ -427,6 +435,9 @@ pub fn parse_header(
             t => return Err(Error::corrupt(what, format!("unknown blob type {t} in header"))),
         };
         let length = u32::from_le_bytes(rec[34..38].try_into().expect("4"));
+        if offset + u64::from(length) > header_start {
+            return Err(Error::corrupt(what, "header entries run past the blobs"));
+        }
         entries.push(PackEntry {
             blob_type,
             compressed: rec[1] & 1 == 1,

@@ -170,24 +170,35 @@ pub fn run_step(ctx: &RunContext, job: &Job, step: Step, trigger: &str) -> RunRe
         Some(e) => tracing::warn!(status = %record.status, "{e}"),
         None => tracing::info!("{}", record.status),
     }
-    match &mut catalog {
-        Ok(c) => {
-            if let Err(e) = c.record(&record) {
-                tracing::error!("cannot record the run: {e}");
-            }
-        }
-        Err(e) => tracing::error!("cannot open the catalog: {e}"),
-    }
+    let mut unrecorded = match &mut catalog {
+        Ok(c) => c.record(&record).err().map(|e| format!("cannot record the run in the catalog: {e}")),
+        Err(e) => Some(format!("cannot open the catalog: {e}")),
+    };
     let evidence = match crate::evidence::record_run(ctx, job, &record, repository) {
         Ok(e) => {
             tracing::debug!("evidence record {} of chain {}", e.seq, e.chain);
             Some(e)
         }
         Err(e) => {
-            tracing::error!("cannot append to the evidence ledger: {e}");
+            unrecorded.get_or_insert(format!("cannot append to the evidence ledger: {e}"));
             None
         }
     };
+    if let Some(why) = unrecorded {
+        // A run recorded nowhere proves nothing: it fails, whatever the step did.
+        tracing::error!("{why}");
+        let what = match (&record.status[..], &record.snapshot) {
+            ("success" | "partial", Some(s)) => {
+                format!(" (the {} itself ended {}: snapshot {s})", step.name(), record.status)
+            }
+            _ => String::new(),
+        };
+        record.error = Some(format!("{why}; the run is not in the evidence{what}"));
+        record.status = "failed".into();
+        if let Ok(c) = &mut catalog {
+            let _ = c.record(&record);
+        }
+    }
     notify::after_run(ctx, job, &record, evidence.as_ref());
     record
 }
