@@ -128,8 +128,11 @@ pub fn envelope(data: &[u8]) {
     }
 }
 
+/// A fuzz target: takes any bytes, must never panic.
+pub type Target = fn(&[u8]);
+
 /// Every target by name (the fuzz crate and the corpus replay use the same table).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("key_file", key_file),
     ("recovery_file", recovery_file),
     ("config", config),

@@ -90,3 +90,65 @@ impl SnapshotRegister {
         set
     }
 }
+
+/// An exclusive lock on a file of the state directory, held by this process until dropped:
+/// one daemon per state directory, one run of a job's step at a time across processes. The
+/// kernel releases it when the process dies, so a crash never leaves it behind.
+pub struct ProcessLock {
+    _file: nix::fcntl::Flock<std::fs::File>,
+}
+
+impl ProcessLock {
+    /// Takes the lock at `path` for `what` (a sentence: "the daemon", "job 'x' step backup").
+    ///
+    /// # Errors
+    /// `Locked` naming the process that holds it; `Io` naming the file.
+    pub fn acquire(path: &Path, what: &str) -> Result<ProcessLock> {
+        use std::io::{Read, Seek, Write};
+        if let Some(dir) = path.parent() {
+            ensure(dir)?;
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| Error::io(format!("cannot open lock file '{}'", path.display()), e))?;
+        match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+            Ok(mut held) => {
+                let pid = std::process::id().to_string();
+                let _ = held.set_len(0).and_then(|()| held.seek(std::io::SeekFrom::Start(0)).map(|_| ()));
+                let _ = held.write_all(pid.as_bytes());
+                Ok(ProcessLock { _file: held })
+            }
+            Err((f, _)) => {
+                file = f;
+                let mut pid = String::new();
+                let _ = file.read_to_string(&mut pid);
+                Err(Error::Locked(format!(
+                    "{what} is already running (pid {}, lock file '{}'); wait for it to finish",
+                    pid.trim(),
+                    path.display()
+                )))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_process_lock_is_exclusive_and_names_its_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("daemon.lock");
+        let held = ProcessLock::acquire(&p, "the daemon").unwrap();
+        let e = ProcessLock::acquire(&p, "the daemon").err().unwrap();
+        assert!(matches!(e, Error::Locked(_)));
+        assert!(e.to_string().contains(&format!("pid {}", std::process::id())), "{e}");
+        drop(held);
+        ProcessLock::acquire(&p, "the daemon").unwrap();
+    }
+}

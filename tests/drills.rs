@@ -9,73 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{random_bytes, Env};
-
-fn psql(db: &str, sql: &str) -> String {
-    let out = Command::new("psql")
-        .args(["-X", "-At", "-h", "127.0.0.1", "-U", "postgres", "-d", db, "-c", sql])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-fn mariadb(sql: &str) -> String {
-    let out = Command::new("mariadb")
-        .args(["-h", "127.0.0.1", "-u", "root", "--batch", "--skip-column-names", "-e", sql])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "mariadb {sql}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-struct Jobs {
-    env: Env,
-    dir: PathBuf,
-}
-
-impl Jobs {
-    fn new(env: Env) -> Jobs {
-        let dir = env.path().join("jobs");
-        std::fs::create_dir_all(&dir).unwrap();
-        Jobs { env, dir }
-    }
-
-    /// Writes a job using the test repository and passphrase.
-    fn job(&self, name: &str, sources: &str, extra: &str) {
-        let text = format!(
-            "name = \"{name}\"\nsources = [{sources}]\nrepository = \"{}\"\npassword_file = \"{}\"\n{extra}",
-            self.env.repo,
-            self.env.password_file.display()
-        );
-        std::fs::write(self.dir.join(format!("{name}.toml")), text).unwrap();
-    }
-
-    fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let out = self.env.cmd().arg("--jobs").arg(&self.dir).args(args).output().unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let (code, out, err) = self.run(args);
-        assert_eq!(code, 0, "{args:?}: {out}{err}");
-        out
-    }
-
-    /// Runs a drill; returns (passed, details).
-    fn drill(&self, args: &[&str]) -> (bool, serde_json::Value) {
-        let mut a = vec!["--json", "drill"];
-        a.extend_from_slice(args);
-        let (code, out, err) = self.run(&a);
-        let rec: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
-        assert_eq!(code == 0, rec["status"] == "success", "{out}{err}");
-        (rec["status"] == "success", rec)
-    }
-}
+use common::{mariadb, psql, random_bytes, Env, Jobs};
 
 fn pack_of(env: &Env, node_path: &str) -> PathBuf {
     let (rt, repo) = common::open_repo(env);

@@ -94,6 +94,11 @@ pub async fn run(
     mut signals: tokio::sync::mpsc::Receiver<Signal>,
 ) -> Result<()> {
     let jobs = load_jobs(&opts, &ctx.state_dir)?;
+    // One daemon per state directory: a second one would run every step twice.
+    let _one_daemon = crate::state::ProcessLock::acquire(
+        &ctx.state_dir.join("daemon.lock"),
+        &format!("a rempart daemon on state directory '{}'", ctx.state_dir.display()),
+    )?;
     let now = (ctx.now)();
     for s in crate::drill::scratch::clean_leftovers(&ctx.state_dir) {
         tracing::warn!("removed a leftover of an interrupted drill: {s}");
@@ -257,7 +262,16 @@ fn start(
         }
         let ctx = shared.ctx.clone();
         let (job2, step, trigger) = (job.clone(), d.step, d.trigger);
-        let rec = tokio::task::spawn_blocking(move || run_step(&ctx, &job2, step, trigger)).await;
+        let rec = tokio::task::spawn_blocking(move || {
+            // `rempart run` of the same step from a shell holds it: never run a step twice.
+            match crate::runner::step_lock(&ctx, &job2, step) {
+                Ok(_held) => {
+                    run_step(&ctx, &job2, step, trigger);
+                }
+                Err(e) => tracing::warn!("{}/{}: skipped: {e}", job2.name, step.name()),
+            }
+        })
+        .await;
         if let Err(e) = rec {
             tracing::error!("run of {}/{} panicked: {e}", job.name, d.step.name());
         }

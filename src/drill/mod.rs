@@ -144,6 +144,25 @@ fn pick_snapshot(
     Ok((id, s, newest))
 }
 
+/// Checks what an operator asked for before a drill starts, so that a typo is a usage error
+/// (exit code 2, nothing recorded) and never a failed drill signed into the evidence: the
+/// repository opens the way the drill will open it (a recovery file of another repository is
+/// named as such), and a snapshot given by id exists.
+///
+/// # Errors
+/// `InvalidInput` naming what is wrong; the errors of opening the repository.
+pub fn preflight(ctx: &RunContext, job: &Job, opts: &DrillOptions) -> Result<()> {
+    let repo = open_repo(ctx, job, opts)?;
+    if matches!(opts.snapshot.as_str(), "latest" | "random") {
+        return Ok(());
+    }
+    match pick_snapshot(&repo, job, &opts.snapshot) {
+        Ok(_) => Ok(()),
+        Err(Error::NotFound(m)) => Err(Error::InvalidInput(m)),
+        Err(e) => Err(e),
+    }
+}
+
 /// Runs a drill of `job` and returns its report (a failed drill is a report, not an error).
 ///
 /// # Errors

@@ -126,7 +126,10 @@ pub fn readiness(job: &Job, entries: &[LedgerEntry], now: DateTime<Utc>) -> JobR
             Cause::Overdue { required, age_hours: age.as_secs() / 3600, interval },
         );
     }
-    if g["job_definition_hash"].as_str() != Some(job.definition_hash.to_hex().as_str()) {
+    let recorded = g["job_definition_hash"].as_str();
+    if recorded != Some(job.definition_hash.to_hex().as_str())
+        && recorded != Some(job.legacy_definition_hash.to_hex().as_str())
+    {
         return mk(State::NeedsVerified, Cause::JobChanged);
     }
     let level = g["level_reached"].as_u64().unwrap_or(0);

@@ -104,8 +104,13 @@ pub struct Job {
     pub run_at_start: bool,
     pub catch_up: bool,
     pub retries: u32,
-    /// BLAKE3 of the job file's bytes: evidence records which definition a run used.
+    /// BLAKE3 of the job's meaning: its TOML parsed and written back as JSON with sorted keys,
+    /// so comments, spacing and key order do not count. Evidence records which definition a
+    /// run used; readiness lapses when it changes.
     pub definition_hash: Id,
+    /// BLAKE3 of the file's bytes, what records written before the normalised hash carry:
+    /// readiness accepts either, so upgrading rempart does not make every job NEEDS VERIFIED.
+    pub legacy_definition_hash: Id,
 }
 
 impl Job {

@@ -488,6 +488,28 @@ pub fn parse_job(file: &Path, text: &str, defaults: &Defaults) -> Result<Job, Ve
         run_at_start: raw.run_at_start,
         catch_up: raw.catch_up.unwrap_or(true),
         retries: raw.retries.unwrap_or(2),
-        definition_hash: Id::of_bytes(text.as_bytes()),
+        definition_hash: normalized_hash(&text),
+        legacy_definition_hash: Id::of_bytes(text.as_bytes()),
     })
+}
+
+/// The hash of what a job file means: parsed, then written as JSON with sorted keys.
+pub fn normalized_hash(text: &str) -> Id {
+    match toml::from_str::<toml::Value>(text) {
+        Ok(v) => Id::of_bytes(serde_json::to_string(&v).expect("serializable").as_bytes()),
+        Err(_) => Id::of_bytes(text.as_bytes()),
+    }
+}
+
+#[cfg(test)]
+mod normalized_hash_tests {
+    use super::normalized_hash;
+
+    #[test]
+    fn comments_spacing_and_key_order_do_not_change_the_meaning() {
+        let a = "name = \"j\"\nsources = [\"/srv\"]\n[retention]\nkeep_daily = 7\n";
+        let b = "# a comment\nsources = [ \"/srv\" ]   # inline\nname=\"j\"\n\n[retention]\nkeep_daily = 7\n";
+        assert_eq!(normalized_hash(a), normalized_hash(b));
+        assert_ne!(normalized_hash(a), normalized_hash(&a.replace('7', "8")));
+    }
 }

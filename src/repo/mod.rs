@@ -196,10 +196,33 @@ impl Repository {
         key: &KeyFile,
         passphrase: &[u8],
     ) -> Result<Repository> {
+        // Key objects carry the repository id in clear: a recovery file of another
+        // repository is named as such, not as damage.
+        for obj in storage.list(Kind::Key)?.iter().take(4) {
+            if let Ok(k) = storage.get(Kind::Key, &obj.name).and_then(|b| KeyFile::from_bytes(&b, &obj.name))
+            {
+                if k.repository_id != key.repository_id {
+                    return Err(Error::invalid(format!(
+                        "the recovery file belongs to repository {}, but '{}' is repository {}: give the recovery file of this repository",
+                        key.repository_id.short(),
+                        storage.location(),
+                        k.repository_id.short()
+                    )));
+                }
+                break;
+            }
+        }
         let keys = key.unlock(passphrase)?.ok_or_else(|| {
             Error::WrongPassphrase("wrong passphrase for the recovery file's key".to_string())
         })?;
-        Self::finish_open(storage, keys, key.repository_id, "recovery file".into())
+        let location = storage.location();
+        Self::finish_open(storage, keys, key.repository_id, "recovery file".into()).map_err(|e| match e {
+            Error::Corrupt { object, .. } if object == "config" => Error::invalid(format!(
+                "the recovery file's key (repository {}) does not open the config of '{location}': the recovery file belongs to another repository, or the config is damaged",
+                key.repository_id.short(),
+            )),
+            e => e,
+        })
     }
 
     fn finish_open(

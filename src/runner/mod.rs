@@ -90,6 +90,16 @@ fn sleep_or_cancel(ctx: &RunContext, d: Duration) -> bool {
     true
 }
 
+/// Holds the step `step` of `job` for this process (across processes: the daemon and
+/// `rempart run` never run the same step of a job at once).
+///
+/// # Errors
+/// `Locked` naming the process running it.
+pub fn step_lock(ctx: &RunContext, job: &Job, step: Step) -> Result<crate::state::ProcessLock> {
+    let path = ctx.state_dir.join("locks").join(format!("{}.{}.lock", job.name, step.name()));
+    crate::state::ProcessLock::acquire(&path, &format!("step {} of job '{}'", step.name(), job.name))
+}
+
 /// Runs one step of `job` and records it; never fails itself (a failure is a recorded run).
 pub fn run_step(ctx: &RunContext, job: &Job, step: Step, trigger: &str) -> RunRecord {
     let mut record = RunRecord {

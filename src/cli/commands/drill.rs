@@ -17,6 +17,8 @@ pub fn run(ctx: &Context, a: DrillArgs) -> Result<ExitStatus> {
         recovery_file: ctx.global.recovery_file.clone(),
         password_file: ctx.global.password_file.clone(),
     });
+    let _held = crate::runner::step_lock(&rctx, &job, Step::Drill)?;
+    crate::drill::preflight(&rctx, &job, rctx.drill.as_ref().expect("set above"))?;
     let r = crate::runner::run_step(&rctx, &job, Step::Drill, "manual");
     if ctx.global.json {
         crate::cli::print_json(&r);

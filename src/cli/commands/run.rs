@@ -10,6 +10,7 @@ pub fn run(ctx: &Context, a: RunArgs) -> Result<ExitStatus> {
     let step = Step::parse(&a.step).expect("clap checked");
     let mut rctx = ctx.run_context(crate::util::username());
     rctx.cancel = crate::cli::cancel_on_signal(ctx);
+    let _held = crate::runner::step_lock(&rctx, &job, step)?;
     let r = crate::runner::run_step(&rctx, &job, step, "manual");
     if ctx.global.json {
         crate::cli::print_json(&r);
