@@ -314,3 +314,31 @@ fn absurd_durations_are_refused_without_panics_and_missing_repositories_are_not_
     assert!(!env.path().join("missing").exists(), "a reading command created the repository folder");
     assert!(!env.path().join("nowhere").exists(), "jobs validate created a folder");
 }
+
+#[test]
+fn a_full_target_disk_never_leaves_a_truncated_file_under_its_real_name() {
+    let env = Env::new();
+    let src = env.path().join("src");
+    make_source(&src, 6, 1_500_000, 7);
+    env.ok(&["init"]);
+    env.ok(&["backup", src.to_str().unwrap()]);
+    let target = env.path().join("small-disk");
+    let _disk = Mount::tmpfs(&target, "5M");
+    let (code, out, err) = env.run(&["restore", "latest", "--target", target.to_str().unwrap()]);
+    assert_ne!(code, 0, "a full target disk must not be a success\n{out}{err}");
+    let dest = restored(&target, &src);
+    for e in std::fs::read_dir(&dest).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if let Some(real) = name.strip_suffix(".rempart-damaged") {
+            assert!(out.contains(real), "a damaged file is named on stdout: {out}");
+            continue;
+        }
+        assert!(!name.contains("rempart-partial"), "partial file left: {name}");
+        // Anything under a real name is whole.
+        assert_eq!(
+            std::fs::read(e.path()).unwrap(),
+            std::fs::read(src.join(&name)).unwrap(),
+            "{name} is truncated"
+        );
+    }
+}

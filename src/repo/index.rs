@@ -21,6 +21,10 @@ use crate::id::Id;
 
 const INDEX_FORMAT: u8 = 1;
 
+/// The most an index object may decode to (1 GiB: about 20 million blobs; `repair index`
+/// writes at most 5,000 packs per object).
+const MAX_INDEX_BYTES: u64 = 1 << 30;
+
 /// One pack as an index object lists it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IndexedPack {
@@ -53,8 +57,15 @@ impl IndexFile {
             Some(&INDEX_FORMAT) => {}
             other => return Err(Error::corrupt(what, format!("unknown index format {other:?}"))),
         }
-        let body =
-            zstd::stream::decode_all(&bytes[1..]).map_err(|e| Error::corrupt(what, format!("zstd: {e}")))?;
+        // Bounded: a planted object must not make a reader allocate without limit.
+        let mut body = Vec::new();
+        let decoder = zstd::stream::read::Decoder::new(&bytes[1..])
+            .map_err(|e| Error::corrupt(what, format!("zstd: {e}")))?;
+        std::io::Read::read_to_end(&mut std::io::Read::take(decoder, MAX_INDEX_BYTES + 1), &mut body)
+            .map_err(|e| Error::corrupt(what, format!("zstd: {e}")))?;
+        if body.len() as u64 > MAX_INDEX_BYTES {
+            return Err(Error::corrupt(what, format!("decodes to more than {MAX_INDEX_BYTES} bytes")));
+        }
         postcard::from_bytes(&body).map_err(|e| Error::corrupt(what, format!("decoding: {e}")))
     }
 
