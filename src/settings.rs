@@ -31,6 +31,9 @@ pub struct Settings {
     pub keys_dir: Option<PathBuf>,
     pub state_dir: Option<PathBuf>,
     pub daemon: DaemonSettings,
+    /// `[evidence] pinned_keys`: fingerprints of other installations' evidence keys whose
+    /// records count for readiness here (this installation's own key always counts).
+    pub pinned_keys: Vec<String>,
 }
 
 /// The `[daemon]` table.
@@ -49,6 +52,15 @@ struct RawSettings {
     state_dir: Option<String>,
     #[serde(default)]
     daemon: RawDaemon,
+    #[serde(default)]
+    evidence: RawEvidence,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawEvidence {
+    #[serde(default)]
+    pinned_keys: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -80,7 +92,7 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<Settings> {
         let line = e.span().map_or(1, line_of);
         let message = e.message().to_string();
         let hint = if message.starts_with("unknown field") {
-            " (keys: jobs_dir, keys_dir, state_dir, and [daemon] listen, max_concurrent, grace; see docs/cli.md)"
+            " (keys: jobs_dir, keys_dir, state_dir, [daemon] listen, max_concurrent, grace, and [evidence] pinned_keys; see docs/cli.md)"
         } else {
             ""
         };
@@ -130,11 +142,24 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<Settings> {
                 .map_err(|e| fail(line_of(v.span()), "daemon.grace", e))?,
         ),
     };
+    let mut pinned_keys = Vec::new();
+    for k in raw.evidence.pinned_keys {
+        let v = k.get_ref().trim().to_ascii_lowercase();
+        if v.len() != 16 || !v.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(fail(
+                line_of(k.span()),
+                "evidence.pinned_keys",
+                format!("'{}' is not a key fingerprint: expected the 16 hex digits 'rempart evidence verify' prints", k.get_ref()),
+            ));
+        }
+        pinned_keys.push(v);
+    }
     Ok(Settings {
         jobs_dir: path(raw.jobs_dir),
         keys_dir: path(raw.keys_dir),
         state_dir: path(raw.state_dir),
         daemon: DaemonSettings { listen, max_concurrent, grace },
+        pinned_keys,
     })
 }
 

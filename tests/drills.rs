@@ -191,7 +191,10 @@ fn evidence_verify_catches_every_kind_of_tampering() {
     j.ok(&["drill", "e"]);
     j.ok(&["run", "e", "--step", "check"]);
     let out = j.ok(&["evidence", "verify"]);
-    assert!(out.contains("5 local records, 5 repository copies") && out.contains("intact"), "{out}");
+    assert!(
+        out.contains("checked all 5 local records and 5 repository copies") && out.contains("intact"),
+        "{out}"
+    );
     let db = j.env.state_dir.join("catalog.db");
     let pristine = std::fs::read(&db).unwrap();
     let restore_db = || {
@@ -266,13 +269,14 @@ fn evidence_verify_catches_every_kind_of_tampering() {
     assert!(out.contains("intact"), "{out}");
     // An export a third party can check (docs/evidence.md): every line has what it needs.
     let export = j.ok(&["evidence", "export"]);
-    assert_eq!(export.lines().count(), 5);
+    assert_eq!(export.lines().count(), 6, "a header and 5 records");
     let first: serde_json::Value = serde_json::from_str(export.lines().next().unwrap()).unwrap();
     assert!(first["public_key_pem"].as_str().unwrap().contains("BEGIN PUBLIC KEY"));
+    let fp = first["key_fingerprint"].as_str().unwrap().to_string();
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/verify-evidence");
     let f = j.env.path().join("export.jsonl");
     std::fs::write(&f, &export).unwrap();
-    let out = Command::new(&script).arg(&f).output().unwrap();
+    let out = Command::new(&script).arg(&f).arg(&fp).output().unwrap();
     assert!(
         out.status.success(),
         "third-party script: {}{}",
@@ -281,7 +285,7 @@ fn evidence_verify_catches_every_kind_of_tampering() {
     );
     let tampered = export.replacen("success", "failed", 1);
     std::fs::write(&f, tampered).unwrap();
-    let out = Command::new(&script).arg(&f).output().unwrap();
+    let out = Command::new(&script).arg(&f).arg(&fp).output().unwrap();
     assert!(!out.status.success(), "the script must catch an edited export");
 }
 

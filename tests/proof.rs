@@ -175,3 +175,259 @@ fn a_run_whose_evidence_cannot_be_written_fails() {
     drop(disk);
     assert!(Path::new(&jobs.env.repo).exists());
 }
+
+/// A job with one passing drill; returns the jobs folder and the source.
+fn drilled_job() -> (Jobs, std::path::PathBuf) {
+    let jobs = Jobs::new(Env::new());
+    let src = jobs.env.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("a"), b"a").unwrap();
+    jobs.env.init();
+    jobs.job("j", &format!("\"{}\"", src.display()), "[drill]\nlevel = 2\n");
+    jobs.ok(&["run", "j"]);
+    assert!(jobs.drill(&["j"]).0);
+    assert_eq!(status_of(&jobs, "j"), (0, "VERIFIED".into()));
+    (jobs, src)
+}
+
+fn sql(jobs: &Jobs, q: &str) {
+    let db = jobs.env.state_dir.join("catalog.db");
+    rusqlite::Connection::open(db).unwrap().execute_batch(q).unwrap();
+}
+
+fn key_fingerprint(jobs: &Jobs) -> String {
+    let (_, out, _) = jobs.run(&["--json", "evidence", "verify"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    v["verdict"]["key_fingerprint"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn forged_records_in_another_chain_never_make_a_job_verified() {
+    for signed_with_local_key in [false, true] {
+        let jobs = Jobs::new(Env::new());
+        let src = jobs.env.path().join("src");
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::write(src.join("a"), b"a").unwrap();
+        jobs.env.init();
+        jobs.job("j", &format!("\"{}\"", src.display()), "[drill]\nlevel = 2\n");
+        jobs.ok(&["run", "j"]);
+        // A failing drill makes the job NOT VERIFIED...
+        let repo_dir = Path::new(&jobs.env.repo).join("data");
+        let renamed = jobs.env.path().join("data-away");
+        std::fs::rename(&repo_dir, &renamed).unwrap();
+        assert!(!jobs.drill(&["j"]).0);
+        std::fs::rename(&renamed, &repo_dir).unwrap();
+        assert_eq!(status_of(&jobs, "j"), (7, "NOT VERIFIED".into()));
+        // ...and a record forged into another chain claims a passing drill, newer.
+        let db = jobs.env.state_dir.join("catalog.db");
+        let c = rusqlite::Connection::open(&db).unwrap();
+        let (canonical, chain): (String, String) = c
+            .query_row("select canonical, chain from evidence where canonical like '%\"step\":\"drill\"%' order by rowid desc limit 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
+        let repo_id = chain.rsplit_once('/').unwrap().1.to_string();
+        let forged_chain = format!("forged-host/{repo_id}");
+        let mut v: serde_json::Value = serde_json::from_str(&canonical).unwrap();
+        v["outcome"] = "success".into();
+        v["errors"] = serde_json::json!([]);
+        v["level_reached"] = 4.into();
+        v["ended"] = "2099-01-01T00:00:00.000Z".into();
+        v["chain"] = forged_chain.clone().into();
+        v["seq"] = 1.into();
+        v["prev"] = rempart::evidence::ledger::GENESIS.into();
+        v["record_id"] = "forged".into();
+        let text = rempart::evidence::record::canonical(&v);
+        let hash = rempart::evidence::ledger::sha256_hex(&text);
+        let sig = if signed_with_local_key {
+            let key_hex =
+                std::fs::read_to_string(jobs.dir.parent().unwrap().join("keys/evidence.key")).unwrap();
+            let mut b = [0u8; 32];
+            hex::decode_to_slice(key_hex.trim(), &mut b).unwrap();
+            use ed25519_dalek::Signer;
+            rempart::evidence::key::b64(
+                &ed25519_dalek::SigningKey::from_bytes(&b).sign(text.as_bytes()).to_bytes(),
+            )
+        } else {
+            rempart::evidence::key::b64(&[7u8; 64])
+        };
+        c.execute(
+            "insert into evidence (chain, seq, record_id, canonical, hash, signature) values (?1, 1, 'forged', ?2, ?3, ?4)",
+            rusqlite::params![forged_chain, text, hash, sig],
+        )
+        .unwrap();
+        drop(c);
+        let (code, state) = status_of(&jobs, "j");
+        assert_eq!((code, state.as_str()), (7, "NOT VERIFIED"), "local key: {signed_with_local_key}");
+        let (_, out, _) = jobs.run(&["--json", "status"]);
+        assert!(out.contains("evidence-tampered"), "{out}");
+        let (code, _, err) = jobs.run(&["evidence", "verify"]);
+        assert_eq!(code, 4, "{err}");
+        assert!(err.contains("forged-host"), "{err}");
+    }
+}
+
+#[test]
+fn verification_never_calls_fewer_records_intact_and_every_reader_agrees() {
+    let (jobs, _) = drilled_job();
+    // From a folder whose jobs/ does not reach the repository the records came from.
+    let elsewhere = Jobs::new(Env::new());
+    std::fs::create_dir_all(&elsewhere.dir).unwrap();
+    let out = jobs.env.cmd().arg("--jobs").arg(&elsewhere.dir).args(["evidence", "verify"]).output().unwrap();
+    let (code, stdout, stderr) = (
+        out.status.code().unwrap(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(!stdout.contains("is intact"), "{stdout}");
+    assert!(stderr.contains("2 of 2 records could not be compared"), "{stderr}");
+
+    // A ledger row deleted: status, the report and verify all say so.
+    sql(&jobs, "delete from evidence where seq = 1");
+    assert_eq!(status_of(&jobs, "j"), (7, "NOT VERIFIED".into()));
+    let (code, _, _) = jobs.run(&["evidence", "verify"]);
+    assert_eq!(code, 4);
+    let report = jobs.ok(&["report", "--format", "json"]);
+    let r: serde_json::Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(r["jobs"][0]["readiness"], "NOT VERIFIED", "{report}");
+    assert_eq!(r["evidence"]["verified"], false, "{report}");
+    let md = jobs.ok(&["report", "--format", "md"]);
+    assert!(md.contains("NOT VERIFIED") && !md.contains("verification: intact"), "{md}");
+}
+
+#[test]
+fn a_replaced_key_that_re_signed_everything_is_tampering_for_the_report_too() {
+    let (jobs, _) = drilled_job();
+    let key_path = jobs.dir.parent().unwrap().join("keys/evidence.key");
+    let new_key = ed25519_dalek::SigningKey::from_bytes(&[42u8; 32]);
+    std::fs::write(&key_path, hex::encode(new_key.to_bytes())).unwrap();
+    // Re-sign every record with the new key (hashes and links stay valid).
+    let db = jobs.env.state_dir.join("catalog.db");
+    let c = rusqlite::Connection::open(&db).unwrap();
+    let rows: Vec<(i64, String)> = c
+        .prepare("select rowid, canonical from evidence")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    for (rowid, text) in rows {
+        use ed25519_dalek::Signer;
+        let sig = rempart::evidence::key::b64(&new_key.sign(text.as_bytes()).to_bytes());
+        c.execute("update evidence set signature = ?1 where rowid = ?2", rusqlite::params![sig, rowid])
+            .unwrap();
+    }
+    drop(c);
+    let (code, _, err) = jobs.run(&["evidence", "verify"]);
+    assert_eq!(code, 4, "{err}");
+    let md = jobs.ok(&["report", "--format", "md"]);
+    assert!(!md.contains("verification: intact"), "the report must not call it intact: {md}");
+    assert_eq!(status_of(&jobs, "j").1, "NOT VERIFIED");
+}
+
+#[test]
+fn an_auditors_export_stands_alone_and_catches_forgery_and_truncation() {
+    let (jobs, _) = drilled_job();
+    std::thread::sleep(Duration::from_millis(1500));
+    jobs.ok(&["run", "j"]);
+    assert!(jobs.drill(&["j"]).0);
+    let fp = key_fingerprint(&jobs);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/verify-evidence");
+    let check = |name: &str, text: &str| -> (bool, bool) {
+        let f = jobs.env.path().join(name);
+        std::fs::write(&f, text).unwrap();
+        let py = std::process::Command::new(&script).arg(&f).arg(&fp).output().unwrap();
+        let (code, _, _) =
+            jobs.run(&["evidence", "verify-export", f.to_str().unwrap(), "--key-fingerprint", &fp]);
+        (py.status.success(), code == 0)
+    };
+    let full = jobs.ok(&["evidence", "export"]);
+    assert_eq!(check("full.jsonl", &full), (true, true));
+    // A window: only the last records, anchored on the one before; it verifies on its own.
+    let window = jobs.ok(&["evidence", "export", "--since", "1s"]);
+    assert!(window.lines().count() < full.lines().count() && window.lines().count() > 1, "{window}");
+    assert_eq!(check("window.jsonl", &window), (true, true));
+    // The last line cut off.
+    let mut cut: Vec<&str> = full.lines().collect();
+    cut.pop();
+    assert_eq!(check("cut.jsonl", &(cut.join("\n") + "\n")), (false, false));
+    // One record appended, signed by a fresh key.
+    let last: serde_json::Value = serde_json::from_str(full.lines().last().unwrap()).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(last["canonical"].as_str().unwrap()).unwrap();
+    v["seq"] = (v["seq"].as_u64().unwrap() + 1).into();
+    v["prev"] = last["hash"].clone();
+    v["record_id"] = "appended".into();
+    let text = rempart::evidence::record::canonical(&v);
+    let attacker = ed25519_dalek::SigningKey::from_bytes(&[5u8; 32]);
+    use ed25519_dalek::Signer;
+    let line = serde_json::json!({
+        "chain": last["chain"], "seq": v["seq"], "record_id": "appended", "canonical": text,
+        "hash": rempart::evidence::ledger::sha256_hex(&text), "prev": last["hash"],
+        "signature": rempart::evidence::key::b64(&attacker.sign(text.as_bytes()).to_bytes()),
+    });
+    assert_eq!(check("appended.jsonl", &format!("{full}{line}\n")), (false, false));
+    // The whole export re-signed by the attacker (its own key in the header).
+    let mut header: serde_json::Value = serde_json::from_str(full.lines().next().unwrap()).unwrap();
+    header["public_key_pem"] = rempart::evidence::key::public_pem(&attacker).into();
+    let resigned =
+        format!("{header}\n{}", full.lines().skip(1).map(|l| format!("{l}\n")).collect::<String>());
+    assert_eq!(check("resigned.jsonl", &resigned), (false, false));
+}
+
+#[test]
+fn a_replacement_host_starts_its_own_chain_and_nothing_cries_wolf() {
+    let (jobs, _) = drilled_job();
+    let fresh_state = jobs.env.path().join("recovery-host-state");
+    let fresh_keys = jobs.env.path().join("recovery-host-keys");
+    let recovery = jobs.env.path().join("recovery.json");
+    jobs.env.ok(&["key", "export", "-o", recovery.to_str().unwrap()]);
+    let on_recovery_host = |args: &[&str]| {
+        let out = jobs
+            .env
+            .cmd()
+            .env("REMPART_STATE_DIR", &fresh_state)
+            .env("REMPART_KEYS_DIR", &fresh_keys)
+            .arg("--jobs")
+            .arg(&jobs.dir)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) =
+        on_recovery_host(&["--recovery-file", recovery.to_str().unwrap(), "drill", "j", "--cold"]);
+    assert_eq!(code, 0, "{out}{err}");
+    // Both hosts' ledgers verify: two chains, neither breaks the other.
+    let (code, out, err) = jobs.run(&["evidence", "verify"]);
+    assert_eq!(code, 0, "original host: {out}{err}");
+    assert!(out.contains("not pinned"), "the recovery host's chain is verified but not counted: {out}");
+    let (code, out, err) = on_recovery_host(&["evidence", "verify"]);
+    assert_eq!(code, 0, "recovery host: {out}{err}");
+    // A catalog rebuilt on yet another host brings back both chains and creates nothing.
+    let rebuilt = jobs.env.path().join("rebuilt-state");
+    jobs.job("missing", &format!("\"{}\"", jobs.env.path().join("src").display()), "");
+    let missing_repo = jobs.env.path().join("not-there");
+    std::fs::write(
+        jobs.dir.join("missing.toml"),
+        format!("name = \"missing\"\nsources = [\"/etc/hostname\"]\nrepository = \"{}\"\npassword_file = \"{}\"\n", missing_repo.display(), jobs.env.password_file.display()),
+    )
+    .unwrap();
+    let out = jobs
+        .env
+        .cmd()
+        .env("REMPART_STATE_DIR", &rebuilt)
+        .arg("--jobs")
+        .arg(&jobs.dir)
+        .args(["catalog", "rebuild"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("in 2 chains"), "{text}");
+    assert!(!missing_repo.exists(), "catalog rebuild created a repository");
+    let _ = jobs.run(&["report", "--format", "json"]);
+    assert!(!missing_repo.exists(), "the report created a repository");
+}

@@ -85,6 +85,30 @@ fn report_figures_match_a_hand_computed_history() {
     }
     let runs = catalog.runs(None, t("2000-01-01T00:00:00Z")).unwrap();
     let ledger = rempart::evidence::ledger::entries(&mut catalog, None).unwrap();
+    // The audit as the one verification makes it: every record has its repository copy.
+    let pem = rempart::evidence::key::public_pem(&key);
+    let copies = ledger
+        .iter()
+        .map(|e| rempart::evidence::ledger::RepoCopy { entry: e.clone(), public_key_pem: pem.clone() })
+        .collect();
+    let repos =
+        vec![rempart::evidence::verify::RepoEvidence { repository_id: "repo".into(), copies, keys: vec![] }];
+    let job_repos = HashMap::from([("app".to_string(), Ok("repo".to_string()))]);
+    let audit = rempart::evidence::audit::Audit::from_parts(
+        ledger.clone(),
+        repos,
+        vec![],
+        job_repos,
+        Some(&key.verifying_key()),
+        &[],
+    );
+    assert!(audit.verdict.intact(), "{:?}", audit.verdict.findings);
+    let ready: HashMap<String, _> = jobs
+        .iter()
+        .map(|j| {
+            (j.name.clone(), rempart::evidence::readiness::readiness(j, &audit, t("2026-11-20T12:00:00Z")))
+        })
+        .collect();
     let mut points = HashMap::new();
     points.insert(
         "app".to_string(),
@@ -94,7 +118,7 @@ fn report_figures_match_a_hand_computed_history() {
     let report = rempart::report::model::build(
         &jobs,
         &runs,
-        &ledger,
+        &ready,
         &points,
         Default::default(),
         now,

@@ -236,9 +236,10 @@ pub struct PruneArgs {
 pub enum EvidenceCommand {
     /// Check every record's hash, signature and chain link, and compare the local ledger with
     /// the repositories' write-once copies; names any edited, deleted, reordered, inserted or
-    /// re-signed record.
+    /// re-signed record, and prints this installation's key fingerprint.
     Verify,
-    /// Write the records with their hashes, signatures and the public key.
+    /// Write this installation's chains for an auditor: a signed header (anchor and head of
+    /// each chain), then the records with their hashes and signatures.
     Export {
         /// Only records of the last DURATION (like 90d).
         #[arg(long)]
@@ -248,6 +249,15 @@ pub enum EvidenceCommand {
         /// Output file (default: standard output).
         #[arg(long, short = 'o')]
         output: Option<PathBuf>,
+    },
+    /// Verify an export against a pinned key fingerprint (what an auditor runs; needs no
+    /// repository, catalog or key of the installation).
+    VerifyExport {
+        /// The file written by 'rempart evidence export'.
+        file: PathBuf,
+        /// The fingerprint 'rempart evidence verify' prints on the installation (16 hex digits).
+        #[arg(long)]
+        key_fingerprint: String,
     },
 }
 

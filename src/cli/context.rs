@@ -97,7 +97,10 @@ impl Context {
     pub fn run_context(&self, operator: String) -> crate::runner::RunContext {
         let keys = crate::jobs::Defaults::new(&self.jobs_dir, &self.state_dir(), self.global.keys.as_deref())
             .keys_dir;
-        crate::runner::RunContext::new(self.state_dir(), keys, self.runtime.handle().clone(), operator)
+        let mut ctx =
+            crate::runner::RunContext::new(self.state_dir(), keys, self.runtime.handle().clone(), operator);
+        ctx.pinned_keys.clone_from(&self.settings.pinned_keys);
+        ctx
     }
 
     /// How this command locks repositories (`--no-lock`).

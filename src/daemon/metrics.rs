@@ -25,7 +25,17 @@ pub fn render(shared: &Shared) -> String {
     let mut bytes = String::new();
     let mut snaps = String::new();
     let mut running = String::new();
+    let mut verified = String::new();
+    let audit = shared.audit();
+    let now = (shared.ctx.now)();
     for job in &jobs {
+        let r = crate::evidence::readiness::readiness(job, &audit, now);
+        let _ = writeln!(
+            verified,
+            "rempart_job_verified{{job=\"{}\"}} {}",
+            escape(&job.name),
+            u8::from(r.state == crate::evidence::readiness::State::Verified)
+        );
         let j = escape(&job.name);
         for step in Step::ALL {
             if let Ok(Some(r)) = catalog.last_success(&job.name, step.name()) {
@@ -87,6 +97,18 @@ pub fn render(shared: &Shared) -> String {
             snaps,
         ),
         ("rempart_running", "1 while a step runs.", "gauge", running),
+        (
+            "rempart_job_verified",
+            "1 when the job is VERIFIED (from the verified evidence ledger), 0 otherwise.",
+            "gauge",
+            verified,
+        ),
+        (
+            "rempart_evidence_findings",
+            "Tampering findings of the evidence ledger's verification.",
+            "gauge",
+            format!("rempart_evidence_findings {}\n", audit.verdict.findings.len()),
+        ),
     ] {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
         out.push_str(&body);

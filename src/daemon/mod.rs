@@ -54,6 +54,32 @@ pub struct Shared {
     pub next: Mutex<HashMap<(String, Step), DateTime<Utc>>>,
     pub ctx: RunContext,
     pub started: DateTime<Utc>,
+    /// The last audit of the evidence (the dashboard and metrics read it), and when it was made;
+    /// dropped whenever a run ends.
+    pub audit: Mutex<Option<(std::time::Instant, Arc<crate::evidence::audit::Audit>)>>,
+}
+
+/// How long an audit serves the dashboard and metrics before it is made again.
+const AUDIT_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl Shared {
+    /// The audit of the evidence for the current jobs: the one verification, cached briefly
+    /// (it opens every repository). Call from a blocking thread.
+    pub fn audit(&self) -> Arc<crate::evidence::audit::Audit> {
+        if let Some((at, a)) = self.audit.lock().as_ref() {
+            if at.elapsed() < AUDIT_TTL {
+                return a.clone();
+            }
+        }
+        let jobs = self.jobs.lock().clone();
+        let a = Arc::new(self.ctx.audit(&jobs).unwrap_or_else(|e| {
+            let mut a = crate::evidence::audit::Audit::default();
+            a.verdict.unreachable.push(format!("the ledger cannot be read: {e}"));
+            a
+        }));
+        *self.audit.lock() = Some((std::time::Instant::now(), a.clone()));
+        a
+    }
 }
 
 /// Loads and validates the jobs for the daemon.
@@ -119,6 +145,7 @@ pub async fn run(
         next: Mutex::new(HashMap::new()),
         ctx: ctx.clone(),
         started: now,
+        audit: Mutex::new(None),
     });
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
@@ -276,5 +303,6 @@ fn start(
             tracing::error!("run of {}/{} panicked: {e}", job.name, d.step.name());
         }
         shared.running.lock().remove(&(d.job.clone(), d.step));
+        *shared.audit.lock() = None;
     });
 }

@@ -12,6 +12,19 @@ pub fn key_path(keys_dir: &Path) -> PathBuf {
     keys_dir.join("evidence.key")
 }
 
+/// Loads the signing key if it exists.
+///
+/// # Errors
+/// `InvalidInput` naming the file when it is not a key.
+pub fn load(keys_dir: &Path) -> Result<Option<SigningKey>> {
+    let path = key_path(keys_dir);
+    let Ok(text) = std::fs::read_to_string(&path) else { return Ok(None) };
+    let mut bytes = [0u8; 32];
+    hex::decode_to_slice(text.trim(), &mut bytes)
+        .map_err(|_| Error::invalid(format!("evidence key '{}' is not 64 hex digits", path.display())))?;
+    Ok(Some(SigningKey::from_bytes(&bytes)))
+}
+
 /// Loads the signing key, creating it (mode 0600) on first use.
 ///
 /// # Errors

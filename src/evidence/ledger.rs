@@ -136,6 +136,39 @@ pub fn save_copy(repo: &Repository, entry: &LedgerEntry, public_key_pem: &str) -
     repo.save_object(Kind::Evidence, "evidence", &serde_json::to_vec(&copy).expect("serializable"))
 }
 
+/// Evidence copies that decode, and (object, reason) of each damaged one.
+pub type CopyList = (Vec<RepoCopy>, Vec<(String, String)>);
+
+/// Every evidence copy that decodes, and each damaged one with the reason.
+///
+/// # Errors
+/// Storage errors.
+pub fn load_copies_lenient(repo: &Repository) -> Result<CopyList> {
+    let names: Vec<String> = repo.storage().list(Kind::Evidence)?.into_iter().map(|o| o.name).collect();
+    let mut out = Vec::new();
+    let mut bad = Vec::new();
+    for (name, bytes) in repo.fetch_many(Kind::Evidence, names) {
+        let bytes = match bytes {
+            Ok(b) => b,
+            Err(Error::NotFound(_)) => continue,
+            Err(e) if !e.is_integrity() => return Err(e),
+            Err(e) => {
+                bad.push((Kind::Evidence.describe(&name), e.to_string()));
+                continue;
+            }
+        };
+        let what = Kind::Evidence.describe(&name);
+        let decoded = repo.open_loaded(Kind::Evidence, "evidence", &name, &bytes).and_then(|plain| {
+            serde_json::from_slice::<RepoCopy>(&plain).map_err(|e| Error::corrupt(&what, e))
+        });
+        match decoded {
+            Ok(c) => out.push(c),
+            Err(e) => bad.push((what, e.to_string())),
+        }
+    }
+    Ok((out, bad))
+}
+
 /// Every evidence copy in the repository (damaged ones are errors naming the object).
 pub fn load_copies(repo: &Repository) -> Result<Vec<RepoCopy>> {
     let names: Vec<String> = repo.storage().list(Kind::Evidence)?.into_iter().map(|o| o.name).collect();

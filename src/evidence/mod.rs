@@ -1,18 +1,23 @@
 //! The evidence ledger: a tamper-evident record of every backup, check, prune and drill.
 //!
-//! One chain per host and repository. Each record is encoded canonically (RFC 8785 JSON: keys
-//! sorted, no whitespace, integers only), hash-chained to the one before (SHA-256 of the
-//! previous record's canonical bytes), and signed with an Ed25519 key kept with the other key
-//! material (`KEYS/evidence.key`, mode 0600, created on first use). Records live in the catalog
-//! and, write-once and encrypted, in the repository: a local key can re-sign an edited chain,
-//! but it cannot change the repository's copies, so `rempart evidence verify` compares both and
-//! names any edited, deleted, reordered, inserted or re-signed record. docs/evidence.md shows how
-//! a third party verifies an export with standard tools.
+//! One chain per installation and repository, identified by the installation's evidence key
+//! (`key-FINGERPRINT/REPOSITORY-ID`) and labelled with its host name. Each record is encoded
+//! canonically (RFC 8785 JSON: keys sorted, no whitespace, integers only), hash-chained to the
+//! one before (SHA-256 of the previous record's canonical bytes), and signed with the Ed25519 key
+//! kept with the other key material (`KEYS/evidence.key`, mode 0600, created on first use).
+//! Records live in the catalog and, write-once and encrypted, in the repository, which also
+//! holds every writing installation's public key ([`registry`]). A local key can re-sign an
+//! edited chain, but it cannot change the repository's copies, so the one verification
+//! ([`verify`]) names any edited, deleted, reordered, inserted or re-signed record; readiness
+//! ([`readiness`]) counts only records it accepts. docs/evidence.md has the trust model.
 
+pub mod audit;
+pub mod export;
 pub mod key;
 pub mod ledger;
 pub mod readiness;
 pub mod record;
+pub mod registry;
 pub mod verify;
 
 use crate::catalog::RunRecord;
@@ -23,8 +28,11 @@ use crate::runner::RunContext;
 
 /// Appends the record of a run to the ledger and writes its repository copy.
 ///
-/// The repository is opened again when the step did not leave it open; when it cannot be
-/// reached the record stays local (and `evidence verify` reports it as not in the repository).
+/// The repository is opened again when the step did not leave it open (never created); when
+/// it cannot be reached the record stays local (and verification reports its chain as not
+/// compared). On a host whose ledger holds nothing of this installation's chain yet (a fresh
+/// state directory with a restored evidence key, or a rebuilt catalog), the chain's records are
+/// first adopted from the repository, so a chain never forks.
 pub fn record_run(
     ctx: &RunContext,
     job: &Job,
@@ -34,14 +42,22 @@ pub fn record_run(
     let key = key::load_or_create(&ctx.keys_dir)?;
     let repo = match repo {
         Some(r) => Some(r),
-        None => crate::runner::open::open_job_repository(job, &ctx.state_dir, &ctx.handle).ok(),
+        None => crate::runner::open::open_existing_job_repository(job, &ctx.state_dir, &ctx.handle).ok(),
     };
     let repo_id = repo.as_ref().map(|r| r.id().to_hex()).unwrap_or_else(|| "unreachable".into());
-    let chain = format!("{}/{}", run.host, repo_id);
+    let fp = key::fingerprint(&key.verifying_key());
+    let chain = verify::chain_id(&fp, &repo_id);
     let mut catalog = ctx.catalog()?;
+    if let Some(repo) = &repo {
+        if ledger::entries(&mut catalog, Some(&chain))?.is_empty() {
+            adopt_chain(&mut catalog, repo, &chain)?;
+        }
+    }
     let entry = ledger::append(&mut catalog, &key, &chain, record::from_run(job, run, &repo_id))?;
     if let Some(repo) = &repo {
-        if let Err(e) = ledger::save_copy(repo, &entry, &key::public_pem(&key)) {
+        let copied = registry::ensure(repo, &key)
+            .and_then(|()| ledger::save_copy(repo, &entry, &key::public_pem(&key)));
+        if let Err(e) = copied {
             tracing::warn!(
                 "evidence record {} could not be copied into the repository: {e}",
                 entry.record_id
@@ -49,4 +65,21 @@ pub fn record_run(
         }
     }
     Ok(entry)
+}
+
+/// Brings the records of `chain` that the repository holds into the local ledger.
+fn adopt_chain(catalog: &mut crate::catalog::Catalog, repo: &Repository, chain: &str) -> Result<usize> {
+    let (mut copies, _) = ledger::load_copies_lenient(repo)?;
+    copies.retain(|c| c.entry.chain == chain);
+    copies.sort_by_key(|c| c.entry.seq);
+    let mut n = 0;
+    for c in &copies {
+        if ledger::restore_entry(catalog, &c.entry)? {
+            n += 1;
+        }
+    }
+    if n > 0 {
+        tracing::info!("adopted {n} records of evidence chain {chain} from the repository");
+    }
+    Ok(n)
 }

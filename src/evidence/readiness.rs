@@ -1,9 +1,15 @@
-//! Readiness per job, derived from the ledger's drill records.
+//! Readiness per job, derived from the verified ledger's drill records.
 //!
 //! - VERIFIED: the last drill at or above the job's required level passed, within the drill
 //!   interval, and the job definition has not changed since;
 //! - NEEDS VERIFIED: never drilled at that level, the drill is overdue, or the job changed;
-//! - NOT VERIFIED: the last drill failed.
+//! - NOT VERIFIED: the last drill failed, the evidence of the job's repository or chains was
+//!   tampered with, or its repository cannot be reached.
+//!
+//! Only records that the one verification ([`super::verify`]) accepts count: signed by this
+//! installation's key or one pinned in the configuration, in a chain without findings that was
+//! compared with the job's own repository, and naming that repository. A record forged into the
+//! local ledger, or into another chain, never makes a job VERIFIED.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -42,6 +48,8 @@ pub enum Cause {
     Overdue { required: u64, age_hours: u64, interval: String },
     JobChanged,
     Passed { level: u64, ended: String },
+    EvidenceTampered { findings: u64 },
+    RepositoryUnreachable { error: String },
 }
 
 impl Cause {
@@ -61,6 +69,12 @@ impl Cause {
             ),
             Cause::JobChanged => "the job definition changed since the last passing drill".into(),
             Cause::Passed { level, ended } => format!("drill at level {level} passed {ended}"),
+            Cause::EvidenceTampered { findings } => format!(
+                "the evidence ledger was tampered with ({findings} findings; 'rempart evidence verify' names them)"
+            ),
+            Cause::RepositoryUnreachable { error } => {
+                format!("the repository cannot be read, so recovery cannot be proven now: {error}")
+            }
         }
     }
 }
@@ -85,22 +99,55 @@ fn ended(f: &serde_json::Value) -> Option<DateTime<Utc>> {
     f["ended"].as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&Utc))
 }
 
-/// The readiness of `job` at `now` from every ledger entry.
-pub fn readiness(job: &Job, entries: &[LedgerEntry], now: DateTime<Utc>) -> JobReadiness {
-    let mut drills: Vec<serde_json::Value> = entries
-        .iter()
-        .map(LedgerEntry::fields)
-        .filter(|f| f["job"] == job.name.as_str() && f["step"] == "drill")
-        .collect();
-    drills.sort_by_key(ended);
-    let last = drills.last().cloned();
-    let mk = |state, cause: Cause| JobReadiness {
+/// The readiness of `job` at `now` from an audit of the ledger.
+pub fn readiness(job: &Job, audit: &super::audit::Audit, now: DateTime<Utc>) -> JobReadiness {
+    let mk = |state, cause: Cause, last: Option<serde_json::Value>| JobReadiness {
         job: job.name.clone(),
         state,
         reason: cause.english(),
         cause,
-        last_drill: last.clone(),
+        last_drill: last,
     };
+    let repo_id = match audit.job_repositories.get(&job.name) {
+        Some(Ok(id)) => id.clone(),
+        Some(Err(e)) => {
+            return mk(State::NotVerified, Cause::RepositoryUnreachable { error: e.clone() }, None)
+        }
+        None => {
+            let error = "not audited".to_string();
+            return mk(State::NotVerified, Cause::RepositoryUnreachable { error }, None);
+        }
+    };
+    // Findings in the job's repository, or in any chain that holds records of the job.
+    let job_chains: std::collections::HashSet<&str> = audit
+        .entries
+        .iter()
+        .filter(|e| e.fields()["job"] == job.name.as_str())
+        .map(|e| e.chain.as_str())
+        .collect();
+    let tampered = audit
+        .verdict
+        .findings
+        .iter()
+        .filter(|f| {
+            super::verify::chain_repository(&f.chain) == repo_id || job_chains.contains(f.chain.as_str())
+        })
+        .count() as u64;
+    if tampered > 0 {
+        return mk(State::NotVerified, Cause::EvidenceTampered { findings: tampered }, None);
+    }
+    let mut drills: Vec<serde_json::Value> = audit
+        .entries
+        .iter()
+        .filter(|e| audit.verdict.trusted(&e.chain))
+        .map(LedgerEntry::fields)
+        .filter(|f| {
+            f["job"] == job.name.as_str() && f["step"] == "drill" && f["repository_id"] == repo_id.as_str()
+        })
+        .collect();
+    drills.sort_by_key(ended);
+    let last = drills.last().cloned();
+    let mk = |state, cause: Cause| mk(state, cause, last.clone());
     let text = |f: &serde_json::Value, key: &str| f[key].as_str().unwrap_or("?").to_string();
     let Some(l) = &last else {
         return mk(State::NeedsVerified, Cause::NeverDrilled);

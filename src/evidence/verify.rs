@@ -1,44 +1,110 @@
-//! Verifying the ledger: each record against its hash and signature, the chain links, and the
-//! repository's write-once copies (which a local key cannot rewrite).
+//! Verifying the ledger: the one verification that `evidence verify`, `status`, the report, the
+//! dashboard and the metrics all use.
+//!
+//! Inputs: *every* record of the local ledger, and the write-once copies and registered keys of
+//! every repository the jobs reach. For each chain:
+//!
+//! - its key is found by fingerprint (new chains are named `FINGERPRINT/REPOSITORY`; legacy
+//!   chains `HOST/REPOSITORY` take the key their copies carry, else this installation's);
+//! - every local record is checked against its hash, its signature and its link to the one
+//!   before (`prev`, consecutive `seq`);
+//! - when the chain's repository is reachable, the local records are compared with the
+//!   repository's copies (edited, re-signed, inserted, reordered, deleted);
+//! - chains the repository holds but the local ledger does not are checked standalone with the
+//!   key they carry, which must be registered there; this installation's own chains must not
+//!   be missing locally (deleted).
+//!
+//! Verification never says "intact" about fewer records than the ledger holds: a chain whose
+//! repository cannot be reached is "not compared", and the verdict is then incomplete.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use base64::Engine;
+use ed25519_dalek::pkcs8::DecodePublicKey;
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use serde::Serialize;
 
 use super::ledger::{sha256_hex, LedgerEntry, RepoCopy, GENESIS};
+use super::registry::RegisteredKey;
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct Finding {
     pub chain: String,
     pub seq: Option<u64>,
     pub record_id: String,
-    /// `edited`, `re-signed`, `deleted`, `inserted`, `reordered`, `bad-signature`, `broken-link`.
+    /// `edited`, `re-signed`, `deleted`, `inserted`, `reordered`, `bad-signature`,
+    /// `broken-link`, `unknown-key`, `key-unregistered`.
     pub kind: String,
     pub detail: String,
 }
 
-#[derive(Clone, Debug, Serialize)]
-pub struct ChainHead {
-    pub chain: String,
-    pub records: usize,
-    pub head: String,
+/// What one repository holds of the evidence.
+#[derive(Clone, Debug, Default)]
+pub struct RepoEvidence {
+    pub repository_id: String,
+    pub copies: Vec<RepoCopy>,
+    pub keys: Vec<RegisteredKey>,
 }
 
+/// One chain as verified.
+#[derive(Clone, Debug, Serialize)]
+pub struct ChainVerdict {
+    pub chain: String,
+    pub repository_id: String,
+    /// The host the chain's records were written on (a label).
+    pub host: String,
+    pub key_fingerprint: Option<String>,
+    /// Signed by this installation's key or a key pinned in the configuration.
+    pub pinned: bool,
+    pub local_records: usize,
+    pub repository_records: usize,
+    /// Compared with its repository's copies (the repository was reachable).
+    pub compared: bool,
+    pub head_seq: u64,
+    pub head: String,
+    pub findings: usize,
+}
+
+/// The result of the one verification.
 #[derive(Clone, Debug, Default, Serialize)]
-pub struct VerifyReport {
+pub struct Verdict {
+    /// Records in the local ledger; every one of them is checked.
     pub records: usize,
     pub repository_copies: usize,
-    pub chains: Vec<ChainHead>,
+    /// This installation's key.
     pub key_fingerprint: String,
+    pub pinned_keys: Vec<String>,
+    pub chains: Vec<ChainVerdict>,
     pub findings: Vec<Finding>,
+    /// Why some repositories could not be read (their chains are not compared).
+    pub unreachable: Vec<String>,
 }
 
-impl VerifyReport {
-    pub fn ok(&self) -> bool {
-        self.findings.is_empty()
+impl Verdict {
+    /// No finding, and every local record compared with its repository.
+    pub fn intact(&self) -> bool {
+        self.findings.is_empty() && self.uncompared_records() == 0
     }
+
+    /// Local records whose repository copies could not be read.
+    pub fn uncompared_records(&self) -> usize {
+        self.chains.iter().filter(|c| !c.compared).map(|c| c.local_records).sum()
+    }
+
+    /// True when `chain` may be counted: a pinned key, no finding, compared.
+    pub fn trusted(&self, chain: &str) -> bool {
+        self.chains.iter().any(|c| c.chain == chain && c.pinned && c.findings == 0 && c.compared)
+    }
+
+    /// The findings of `chain`.
+    pub fn findings_of(&self, chain: &str) -> usize {
+        self.findings.iter().filter(|f| f.chain == chain).count()
+    }
+}
+
+/// Parses a PEM public key.
+pub fn key_from_pem(pem: &str) -> Option<VerifyingKey> {
+    VerifyingKey::from_public_key_pem(pem).ok()
 }
 
 fn signature_ok(key: &VerifyingKey, e: &LedgerEntry) -> bool {
@@ -47,50 +113,142 @@ fn signature_ok(key: &VerifyingKey, e: &LedgerEntry) -> bool {
     key.verify(e.canonical.as_bytes(), &sig).is_ok()
 }
 
-/// Verifies the local entries of some chains against the repository copies of the same chains.
-pub fn verify(local: &[LedgerEntry], copies: &[RepoCopy], key: &VerifyingKey) -> VerifyReport {
-    let mut report = VerifyReport {
+/// True when `key` signed entry `e`.
+pub fn key_signed(key: &VerifyingKey, e: &LedgerEntry) -> bool {
+    signature_ok(key, e)
+}
+
+/// The repository part of a chain id (`X/REPOSITORY`).
+pub fn chain_repository(chain: &str) -> &str {
+    chain.rsplit_once('/').map_or("", |(_, r)| r)
+}
+
+/// The key part of a chain id when it is a fingerprint (new chains), else `None` (legacy
+/// `HOST/REPOSITORY` chains).
+pub fn chain_fingerprint(chain: &str) -> Option<&str> {
+    let (head, _) = chain.rsplit_once('/')?;
+    let fp = head.strip_prefix("key-")?;
+    (fp.len() == 16 && fp.chars().all(|c| c.is_ascii_hexdigit())).then_some(fp)
+}
+
+/// The chain id of an installation's records in a repository.
+pub fn chain_id(key_fingerprint: &str, repository_id: &str) -> String {
+    format!("key-{key_fingerprint}/{repository_id}")
+}
+
+/// Verifies every local record and every reachable repository's evidence.
+pub fn verify_ledger(
+    local: &[LedgerEntry],
+    repos: &[RepoEvidence],
+    unreachable: Vec<String>,
+    local_key: Option<&VerifyingKey>,
+    pinned: &[String],
+) -> Verdict {
+    let local_fp = local_key.map(super::key::fingerprint).unwrap_or_default();
+    let mut pinned_all: Vec<String> = pinned.iter().map(|p| p.to_ascii_lowercase()).collect();
+    if local_key.is_some() {
+        pinned_all.push(local_fp.clone());
+    }
+    pinned_all.sort();
+    pinned_all.dedup();
+    let mut v = Verdict {
         records: local.len(),
-        repository_copies: copies.len(),
-        key_fingerprint: super::key::fingerprint(key),
+        repository_copies: repos.iter().map(|r| r.copies.len()).sum(),
+        key_fingerprint: local_fp.clone(),
+        pinned_keys: pinned_all.clone(),
+        unreachable,
         ..Default::default()
     };
-    let by_id: HashMap<&str, &LedgerEntry> =
-        copies.iter().map(|c| (c.entry.record_id.as_str(), &c.entry)).collect();
-    let mut chains: Vec<&str> =
-        local.iter().map(|e| e.chain.as_str()).chain(copies.iter().map(|c| c.entry.chain.as_str())).collect();
-    chains.sort();
-    chains.dedup();
-    let mut seen = std::collections::HashSet::new();
-    for chain in chains {
+    // Every key we know, by fingerprint.
+    let mut keys: HashMap<String, VerifyingKey> = HashMap::new();
+    if let Some(k) = local_key {
+        keys.insert(local_fp.clone(), *k);
+    }
+    let mut registered: HashMap<&str, HashSet<String>> = HashMap::new();
+    for r in repos {
+        for k in &r.keys {
+            if let Some(vk) = key_from_pem(&k.public_key_pem) {
+                let fp = super::key::fingerprint(&vk);
+                registered.entry(r.repository_id.as_str()).or_default().insert(fp.clone());
+                keys.insert(fp, vk);
+            }
+        }
+        for c in &r.copies {
+            if let Some(vk) = key_from_pem(&c.public_key_pem) {
+                keys.entry(super::key::fingerprint(&vk)).or_insert(vk);
+            }
+        }
+    }
+    let reachable: HashMap<&str, &RepoEvidence> =
+        repos.iter().map(|r| (r.repository_id.as_str(), r)).collect();
+    let mut by_chain: BTreeMap<&str, (Vec<&LedgerEntry>, Vec<&RepoCopy>)> = BTreeMap::new();
+    for e in local {
+        by_chain.entry(e.chain.as_str()).or_default().0.push(e);
+    }
+    for r in repos {
+        for c in &r.copies {
+            by_chain.entry(c.entry.chain.as_str()).or_default().1.push(c);
+        }
+    }
+    for (chain, (mut mine, mut theirs)) in by_chain {
+        mine.sort_by_key(|e| e.seq);
+        theirs.sort_by_key(|c| c.entry.seq);
+        let repository_id = chain_repository(chain).to_string();
+        // The chain's key: by its fingerprint, else (legacy) the key its copies carry.
+        let fp = match chain_fingerprint(chain) {
+            Some(fp) => Some(fp.to_string()),
+            None => theirs
+                .iter()
+                .find_map(|c| key_from_pem(&c.public_key_pem))
+                .map(|k| super::key::fingerprint(&k))
+                .or_else(|| (!mine.is_empty() && local_key.is_some()).then(|| local_fp.clone())),
+        };
+        let key = fp.as_ref().and_then(|f| keys.get(f));
+        let mut findings: Vec<Finding> = Vec::new();
+        let mut find = |e: &LedgerEntry, kind: &str, detail: String| {
+            findings.push(Finding {
+                chain: chain.into(),
+                seq: Some(e.seq),
+                record_id: e.record_id.clone(),
+                kind: kind.into(),
+                detail,
+            });
+        };
+        let is_mine = fp.as_deref() == Some(local_fp.as_str());
+        let compared = reachable.contains_key(repository_id.as_str());
+        let host = mine
+            .first()
+            .map(|e| e.fields())
+            .or_else(|| theirs.first().map(|c| c.entry.fields()))
+            .and_then(|f| f["host"].as_str().map(str::to_string))
+            .unwrap_or_default();
+        // The records to walk: the local ones when there are any, else the repository's.
+        let walk: Vec<&LedgerEntry> =
+            if mine.is_empty() { theirs.iter().map(|c| &c.entry).collect() } else { mine.clone() };
         let mut prev = GENESIS.to_string();
-        let mut count = 0;
-        for (i, e) in local.iter().filter(|e| e.chain == chain).enumerate() {
-            count += 1;
-            seen.insert(e.record_id.as_str());
-            let mut find = |kind: &str, detail: String| {
-                report.findings.push(Finding {
-                    chain: chain.into(),
-                    seq: Some(e.seq),
-                    record_id: e.record_id.clone(),
-                    kind: kind.into(),
-                    detail,
-                });
-            };
+        for (i, e) in walk.iter().enumerate() {
             let actual = sha256_hex(&e.canonical);
             let fields = e.fields();
-            let sig_ok = signature_ok(key, e);
             if actual != e.hash {
-                find("edited", "its content no longer matches its recorded hash".into());
+                find(e, "edited", "its content no longer matches its recorded hash".into());
             }
-            if !sig_ok {
-                find("bad-signature", "its signature does not verify with the evidence key".into());
+            match key {
+                // Without its repository there is nothing to check the signature against:
+                // the chain is "not compared", which is not tampering.
+                None if !compared => {}
+                None => find(e, "unknown-key", "no known key signed this chain (its key is neither this installation's nor registered in the repository)".into()),
+                Some(k) if !signature_ok(k, e) => {
+                    find(e, "bad-signature", "its signature does not verify with the chain's key".into())
+                }
+                Some(_) => {}
             }
-            if fields["prev"].as_str() != Some(prev.as_str())
+            if fields["chain"].as_str() != Some(chain)
+                || fields["prev"].as_str() != Some(prev.as_str())
                 || fields["seq"].as_u64() != Some(i as u64 + 1)
                 || e.seq != i as u64 + 1
             {
                 find(
+                    e,
                     "broken-link",
                     format!(
                         "record {} of the chain does not follow the one before: a record was deleted, inserted or reordered here",
@@ -98,41 +256,94 @@ pub fn verify(local: &[LedgerEntry], copies: &[RepoCopy], key: &VerifyingKey) ->
                     ),
                 );
             }
-            match by_id.get(e.record_id.as_str()) {
-                None => find(
-                    "inserted",
-                    "the repository holds no copy of it: it was added to the local ledger".into(),
-                ),
-                Some(copy) if copy.canonical != e.canonical => {
-                    if sig_ok && actual == e.hash {
-                        find("re-signed", "it differs from the repository's copy yet carries a valid signature: edited and re-signed with the local key".into());
-                    } else {
-                        find("edited", "it differs from the repository's copy".into());
-                    }
-                }
-                Some(copy) if copy.seq != e.seq => {
-                    find(
-                        "reordered",
-                        format!("it is number {} locally but {} in the repository", e.seq, copy.seq),
-                    );
-                }
-                Some(_) => {}
-            }
             prev = actual;
         }
-        for c in
-            copies.iter().filter(|c| c.entry.chain == chain && !seen.contains(c.entry.record_id.as_str()))
-        {
-            report.findings.push(Finding {
-                chain: chain.into(),
-                seq: Some(c.entry.seq),
-                record_id: c.entry.record_id.clone(),
-                kind: "deleted".into(),
-                detail: format!("the repository holds record {} but the local ledger does not", c.entry.seq),
-            });
+        let head_seq = walk.len() as u64;
+        if compared && !mine.is_empty() {
+            let by_id: HashMap<&str, &LedgerEntry> =
+                theirs.iter().map(|c| (c.entry.record_id.as_str(), &c.entry)).collect();
+            for e in &mine {
+                match by_id.get(e.record_id.as_str()) {
+                    None => find(
+                        e,
+                        "inserted",
+                        "the repository holds no copy of it: it was added to the local ledger".into(),
+                    ),
+                    Some(copy) if copy.canonical != e.canonical => {
+                        let valid =
+                            sha256_hex(&e.canonical) == e.hash && key.is_some_and(|k| signature_ok(k, e));
+                        if valid {
+                            find(e, "re-signed", "it differs from the repository's copy yet carries a valid signature: edited and re-signed with the local key".into());
+                        } else {
+                            find(e, "edited", "it differs from the repository's copy".into());
+                        }
+                    }
+                    Some(copy) if copy.seq != e.seq => find(
+                        e,
+                        "reordered",
+                        format!("it is number {} locally but {} in the repository", e.seq, copy.seq),
+                    ),
+                    Some(_) => {}
+                }
+            }
         }
-        report.chains.push(ChainHead { chain: chain.into(), records: count, head: prev });
+        if compared && (is_mine || !mine.is_empty()) {
+            // A record of this installation's chain that only the repository holds was
+            // deleted locally (or the local ledger was lost: `catalog rebuild` brings it back).
+            let seen: HashSet<&str> = mine.iter().map(|e| e.record_id.as_str()).collect();
+            for c in theirs.iter().filter(|c| !seen.contains(c.entry.record_id.as_str())) {
+                find(
+                    &c.entry,
+                    "deleted",
+                    format!("the repository holds record {} but the local ledger does not", c.entry.seq),
+                );
+            }
+        }
+        if compared && chain_fingerprint(chain).is_some() {
+            if let Some(f) = &fp {
+                let is_registered = registered.get(repository_id.as_str()).is_some_and(|s| s.contains(f));
+                if !is_registered && !theirs.is_empty() {
+                    let e = &theirs[0].entry;
+                    find(e, "key-unregistered", format!("the key {f} that signs this chain is not registered in the repository (its registration was deleted)"));
+                }
+            }
+        }
+        let n = findings.len();
+        v.findings.extend(findings);
+        v.chains.push(ChainVerdict {
+            chain: chain.to_string(),
+            repository_id,
+            host,
+            pinned: fp.as_ref().is_some_and(|f| pinned_all.contains(f)),
+            key_fingerprint: fp,
+            local_records: mine.len(),
+            repository_records: theirs.len(),
+            compared,
+            head_seq,
+            head: prev,
+            findings: n,
+        });
     }
-    report.findings.sort_by(|a, b| (a.chain.as_str(), a.seq).cmp(&(b.chain.as_str(), b.seq)));
-    report
+    v.findings.sort_by(|a, b| (a.chain.as_str(), a.seq).cmp(&(b.chain.as_str(), b.seq)));
+    v
+}
+
+/// Verifies the records of some chains against repository copies (the older entry point,
+/// kept for callers that hold one repository's copies).
+pub fn verify(local: &[LedgerEntry], copies: &[RepoCopy], key: &VerifyingKey) -> Verdict {
+    let mut repos: HashMap<String, RepoEvidence> = HashMap::new();
+    for c in copies {
+        let r = chain_repository(&c.entry.chain).to_string();
+        repos
+            .entry(r.clone())
+            .or_insert_with(|| RepoEvidence { repository_id: r, ..Default::default() })
+            .copies
+            .push(c.clone());
+    }
+    for e in local {
+        let r = chain_repository(&e.chain).to_string();
+        repos.entry(r.clone()).or_insert_with(|| RepoEvidence { repository_id: r, ..Default::default() });
+    }
+    let repos: Vec<RepoEvidence> = repos.into_values().collect();
+    verify_ledger(local, &repos, vec![], Some(key), &[])
 }

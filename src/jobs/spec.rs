@@ -423,11 +423,12 @@ pub fn parse_job(file: &Path, text: &str, defaults: &Defaults) -> Result<Job, Ve
         };
         match c {
             DrillCheck::FileExists { path } => {
-                if Path::new(path).components().any(|c| c == std::path::Component::ParentDir) {
+                let p = Path::new(path);
+                if p.is_absolute() && p.components().any(|c| c == std::path::Component::ParentDir) {
                     bad(
                         "path",
                         format!(
-                            "'{path}' contains '..': expected a path as backed up, inside the restored copy"
+                            "'{path}' contains '..': expected an absolute path as backed up (or one relative to the job file's folder)"
                         ),
                     );
                 }

@@ -347,7 +347,7 @@ impl Repository {
 
     /// The cache that applies to objects of `kind`, if any.
     fn cache_for(&self, kind: Kind) -> Option<&cache::DiskCache> {
-        matches!(kind, Kind::Index | Kind::Snapshot | Kind::Forgotten)
+        matches!(kind, Kind::Index | Kind::Snapshot | Kind::Forgotten | Kind::Evidence | Kind::EvidenceKey)
             .then_some(())
             .and(self.disk_cache.as_deref())
     }

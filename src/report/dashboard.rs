@@ -17,16 +17,15 @@ pub fn render_index(shared: &Shared) -> String {
     let now = (shared.ctx.now)();
     let jobs = shared.jobs.lock().clone();
     let next = shared.next.lock().clone();
-    let mut catalog = shared.ctx.catalog().ok();
-    let ledger =
-        catalog.as_mut().and_then(|c| crate::evidence::ledger::entries(c, None).ok()).unwrap_or_default();
+    let catalog = shared.ctx.catalog().ok();
+    let audit = shared.audit();
     let mut body = String::from(
         "<h1>rempart</h1><p><a href=\"/report\">PRA readiness report</a> · <a href=\"/metrics\">metrics</a></p>\
          <table id=\"jobs\"><tr><th>job</th><th>readiness</th><th>last backup</th><th>last drill</th><th>next runs</th><th>recent failures</th></tr>",
     );
     for job in &jobs {
         let c: Option<&Catalog> = catalog.as_ref();
-        let ready = readiness(job, &ledger, now);
+        let ready = readiness(job, &audit, now);
         let class = match ready.state {
             State::Verified => "ok",
             State::NeedsVerified => "warn",
@@ -89,9 +88,8 @@ pub fn render_report(shared: &Shared, only: Option<&str>, days: u64) -> Option<S
     let ctx = &shared.ctx;
     let report = super::gather::gather(
         &jobs,
-        &ctx.state_dir,
-        &ctx.keys_dir,
-        &ctx.handle,
+        ctx,
+        &shared.audit(),
         (ctx.now)(),
         std::time::Duration::from_secs(days * 86_400),
     );

@@ -1,8 +1,8 @@
-//! Collecting a report's inputs: runs and ledger from the state directory, restore points and
-//! ledger copies from the repositories.
+//! Collecting a report's inputs: runs from the state directory, restore points from the
+//! repositories, and the audit of the evidence ledger (the one verification, shared with
+//! `status` and `evidence verify`). Repositories are opened, never created.
 
-use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -10,36 +10,27 @@ use chrono::{DateTime, Utc};
 use super::model::{build, EvidenceSummary, Report};
 use crate::catalog::Catalog;
 use crate::error::Result;
-use crate::evidence::key::{fingerprint, load_or_create};
-use crate::evidence::ledger::{entries, load_copies};
-use crate::evidence::verify::verify;
+use crate::evidence::audit::Audit;
+use crate::evidence::readiness::readiness;
 use crate::jobs::Job;
+use crate::runner::RunContext;
 
-/// Builds the report of `jobs`, reading their repositories (unreachable ones are noted).
+/// Builds the report of `jobs` from the catalog, the repositories and `audit`.
 pub fn gather(
     jobs: &[Job],
-    state_dir: &Path,
-    keys_dir: &Path,
-    handle: &tokio::runtime::Handle,
+    ctx: &RunContext,
+    audit: &Audit,
     now: DateTime<Utc>,
     since: Duration,
 ) -> Result<Report> {
-    let mut catalog = Catalog::open(state_dir)?;
+    let catalog = Catalog::open(&ctx.state_dir)?;
     let runs = catalog.runs(None, DateTime::<Utc>::MIN_UTC)?;
-    let ledger = entries(&mut catalog, None)?;
-    let key = load_or_create(keys_dir)?;
-    let vk = key.verifying_key();
     let mut points: HashMap<String, Vec<DateTime<Utc>>> = HashMap::new();
-    let mut evidence =
-        EvidenceSummary { key_fingerprint: fingerprint(&vk), records: ledger.len(), ..Default::default() };
-    let mut verified_all = true;
-    let mut seen = HashSet::new();
     for job in jobs {
-        let repo = match crate::runner::open::open_job_repository(job, state_dir, handle) {
+        let repo = match crate::runner::open::open_existing_job_repository(job, &ctx.state_dir, &ctx.handle) {
             Ok(r) => r,
             Err(e) => {
-                tracing::warn!("report: repository of job '{}' unreachable: {e}", job.name);
-                verified_all = false;
+                tracing::warn!("report: repository of job '{}' unreadable: {e}", job.name);
                 continue;
             }
         };
@@ -53,33 +44,32 @@ pub fn gather(
                     .collect(),
             );
         }
-        if !seen.insert(repo.id()) {
-            continue;
-        }
-        let rid = repo.id().to_hex();
-        let mine: Vec<_> = ledger.iter().filter(|e| e.chain.ends_with(&format!("/{rid}"))).cloned().collect();
-        match load_copies(&repo) {
-            Ok(copies) => {
-                let v = verify(&mine, &copies, &vk);
-                evidence.findings.extend(
-                    v.findings
-                        .iter()
-                        .map(|f| format!("{} record {:?}: {} ({})", f.chain, f.seq, f.kind, f.detail)),
-                );
-                evidence.chain_heads.extend(v.chains.into_iter().map(|c| (c.chain, c.head)));
-            }
-            Err(e) => {
-                verified_all = false;
-                evidence.findings.push(format!("repository copies of {rid} unreadable: {e}"));
-            }
-        }
     }
-    evidence.verified = if !evidence.findings.is_empty() {
-        Some(false)
-    } else if verified_all {
-        Some(true)
-    } else {
-        None
-    };
-    Ok(build(jobs, &runs, &ledger, &points, evidence, now, since))
+    let ready = jobs.iter().map(|j| (j.name.clone(), readiness(j, audit, now))).collect();
+    Ok(build(jobs, &runs, &ready, &points, evidence_summary(audit), now, since))
+}
+
+/// The report's evidence section, from the audit.
+pub fn evidence_summary(audit: &Audit) -> EvidenceSummary {
+    let v = &audit.verdict;
+    let mut findings: Vec<String> = v
+        .findings
+        .iter()
+        .map(|f| format!("{} record {:?}: {} ({})", f.chain, f.seq, f.kind, f.detail))
+        .collect();
+    findings.extend(v.unreachable.iter().map(|u| format!("not verified: {u}")));
+    EvidenceSummary {
+        verified: if !v.findings.is_empty() {
+            Some(false)
+        } else if v.intact() && v.unreachable.is_empty() {
+            Some(true)
+        } else {
+            None
+        },
+        findings,
+        records: v.records,
+        records_compared: v.records - v.uncompared_records(),
+        chain_heads: v.chains.iter().map(|c| (c.chain.clone(), c.head.clone())).collect(),
+        key_fingerprint: v.key_fingerprint.clone(),
+    }
 }

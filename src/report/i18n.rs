@@ -52,6 +52,7 @@ pub fn t(lang: Lang, key: &str) -> &'static str {
         "evidence" => ("Evidence", "Preuves"),
         "ledger" => ("Evidence ledger verification", "Vérification du registre de preuves"),
         "records" => ("records", "enregistrements"),
+        "records_compared" => ("compared with their repository copies", "comparés aux copies du dépôt"),
         "chain_head" => ("chain head", "tête de chaîne"),
         "key" => ("signing key fingerprint", "empreinte de la clé de signature"),
         "reverify" => (
@@ -129,5 +130,11 @@ pub fn reason(lang: Lang, cause: &Cause) -> String {
         ),
         Cause::JobChanged => "la définition de la tâche a changé depuis le dernier exercice réussi".into(),
         Cause::Passed { level, ended } => format!("exercice de niveau {level} réussi le {ended}"),
+        Cause::EvidenceTampered { findings } => format!(
+            "le registre de preuves a été altéré ({findings} constats ; « rempart evidence verify » les nomme)"
+        ),
+        Cause::RepositoryUnreachable { error } => {
+            format!("le dépôt est illisible : la restauration ne peut pas être prouvée maintenant ({error})")
+        }
     }
 }

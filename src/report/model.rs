@@ -20,8 +20,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::catalog::RunRecord;
-use crate::evidence::ledger::LedgerEntry;
-use crate::evidence::readiness::{readiness, Cause, State};
+use crate::evidence::readiness::{Cause, JobReadiness, State};
 use crate::jobs::{Job, Source};
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -89,10 +88,13 @@ pub struct JobReport {
 
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct EvidenceSummary {
-    /// `None` when it was not verified (no repository reachable).
+    /// `Some(true)` only when every record was verified and compared; `None` when some could
+    /// not be compared (a repository unreachable).
     pub verified: Option<bool>,
     pub findings: Vec<String>,
     pub records: usize,
+    /// Records compared with their repository's copies.
+    pub records_compared: usize,
     pub chain_heads: Vec<(String, String)>,
     pub key_fingerprint: String,
 }
@@ -129,7 +131,7 @@ fn drill_point(r: &RunRecord) -> DrillPoint {
 pub fn build(
     jobs: &[Job],
     runs: &[RunRecord],
-    ledger: &[LedgerEntry],
+    ready: &HashMap<String, JobReadiness>,
     restore_points: &HashMap<String, Vec<DateTime<Utc>>>,
     evidence: EvidenceSummary,
     now: DateTime<Utc>,
@@ -200,7 +202,13 @@ pub fn build(
             .collect();
         let mut points = restore_points.get(&job.name).cloned().unwrap_or_default();
         points.sort();
-        let ready = readiness(job, ledger, now);
+        let ready = ready.get(&job.name).cloned().unwrap_or_else(|| JobReadiness {
+            job: job.name.clone(),
+            state: State::NotVerified,
+            reason: Cause::RepositoryUnreachable { error: "not audited".into() }.english(),
+            cause: Cause::RepositoryUnreachable { error: "not audited".into() },
+            last_drill: None,
+        });
         let backups_ok = in_period.iter().filter(|r| r.succeeded()).count() as u32;
         let mut jr = JobReport {
             job: job.name.clone(),

@@ -166,7 +166,13 @@ fn evidence_lines(r: &Report, l: Lang) -> Vec<String> {
             None => t(l, "not_verified_ledger").to_string(),
         }
     )];
-    v.push(format!("{} {}", e.records, t(l, "records")));
+    v.push(format!(
+        "{} {} ({} {})",
+        e.records,
+        t(l, "records"),
+        e.records_compared,
+        t(l, "records_compared")
+    ));
     for (chain, head) in &e.chain_heads {
         v.push(format!("{} {chain}: {head}", t(l, "chain_head")));
     }

@@ -36,6 +36,8 @@ pub struct RunContext {
     pub backoff: Vec<Duration>,
     /// Options of a drill started by hand (`rempart drill`); scheduled drills use the job's.
     pub drill: Option<crate::drill::DrillOptions>,
+    /// Other installations' evidence keys whose records count for readiness here.
+    pub pinned_keys: Vec<String>,
 }
 
 impl RunContext {
@@ -54,7 +56,16 @@ impl RunContext {
             now: Utc::now,
             backoff: vec![Duration::from_secs(30), Duration::from_secs(120), Duration::from_secs(600)],
             drill: None,
+            pinned_keys: Vec::new(),
         }
+    }
+
+    /// An audit of the evidence ledger for `jobs` (the one verification).
+    ///
+    /// # Errors
+    /// The catalog or the evidence key cannot be read.
+    pub fn audit(&self, jobs: &[Job]) -> Result<crate::evidence::audit::Audit> {
+        crate::evidence::audit::audit(jobs, &self.state_dir, &self.keys_dir, &self.pinned_keys, &self.handle)
     }
 
     pub fn catalog(&self) -> Result<Catalog> {

@@ -24,6 +24,33 @@ pub fn job_storage(job: &Job, handle: &tokio::runtime::Handle) -> Result<Blockin
     Ok(BlockingStorage::new(inner, handle.clone()))
 }
 
+/// Opens the repository of `job` when it exists; creates nothing (status, reports, audits,
+/// catalog rebuilds and cold drills read; only a backup or `init` creates a repository).
+///
+/// # Errors
+/// `NotFound` naming the job and the repository when there is none; the errors of opening.
+pub fn open_existing_job_repository(
+    job: &Job,
+    state_dir: &std::path::Path,
+    handle: &tokio::runtime::Handle,
+) -> Result<Repository> {
+    let storage = job_storage(job, handle)?;
+    if storage.list(Kind::Config)?.is_empty() {
+        return Err(Error::not_found(format!(
+            "job '{}': there is no repository at '{}' yet (the job's first backup creates it)",
+            job.name, job.repository
+        )));
+    }
+    let pass = read_password_file(&job.password_file)?;
+    let repo = Repository::open(storage, &pass)?;
+    if crate::storage::is_local(&job.repository) {
+        Ok(repo)
+    } else {
+        let dir = crate::state::repo_dir(state_dir, &repo.id()).join("cache");
+        Ok(repo.with_cache(dir))
+    }
+}
+
 /// Opens (or, the first time, creates) the repository of `job`.
 ///
 /// # Errors

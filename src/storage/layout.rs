@@ -21,10 +21,12 @@ pub enum Kind {
     Evidence,
     /// Forget records: snapshots a forget decided to remove, written before they are deleted.
     Forgotten,
+    /// Public keys of the installations whose evidence chains the repository holds.
+    EvidenceKey,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 10] = [
         Kind::Config,
         Kind::Key,
         Kind::Pack,
@@ -34,6 +36,7 @@ impl Kind {
         Kind::Trash,
         Kind::Evidence,
         Kind::Forgotten,
+        Kind::EvidenceKey,
     ];
 
     /// The folder (key prefix) of this kind.
@@ -48,6 +51,7 @@ impl Kind {
             Kind::Trash => "trash",
             Kind::Evidence => "evidence",
             Kind::Forgotten => "forgotten",
+            Kind::EvidenceKey => "evidence-keys",
         }
     }
 
@@ -63,6 +67,7 @@ impl Kind {
             Kind::Trash => "trash",
             Kind::Evidence => "evidence",
             Kind::Forgotten => "forget record",
+            Kind::EvidenceKey => "evidence key",
         }
     }
 

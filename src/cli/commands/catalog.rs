@@ -11,9 +11,23 @@ pub fn run(ctx: &Context, cmd: CatalogCommand) -> Result<ExitStatus> {
             let jobs = ctx.jobs()?;
             let mut catalog = Catalog::open(&ctx.state_dir())?;
             let mut added = 0;
+            let mut missing = Vec::new();
+            let mut repos = Vec::new();
             for job in &jobs {
-                let repo =
-                    crate::runner::open::open_job_repository(job, &ctx.state_dir(), ctx.runtime.handle())?;
+                // Never created here: a job whose repository is not there has nothing to bring back.
+                let repo = match crate::runner::open::open_existing_job_repository(
+                    job,
+                    &ctx.state_dir(),
+                    ctx.runtime.handle(),
+                ) {
+                    Ok(r) => r,
+                    Err(crate::Error::NotFound(m)) => {
+                        missing.push(m);
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
+                repos.push(repo.clone());
                 let (snaps, _) = repo.list_snapshots()?;
                 let register = crate::state::SnapshotRegister::open(&ctx.state_dir(), &repo.id());
                 for (id, s) in snaps.into_iter().filter(|(_, s)| s.job.as_deref() == Some(&job.name)) {
@@ -53,27 +67,34 @@ pub fn run(ctx: &Context, cmd: CatalogCommand) -> Result<ExitStatus> {
             // The ledger comes back from the repositories' write-once copies.
             let mut restored = 0;
             let mut seen = std::collections::HashSet::new();
-            for job in &jobs {
-                let repo =
-                    crate::runner::open::open_job_repository(job, &ctx.state_dir(), ctx.runtime.handle())?;
+            let mut chains = std::collections::BTreeSet::new();
+            for repo in &repos {
                 if !seen.insert(repo.id()) {
                     continue;
                 }
-                let mut copies = crate::evidence::ledger::load_copies(&repo)?;
+                let mut copies = crate::evidence::ledger::load_copies(repo)?;
                 copies.sort_by(|a, b| {
                     (a.entry.chain.as_str(), a.entry.seq).cmp(&(b.entry.chain.as_str(), b.entry.seq))
                 });
                 for c in copies {
+                    chains.insert(c.entry.chain.clone());
                     if crate::evidence::ledger::restore_entry(&mut catalog, &c.entry)? {
                         restored += 1;
                     }
                 }
             }
+            for m in &missing {
+                eprintln!("note: {m}; nothing to rebuild from it (no repository was created)");
+            }
             if !ctx.global.quiet {
                 crate::outln!(
-                    "catalog '{}': {added} backup runs recreated from the repositories, {restored} evidence records restored",
-                    catalog.path().display()
+                    "catalog '{}': {added} backup runs recreated from the repositories, {restored} evidence records restored in {} chains",
+                    catalog.path().display(),
+                    chains.len()
                 );
+                for c in &chains {
+                    crate::outln!("  chain {c}");
+                }
             }
             Ok(ExitStatus::Success)
         }

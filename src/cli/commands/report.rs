@@ -17,16 +17,10 @@ pub fn run(ctx: &Context, a: ReportArgs) -> Result<ExitStatus> {
         }
         jobs.retain(|j| a.only.contains(&j.name));
     }
-    let keys =
-        crate::jobs::Defaults::new(&ctx.jobs_dir, &ctx.state_dir(), ctx.global.keys.as_deref()).keys_dir;
-    let report = crate::report::gather::gather(
-        &jobs,
-        &ctx.state_dir(),
-        &keys,
-        ctx.runtime.handle(),
-        chrono::Utc::now(),
-        since,
-    )?;
+    let rctx = ctx.run_context(crate::util::username());
+    // The audit covers every job (tampering anywhere in the ledger is the report's business).
+    let audit = rctx.audit(&ctx.jobs()?)?;
+    let report = crate::report::gather::gather(&jobs, &rctx, &audit, chrono::Utc::now(), since)?;
     let text = match a.format.as_str() {
         "json" => crate::report::render::json(&report),
         "md" => crate::report::render::markdown(&report, lang),

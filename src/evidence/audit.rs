@@ -1,0 +1,96 @@
+//! Gathering what the one verification needs, and holding its verdict for readiness.
+//!
+//! Reads every record of the local ledger, this installation's key, and, for every job, its
+//! repository's evidence copies and registered keys. Repositories are opened, never created: a
+//! job whose repository cannot be opened is named as unreachable. Status, the report, the
+//! dashboard, the metrics and `evidence verify` all build their answer from an [`Audit`].
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use super::ledger::{entries, load_copies_lenient, LedgerEntry};
+use super::verify::{verify_ledger, Finding, RepoEvidence, Verdict};
+use crate::catalog::Catalog;
+use crate::error::Result;
+use crate::jobs::Job;
+
+/// The ledger, its verdict, and which repository each job uses.
+#[derive(Clone, Debug, Default)]
+pub struct Audit {
+    pub entries: Vec<LedgerEntry>,
+    pub verdict: Verdict,
+    /// Job name to its repository id, or why it could not be opened.
+    pub job_repositories: HashMap<String, std::result::Result<String, String>>,
+}
+
+impl Audit {
+    /// Verifies `entries` against `repos` (used by [`audit`], and by tests that build the
+    /// inputs themselves).
+    pub fn from_parts(
+        entries: Vec<LedgerEntry>,
+        repos: Vec<RepoEvidence>,
+        unreachable: Vec<String>,
+        job_repositories: HashMap<String, std::result::Result<String, String>>,
+        local_key: Option<&ed25519_dalek::VerifyingKey>,
+        pinned: &[String],
+    ) -> Audit {
+        let verdict = verify_ledger(&entries, &repos, unreachable, local_key, pinned);
+        Audit { entries, verdict, job_repositories }
+    }
+}
+
+/// Audits the ledger of this installation for `jobs`.
+///
+/// # Errors
+/// The catalog or the evidence key cannot be read.
+pub fn audit(
+    jobs: &[Job],
+    state_dir: &Path,
+    keys_dir: &Path,
+    pinned: &[String],
+    handle: &tokio::runtime::Handle,
+) -> Result<Audit> {
+    let mut catalog = Catalog::open(state_dir)?;
+    let local = entries(&mut catalog, None)?;
+    // Read, never created: auditing from another folder must not mint a key of its own.
+    let key = super::key::load(keys_dir)?;
+    let mut repos: Vec<RepoEvidence> = Vec::new();
+    let mut unreachable = Vec::new();
+    let mut job_repositories = HashMap::new();
+    let mut damaged: Vec<Finding> = Vec::new();
+    for job in jobs {
+        let repo = match crate::runner::open::open_existing_job_repository(job, state_dir, handle) {
+            Ok(r) => r,
+            Err(e) => {
+                unreachable.push(format!("job '{}': repository '{}': {e}", job.name, job.repository));
+                job_repositories.insert(job.name.clone(), Err(e.to_string()));
+                continue;
+            }
+        };
+        let rid = repo.id().to_hex();
+        job_repositories.insert(job.name.clone(), Ok(rid.clone()));
+        if repos.iter().any(|r| r.repository_id == rid) {
+            continue;
+        }
+        let read = load_copies_lenient(&repo)
+            .and_then(|(copies, bad)| Ok((copies, bad, super::registry::load(&repo)?)));
+        match read {
+            Ok((copies, bad, keys)) => {
+                damaged.extend(bad.into_iter().map(|(object, why)| Finding {
+                    chain: format!("?/{rid}"),
+                    seq: None,
+                    record_id: object,
+                    kind: "damaged-copy".into(),
+                    detail: why,
+                }));
+                repos.push(RepoEvidence { repository_id: rid, copies, keys });
+            }
+            Err(e) => unreachable
+                .push(format!("job '{}': evidence in repository '{}': {e}", job.name, job.repository)),
+        }
+    }
+    let vk = key.map(|k| k.verifying_key());
+    let mut a = Audit::from_parts(local, repos, unreachable, job_repositories, vk.as_ref(), pinned);
+    a.verdict.findings.extend(damaged);
+    Ok(a)
+}

@@ -1,0 +1,273 @@
+//! The auditor's export: this installation's chains, standing alone.
+//!
+//! A JSON Lines file. The first line is the header: the export time, the installation's public
+//! key and its fingerprint, and for each chain its window — the first record exported, the
+//! *anchor* (the hash of the record just before the window, 64 zeros from the start), and the
+//! head (last number and hash) — each chain's statement signed with the installation's key.
+//! Then one line per record: chain, number, id, canonical text, hash, previous hash and
+//! signature. Whoever holds the export and the key's fingerprint (which `evidence verify`
+//! prints on the installation) can check, with `rempart evidence verify-export` or
+//! `scripts/verify-evidence` (Python and OpenSSL only): the key matches the pinned
+//! fingerprint, every signature is by that key, the records link from the anchor to the
+//! signed head without a gap, and nothing was cut from the end. Records signed by any other key
+//! fail. A `--since` window verifies on its own, from its anchor.
+
+use base64::Engine;
+use ed25519_dalek::{Signer, SigningKey, Verifier, VerifyingKey};
+use serde::{Deserialize, Serialize};
+
+use super::ledger::{sha256_hex, LedgerEntry, GENESIS};
+
+/// The statement signed for each chain of an export.
+pub fn head_statement(chain: &ChainWindow, exported: &str) -> String {
+    format!(
+        "rempart-evidence-export-v1\n{}\n{}\n{}\n{}\n{}\n{}",
+        chain.chain, chain.first_seq, chain.anchor, chain.head_seq, chain.head_hash, exported
+    )
+}
+
+/// One chain's window in an export.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ChainWindow {
+    pub chain: String,
+    pub first_seq: u64,
+    pub anchor: String,
+    pub head_seq: u64,
+    pub head_hash: String,
+    /// Ed25519 over [`head_statement`], base64.
+    pub signature: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Header {
+    pub rempart_evidence_export: u32,
+    pub exported: String,
+    pub since: Option<String>,
+    pub key_fingerprint: String,
+    pub public_key_pem: String,
+    pub chains: Vec<ChainWindow>,
+    /// Chains of other installations held by this ledger, not exported (they are verified with
+    /// their own keys).
+    pub other_chains_not_exported: usize,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Line {
+    chain: String,
+    seq: u64,
+    record_id: String,
+    canonical: String,
+    hash: String,
+    prev: String,
+    signature: String,
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn ended(e: &LedgerEntry) -> Option<chrono::DateTime<chrono::Utc>> {
+    e.fields()["ended"]
+        .as_str()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&chrono::Utc))
+}
+
+/// A chain's id, its records in the window, and the anchor (hash before the window).
+type Window<'a> = (String, Vec<&'a LedgerEntry>, String);
+
+/// This installation's chains, and the window of each (records since `since`); also how many
+/// chains of other installations were left out.
+fn windows<'a>(
+    all: &'a [LedgerEntry],
+    key: &SigningKey,
+    since: Option<chrono::DateTime<chrono::Utc>>,
+) -> (Vec<Window<'a>>, usize) {
+    let fp = super::key::fingerprint(&key.verifying_key());
+    let mut chains: std::collections::BTreeMap<&str, Vec<&LedgerEntry>> = Default::default();
+    for e in all {
+        chains.entry(e.chain.as_str()).or_default().push(e);
+    }
+    let mut out = Vec::new();
+    let mut others = 0;
+    for (chain, mut recs) in chains {
+        let mine = match super::verify::chain_fingerprint(chain) {
+            Some(f) => f == fp,
+            // Legacy chains were all signed with this installation's key.
+            None => recs.first().is_some_and(|e| super::verify::key_signed(&key.verifying_key(), e)),
+        };
+        if !mine {
+            others += 1;
+            continue;
+        }
+        recs.sort_by_key(|e| e.seq);
+        // The window starts at the first record ended within `since`; the anchor is the hash
+        // of the record before it.
+        let start = since
+            .map_or(0, |s| recs.iter().position(|e| ended(e).is_none_or(|t| t >= s)).unwrap_or(recs.len()));
+        let anchor = if start == 0 { GENESIS.to_string() } else { recs[start - 1].hash.clone() };
+        out.push((chain.to_string(), recs[start..].to_vec(), anchor));
+    }
+    (out, others)
+}
+
+/// The JSON Lines export of this installation's chains.
+pub fn jsonl(
+    all: &[LedgerEntry],
+    key: &SigningKey,
+    since: Option<chrono::DateTime<chrono::Utc>>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> String {
+    let exported = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let (chains, others) = windows(all, key, since);
+    let mut header = Header {
+        rempart_evidence_export: 1,
+        exported: exported.clone(),
+        since: since.map(|s| s.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+        key_fingerprint: super::key::fingerprint(&key.verifying_key()),
+        public_key_pem: super::key::public_pem(key),
+        chains: vec![],
+        other_chains_not_exported: others,
+    };
+    let mut lines = String::new();
+    for (chain, recs, anchor) in &chains {
+        let (head_seq, head_hash) = recs.last().map_or((0, anchor.clone()), |e| (e.seq, e.hash.clone()));
+        let mut w = ChainWindow {
+            chain: chain.clone(),
+            first_seq: recs.first().map_or(head_seq + 1, |e| e.seq),
+            anchor: anchor.clone(),
+            head_seq,
+            head_hash,
+            signature: String::new(),
+        };
+        w.signature = b64(&key.sign(head_statement(&w, &exported).as_bytes()).to_bytes());
+        header.chains.push(w);
+        for e in recs {
+            let line = Line {
+                chain: e.chain.clone(),
+                seq: e.seq,
+                record_id: e.record_id.clone(),
+                canonical: e.canonical.clone(),
+                hash: e.hash.clone(),
+                prev: e.fields()["prev"].as_str().unwrap_or("").to_string(),
+                signature: e.signature.clone(),
+            };
+            lines.push_str(&serde_json::to_string(&line).expect("serializable"));
+            lines.push('\n');
+        }
+    }
+    let mut out = serde_json::to_string(&header).expect("serializable");
+    out.push('\n');
+    out.push_str(&lines);
+    out
+}
+
+/// The CSV export (one row per record of this installation's chains; no header signatures:
+/// use the JSON Lines export to verify).
+pub fn csv(all: &[LedgerEntry], key: &SigningKey, since: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    let mut out = String::from("chain,seq,record_id,job,step,outcome,ended,hash,prev,signature\n");
+    let cell = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    for (_, recs, _) in windows(all, key, since).0 {
+        for e in recs {
+            let f = e.fields();
+            out.push_str(&format!(
+                "{},{},{},{},{},{},{},{},{},{}\n",
+                cell(&e.chain),
+                e.seq,
+                cell(&e.record_id),
+                cell(f["job"].as_str().unwrap_or("")),
+                cell(f["step"].as_str().unwrap_or("")),
+                cell(f["outcome"].as_str().unwrap_or("")),
+                cell(f["ended"].as_str().unwrap_or("")),
+                e.hash,
+                f["prev"].as_str().unwrap_or(""),
+                e.signature
+            ));
+        }
+    }
+    out
+}
+
+/// What verifying an export found.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ExportCheck {
+    pub records: usize,
+    /// (chain, first seq, head seq, head hash) of each chain that verified.
+    pub chains: Vec<(String, u64, u64, String)>,
+    pub problems: Vec<String>,
+}
+
+fn sig_ok(key: &VerifyingKey, text: &str, sig_b64: &str) -> bool {
+    let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(sig_b64) else { return false };
+    let Ok(sig) = ed25519_dalek::Signature::from_slice(&bytes) else { return false };
+    key.verify(text.as_bytes(), &sig).is_ok()
+}
+
+/// Verifies an export against the pinned key fingerprint `fingerprint`.
+pub fn verify_export(text: &str, fingerprint: &str) -> ExportCheck {
+    let mut r = ExportCheck::default();
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let Some(header) = lines.next().and_then(|l| serde_json::from_str::<Header>(l).ok()) else {
+        r.problems
+            .push("the first line is not an export header (an export from 'rempart evidence export')".into());
+        return r;
+    };
+    let Some(key) = super::verify::key_from_pem(&header.public_key_pem) else {
+        r.problems.push("the header's public key does not parse".into());
+        return r;
+    };
+    let actual = super::key::fingerprint(&key);
+    if actual != fingerprint.trim().to_ascii_lowercase() {
+        r.problems.push(format!(
+            "the export's key has fingerprint {actual}, not the pinned {fingerprint}: it was not signed by the installation you trust"
+        ));
+        return r;
+    }
+    let mut state: std::collections::HashMap<String, (u64, String, &ChainWindow)> = Default::default();
+    for w in &header.chains {
+        if !sig_ok(&key, &head_statement(w, &header.exported), &w.signature) {
+            r.problems.push(format!("chain {}: the signed window statement does not verify", w.chain));
+        }
+        state.insert(w.chain.clone(), (w.first_seq - 1, w.anchor.clone(), w));
+    }
+    for (n, l) in lines.enumerate() {
+        let Ok(line) = serde_json::from_str::<Line>(l) else {
+            r.problems.push(format!("record line {}: not a record", n + 1));
+            continue;
+        };
+        r.records += 1;
+        let where_ = format!("chain {} record {}", line.chain, line.seq);
+        let Some((last_seq, last_hash, _)) = state.get_mut(&line.chain) else {
+            r.problems.push(format!("{where_}: its chain is not in the signed header"));
+            continue;
+        };
+        if sha256_hex(&line.canonical) != line.hash {
+            r.problems.push(format!("{where_}: its content does not match its hash"));
+        }
+        if !sig_ok(&key, &line.canonical, &line.signature) {
+            r.problems.push(format!("{where_}: not signed by the pinned key"));
+        }
+        let fields: serde_json::Value = serde_json::from_str(&line.canonical).unwrap_or_default();
+        if line.seq != *last_seq + 1
+            || fields["seq"].as_u64() != Some(line.seq)
+            || fields["prev"].as_str() != Some(last_hash.as_str())
+            || fields["chain"].as_str() != Some(line.chain.as_str())
+        {
+            r.problems.push(format!("{where_}: does not follow record {last_seq} of its chain (a record is missing, inserted or moved)"));
+        }
+        *last_seq = line.seq;
+        *last_hash = sha256_hex(&line.canonical);
+    }
+    for (chain, (last_seq, last_hash, w)) in &state {
+        if *last_seq != w.head_seq || *last_hash != w.head_hash {
+            r.problems.push(format!(
+                "chain {chain}: the export ends at record {last_seq} but its signed head is record {} (records were cut from the end)",
+                w.head_seq
+            ));
+        } else {
+            r.chains.push((chain.clone(), w.first_seq, w.head_seq, w.head_hash.clone()));
+        }
+    }
+    r.chains.sort();
+    r
+}
