@@ -17,9 +17,6 @@ use crate::repo::Repository;
 use crate::restore::database::{restore_database, DbRestoreOptions};
 use crate::restore::{restore_with_index, target_path, RestoreOptions};
 use crate::runner::RunContext;
-use crate::sources::mysql::MyConn;
-use crate::sources::postgres::PgConn;
-use crate::sources::process::run_capture;
 use crate::sources::{DbAuth, DbKind, DbUrl};
 
 /// Where a drill restores a database: the job's drill server, or the source's server.
@@ -101,8 +98,33 @@ pub fn restore_and_check(
             true,
             format!("{} loaded", crate::util::human_bytes(restored.bytes)),
         );
-        let (ok, detail, rows) = engine_check(&to, &auth)?;
+        let engine = crate::sources::engine::connect(&to, &auth)?;
+        let db = to.databases.first().cloned().unwrap_or_default();
+        // What was restored against what the dump holds: tables and rows, table by table.
+        let restored_inv = engine.inventory(&db)?;
+        let dump_inv = {
+            let index = index.clone();
+            let node = crate::restore::find_path(repo, &index, &snap.tree, &dump.path)?.ok_or_else(|| {
+                Error::corrupt(format!("snapshot tree, {}", dump.path), "the dump file is missing")
+            })?;
+            let mut reader = crate::restore::stream::VerifiedReader::new(repo, index, &node);
+            engine.dump_inventory(&mut reader)?
+        };
+        let rows: u64 = restored_inv.values().sum();
         r.rows_verified += rows;
+        let name = format!("inventory of {}: tables and rows as in the dump", dump.database);
+        match crate::sources::inventory::compare(&dump_inv, &restored_inv) {
+            None => {
+                all_ok &=
+                    r.check(3, name, true, format!("{} tables, {rows} rows, as in the dump", dump_inv.len()));
+            }
+            Some(diff) => {
+                all_ok &= r.check(3, name, false, &diff);
+                r.fail(format!("the restored database is not what was backed up: {diff}"));
+            }
+        }
+        let (ok, detail) = engine.engine_check(&db)?;
+        let detail = format!("{detail}; {rows} rows in {} tables", restored_inv.len());
         all_ok &= r.check(3, format!("engine checks of {}", dump.database), ok, &detail);
         if !ok {
             r.fail(format!("the restored database fails its engine's checks: {detail}"));
@@ -206,164 +228,6 @@ fn metadata_mismatch(node: &Node, m: &std::fs::Metadata) -> Option<String> {
     None
 }
 
-/// pg_amcheck, found on PATH or in PostgreSQL's versioned bin folders.
-fn find_pg_amcheck() -> Option<PathBuf> {
-    let on_path = std::env::var_os("PATH")
-        .and_then(|p| std::env::split_paths(&p).map(|d| d.join("pg_amcheck")).find(|p| p.exists()));
-    on_path.or_else(|| {
-        let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-            .ok()?
-            .flatten()
-            .map(|e| e.path().join("bin/pg_amcheck"))
-            .filter(|p| p.exists())
-            .collect();
-        found.sort();
-        found.pop()
-    })
-}
-
-/// The engine's own checks of a restored database; returns (ok, detail, rows counted).
-fn engine_check(to: &DbUrl, auth: &DbAuth) -> Result<(bool, String, u64)> {
-    let db = to.databases.first().cloned().unwrap_or_default();
-    match to.kind {
-        DbKind::Postgres => {
-            let conn = PgConn::new(to, auth)?;
-            let tables = conn.query(&db, "select format('%I.%I', schemaname, tablename) from pg_tables where schemaname not in ('pg_catalog','information_schema') order by 1")?;
-            let mut rows = 0u64;
-            for t in tables.lines().filter(|l| !l.is_empty()) {
-                rows +=
-                    conn.query(&db, &format!("select count(*) from {t}"))?.trim().parse::<u64>().unwrap_or(0);
-            }
-            match find_pg_amcheck() {
-                Some(bin) => {
-                    let mut cmd = conn.command_at(bin);
-                    cmd.args(["--no-password", "--install-missing", "--heapallindexed", "-d", &db]);
-                    match run_capture(cmd, "pg_amcheck") {
-                        Ok(_) => Ok((
-                            true,
-                            format!(
-                                "pg_amcheck --heapallindexed clean; {rows} rows in {} tables",
-                                tables.lines().count()
-                            ),
-                            rows,
-                        )),
-                        Err(e) => Ok((false, format!("pg_amcheck: {e}"), rows)),
-                    }
-                }
-                None => Ok((
-                    true,
-                    format!(
-                        "{rows} rows read in {} tables (pg_amcheck is not installed)",
-                        tables.lines().count()
-                    ),
-                    rows,
-                )),
-            }
-        }
-        DbKind::Mysql => {
-            let conn = MyConn::new(to, auth)?;
-            let tables: Vec<String> = conn
-                .query(None, &format!("select table_name from information_schema.tables where table_schema = '{}' and table_type = 'BASE TABLE'", db.replace('\'', "''")))?
-                .lines()
-                .map(str::to_string)
-                .filter(|t| !t.is_empty())
-                .collect();
-            let mut rows = 0u64;
-            let mut bad = Vec::new();
-            for t in &tables {
-                let q = crate::sources::mysql::quote_ident(t);
-                rows += conn
-                    .query(Some(&db), &format!("select count(*) from {q}"))?
-                    .trim()
-                    .parse::<u64>()
-                    .unwrap_or(0);
-                let out = conn.query(Some(&db), &format!("check table {q}"))?;
-                if !out.lines().any(|l| l.ends_with("\tOK")) {
-                    bad.push(format!("{t}: {}", out.trim()));
-                }
-            }
-            let ok = bad.is_empty();
-            Ok((
-                ok,
-                if ok {
-                    format!("CHECK TABLE OK for {} tables; {rows} rows", tables.len())
-                } else {
-                    bad.join("; ")
-                },
-                rows,
-            ))
-        }
-        DbKind::Sqlite => {
-            let path = to.path.clone().expect("sqlite path");
-            let problems = crate::sources::sqlite::integrity_check(&path)?;
-            let c = rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-                .map_err(|e| Error::failed(e.to_string()))?;
-            let tables: Vec<String> = c
-                .prepare("select name from sqlite_master where type = 'table' and name not like 'sqlite_%'")
-                .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
-                .map_err(|e| Error::failed(e.to_string()))?;
-            let mut rows = 0u64;
-            for t in &tables {
-                rows += c
-                    .query_row(&format!("select count(*) from \"{}\"", t.replace('"', "\"\"")), [], |r| {
-                        r.get::<_, i64>(0)
-                    })
-                    .unwrap_or(0) as u64;
-            }
-            let ok = problems.is_empty();
-            Ok((
-                ok,
-                if ok {
-                    format!("PRAGMA integrity_check ok; {rows} rows in {} tables", tables.len())
-                } else {
-                    problems.join("; ")
-                },
-                rows,
-            ))
-        }
-    }
-}
-
-/// Runs one query on the restored database; the first column of the first row.
-fn query_first(to: &DbUrl, auth: &DbAuth, sql: &str) -> Result<String> {
-    let db = to.databases.first().cloned().unwrap_or_default();
-    match to.kind {
-        DbKind::Postgres => Ok(PgConn::new(to, auth)?
-            .query(&db, sql)?
-            .lines()
-            .next()
-            .unwrap_or("")
-            .split('|')
-            .next()
-            .unwrap_or("")
-            .to_string()),
-        DbKind::Mysql => Ok(MyConn::new(to, auth)?
-            .query(Some(&db), sql)?
-            .lines()
-            .next()
-            .unwrap_or("")
-            .split('\t')
-            .next()
-            .unwrap_or("")
-            .to_string()),
-        DbKind::Sqlite => {
-            let c = rusqlite::Connection::open(to.path.as_ref().expect("path"))
-                .map_err(|e| Error::failed(e.to_string()))?;
-            c.query_row(sql, [], |r| {
-                let v: rusqlite::types::Value = r.get(0)?;
-                Ok(match v {
-                    rusqlite::types::Value::Null => String::new(),
-                    rusqlite::types::Value::Integer(i) => i.to_string(),
-                    rusqlite::types::Value::Real(f) => f.to_string(),
-                    rusqlite::types::Value::Text(t) => t,
-                    rusqlite::types::Value::Blob(b) => hex::encode(b),
-                })
-            })
-            .map_err(|e| Error::failed(format!("query '{sql}': {e}")))
-        }
-    }
-}
-
 /// Level 4: the job's own checks.
 pub fn validate(
     ctx: &RunContext,
@@ -413,7 +277,9 @@ pub fn validate(
                         false,
                         "the snapshot holds no restored database to query".to_string(),
                     ),
-                    Some(to) => match query_first(&to, &auth, query) {
+                    Some(to) => match crate::sources::engine::connect(&to, &auth).and_then(|e| {
+                        e.query_first(&to.databases.first().cloned().unwrap_or_default(), query)
+                    }) {
                         Ok(v) => {
                             let (ok, want) = match (expect, expect_at_least) {
                                 (Some(e), _) => (&v == e, format!("'{e}'")),

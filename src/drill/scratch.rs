@@ -16,9 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::sources::mysql::MyConn;
-use crate::sources::postgres::PgConn;
-use crate::sources::{DbAuth, DbKind, DbUrl};
+use crate::sources::{DbAuth, DbUrl};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ScratchDb {
@@ -67,11 +65,7 @@ pub fn clean(marker: &Marker) -> (bool, Vec<String>) {
 fn drop_database(db: &ScratchDb) -> Result<()> {
     let url = DbUrl::parse(&db.server)?;
     let auth = DbAuth { password_file: db.password_file.clone() };
-    match url.kind {
-        DbKind::Postgres => PgConn::new(&url, &auth)?.drop_database(&db.database),
-        DbKind::Mysql => MyConn::new(&url, &auth)?.drop_database(&db.database),
-        DbKind::Sqlite => Ok(()),
-    }
+    crate::sources::engine::connect(&url, &auth)?.drop_database(&db.database)
 }
 
 fn dir(state_dir: &Path) -> PathBuf {

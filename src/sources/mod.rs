@@ -9,6 +9,8 @@
 //! Dumps are streamed from the tool's stdout into the backup pipeline (no temporary copy);
 //! SQLite is copied with the online backup API in one step into a temporary file first.
 
+pub mod engine;
+pub mod inventory;
 pub mod mysql;
 pub mod postgres;
 pub mod process;

@@ -1,0 +1,302 @@
+//! The database-engine abstraction: what rempart does with a database the same way for every
+//! engine (PostgreSQL, MariaDB/MySQL, SQLite), so drills, restores and cleanup name an
+//! operation, not an engine.
+//!
+//! [`connect`] gives a [`DbEngine`] for a server (or a SQLite file); its methods are the
+//! operations a drill needs on a restored copy: its table inventory, its engine's own integrity
+//! checks, a query, and dropping a scratch database; plus the inventory of a dump as backed up.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::PathBuf;
+
+use super::inventory::Inventory;
+use super::mysql::MyConn;
+use super::postgres::PgConn;
+use super::process::run_capture;
+use super::{DbAuth, DbKind, DbUrl};
+use crate::error::{Error, Result};
+
+/// One database server (or SQLite file) and what rempart does with it.
+pub trait DbEngine {
+    fn kind(&self) -> DbKind;
+
+    /// The tables of database `db` (ignored for SQLite) with their row counts.
+    ///
+    /// # Errors
+    /// The client's error, naming the database.
+    fn inventory(&self, db: &str) -> Result<Inventory>;
+
+    /// The engine's own integrity checks of `db`: (passed, what was checked or what failed).
+    ///
+    /// # Errors
+    /// When the checks cannot run at all.
+    fn engine_check(&self, db: &str) -> Result<(bool, String)>;
+
+    /// Runs `sql` in `db`; the first column of the first row, as text.
+    ///
+    /// # Errors
+    /// The client's error.
+    fn query_first(&self, db: &str, sql: &str) -> Result<String>;
+
+    /// Drops database `db` (a drill's scratch database).
+    ///
+    /// # Errors
+    /// The client's error.
+    fn drop_database(&self, db: &str) -> Result<()>;
+
+    /// The inventory of a dump as backed up, read from its stream.
+    ///
+    /// # Errors
+    /// When the stream or the tool reading it fails.
+    fn dump_inventory(&self, dump: &mut dyn Read) -> Result<Inventory>;
+}
+
+/// The engine of `url`.
+///
+/// # Errors
+/// `InvalidInput` when the password file cannot be read.
+pub fn connect(url: &DbUrl, auth: &DbAuth) -> Result<Box<dyn DbEngine>> {
+    Ok(match url.kind {
+        DbKind::Postgres => Box::new(Postgres(PgConn::new(url, auth)?)),
+        DbKind::Mysql => Box::new(Mysql(MyConn::new(url, auth)?)),
+        DbKind::Sqlite => Box::new(Sqlite(
+            url.path
+                .clone()
+                .ok_or_else(|| Error::invalid(format!("'{}' names no SQLite file", url.display())))?,
+        )),
+    })
+}
+
+struct Postgres(PgConn);
+
+/// pg_amcheck, found on PATH or in PostgreSQL's versioned bin folders.
+fn find_pg_amcheck() -> Option<PathBuf> {
+    let on_path = std::env::var_os("PATH")
+        .and_then(|p| std::env::split_paths(&p).map(|d| d.join("pg_amcheck")).find(|p| p.exists()));
+    on_path.or_else(|| {
+        let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .flatten()
+            .map(|e| e.path().join("bin/pg_amcheck"))
+            .filter(|p| p.exists())
+            .collect();
+        found.sort();
+        found.pop()
+    })
+}
+
+impl DbEngine for Postgres {
+    fn kind(&self) -> DbKind {
+        DbKind::Postgres
+    }
+
+    fn inventory(&self, db: &str) -> Result<Inventory> {
+        let tables = self.0.query(
+            db,
+            "select schemaname || '.' || tablename, format('%I.%I', schemaname, tablename) from pg_tables where schemaname not in ('pg_catalog','information_schema') order by 1",
+        )?;
+        let mut inv = BTreeMap::new();
+        for line in tables.lines().filter(|l| !l.is_empty()) {
+            let (name, quoted) = line.split_once('|').unwrap_or((line, line));
+            let n = self.0.query(db, &format!("select count(*) from {quoted}"))?;
+            inv.insert(name.to_string(), n.trim().parse::<u64>().unwrap_or(0));
+        }
+        Ok(inv)
+    }
+
+    fn engine_check(&self, db: &str) -> Result<(bool, String)> {
+        match find_pg_amcheck() {
+            Some(bin) => {
+                let mut cmd = self.0.command_at(bin);
+                cmd.args(["--no-password", "--install-missing", "--heapallindexed", "-d", db]);
+                Ok(match run_capture(cmd, "pg_amcheck") {
+                    Ok(_) => (true, "pg_amcheck --heapallindexed clean".into()),
+                    Err(e) => (false, format!("pg_amcheck: {e}")),
+                })
+            }
+            None => {
+                Ok((true, "pg_amcheck is not installed: no engine check beyond reading every row".into()))
+            }
+        }
+    }
+
+    fn query_first(&self, db: &str, sql: &str) -> Result<String> {
+        Ok(self.0.query(db, sql)?.lines().next().unwrap_or("").split('|').next().unwrap_or("").to_string())
+    }
+
+    fn drop_database(&self, db: &str) -> Result<()> {
+        self.0.drop_database(db)
+    }
+
+    fn dump_inventory(&self, dump: &mut dyn Read) -> Result<Inventory> {
+        // pg_restore turns the custom format into SQL; COPY blocks hold one row per line.
+        let mut cmd = self.0.command("pg_restore");
+        cmd.args(["-f", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().map_err(|e| Error::io("cannot start pg_restore", e))?;
+        let mut stdin = child.stdin.take().expect("piped");
+        let stdout = child.stdout.take().expect("piped");
+        let counter = std::thread::spawn(move || super::inventory::pg_sql(stdout));
+        let fed = std::io::copy(dump, &mut stdin);
+        drop(stdin);
+        let inv = counter.join().map_err(|_| Error::failed("the dump inventory thread panicked"))?;
+        let out = child.wait_with_output().map_err(|e| Error::io("cannot wait for pg_restore", e))?;
+        fed.map_err(|e| Error::io("cannot feed the dump to pg_restore", e))?;
+        if !out.status.success() {
+            return Err(Error::failed(format!(
+                "pg_restore could not read the dump: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        inv
+    }
+}
+
+struct Mysql(MyConn);
+
+impl DbEngine for Mysql {
+    fn kind(&self) -> DbKind {
+        DbKind::Mysql
+    }
+
+    fn inventory(&self, db: &str) -> Result<Inventory> {
+        let tables: Vec<String> = self
+            .0
+            .query(
+                None,
+                &format!(
+                    "select table_name from information_schema.tables where table_schema = '{}' and table_type = 'BASE TABLE'",
+                    db.replace('\\', "\\\\").replace('\'', "''")
+                ),
+            )?
+            .lines()
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+            .collect();
+        let mut inv = BTreeMap::new();
+        for t in tables {
+            let q = super::mysql::quote_ident(&t);
+            let n = self.0.query(Some(db), &format!("select count(*) from {q}"))?;
+            inv.insert(t, n.trim().parse::<u64>().unwrap_or(0));
+        }
+        Ok(inv)
+    }
+
+    fn engine_check(&self, db: &str) -> Result<(bool, String)> {
+        let tables = self.inventory(db)?;
+        let mut bad = Vec::new();
+        for t in tables.keys() {
+            let out = self.0.query(Some(db), &format!("check table {}", super::mysql::quote_ident(t)))?;
+            if !out.lines().any(|l| l.ends_with("\tOK")) {
+                bad.push(format!("{t}: {}", out.trim()));
+            }
+        }
+        Ok(if bad.is_empty() {
+            (true, format!("CHECK TABLE OK for {} tables", tables.len()))
+        } else {
+            (false, bad.join("; "))
+        })
+    }
+
+    fn query_first(&self, db: &str, sql: &str) -> Result<String> {
+        Ok(self
+            .0
+            .query(Some(db), sql)?
+            .lines()
+            .next()
+            .unwrap_or("")
+            .split('\t')
+            .next()
+            .unwrap_or("")
+            .to_string())
+    }
+
+    fn drop_database(&self, db: &str) -> Result<()> {
+        self.0.drop_database(db)
+    }
+
+    fn dump_inventory(&self, dump: &mut dyn Read) -> Result<Inventory> {
+        super::inventory::mysql_dump(dump)
+    }
+}
+
+struct Sqlite(PathBuf);
+
+impl Sqlite {
+    fn open(&self) -> Result<rusqlite::Connection> {
+        rusqlite::Connection::open_with_flags(&self.0, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| Error::failed(format!("cannot open SQLite database '{}': {e}", self.0.display())))
+    }
+}
+
+/// The tables of a SQLite connection and their row counts.
+fn sqlite_inventory(c: &rusqlite::Connection) -> Result<Inventory> {
+    let tables: Vec<String> = c
+        .prepare("select name from sqlite_master where type = 'table' and name not like 'sqlite_%'")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .map_err(|e| Error::failed(e.to_string()))?;
+    let mut inv = BTreeMap::new();
+    for t in tables {
+        let n: i64 = c
+            .query_row(&format!("select count(*) from \"{}\"", t.replace('"', "\"\"")), [], |r| r.get(0))
+            .map_err(|e| Error::failed(format!("counting rows of '{t}': {e}")))?;
+        inv.insert(t, n as u64);
+    }
+    Ok(inv)
+}
+
+impl DbEngine for Sqlite {
+    fn kind(&self) -> DbKind {
+        DbKind::Sqlite
+    }
+
+    fn inventory(&self, _db: &str) -> Result<Inventory> {
+        sqlite_inventory(&self.open()?)
+    }
+
+    fn engine_check(&self, _db: &str) -> Result<(bool, String)> {
+        let problems = super::sqlite::integrity_check(&self.0)?;
+        Ok(if problems.is_empty() {
+            (true, "PRAGMA integrity_check ok".into())
+        } else {
+            (false, problems.join("; "))
+        })
+    }
+
+    fn query_first(&self, _db: &str, sql: &str) -> Result<String> {
+        let c = rusqlite::Connection::open(&self.0).map_err(|e| Error::failed(e.to_string()))?;
+        c.query_row(sql, [], |r| {
+            let v: rusqlite::types::Value = r.get(0)?;
+            Ok(match v {
+                rusqlite::types::Value::Null => String::new(),
+                rusqlite::types::Value::Integer(i) => i.to_string(),
+                rusqlite::types::Value::Real(f) => f.to_string(),
+                rusqlite::types::Value::Text(t) => t,
+                rusqlite::types::Value::Blob(b) => hex::encode(b),
+            })
+        })
+        .map_err(|e| Error::failed(format!("query '{sql}': {e}")))
+    }
+
+    fn drop_database(&self, _db: &str) -> Result<()> {
+        // A scratch SQLite file lives in the drill's sandbox, removed with it.
+        Ok(())
+    }
+
+    fn dump_inventory(&self, dump: &mut dyn Read) -> Result<Inventory> {
+        // The dump is the database file itself: read it into a temporary file and count.
+        let tmp = crate::repo::pack::TempFile {
+            path: super::private_tmp().join(format!("rempart-inventory-{:016x}.db", rand::random::<u64>())),
+        };
+        let mut f = std::fs::File::create(&tmp.path)
+            .map_err(|e| Error::io(format!("cannot create '{}'", tmp.path.display()), e))?;
+        std::io::copy(dump, &mut f).map_err(|e| Error::io("cannot read the dump", e))?;
+        drop(f);
+        let c = rusqlite::Connection::open_with_flags(&tmp.path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| Error::failed(e.to_string()))?;
+        sqlite_inventory(&c)
+    }
+}
