@@ -154,7 +154,7 @@ pub fn mysql_dump(reader: impl std::io::Read) -> Result<Inventory> {
             let (name, after) = take_mysql_ident(rest);
             let Some(pos) = after.find("VALUES") else { continue };
             let mut counter = TupleCounter::default();
-            let n = counter.feed(after[pos + 6..].as_bytes());
+            let n = counter.feed(&after.as_bytes()[pos + 6..]);
             *inv.entry(name.clone()).or_insert(0) += n;
             if !counter.done {
                 current = Some((name, counter));
