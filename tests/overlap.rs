@@ -103,7 +103,7 @@ fn overlapping_drills_in_one_daemon_both_pass_and_a_dropped_scratch_database_fai
         );
     }
     // Someone else drops the scratch database while a drill restores into it.
-    let mut drill = jobs
+    let drill = jobs
         .env
         .std_cmd()
         .arg("--jobs")
