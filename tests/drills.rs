@@ -54,7 +54,8 @@ fn file_drills_pass_at_every_level_and_fail_for_the_right_reasons() {
     // The restore went into a fresh sandbox folder under the state directory.
     let target = d["target"].as_str().unwrap();
     assert!(target.starts_with(&format!("{}/drills/", j.env.state_dir.display())), "{d}");
-    assert_eq!(d["segregated"], true, "{d}");
+    // Isolated in a sandbox, but on this host: not segregated (that takes another host).
+    assert_eq!(d["segregated"], false, "{d}");
     assert_eq!(d["rto_met"], true);
     assert_eq!(d["rpo_met"], true);
     assert!(d["cleanup"][0].as_str().unwrap().contains("removed"), "{d}");

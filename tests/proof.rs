@@ -183,7 +183,7 @@ fn drilled_job() -> (Jobs, std::path::PathBuf) {
     std::fs::create_dir_all(&src).unwrap();
     std::fs::write(src.join("a"), b"a").unwrap();
     jobs.env.init();
-    jobs.job("j", &format!("\"{}\"", src.display()), "[drill]\nlevel = 2\n");
+    jobs.job("j", &format!("\"{}\"", src.display()), "[drill]\nlevel = 3\n");
     jobs.ok(&["run", "j"]);
     assert!(jobs.drill(&["j"]).0);
     assert_eq!(status_of(&jobs, "j"), (0, "VERIFIED".into()));
@@ -430,4 +430,84 @@ fn a_replacement_host_starts_its_own_chain_and_nothing_cries_wolf() {
     assert!(!missing_repo.exists(), "catalog rebuild created a repository");
     let _ = jobs.run(&["report", "--format", "json"]);
     assert!(!missing_repo.exists(), "the report created a repository");
+}
+
+#[test]
+fn a_report_says_what_it_covers_and_lists_every_drill_in_its_language() {
+    let (jobs, _) = drilled_job();
+    let md = jobs.ok(&["report", "--format", "md", "--since", "90d"]);
+    // Monitoring began minutes ago: the report says so, and qualifies its rates.
+    let monitoring = md.lines().find(|l| l.contains("**Monitoring**")).unwrap_or_else(|| panic!("{md}"));
+    assert!(monitoring.contains("since") && monitoring.contains("(0.0 %)"), "{monitoring}");
+    let interval = md.lines().find(|l| l.contains("Drills kept to their interval")).unwrap();
+    assert!(interval.contains("over the monitored part only"), "{interval}");
+    let rate = md.lines().find(|l| l.contains("Backup success rate") || l.contains("success rate")).unwrap();
+    assert!(rate.contains("over the monitored part only"), "{rate}");
+    // Every drill of the period, with level, outcome, RTO and RPO, and where it restored.
+    assert!(md.contains("### Drills of the period"), "{md}");
+    let row =
+        md.lines().find(|l| l.starts_with("| 20") && l.contains("| 3 |")).unwrap_or_else(|| panic!("{md}"));
+    assert!(
+        row.contains("passed") && row.contains("isolated, but on the source's host"),
+        "a sandbox on this host is not segregated: {row}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&jobs.ok(&["report", "--format", "json"])).unwrap();
+    assert_eq!(json["jobs"][0]["drills"][0]["segregated"], false);
+    assert!(json["jobs"][0]["covered_secs"].as_u64().unwrap() < 3600);
+    // French: no English label, no debug text.
+    let fr = jobs.ok(&["report", "--format", "md", "--lang", "fr"]);
+    for english in [
+        "Monitoring",
+        "over the monitored",
+        "| passed",
+        "Drills of the period",
+        "not segregated",
+        "Some(",
+        "os error",
+        "never",
+    ] {
+        assert!(!fr.contains(english), "English or debug text '{english}' in the French report:\n{fr}");
+    }
+    assert!(fr.contains("Surveillance") && fr.contains("Exercices de la période"), "{fr}");
+}
+
+#[test]
+fn machine_output_is_only_json_and_exit_codes_survive_a_closed_pipe() {
+    let (jobs, src) = drilled_job();
+    // A second job, never drilled: status is 7.
+    jobs.job("k", &format!("\"{}\"", src.display()), "");
+    for args in [
+        &["--json", "jobs", "validate"][..],
+        &["--json", "status"],
+        &["--json", "check"],
+        &["--json", "evidence", "verify"],
+        &["--json", "report"],
+        &["--json", "snapshots"],
+    ] {
+        let (_, out, err) = jobs.run(args);
+        assert!(
+            serde_json::from_str::<serde_json::Value>(&out).is_ok(),
+            "{args:?}: not only JSON on stdout:\n{out}\n{err}"
+        );
+    }
+    // The reader of stdout goes away before rempart writes: its own status stays.
+    for (args, want) in [(&["status"][..], 7), (&["ls", "latest"], 0)] {
+        let mut child = jobs
+            .env
+            .std_cmd()
+            .arg("--jobs")
+            .arg(&jobs.dir)
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(want), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    let locks = Path::new(&jobs.env.repo).join("locks");
+    assert!(std::fs::read_dir(&locks).map(|d| d.count()).unwrap_or(0) == 0, "a lock was left behind");
 }

@@ -36,6 +36,9 @@ pub fn main() -> ExitCode {
             e.exit_code()
         }
     };
+    // Output that could not be written (a full disk under a redirect) fails the command.
+    let status =
+        if STDOUT_FAILED.load(Ordering::Relaxed) { status.worst(ExitStatus::Failure) } else { status };
     ExitCode::from(status.code())
 }
 
@@ -123,22 +126,46 @@ pub fn print_json<T: serde::Serialize>(v: &T) {
     crate::outln!("{}", serde_json::to_string_pretty(v).expect("serializable"));
 }
 
-/// `println!` that ends the process quietly when stdout is a closed pipe (`rempart ls | head`).
+/// `println!` that goes quiet when stdout is a closed pipe (`rempart ls | head`): the command
+/// still finishes, releases its locks and exits with its own status.
 #[macro_export]
 macro_rules! outln {
     ($($t:tt)*) => {{
         use std::io::Write as _;
-        if let Err(e) = writeln!(std::io::stdout(), $($t)*) {
-            $crate::cli::stdout_failed(e)
+        if !$crate::cli::stdout_closed() {
+            if let Err(e) = writeln!(std::io::stdout(), $($t)*) {
+                $crate::cli::stdout_failed(e)
+            }
         }
     }};
 }
 
-/// What to do when stdout cannot be written.
-pub fn stdout_failed(e: std::io::Error) -> ! {
-    if e.kind() == std::io::ErrorKind::BrokenPipe {
-        std::process::exit(0);
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+static STDOUT_FAILED: AtomicBool = AtomicBool::new(false);
+
+/// True once a write found stdout closed by its reader.
+pub fn stdout_closed() -> bool {
+    STDOUT_CLOSED.load(Ordering::Relaxed)
+}
+
+/// Writes `text` to stdout as it is (no newline added), going quiet on a closed pipe.
+pub fn out(text: &str) {
+    use std::io::Write as _;
+    if !stdout_closed() {
+        if let Err(e) = std::io::stdout().write_all(text.as_bytes()).and_then(|()| std::io::stdout().flush())
+        {
+            stdout_failed(e)
+        }
     }
-    eprintln!("error: cannot write to standard output: {e}");
-    std::process::exit(ExitStatus::Failure.code().into());
+}
+
+/// What to do when stdout cannot be written: output stops either way, and the command goes on
+/// to its end (releasing its locks); a closed pipe is not an error (the reader had enough),
+/// anything else makes the command fail.
+pub fn stdout_failed(e: std::io::Error) {
+    STDOUT_CLOSED.store(true, Ordering::Relaxed);
+    if e.kind() != std::io::ErrorKind::BrokenPipe {
+        eprintln!("error: cannot write to standard output: {e}");
+        STDOUT_FAILED.store(true, Ordering::Relaxed);
+    }
 }

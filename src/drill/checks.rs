@@ -55,14 +55,21 @@ pub fn restore_and_check(
     let mut all_ok = true;
     for (i, dump) in dumps.iter().enumerate() {
         let suffix = if dumps.len() > 1 { format!("_{i}") } else { String::new() };
-        let scratch_name = format!("rempart_drill_{}{suffix}", r.drill_id);
+        // A drill server may serve several hosts: the installation's key fingerprint in the
+        // name keeps their scratch databases apart (and says whose a leftover is).
+        let installation = crate::evidence::key::load(&ctx.keys_dir)
+            .ok()
+            .flatten()
+            .map(|k| crate::evidence::key::fingerprint(&k.verifying_key()))
+            .unwrap_or_else(|| "nokey".into());
+        let scratch_name = format!("rempart_drill_{installation}_{}{suffix}", r.drill_id);
         let (to, auth) = if kind == DbKind::Sqlite {
             let dir = ctx.state_dir.join("drills").join(&r.drill_id);
             guard.marker.sandbox = Some(dir.clone());
             guard.save()?;
             let path = dir.join(format!("{scratch_name}.db"));
             r.target = format!("sqlite://{}", path.display());
-            r.segregated = true;
+            r.segregated = false; // isolated in a sandbox, but on this host
             (
                 DbUrl { kind, user: None, host: None, port: None, databases: vec![], path: Some(path) },
                 DbAuth::default(),
@@ -146,7 +153,7 @@ fn restore_files(
     guard.save()?;
     let target = dir.join("restore");
     r.target = target.display().to_string();
-    r.segregated = true;
+    r.segregated = false; // isolated in a sandbox, but on this host
     let mut opts = RestoreOptions::new(target.clone());
     opts.cancel = ctx.cancel.clone();
     let result = restore_with_index(repo, index, snap.tree, &opts)?;

@@ -39,6 +39,62 @@ fn day_number(s: &str) -> Result<u32, String> {
     }
 }
 
+const MONTH_NAMES: [&str; 12] =
+    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+
+/// Checks one field of a crontab expression the way crontab(5) words it: `*`, a value, a
+/// range `a-b`, each optionally `/step`, separated by commas, within `lo..=hi` (or `names`,
+/// counted from `lo`).
+fn check_field(expr: &str, field: &str, what: &str, lo: u32, hi: u32, names: &[&str]) -> Result<(), String> {
+    let allowed = if names.is_empty() {
+        format!("{lo}-{hi}")
+    } else {
+        format!("{lo}-{hi} or {}..{}", names[0], names[names.len() - 1])
+    };
+    let bad = |why: String| {
+        format!(
+            "'{expr}': {why} in the {what} field (allowed: {allowed}, '*', ranges a-b, steps /n, lists a,b)"
+        )
+    };
+    let value = |t: &str| -> Result<u32, String> {
+        let lower = t.to_ascii_lowercase();
+        if let Some(i) = names.iter().position(|n| lower == *n) {
+            return Ok(lo + i as u32);
+        }
+        match t.parse::<u32>() {
+            Ok(n) if (lo..=hi).contains(&n) => Ok(n),
+            Ok(n) => Err(bad(format!("{n} is out of range"))),
+            Err(_) => Err(bad(format!("'{t}' is not a number"))),
+        }
+    };
+    for item in field.split(',') {
+        let (range, step) = match item.split_once('/') {
+            Some((r, st)) => match st.parse::<u32>() {
+                Ok(0) => return Err(bad(format!("the step of '{item}' is 0"))),
+                Ok(n) => (r, Some(n)),
+                Err(_) => return Err(bad(format!("the step of '{item}' is not a number"))),
+            },
+            None => (item, None),
+        };
+        let _ = step;
+        if range == "*" {
+            continue;
+        }
+        match range.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (value(a)?, value(b)?);
+                if a > b {
+                    return Err(bad(format!("the range '{range}' goes backwards")));
+                }
+            }
+            None => {
+                value(range)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Expands a crontab day-of-week field into the set of days (0 = Sunday).
 fn expand_dow(field: &str) -> Result<[bool; 7], String> {
     let mut days = [false; 7];
@@ -98,6 +154,13 @@ impl CronSchedule {
             }
         };
         let (min, hour, dom, month, dow) = (rest[0], rest[1], rest[2], rest[3], rest[4]);
+        if fields.len() == 6 {
+            check_field(expr, sec, "second", 0, 59, &[])?;
+        }
+        check_field(expr, min, "minute", 0, 59, &[])?;
+        check_field(expr, hour, "hour", 0, 23, &[])?;
+        check_field(expr, dom, "day of month", 1, 31, &[])?;
+        check_field(expr, month, "month", 1, 12, &MONTH_NAMES)?;
         let days = expand_dow(dow).map_err(|e| format!("'{expr}': {e}"))?;
         let dow_names: Vec<&str> = (0..7).filter(|&d| days[d]).map(|d| DAY_NAMES[d]).collect();
         let dow_restricted = !dow.starts_with('*');
@@ -284,6 +347,14 @@ mod tests {
         assert!(CronSchedule::parse("0 2 * *", tz).unwrap_err().contains("expected 5"));
         assert!(CronSchedule::parse("0 0 31 2 *", tz).unwrap_err().contains("never fires"));
         assert!(CronSchedule::parse("0 0 * * 8", tz).unwrap_err().contains("day of week"));
+        let e = CronSchedule::parse("61 * * * *", tz).unwrap_err();
+        assert!(e.contains("61 is out of range in the minute field (allowed: 0-59"), "{e}");
+        let e = CronSchedule::parse("0 25 * * *", tz).unwrap_err();
+        assert!(e.contains("in the hour field (allowed: 0-23"), "{e}");
+        assert!(CronSchedule::parse("*/0 * * * *", tz).unwrap_err().contains("step of '*/0' is 0"));
+        assert!(CronSchedule::parse("0 0 * 13 *", tz).unwrap_err().contains("month field"));
+        assert!(CronSchedule::parse("0 0 1 jan-mar *", tz).is_ok());
+        assert!(CronSchedule::parse("0 9-5 * * *", tz).unwrap_err().contains("goes backwards"));
         assert!(CronSchedule::parse("61 0 * * *", tz).is_err());
         assert!(parse_tz("Mars/Olympus").unwrap_err().contains("'Mars/Olympus'"));
     }

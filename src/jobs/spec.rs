@@ -421,6 +421,18 @@ pub fn parse_job(file: &Path, text: &str, defaults: &Defaults) -> Result<Job, Ve
                 message,
             })
         };
+        let has_files = sources.iter().any(|s| matches!(s, Source::Paths(_)));
+        let has_db = sources.iter().any(|s| matches!(s, Source::Database(_)));
+        match c {
+            DrillCheck::Sql { .. } if !has_db => {
+                bad("kind", "a 'sql' check needs a database source; this job backs up files".into())
+            }
+            DrillCheck::FileExists { .. } | DrillCheck::SpotCheck { .. } if !has_files => bad(
+                "kind",
+                "'file_exists' and 'spot_check' need a files source; this job backs up a database (use a 'sql' check)".into(),
+            ),
+            _ => {}
+        }
         match c {
             DrillCheck::FileExists { path } => {
                 let p = Path::new(path);

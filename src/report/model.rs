@@ -37,8 +37,14 @@ pub struct DrillPoint {
     pub time: DateTime<Utc>,
     pub level: u64,
     pub passed: bool,
+    pub rto_target_secs: Option<u64>,
     pub rto_actual_secs: Option<f64>,
+    pub rpo_target_secs: Option<u64>,
+    /// Time since the last successful backup when the drill ran.
+    pub rpo_achieved_secs: Option<u64>,
     pub target: String,
+    /// Restored on another server than the source (a sandbox on the same host is isolated,
+    /// not segregated).
     pub segregated: bool,
 }
 
@@ -51,6 +57,11 @@ pub struct BackupPoint {
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct JobReport {
     pub job: String,
+    /// The first run of the job rempart recorded: figures cannot cover time before it.
+    pub monitoring_since: Option<DateTime<Utc>>,
+    /// Seconds of the period that monitoring covers (from the later of the period start and
+    /// `monitoring_since` to the end); every rate and count is over this part only.
+    pub covered_secs: u64,
     pub readiness: State,
     /// `cause` in English (the HTML and Markdown renderers word it in their language).
     pub reason: String,
@@ -121,7 +132,10 @@ fn drill_point(r: &RunRecord) -> DrillPoint {
         time: r.ended.unwrap_or(r.started),
         level: d["level_reached"].as_u64().unwrap_or(0),
         passed: r.status == "success",
+        rto_target_secs: d["rto_target_secs"].as_u64(),
         rto_actual_secs: d["rto_actual_ms"].as_u64().map(|ms| ms as f64 / 1000.0),
+        rpo_target_secs: d["rpo_target_secs"].as_u64(),
+        rpo_achieved_secs: d["since_last_backup_secs"].as_u64(),
         target: d["target"].as_str().unwrap_or("").to_string(),
         segregated: d["segregated"].as_bool().unwrap_or(false),
     }
@@ -142,6 +156,8 @@ pub fn build(
     for job in jobs {
         let mine: Vec<&RunRecord> =
             runs.iter().filter(|r| r.job == job.name && r.status != "running").collect();
+        let monitoring_since = mine.iter().map(|r| r.started).min();
+        let covered_secs = monitoring_since.map_or(0, |m| secs(now - m.max(start)));
         let backups: Vec<&RunRecord> = mine.iter().copied().filter(|r| r.step == "backup").collect();
         let in_period: Vec<&RunRecord> =
             backups.iter().copied().filter(|r| r.started >= start && r.started <= now).collect();
@@ -212,6 +228,8 @@ pub fn build(
         let backups_ok = in_period.iter().filter(|r| r.succeeded()).count() as u32;
         let mut jr = JobReport {
             job: job.name.clone(),
+            monitoring_since,
+            covered_secs,
             readiness: ready.state,
             reason: ready.reason,
             cause: ready.cause,

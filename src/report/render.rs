@@ -40,9 +40,33 @@ fn state_class(s: State) -> &'static str {
     }
 }
 
+/// ", over the monitored part only" when monitoring covers less than the period.
+fn partial(j: &JobReport, period: u64, l: Lang) -> String {
+    if j.covered_secs + 60 < period {
+        format!(", {} ({})", t(l, "over_monitored"), dur(Some(j.covered_secs)))
+    } else {
+        String::new()
+    }
+}
+
 /// The facts of one job as (label, value) rows, shared by HTML and Markdown.
-fn rows(j: &JobReport, l: Lang) -> Vec<(String, String)> {
+fn rows(j: &JobReport, period: u64, l: Lang) -> Vec<(String, String)> {
     let mut v = vec![
+        (
+            t(l, "monitoring").into(),
+            match j.monitoring_since {
+                Some(m) => format!(
+                    "{} {}: {} / {} {} ({:.1} %)",
+                    t(l, "monitoring_since"),
+                    m.format("%Y-%m-%d %H:%M UTC"),
+                    dur(Some(j.covered_secs)),
+                    dur(Some(period)),
+                    t(l, "of_period"),
+                    j.covered_secs as f64 * 100.0 / period.max(1) as f64
+                ),
+                None => t(l, "not_monitored").into(),
+            },
+        ),
         (t(l, "sources").into(), j.sources.join(", ")),
         (t(l, "repository").into(), j.repository.clone()),
         (
@@ -95,17 +119,30 @@ fn rows(j: &JobReport, l: Lang) -> Vec<(String, String)> {
         ),
         (
             t(l, "drills_interval").into(),
-            format!(
-                "{} ({} {})",
-                if j.drills_overdue == 0 { t(l, "yes") } else { t(l, "no") },
-                j.drills_overdue,
-                t(l, "overdue")
-            ),
+            if j.monitoring_since.is_none() {
+                t(l, "not_monitored").into()
+            } else {
+                format!(
+                    "{} ({} {}){}",
+                    if j.drills_overdue == 0 { t(l, "yes") } else { t(l, "no") },
+                    j.drills_overdue,
+                    t(l, "overdue"),
+                    partial(j, period, l)
+                )
+            },
         ),
         (
             t(l, "success_rate").into(),
             match j.backup_success_rate {
-                Some(r) => format!("{:.1} % ({}/{})", r * 100.0, j.backups_ok, j.backups_total),
+                Some(r) => {
+                    format!(
+                        "{:.1} % ({}/{}){}",
+                        r * 100.0,
+                        j.backups_ok,
+                        j.backups_total,
+                        partial(j, period, l)
+                    )
+                }
                 None => "-".into(),
             },
         ),
@@ -153,6 +190,42 @@ fn rows(j: &JobReport, l: Lang) -> Vec<(String, String)> {
         ));
     }
     v
+}
+
+fn period_secs(r: &Report) -> u64 {
+    (r.period_end - r.period_start).num_seconds().max(0) as u64
+}
+
+fn drill_header(l: Lang) -> Vec<String> {
+    ["date", "level", "outcome", "rto_col", "rpo_col", "target_col"]
+        .iter()
+        .map(|k| t(l, k).to_string())
+        .collect()
+}
+
+/// One drill as table cells: date, level, outcome, RTO target / measured, RPO target /
+/// achieved, and where it was restored.
+fn drill_cells(d: &super::model::DrillPoint, l: Lang) -> Vec<String> {
+    vec![
+        d.time.format("%Y-%m-%d %H:%M UTC").to_string(),
+        d.level.to_string(),
+        if d.passed { t(l, "passed") } else { t(l, "failed") }.to_string(),
+        format!(
+            "{} / {}",
+            dur(d.rto_target_secs),
+            d.rto_actual_secs.map(|s| format!("{s:.1} s")).unwrap_or("-".into())
+        ),
+        format!("{} / {}", dur(d.rpo_target_secs), dur(d.rpo_achieved_secs)),
+        if d.target.is_empty() {
+            "-".into()
+        } else {
+            format!(
+                "{} ({})",
+                d.target,
+                if d.segregated { t(l, "segregated") } else { t(l, "not_segregated") }
+            )
+        },
+    ]
 }
 
 fn evidence_lines(r: &Report, l: Lang) -> Vec<String> {
@@ -216,12 +289,28 @@ pub fn html(r: &Report, l: Lang) -> String {
     b.push_str("</table></section>");
     for j in &r.jobs {
         let _ = write!(b, "<section class=\"job\" id=\"job-{0}\"><h2>{0} <span class=\"readiness {1}\">{2}</span></h2><table>", esc(&j.job), state_class(j.readiness), j.readiness.label());
-        for (k, v) in rows(j, l) {
+        for (k, v) in rows(j, period_secs(r), l) {
             let _ = write!(b, "<tr><th>{}</th><td>{}</td></tr>", esc(&k), esc(&v));
         }
         b.push_str("</table>");
-        let _ = write!(b, "<h3>{}</h3>{}", t(l, "timeline"), timeline(j, r, t(l, "timeline")));
-        let _ = write!(b, "<h3>{}</h3>{}", t(l, "rto_trend"), rto_trend(j, r, t(l, "rto_trend")));
+        let _ = write!(b, "<h3>{}</h3><table class=\"drills\"><tr>", t(l, "drills_list"));
+        for h in drill_header(l) {
+            let _ = write!(b, "<th>{}</th>", esc(&h));
+        }
+        b.push_str("</tr>");
+        for d in &j.drills {
+            b.push_str("<tr class=\"drill-row\">");
+            for c in drill_cells(d, l) {
+                let _ = write!(b, "<td>{}</td>", esc(&c));
+            }
+            b.push_str("</tr>");
+        }
+        if j.drills.is_empty() {
+            let _ = write!(b, "<tr><td colspan=\"6\">{}</td></tr>", t(l, "none"));
+        }
+        b.push_str("</table>");
+        let _ = write!(b, "<h3>{}</h3>{}", t(l, "timeline"), timeline(j, r, t(l, "timeline"), l));
+        let _ = write!(b, "<h3>{}</h3>{}", t(l, "rto_trend"), rto_trend(j, r, t(l, "rto_trend"), l));
         b.push_str("</section>");
     }
     let _ = write!(b, "<section id=\"evidence\"><h2>{}</h2><ul>", t(l, "evidence"));
@@ -274,8 +363,21 @@ pub fn markdown(r: &Report, l: Lang) -> String {
     }
     for j in &r.jobs {
         let _ = write!(m, "\n## {} — {}\n\n", j.job, j.readiness.label());
-        for (k, v) in rows(j, l) {
+        for (k, v) in rows(j, period_secs(r), l) {
             let _ = writeln!(m, "- **{k}**: {v}");
+        }
+        let _ = write!(
+            m,
+            "\n### {}\n\n| {} |\n|{}\n",
+            t(l, "drills_list"),
+            drill_header(l).join(" | "),
+            " --- |".repeat(6)
+        );
+        for d in &j.drills {
+            let _ = writeln!(m, "| {} |", drill_cells(d, l).join(" | "));
+        }
+        if j.drills.is_empty() {
+            let _ = writeln!(m, "| {} | | | | | |", t(l, "none"));
         }
     }
     let _ = write!(m, "\n## {}\n\n", t(l, "evidence"));

@@ -124,7 +124,7 @@ pub fn run(ctx: &Context, cmd: EvidenceCommand) -> Result<ExitStatus> {
                 Some(p) => std::fs::File::create(&p)
                     .and_then(|mut f| f.write_all(out.as_bytes()))
                     .map_err(|e| Error::io(format!("cannot write '{}'", p.display()), e))?,
-                None => print!("{out}"),
+                None => crate::cli::out(&out),
             }
             Ok(ExitStatus::Success)
         }

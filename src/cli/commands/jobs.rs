@@ -39,7 +39,7 @@ pub fn run(ctx: &Context, cmd: JobsCommand) -> Result<ExitStatus> {
             let errors = match load_dir(&dir, &defaults) {
                 Ok(jobs) => {
                     let errs = crate::jobs::validate::check_reachable(&jobs, ctx.runtime.handle());
-                    if errs.is_empty() && !ctx.global.quiet {
+                    if errs.is_empty() && !ctx.global.quiet && !ctx.global.json {
                         for j in &jobs {
                             crate::outln!("{}: ok ({})", j.file.display(), j.name);
                         }

@@ -21,7 +21,9 @@ pub fn run(ctx: &Context, a: ReportArgs) -> Result<ExitStatus> {
     // The audit covers every job (tampering anywhere in the ledger is the report's business).
     let audit = rctx.audit(&ctx.jobs()?)?;
     let report = crate::report::gather::gather(&jobs, &rctx, &audit, chrono::Utc::now(), since)?;
-    let text = match a.format.as_str() {
+    // `--json` asks for machine output: the report's JSON, whatever --format says.
+    let format = if ctx.global.json { "json" } else { a.format.as_str() };
+    let text = match format {
         "json" => crate::report::render::json(&report),
         "md" => crate::report::render::markdown(&report, lang),
         _ => crate::report::render::html(&report, lang),
@@ -30,7 +32,7 @@ pub fn run(ctx: &Context, a: ReportArgs) -> Result<ExitStatus> {
         Some(p) => {
             std::fs::write(p, text).map_err(|e| Error::io(format!("cannot write '{}'", p.display()), e))?
         }
-        None => print!("{text}"),
+        None => crate::cli::out(&text),
     }
     Ok(ExitStatus::Success)
 }
