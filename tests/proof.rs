@@ -511,3 +511,19 @@ fn machine_output_is_only_json_and_exit_codes_survive_a_closed_pipe() {
     let locks = Path::new(&jobs.env.repo).join("locks");
     assert!(std::fs::read_dir(&locks).map(|d| d.count()).unwrap_or(0) == 0, "a lock was left behind");
 }
+
+#[test]
+fn a_cold_drill_on_a_read_only_repository_keeps_its_record_pending_until_it_can_upload() {
+    let (jobs, _) = drilled_job();
+    let repo = std::path::PathBuf::from(&jobs.env.repo);
+    let ro = common::Mount::read_only(&repo, &repo);
+    let (passed, rec) = jobs.drill(&["j", "--cold"]);
+    assert!(passed, "{rec}");
+    let (code, out, err) = jobs.run(&["evidence", "verify"]);
+    assert_eq!(code, 1, "not confirmed while a record waits: {out}{err}");
+    assert!(out.contains("pending upload") && !err.contains("TAMPERED"), "{out}{err}");
+    drop(ro);
+    jobs.ok(&["run", "j"]);
+    let out = jobs.ok(&["evidence", "verify"]);
+    assert!(out.contains("the ledger is intact"), "{out}");
+}

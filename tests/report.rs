@@ -101,6 +101,7 @@ fn report_figures_match_a_hand_computed_history() {
         job_repos,
         Some(&key.verifying_key()),
         &[],
+        &Default::default(),
     );
     assert!(audit.verdict.intact(), "{:?}", audit.verdict.findings);
     let ready: HashMap<String, _> = jobs

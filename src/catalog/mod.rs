@@ -49,6 +49,9 @@ const MIGRATIONS: &[&str] = &[
         signature text not null
     );
     create index evidence_by_chain on evidence(chain, seq);",
+    // 3: evidence records whose repository copy could not be written yet (a read-only
+    // repository during a cold drill): uploaded by the next run that reaches it
+    "create table evidence_pending (record_id text primary key);",
 ];
 
 /// One run of a job step, as recorded.

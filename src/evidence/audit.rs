@@ -33,8 +33,9 @@ impl Audit {
         job_repositories: HashMap<String, std::result::Result<String, String>>,
         local_key: Option<&ed25519_dalek::VerifyingKey>,
         pinned: &[String],
+        pending: &std::collections::HashSet<String>,
     ) -> Audit {
-        let verdict = verify_ledger(&entries, &repos, unreachable, local_key, pinned);
+        let verdict = verify_ledger(&entries, &repos, unreachable, local_key, pinned, pending);
         Audit { entries, verdict, job_repositories }
     }
 }
@@ -52,6 +53,7 @@ pub fn audit(
 ) -> Result<Audit> {
     let mut catalog = Catalog::open(state_dir)?;
     let local = entries(&mut catalog, None)?;
+    let pending = super::ledger::pending(&mut catalog)?;
     // Read, never created: auditing from another folder must not mint a key of its own.
     let key = super::key::load(keys_dir)?;
     let mut repos: Vec<RepoEvidence> = Vec::new();
@@ -90,7 +92,7 @@ pub fn audit(
         }
     }
     let vk = key.map(|k| k.verifying_key());
-    let mut a = Audit::from_parts(local, repos, unreachable, job_repositories, vk.as_ref(), pinned);
+    let mut a = Audit::from_parts(local, repos, unreachable, job_repositories, vk.as_ref(), pinned, &pending);
     a.verdict.findings.extend(damaged);
     Ok(a)
 }

@@ -184,3 +184,52 @@ pub fn load_copies(repo: &Repository) -> Result<Vec<RepoCopy>> {
     }
     Ok(out)
 }
+
+/// Notes that the repository copy of `record_id` is still to be written.
+///
+/// # Errors
+/// The catalog cannot be written.
+pub fn mark_pending(catalog: &mut Catalog, record_id: &str) -> Result<()> {
+    catalog
+        .connection()
+        .execute("insert or ignore into evidence_pending (record_id) values (?1)", [record_id])
+        .map_err(db)?;
+    Ok(())
+}
+
+/// The records whose repository copies are still to be written.
+///
+/// # Errors
+/// The catalog cannot be read.
+pub fn pending(catalog: &mut Catalog) -> Result<std::collections::HashSet<String>> {
+    let conn = catalog.connection();
+    let mut stmt = conn.prepare("select record_id from evidence_pending").map_err(db)?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(db)?;
+    rows.collect::<std::result::Result<_, _>>().map_err(db)
+}
+
+/// Writes the pending copies of `chain` into `repo`; returns how many were uploaded.
+///
+/// # Errors
+/// The catalog cannot be read; storage errors leave the records pending.
+pub fn upload_pending(
+    catalog: &mut Catalog,
+    repo: &Repository,
+    chain: &str,
+    public_key_pem: &str,
+) -> Result<usize> {
+    let waiting = pending(catalog)?;
+    if waiting.is_empty() {
+        return Ok(0);
+    }
+    let mut n = 0;
+    for e in entries(catalog, Some(chain))?.into_iter().filter(|e| waiting.contains(&e.record_id)) {
+        save_copy(repo, &e, public_key_pem)?;
+        catalog
+            .connection()
+            .execute("delete from evidence_pending where record_id = ?1", [&e.record_id])
+            .map_err(db)?;
+        n += 1;
+    }
+    Ok(n)
+}

@@ -55,13 +55,18 @@ pub fn record_run(
     }
     let entry = ledger::append(&mut catalog, &key, &chain, record::from_run(job, run, &repo_id))?;
     if let Some(repo) = &repo {
+        let pem = key::public_pem(&key);
         let copied = registry::ensure(repo, &key)
-            .and_then(|()| ledger::save_copy(repo, &entry, &key::public_pem(&key)));
+            .and_then(|()| ledger::upload_pending(&mut catalog, repo, &chain, &pem))
+            .and_then(|_| ledger::save_copy(repo, &entry, &pem));
         if let Err(e) = copied {
+            // A read-only repository (a cold drill from recovery media): the record waits
+            // locally, marked pending, and the next run that can write uploads it.
             tracing::warn!(
-                "evidence record {} could not be copied into the repository: {e}",
+                "evidence record {} could not be copied into the repository ({e}): kept locally as pending upload",
                 entry.record_id
             );
+            ledger::mark_pending(&mut catalog, &entry.record_id)?;
         }
     }
     Ok(entry)

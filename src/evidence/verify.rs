@@ -60,6 +60,8 @@ pub struct ChainVerdict {
     pub repository_records: usize,
     /// Compared with its repository's copies (the repository was reachable).
     pub compared: bool,
+    /// Local records whose repository copy is still to be uploaded (not compared yet).
+    pub pending_upload: usize,
     pub head_seq: u64,
     pub head: String,
     pub findings: usize,
@@ -88,12 +90,14 @@ impl Verdict {
 
     /// Local records whose repository copies could not be read.
     pub fn uncompared_records(&self) -> usize {
-        self.chains.iter().filter(|c| !c.compared).map(|c| c.local_records).sum()
+        self.chains.iter().map(|c| if c.compared { c.pending_upload } else { c.local_records }).sum()
     }
 
     /// True when `chain` may be counted: a pinned key, no finding, compared.
     pub fn trusted(&self, chain: &str) -> bool {
-        self.chains.iter().any(|c| c.chain == chain && c.pinned && c.findings == 0 && c.compared)
+        self.chains
+            .iter()
+            .any(|c| c.chain == chain && c.pinned && c.findings == 0 && c.compared && c.pending_upload == 0)
     }
 
     /// The findings of `chain`.
@@ -143,6 +147,7 @@ pub fn verify_ledger(
     unreachable: Vec<String>,
     local_key: Option<&VerifyingKey>,
     pinned: &[String],
+    pending: &HashSet<String>,
 ) -> Verdict {
     let local_fp = local_key.map(super::key::fingerprint).unwrap_or_default();
     let mut pinned_all: Vec<String> = pinned.iter().map(|p| p.to_ascii_lowercase()).collect();
@@ -259,11 +264,15 @@ pub fn verify_ledger(
             prev = actual;
         }
         let head_seq = walk.len() as u64;
+        let mut waiting = 0;
         if compared && !mine.is_empty() {
             let by_id: HashMap<&str, &LedgerEntry> =
                 theirs.iter().map(|c| (c.entry.record_id.as_str(), &c.entry)).collect();
             for e in &mine {
                 match by_id.get(e.record_id.as_str()) {
+                    // Written while the repository could not be (a read-only repository):
+                    // waiting for its upload, not compared yet.
+                    None if pending.contains(&e.record_id) => waiting += 1,
                     None => find(
                         e,
                         "inserted",
@@ -319,6 +328,7 @@ pub fn verify_ledger(
             local_records: mine.len(),
             repository_records: theirs.len(),
             compared,
+            pending_upload: waiting,
             head_seq,
             head: prev,
             findings: n,
@@ -345,5 +355,5 @@ pub fn verify(local: &[LedgerEntry], copies: &[RepoCopy], key: &VerifyingKey) ->
         repos.entry(r.clone()).or_insert_with(|| RepoEvidence { repository_id: r, ..Default::default() });
     }
     let repos: Vec<RepoEvidence> = repos.into_values().collect();
-    verify_ledger(local, &repos, vec![], Some(key), &[])
+    verify_ledger(local, &repos, vec![], Some(key), &[], &HashSet::new())
 }

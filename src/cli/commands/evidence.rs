@@ -76,10 +76,15 @@ pub fn run(ctx: &Context, cmd: EvidenceCommand) -> Result<ExitStatus> {
                     c.repository_records,
                     c.head_seq,
                     c.head,
-                    if c.compared {
-                        ""
+                    if !c.compared {
+                        "; NOT compared with its repository (not reachable from these jobs)".to_string()
+                    } else if c.pending_upload > 0 {
+                        format!(
+                            "; {} records pending upload (written while the repository was read-only; the next run that can write uploads them)",
+                            c.pending_upload
+                        )
                     } else {
-                        "; NOT compared with its repository (not reachable from these jobs)"
+                        String::new()
                     }
                 );
             }
@@ -99,7 +104,7 @@ pub fn run(ctx: &Context, cmd: EvidenceCommand) -> Result<ExitStatus> {
             match status {
                 ExitStatus::Success => crate::outln!("the ledger is intact: all {} records verified", v.records),
                 ExitStatus::Failure => eprintln!(
-                    "the ledger is NOT confirmed intact: {} of {} records could not be compared with their repository; run from the host and jobs folder that wrote them",
+                    "the ledger is NOT confirmed intact: {} of {} records could not be compared with their repository (a repository not reachable from these jobs: run from the host and jobs folder that wrote them; or records pending upload)",
                     v.uncompared_records(),
                     v.records
                 ),
