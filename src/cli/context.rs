@@ -1,9 +1,11 @@
 //! What every command needs: the runtime, the repository location and the passphrase.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use zeroize::Zeroizing;
+
+pub use crate::jobs::access::{create_password_file, read_password_file};
 
 use super::args::GlobalArgs;
 use crate::error::{Error, Result};
@@ -64,7 +66,9 @@ impl Context {
     pub fn jobs(&self) -> Result<Vec<crate::jobs::Job>> {
         let defaults =
             crate::jobs::Defaults::new(&self.jobs_dir, &self.state_dir(), self.global.keys.as_deref());
-        crate::jobs::load_dir(&self.jobs_dir, &defaults).map_err(|e| crate::daemon::invalid_jobs(&e))
+        crate::jobs::load_dir(&self.jobs_dir, &defaults).map_err(|e| {
+            crate::jobs::invalid_jobs(&e, "fix them, then run again; 'rempart jobs validate' lists them")
+        })
     }
 
     /// One job by name.
@@ -85,7 +89,7 @@ impl Context {
             Some(name) => {
                 let job = self.job(name)?;
                 let repo =
-                    crate::runner::open::open_job_repository(&job, &self.state_dir(), self.runtime.handle())?
+                    crate::jobs::access::open_job_repository(&job, &self.state_dir(), self.runtime.handle())?
                         .with_locking(self.locking());
                 Ok((repo, Some(job)))
             }
@@ -146,57 +150,6 @@ impl Context {
             Ok(repo.with_cache(dir))
         }
     }
-}
-
-/// Reads a passphrase file: its first line, without the line ending.
-///
-/// # Errors
-/// `InvalidInput` naming the file when it is missing, unreadable or empty.
-pub fn read_password_file(file: &Path) -> Result<Zeroizing<Vec<u8>>> {
-    let bytes = Zeroizing::new(std::fs::read(file).map_err(|e| {
-        Error::invalid(format!(
-            "password file '{}' cannot be read: {e}; expected a file holding the passphrase on its first line",
-            file.display()
-        ))
-    })?);
-    let line: Vec<u8> = bytes.split(|&b| b == b'\n').next().unwrap_or(&[]).to_vec();
-    let line = Zeroizing::new(line.strip_suffix(b"\r").map(<[u8]>::to_vec).unwrap_or(line));
-    if line.is_empty() {
-        return Err(Error::invalid(format!(
-            "password file '{}' is empty: expected the passphrase on its first line",
-            file.display()
-        )));
-    }
-    Ok(line)
-}
-
-/// Creates a password file with a random passphrase (mode 0600) when it does not exist.
-///
-/// # Errors
-/// `Io` naming the file.
-pub fn create_password_file(file: &Path) -> Result<bool> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    if file.exists() {
-        return Ok(false);
-    }
-    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Error::io(format!("cannot create folder '{}'", dir.display()), e))?;
-    }
-    let mut bytes = [0u8; 24];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
-    let pass = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(file)
-        .map_err(|e| Error::io(format!("cannot create password file '{}'", file.display()), e))?;
-    writeln!(f, "{pass}")
-        .and_then(|_| f.sync_all())
-        .map_err(|e| Error::io(format!("cannot write password file '{}'", file.display()), e))?;
-    Ok(true)
 }
 
 fn prompt(label: &str) -> Result<Zeroizing<Vec<u8>>> {

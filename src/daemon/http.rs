@@ -29,18 +29,17 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
 }
 
 async fn report(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
-    let body =
-        tokio::task::spawn_blocking(move || crate::report::dashboard::render_report(&shared, None, 90))
-            .await
-            .ok()
-            .flatten()
-            .unwrap_or_default();
+    let body = tokio::task::spawn_blocking(move || super::dashboard::render_report(&shared, None, 90))
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default();
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body)
 }
 
 async fn job_page(State(shared): State<Arc<Shared>>, Path(name): Path<String>) -> axum::response::Response {
     let n = name.clone();
-    match tokio::task::spawn_blocking(move || crate::report::dashboard::render_report(&shared, Some(&n), 30))
+    match tokio::task::spawn_blocking(move || super::dashboard::render_report(&shared, Some(&n), 30))
         .await
         .ok()
         .flatten()
@@ -51,7 +50,7 @@ async fn job_page(State(shared): State<Arc<Shared>>, Path(name): Path<String>) -
 }
 
 async fn index(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
-    let body = tokio::task::spawn_blocking(move || crate::report::dashboard::render_index(&shared))
+    let body = tokio::task::spawn_blocking(move || super::dashboard::render_index(&shared))
         .await
         .unwrap_or_default();
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body)

@@ -17,6 +17,7 @@
 //!   the daemon exits 0; SIGHUP reloads the job files (an invalid set is refused and the old one
 //!   kept).
 
+pub mod dashboard;
 pub mod http;
 pub mod metrics;
 
@@ -32,7 +33,7 @@ use parking_lot::Mutex;
 use tokio::sync::{RwLock, Semaphore};
 
 use crate::error::{Error, Result};
-use crate::jobs::{load_dir, Defaults, Job, JobError, Step};
+use crate::jobs::{load_dir, Defaults, Job, Step};
 use crate::runner::{run_step, RunContext};
 
 #[derive(Clone, Debug)]
@@ -72,7 +73,7 @@ impl Shared {
             }
         }
         let jobs = self.jobs.lock().clone();
-        let a = Arc::new(self.ctx.audit(&jobs).unwrap_or_else(|e| {
+        let a = Arc::new(crate::evidence::audit::for_context(&self.ctx, &jobs).unwrap_or_else(|e| {
             let mut a = crate::evidence::audit::Audit::default();
             a.verdict.unreachable.push(format!("the ledger cannot be read: {e}"));
             a
@@ -88,14 +89,8 @@ impl Shared {
 /// Every problem of every file, in one message.
 pub fn load_jobs(opts: &DaemonOptions, state_dir: &std::path::Path) -> Result<Vec<Job>> {
     let defaults = Defaults::new(&opts.jobs_dir, state_dir, opts.keys_dir.as_deref());
-    load_dir(&opts.jobs_dir, &defaults).map_err(|errs| invalid_jobs(&errs))
-}
-
-pub fn invalid_jobs(errs: &[JobError]) -> Error {
-    Error::invalid(format!(
-        "invalid job files (the daemon does not start with an invalid job):\n  {}",
-        errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n  ")
-    ))
+    load_dir(&opts.jobs_dir, &defaults)
+        .map_err(|errs| crate::jobs::invalid_jobs(&errs, "the daemon does not start with an invalid job"))
 }
 
 /// Signals the daemon reacts to.

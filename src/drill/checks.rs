@@ -8,6 +8,7 @@ use super::scratch::{Guard, ScratchDb};
 use super::DrillReport;
 use crate::error::{Error, Result};
 use crate::id::Id;
+use crate::jobs::access::RunContext;
 use crate::jobs::{DrillCheck, Job, Source};
 use crate::repo::index::Index;
 use crate::repo::snapshot::Snapshot;
@@ -16,7 +17,6 @@ use crate::repo::walk::{walk, WalkItem};
 use crate::repo::Repository;
 use crate::restore::database::{restore_database, DbRestoreOptions};
 use crate::restore::{restore_with_index, target_path, RestoreOptions};
-use crate::runner::RunContext;
 use crate::sources::{DbAuth, DbKind, DbUrl};
 
 /// Where a drill restores a database: the job's drill server, or the source's server.

@@ -28,12 +28,12 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::id::Id;
+use crate::jobs::access::RunContext;
 use crate::jobs::Job;
 use crate::repo::index::Index;
 use crate::repo::snapshot::Snapshot;
 use crate::repo::tree::NodeKind;
 use crate::repo::Repository;
-use crate::runner::{RunContext, StepOutcome};
 use crate::storage::Kind;
 
 /// One check of a drill.
@@ -105,12 +105,12 @@ impl DrillReport {
 /// Opens the repository the way the drill is asked to.
 fn open_repo(ctx: &RunContext, job: &Job, opts: &DrillOptions) -> Result<Repository> {
     if !opts.cold {
-        return crate::runner::open::open_job_repository(job, &ctx.state_dir, &ctx.handle);
+        return crate::jobs::access::open_job_repository(job, &ctx.state_dir, &ctx.handle);
     }
     // A replacement machine: the URL and a key, nothing else.
-    let storage = crate::runner::open::job_storage(job, &ctx.handle)?;
+    let storage = crate::jobs::access::job_storage(job, &ctx.handle)?;
     let pw_file = opts.password_file.clone().unwrap_or_else(|| job.password_file.clone());
-    let pass = crate::cli::context::read_password_file(&pw_file)?;
+    let pass = crate::jobs::access::read_password_file(&pw_file)?;
     match &opts.recovery_file {
         Some(f) => {
             Repository::open_with_recovery(storage, &crate::repo::keyfile::RecoveryFile::load(f)?.key, &pass)
@@ -323,37 +323,4 @@ fn structure(
         r.fail(format!("missing data: {detail}"));
     }
     Ok((blobs, ok))
-}
-
-/// The drill step of a job, as the runner calls it.
-pub fn run_scheduled_drill(ctx: &RunContext, job: &Job) -> Result<StepOutcome> {
-    let last = ctx
-        .catalog()
-        .ok()
-        .and_then(|c| c.last_success(&job.name, "backup").ok().flatten())
-        .map(|r| r.started);
-    let opts = ctx.drill.clone().unwrap_or(DrillOptions {
-        snapshot: job.drill.snapshot.clone(),
-        level: None,
-        cold: false,
-        recovery_file: None,
-        password_file: None,
-    });
-    let (report, repo) = run_drill(ctx, job, &opts, last)?;
-    Ok(outcome(report, Some(repo)))
-}
-
-/// A drill report as a run outcome.
-pub fn outcome(report: DrillReport, repository: Option<Repository>) -> StepOutcome {
-    StepOutcome {
-        repository,
-        status: if report.passed { "success".into() } else { "failed".into() },
-        snapshot: Some(report.snapshot.clone()),
-        snapshot_time: report.snapshot_time,
-        files: Some(report.files_verified),
-        bytes_read: Some(report.bytes_verified),
-        bytes_added: None,
-        error: report.failure.clone(),
-        details: serde_json::to_value(&report).unwrap_or_default(),
-    }
 }

@@ -61,7 +61,7 @@ pub fn audit(
     let mut job_repositories = HashMap::new();
     let mut damaged: Vec<Finding> = Vec::new();
     for job in jobs {
-        let repo = match crate::runner::open::open_existing_job_repository(job, state_dir, handle) {
+        let repo = match crate::jobs::access::open_existing_job_repository(job, state_dir, handle) {
             Ok(r) => r,
             Err(e) => {
                 unreachable.push(format!("job '{}': repository '{}': {e}", job.name, job.repository));
@@ -95,4 +95,12 @@ pub fn audit(
     let mut a = Audit::from_parts(local, repos, unreachable, job_repositories, vk.as_ref(), pinned, &pending);
     a.verdict.findings.extend(damaged);
     Ok(a)
+}
+
+/// [`audit`] in a step's context (its state and key folders, pinned keys and runtime).
+///
+/// # Errors
+/// The catalog or the evidence key cannot be read.
+pub fn for_context(ctx: &crate::jobs::access::RunContext, jobs: &[Job]) -> Result<Audit> {
+    audit(jobs, &ctx.state_dir, &ctx.keys_dir, &ctx.pinned_keys, &ctx.handle)
 }

@@ -22,9 +22,9 @@ pub mod verify;
 
 use crate::catalog::RunRecord;
 use crate::error::Result;
+use crate::jobs::access::RunContext;
 use crate::jobs::Job;
 use crate::repo::Repository;
-use crate::runner::RunContext;
 
 /// Appends the record of a run to the ledger and writes its repository copy.
 ///
@@ -42,7 +42,7 @@ pub fn record_run(
     let key = key::load_or_create(&ctx.keys_dir)?;
     let repo = match repo {
         Some(r) => Some(r),
-        None => crate::runner::open::open_existing_job_repository(job, &ctx.state_dir, &ctx.handle).ok(),
+        None => crate::jobs::access::open_existing_job_repository(job, &ctx.state_dir, &ctx.handle).ok(),
     };
     let repo_id = repo.as_ref().map(|r| r.id().to_hex()).unwrap_or_else(|| "unreachable".into());
     let fp = key::fingerprint(&key.verifying_key());

@@ -5,6 +5,7 @@
 //! naming the file, the line and the key, and saying what is expected. Relative paths resolve
 //! against the job file's folder. [`load_dir`] reads every `*.toml` of a folder.
 
+pub mod access;
 pub mod duration;
 pub mod schedule;
 pub mod spec;
@@ -187,4 +188,12 @@ pub fn load_dir(dir: &Path, defaults: &Defaults) -> Result<Vec<Job>, Vec<JobErro
 /// Finds a job by name.
 pub fn find<'a>(jobs: &'a [Job], name: &str) -> Option<&'a Job> {
     jobs.iter().find(|j| j.name == name)
+}
+
+/// One error listing every problem of every job file; `consequence` says what is refused.
+pub fn invalid_jobs(errs: &[JobError], consequence: &str) -> crate::error::Error {
+    crate::error::Error::invalid(format!(
+        "invalid job files ({consequence}):\n  {}",
+        errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n  ")
+    ))
 }

@@ -23,7 +23,7 @@ fn err(job: &Job, key: &str, message: String) -> JobError {
 pub fn check_reachable(jobs: &[Job], handle: &tokio::runtime::Handle) -> Vec<JobError> {
     let mut errors = Vec::new();
     for job in jobs {
-        let storage = match crate::runner::open::job_storage(job, handle) {
+        let storage = match crate::jobs::access::job_storage(job, handle) {
             Ok(s) => s,
             Err(e) => {
                 errors.push(err(

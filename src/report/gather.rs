@@ -12,8 +12,8 @@ use crate::catalog::Catalog;
 use crate::error::Result;
 use crate::evidence::audit::Audit;
 use crate::evidence::readiness::readiness;
+use crate::jobs::access::RunContext;
 use crate::jobs::Job;
-use crate::runner::RunContext;
 
 /// Builds the report of `jobs` from the catalog, the repositories and `audit`.
 pub fn gather(
@@ -27,7 +27,7 @@ pub fn gather(
     let runs = catalog.runs(None, DateTime::<Utc>::MIN_UTC)?;
     let mut points: HashMap<String, Vec<DateTime<Utc>>> = HashMap::new();
     for job in jobs {
-        let repo = match crate::runner::open::open_existing_job_repository(job, &ctx.state_dir, &ctx.handle) {
+        let repo = match crate::jobs::access::open_existing_job_repository(job, &ctx.state_dir, &ctx.handle) {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!("report: repository of job '{}' unreadable: {e}", job.name);

@@ -6,72 +6,17 @@
 
 pub mod hooks;
 pub mod notify;
-pub mod open;
 pub mod steps;
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::catalog::{Catalog, RunRecord};
+use crate::catalog::RunRecord;
 use crate::error::{Error, Result};
+pub use crate::jobs::access::RunContext;
 use crate::jobs::{Job, Step};
-
-/// What runs need from their surroundings (time and shutdown are injected).
-#[derive(Clone)]
-pub struct RunContext {
-    pub state_dir: PathBuf,
-    /// Key material: passphrase files and the evidence signing key.
-    pub keys_dir: PathBuf,
-    pub handle: tokio::runtime::Handle,
-    /// Set when the run must stop (daemon shutdown past its grace period, SIGINT).
-    pub cancel: Arc<AtomicBool>,
-    /// `scheduler` for the daemon, the user's name for manual runs.
-    pub operator: String,
-    pub now: fn() -> DateTime<Utc>,
-    /// Delays between attempts after a transient failure.
-    pub backoff: Vec<Duration>,
-    /// Options of a drill started by hand (`rempart drill`); scheduled drills use the job's.
-    pub drill: Option<crate::drill::DrillOptions>,
-    /// Other installations' evidence keys whose records count for readiness here.
-    pub pinned_keys: Vec<String>,
-}
-
-impl RunContext {
-    pub fn new(
-        state_dir: PathBuf,
-        keys_dir: PathBuf,
-        handle: tokio::runtime::Handle,
-        operator: String,
-    ) -> RunContext {
-        RunContext {
-            state_dir,
-            keys_dir,
-            handle,
-            cancel: Arc::new(AtomicBool::new(false)),
-            operator,
-            now: Utc::now,
-            backoff: vec![Duration::from_secs(30), Duration::from_secs(120), Duration::from_secs(600)],
-            drill: None,
-            pinned_keys: Vec::new(),
-        }
-    }
-
-    /// An audit of the evidence ledger for `jobs` (the one verification).
-    ///
-    /// # Errors
-    /// The catalog or the evidence key cannot be read.
-    pub fn audit(&self, jobs: &[Job]) -> Result<crate::evidence::audit::Audit> {
-        crate::evidence::audit::audit(jobs, &self.state_dir, &self.keys_dir, &self.pinned_keys, &self.handle)
-    }
-
-    pub fn catalog(&self) -> Result<Catalog> {
-        Catalog::open(&self.state_dir)
-    }
-}
 
 /// The result of a step before it is recorded.
 #[derive(Default)]
@@ -113,6 +58,17 @@ pub fn step_lock(ctx: &RunContext, job: &Job, step: Step) -> Result<crate::state
 
 /// Runs one step of `job` and records it; never fails itself (a failure is a recorded run).
 pub fn run_step(ctx: &RunContext, job: &Job, step: Step, trigger: &str) -> RunRecord {
+    run_step_with(ctx, job, step, trigger, None)
+}
+
+/// [`run_step`] of a drill started by hand with its own options.
+pub fn run_step_with(
+    ctx: &RunContext,
+    job: &Job,
+    step: Step,
+    trigger: &str,
+    drill: Option<&crate::drill::DrillOptions>,
+) -> RunRecord {
     let mut record = RunRecord {
         run_id: crate::id::Id::random().to_hex()[..16].to_string(),
         job: job.name.clone(),
@@ -147,7 +103,7 @@ pub fn run_step(ctx: &RunContext, job: &Job, step: Step, trigger: &str) -> RunRe
     let mut repository = None;
     let mut attempt = 0usize;
     let outcome = loop {
-        let result = attempt_step(ctx, job, step);
+        let result = attempt_step(ctx, job, step, drill);
         match result {
             Err(e)
                 if e.is_retryable()
@@ -225,7 +181,12 @@ pub fn run_step(ctx: &RunContext, job: &Job, step: Step, trigger: &str) -> RunRe
 }
 
 /// One attempt: before hook, step, after hook.
-fn attempt_step(ctx: &RunContext, job: &Job, step: Step) -> Result<StepOutcome> {
+fn attempt_step(
+    ctx: &RunContext,
+    job: &Job,
+    step: Step,
+    drill: Option<&crate::drill::DrillOptions>,
+) -> Result<StepOutcome> {
     let hooked = step == Step::Backup;
     if hooked {
         if let Some(cmd) = &job.hooks.before {
@@ -233,7 +194,7 @@ fn attempt_step(ctx: &RunContext, job: &Job, step: Step) -> Result<StepOutcome> 
                 .map_err(|e| Error::failed(format!("{e}; the {} was not run", step.name())))?;
         }
     }
-    let result = steps::execute(ctx, job, step);
+    let result = steps::execute(ctx, job, step, drill);
     if hooked {
         if let Some(cmd) = &job.hooks.after {
             let status = match &result {

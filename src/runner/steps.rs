@@ -3,6 +3,7 @@
 use super::{RunContext, StepOutcome};
 use crate::backup::{backup, BackupOptions};
 use crate::check::{check, CheckOptions, ReadData};
+use crate::drill::{DrillOptions, DrillReport};
 use crate::error::Result;
 use crate::jobs::{Job, Source, Step};
 use crate::maintenance::forget::{forget, ForgetOptions, ForgetWhat};
@@ -10,17 +11,18 @@ use crate::maintenance::prune::{prune, PruneOptions};
 use crate::sources::{DbAuth, DbUrl};
 use crate::state::SnapshotRegister;
 
-pub fn execute(ctx: &RunContext, job: &Job, step: Step) -> Result<StepOutcome> {
+/// Runs `step` of `job`; `drill` carries the options of a drill started by hand.
+pub fn execute(ctx: &RunContext, job: &Job, step: Step, drill: Option<&DrillOptions>) -> Result<StepOutcome> {
     match step {
         Step::Backup => run_backup(ctx, job),
         Step::Check => run_check(ctx, job),
         Step::Prune => run_prune(ctx, job),
-        Step::Drill => crate::drill::run_scheduled_drill(ctx, job),
+        Step::Drill => run_drill(ctx, job, drill),
     }
 }
 
 fn run_backup(ctx: &RunContext, job: &Job) -> Result<StepOutcome> {
-    let repo = super::open::open_job_repository(job, &ctx.state_dir, &ctx.handle)?;
+    let repo = crate::jobs::access::open_job_repository(job, &ctx.state_dir, &ctx.handle)?;
     let register = SnapshotRegister::open(&ctx.state_dir, &repo.id());
     let mut out = StepOutcome { status: "success".into(), ..Default::default() };
     let mut snapshots = Vec::new();
@@ -98,7 +100,7 @@ fn read_data_for(ctx: &RunContext, job: &Job) -> Result<(ReadData, Option<u32>)>
 }
 
 fn run_check(ctx: &RunContext, job: &Job) -> Result<StepOutcome> {
-    let repo = super::open::open_job_repository(job, &ctx.state_dir, &ctx.handle)?;
+    let repo = crate::jobs::access::open_job_repository(job, &ctx.state_dir, &ctx.handle)?;
     let (read_data, bucket) = read_data_for(ctx, job)?;
     let opts = CheckOptions {
         read_data,
@@ -128,7 +130,7 @@ fn run_check(ctx: &RunContext, job: &Job) -> Result<StepOutcome> {
 }
 
 fn run_prune(ctx: &RunContext, job: &Job) -> Result<StepOutcome> {
-    let repo = super::open::open_job_repository(job, &ctx.state_dir, &ctx.handle)?;
+    let repo = crate::jobs::access::open_job_repository(job, &ctx.state_dir, &ctx.handle)?;
     let mut details = serde_json::json!({});
     if !job.retention.is_empty() {
         let tz = crate::jobs::schedule::parse_tz(&job.timezone).map_err(crate::Error::invalid)?;
@@ -149,4 +151,37 @@ fn run_prune(ctx: &RunContext, job: &Job) -> Result<StepOutcome> {
     let p = prune(&repo, &PruneOptions::default())?;
     details["prune"] = serde_json::to_value(&p).unwrap_or_default();
     Ok(StepOutcome { repository: Some(repo), status: "success".into(), details, ..Default::default() })
+}
+
+/// The drill step: the options given by hand, else the job's.
+fn run_drill(ctx: &RunContext, job: &Job, given: Option<&DrillOptions>) -> Result<StepOutcome> {
+    let last = ctx
+        .catalog()
+        .ok()
+        .and_then(|c| c.last_success(&job.name, "backup").ok().flatten())
+        .map(|r| r.started);
+    let opts = given.cloned().unwrap_or(DrillOptions {
+        snapshot: job.drill.snapshot.clone(),
+        level: None,
+        cold: false,
+        recovery_file: None,
+        password_file: None,
+    });
+    let (report, repo) = crate::drill::run_drill(ctx, job, &opts, last)?;
+    Ok(outcome(report, Some(repo)))
+}
+
+/// A drill report as a run outcome.
+fn outcome(report: DrillReport, repository: Option<crate::repo::Repository>) -> StepOutcome {
+    StepOutcome {
+        repository,
+        status: if report.passed { "success".into() } else { "failed".into() },
+        snapshot: Some(report.snapshot.clone()),
+        snapshot_time: report.snapshot_time,
+        files: Some(report.files_verified),
+        bytes_read: Some(report.bytes_verified),
+        bytes_added: None,
+        error: report.failure.clone(),
+        details: serde_json::to_value(&report).unwrap_or_default(),
+    }
 }

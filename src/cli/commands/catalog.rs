@@ -15,7 +15,7 @@ pub fn run(ctx: &Context, cmd: CatalogCommand) -> Result<ExitStatus> {
             let mut repos = Vec::new();
             for job in &jobs {
                 // Never created here: a job whose repository is not there has nothing to bring back.
-                let repo = match crate::runner::open::open_existing_job_repository(
+                let repo = match crate::jobs::access::open_existing_job_repository(
                     job,
                     &ctx.state_dir(),
                     ctx.runtime.handle(),

@@ -10,16 +10,16 @@ pub fn run(ctx: &Context, a: DrillArgs) -> Result<ExitStatus> {
     let job = ctx.job(&a.job)?;
     let mut rctx = ctx.run_context(crate::util::username());
     rctx.cancel = crate::cli::cancel_on_signal(ctx);
-    rctx.drill = Some(DrillOptions {
+    let opts = DrillOptions {
         snapshot: a.snapshot,
         level: a.level,
         cold: a.cold,
         recovery_file: ctx.global.recovery_file.clone(),
         password_file: ctx.global.password_file.clone(),
-    });
+    };
     let _held = crate::runner::step_lock(&rctx, &job, Step::Drill)?;
-    crate::drill::preflight(&rctx, &job, rctx.drill.as_ref().expect("set above"))?;
-    let r = crate::runner::run_step(&rctx, &job, Step::Drill, "manual");
+    crate::drill::preflight(&rctx, &job, &opts)?;
+    let r = crate::runner::run_step_with(&rctx, &job, Step::Drill, "manual", Some(&opts));
     if ctx.global.json {
         crate::cli::print_json(&r);
     } else if !ctx.global.quiet {

@@ -13,7 +13,7 @@ use crate::evidence::readiness::{readiness, State};
 fn audit(ctx: &Context) -> Result<(Vec<crate::jobs::Job>, Audit)> {
     let jobs = ctx.jobs()?;
     let rctx = ctx.run_context(crate::util::username());
-    let audit = rctx.audit(&jobs)?;
+    let audit = crate::evidence::audit::for_context(&rctx, &jobs)?;
     Ok((jobs, audit))
 }
 

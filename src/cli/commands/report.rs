@@ -19,7 +19,7 @@ pub fn run(ctx: &Context, a: ReportArgs) -> Result<ExitStatus> {
     }
     let rctx = ctx.run_context(crate::util::username());
     // The audit covers every job (tampering anywhere in the ledger is the report's business).
-    let audit = rctx.audit(&ctx.jobs()?)?;
+    let audit = crate::evidence::audit::for_context(&rctx, &ctx.jobs()?)?;
     let report = crate::report::gather::gather(&jobs, &rctx, &audit, chrono::Utc::now(), since)?;
     // `--json` asks for machine output: the report's JSON, whatever --format says.
     let format = if ctx.global.json { "json" } else { a.format.as_str() };

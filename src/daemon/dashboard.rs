@@ -3,14 +3,14 @@
 
 use std::fmt::Write;
 
-use super::html::{esc, page};
+use super::Shared;
 use crate::catalog::Catalog;
-use crate::daemon::Shared;
 use crate::evidence::readiness::{readiness, State};
 use crate::jobs::Step;
+use crate::report::html::{esc, page};
 
 fn ago(t: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> String {
-    super::render::dur((now - t).to_std().ok().map(|d| d.as_secs())) + " ago"
+    crate::report::render::dur((now - t).to_std().ok().map(|d| d.as_secs())) + " ago"
 }
 
 pub fn render_index(shared: &Shared) -> String {
@@ -86,7 +86,7 @@ pub fn render_report(shared: &Shared, only: Option<&str>, days: u64) -> Option<S
         return None;
     }
     let ctx = &shared.ctx;
-    let report = super::gather::gather(
+    let report = crate::report::gather::gather(
         &jobs,
         ctx,
         &shared.audit(),
@@ -94,7 +94,7 @@ pub fn render_report(shared: &Shared, only: Option<&str>, days: u64) -> Option<S
         std::time::Duration::from_secs(days * 86_400),
     );
     Some(match report {
-        Ok(r) => super::render::html(&r, super::i18n::Lang::En),
+        Ok(r) => crate::report::render::html(&r, crate::report::i18n::Lang::En),
         Err(e) => {
             page("rempart", &format!("<p class=\"bad\">report unavailable: {}</p>", esc(&e.to_string())))
         }
