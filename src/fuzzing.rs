@@ -85,7 +85,7 @@ pub fn lock(data: &[u8]) {
 pub fn evidence_record(data: &[u8]) {
     if let Ok(copy) = serde_json::from_slice::<crate::evidence::ledger::RepoCopy>(data) {
         let key = ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]).verifying_key();
-        let _ = copy.entry.fields();
+        let _ = copy.entry.record();
         let entry = copy.entry.clone();
         let _ = crate::evidence::verify::verify(std::slice::from_ref(&entry), &[copy], &key);
     }

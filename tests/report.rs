@@ -21,21 +21,22 @@ fn run(job: &str, step: &str, status: &str, at: &str, details: serde_json::Value
     RunRecord {
         run_id: format!("{step}-{at}"),
         job: job.into(),
-        step: step.into(),
+        step: rempart::catalog::Step::parse(step).unwrap(),
         trigger: "schedule".into(),
         host: "h".into(),
         operator: "scheduler".into(),
         repository: "/r".into(),
         started: t(at),
         ended: Some(t(at) + chrono::Duration::minutes(5)),
-        status: status.into(),
+        status: rempart::catalog::Status::parse(status),
         snapshot: None,
         snapshot_time: None,
         files: None,
         bytes_read: None,
         bytes_added: None,
         error: (status != "success").then(|| format!("{step} broke")),
-        details,
+        details: rempart::catalog::StepDetails::decode(rempart::catalog::Step::parse(step).unwrap(), details),
+        attempts: None,
         definition_hash: None,
     }
 }
@@ -80,8 +81,8 @@ fn report_figures_match_a_hand_computed_history() {
     let key = rempart::evidence::key::load_or_create(&env.path().join("keys")).unwrap();
     for r in &history {
         catalog.record(r).unwrap();
-        let fields = rempart::evidence::record::from_run(job, r, "repo");
-        rempart::evidence::ledger::append(&mut catalog, &key, "h/repo", fields).unwrap();
+        let record = rempart::evidence::record::EvidenceRecord::from_run(job, r, "repo");
+        rempart::evidence::ledger::append(&mut catalog, &key, "h/repo", record).unwrap();
     }
     let runs = catalog.runs(None, t("2000-01-01T00:00:00Z")).unwrap();
     let ledger = rempart::evidence::ledger::entries(&mut catalog, None).unwrap();

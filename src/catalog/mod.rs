@@ -10,7 +10,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+
+pub mod run;
+
+pub use run::{Status, Step, StepDetails};
 
 use crate::error::{Error, Result};
 
@@ -55,11 +59,11 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 /// One run of a job step, as recorded.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize)]
 pub struct RunRecord {
     pub run_id: String,
     pub job: String,
-    pub step: String,
+    pub step: Step,
     /// `schedule`, `manual`, `catch-up`, `start`, `retry` or `rebuilt`.
     pub trigger: String,
     pub host: String,
@@ -68,16 +72,17 @@ pub struct RunRecord {
     pub repository: String,
     pub started: DateTime<Utc>,
     pub ended: Option<DateTime<Utc>>,
-    /// `running`, `success`, `partial`, `failed` or `interrupted`.
-    pub status: String,
+    pub status: Status,
     pub snapshot: Option<String>,
     pub snapshot_time: Option<DateTime<Utc>>,
     pub files: Option<u64>,
     pub bytes_read: Option<u64>,
     pub bytes_added: Option<u64>,
     pub error: Option<String>,
-    /// Step-specific facts (JSON): check problems, drill results, prune figures...
-    pub details: serde_json::Value,
+    /// What the step produced: check problems, a drill report, prune figures...
+    pub details: StepDetails,
+    /// Attempts made, when a transient failure was retried.
+    pub attempts: Option<u32>,
     pub definition_hash: Option<String>,
 }
 
@@ -87,7 +92,7 @@ impl RunRecord {
     }
 
     pub fn succeeded(&self) -> bool {
-        self.status == "success" || self.status == "partial"
+        self.status.succeeded()
     }
 }
 
@@ -98,6 +103,27 @@ pub struct Catalog {
 
 fn db_err(path: &Path, e: rusqlite::Error) -> Error {
     Error::failed(format!("catalog '{}': {e}", path.display()))
+}
+
+impl crate::jobs::access::RunContext {
+    /// The catalog of this context's state directory.
+    ///
+    /// # Errors
+    /// The catalog cannot be opened or migrated.
+    pub fn catalog(&self) -> Result<Catalog> {
+        Catalog::open(&self.state_dir)
+    }
+}
+
+/// The `details` column: the step's facts as JSON, with the attempts when retried.
+fn stored_details(r: &RunRecord) -> String {
+    let mut v = serde_json::to_value(&r.details).unwrap_or(serde_json::Value::Null);
+    if let (Some(a), Some(o)) = (r.attempts, v.as_object_mut()) {
+        o.insert("attempts".into(), a.into());
+    } else if let Some(a) = r.attempts {
+        v = serde_json::json!({ "attempts": a });
+    }
+    v.to_string()
 }
 
 fn parse_time(s: Option<String>) -> Option<DateTime<Utc>> {
@@ -169,21 +195,21 @@ impl Catalog {
             params![
                 r.run_id,
                 r.job,
-                r.step,
+                r.step.name(),
                 r.trigger,
                 r.host,
                 r.operator,
                 r.repository,
                 r.started.to_rfc3339(),
                 r.ended.map(|t| t.to_rfc3339()),
-                r.status,
+                r.status.name(),
                 r.snapshot,
                 r.snapshot_time.map(|t| t.to_rfc3339()),
                 r.files.map(|v| v as i64),
                 r.bytes_read.map(|v| v as i64),
                 r.bytes_added.map(|v| v as i64),
                 r.error,
-                r.details.to_string(),
+                stored_details(r),
                 r.definition_hash,
             ],
         )
@@ -198,25 +224,34 @@ impl Catalog {
                 Ok(RunRecord {
                     run_id: row.get(0)?,
                     job: row.get(1)?,
-                    step: row.get(2)?,
+                    step: Step::parse(&row.get::<_, String>(2)?).unwrap_or(Step::Backup),
                     trigger: row.get(3)?,
                     host: row.get(4)?,
                     operator: row.get(5)?,
                     repository: row.get(6)?,
                     started: parse_time(row.get(7)?).unwrap_or_default(),
                     ended: parse_time(row.get(8)?),
-                    status: row.get(9)?,
+                    status: Status::parse(&row.get::<_, String>(9)?),
                     snapshot: row.get(10)?,
                     snapshot_time: parse_time(row.get(11)?),
                     files: row.get::<_, Option<i64>>(12)?.map(|v| v as u64),
                     bytes_read: row.get::<_, Option<i64>>(13)?.map(|v| v as u64),
                     bytes_added: row.get::<_, Option<i64>>(14)?.map(|v| v as u64),
                     error: row.get(15)?,
-                    details: row
-                        .get::<_, Option<String>>(16)?
-                        .and_then(|d| serde_json::from_str(&d).ok())
-                        .unwrap_or(serde_json::Value::Null),
+                    details: StepDetails::None,
+                    attempts: None,
                     definition_hash: row.get(17)?,
+                })
+                .map(|mut rec| {
+                    let stored: serde_json::Value = row
+                        .get::<_, Option<String>>(16)
+                        .ok()
+                        .flatten()
+                        .and_then(|d| serde_json::from_str(&d).ok())
+                        .unwrap_or(serde_json::Value::Null);
+                    rec.attempts = stored.get("attempts").and_then(|a| a.as_u64()).map(|a| a as u32);
+                    rec.details = StepDetails::decode(rec.step, stored);
+                    rec
                 })
             })
             .map_err(|e| db_err(&self.path, e))?;
@@ -245,7 +280,8 @@ impl Catalog {
     }
 
     /// The latest run of a step of a job (any status).
-    pub fn last_run(&self, job: &str, step: &str) -> Result<Option<RunRecord>> {
+    pub fn last_run(&self, job: &str, step: Step) -> Result<Option<RunRecord>> {
+        let step = step.name();
         Ok(self
             .query_runs(
                 &format!(
@@ -258,7 +294,8 @@ impl Catalog {
     }
 
     /// The latest successful run of a step of a job.
-    pub fn last_success(&self, job: &str, step: &str) -> Result<Option<RunRecord>> {
+    pub fn last_success(&self, job: &str, step: Step) -> Result<Option<RunRecord>> {
+        let step = step.name();
         Ok(self
             .query_runs(
                 &format!(
@@ -276,7 +313,7 @@ impl Catalog {
             self.query_runs(&format!("select {} from runs where status = 'running'", Self::COLUMNS), &[])?;
         for r in &dangling {
             let mut r = r.clone();
-            r.status = "interrupted".into();
+            r.status = Status::Interrupted;
             r.ended = Some(now);
             r.error.get_or_insert_with(|| "the process running it stopped before it finished".into());
             self.record(&r)?;
@@ -307,21 +344,22 @@ mod tests {
         RunRecord {
             run_id: format!("{job}-{step}-{at}"),
             job: job.into(),
-            step: step.into(),
+            step: Step::parse(step).unwrap(),
             trigger: "manual".into(),
             host: "h".into(),
             operator: "u".into(),
             repository: "/r".into(),
             started: DateTime::from_timestamp(at, 0).unwrap(),
             ended: DateTime::from_timestamp(at + 10, 0),
-            status: status.into(),
+            status: Status::parse(status),
             snapshot: None,
             snapshot_time: None,
             files: Some(1),
             bytes_read: None,
             bytes_added: None,
             error: None,
-            details: serde_json::json!({}),
+            details: StepDetails::None,
+            attempts: None,
             definition_hash: None,
         }
     }
@@ -334,12 +372,12 @@ mod tests {
         c.record(&run("a", "backup", "success", 100)).unwrap();
         c.record(&run("a", "backup", "failed", 200)).unwrap();
         c.record(&run("b", "backup", "running", 300)).unwrap();
-        assert_eq!(c.last_run("a", "backup").unwrap().unwrap().status, "failed");
-        assert_eq!(c.last_success("a", "backup").unwrap().unwrap().started.timestamp(), 100);
+        assert_eq!(c.last_run("a", Step::Backup).unwrap().unwrap().status, Status::Failed);
+        assert_eq!(c.last_success("a", Step::Backup).unwrap().unwrap().started.timestamp(), 100);
         assert_eq!(c.runs(Some("a"), DateTime::from_timestamp(150, 0).unwrap()).unwrap().len(), 1);
         let d = c.close_dangling(Utc::now()).unwrap();
         assert_eq!(d.len(), 1);
-        assert_eq!(c.last_run("b", "backup").unwrap().unwrap().status, "interrupted");
+        assert_eq!(c.last_run("b", Step::Backup).unwrap().unwrap().status, Status::Interrupted);
         drop(c);
         // Reopening keeps the data and does not migrate twice.
         let c = Catalog::open(dir.path()).unwrap();

@@ -16,7 +16,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ExitStatus, Result};
 use crate::id::Id;
@@ -101,7 +101,8 @@ impl Default for CheckOptions {
 }
 
 /// One damaged or missing object and what it touches.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
 pub struct Problem {
     /// The object, as stored: `pack data/ab/ab12...`, `index index/...`, `tree <id>`, ...
     pub object: String,
@@ -116,7 +117,8 @@ pub struct Problem {
     pub action: String,
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct CheckStats {
     pub keys: usize,
     pub index_files: usize,
@@ -128,7 +130,8 @@ pub struct CheckStats {
     pub bytes_read: u64,
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct CheckReport {
     pub problems: Vec<Problem>,
     /// Not damage, but worth knowing (unindexed packs left by interrupted backups, ...).

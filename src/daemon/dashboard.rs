@@ -31,11 +31,11 @@ pub fn render_index(shared: &Shared) -> String {
             State::NeedsVerified => "warn",
             State::NotVerified => "bad",
         };
-        let run_cell = |step: &str| match c.and_then(|c| c.last_run(&job.name, step).ok().flatten()) {
+        let run_cell = |step: Step| match c.and_then(|c| c.last_run(&job.name, step).ok().flatten()) {
             Some(r) => format!(
                 "<span class=\"{}\">{}</span> {} <small>({})</small>",
                 if r.succeeded() { "ok" } else { "bad" },
-                esc(&r.status),
+                r.status.name(),
                 r.started.format("%Y-%m-%d %H:%M UTC"),
                 ago(r.started, now)
             ),
@@ -51,23 +51,23 @@ pub fn render_index(shared: &Shared) -> String {
             .and_then(|c| c.runs(Some(&job.name), now - chrono::Duration::days(7)).ok())
             .unwrap_or_default()
             .into_iter()
-            .filter(|r| !r.succeeded() && r.status != "running")
+            .filter(|r| !r.succeeded() && r.status != crate::catalog::Status::Running)
             .rev()
             .take(3)
             .map(|r| {
                 format!(
                     "{} {}: {}",
                     r.started.format("%m-%d %H:%M"),
-                    esc(&r.step),
-                    esc(r.error.as_deref().unwrap_or(&r.status))
+                    r.step.name(),
+                    esc(r.error.as_deref().unwrap_or(r.status.name()))
                 )
             })
             .collect();
         let _ = write!(
             body,
             "<tr class=\"job\" data-job=\"{n}\"><td><a href=\"/job/{n}\">{n}</a></td><td class=\"readiness {class}\" title=\"{why}\">{state}</td><td>{}</td><td>{}</td><td>{nexts}</td><td>{}</td></tr>",
-            run_cell("backup"),
-            run_cell("drill"),
+            run_cell(Step::Backup),
+            run_cell(Step::Drill),
             if failures.is_empty() { "none".into() } else { failures.join("<br>") },
             n = esc(&job.name),
             why = esc(&ready.reason),

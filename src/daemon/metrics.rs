@@ -38,7 +38,7 @@ pub fn render(shared: &Shared) -> String {
         );
         let j = escape(&job.name);
         for step in Step::ALL {
-            if let Ok(Some(r)) = catalog.last_success(&job.name, step.name()) {
+            if let Ok(Some(r)) = catalog.last_success(&job.name, step) {
                 let _ = writeln!(
                     last_success,
                     "rempart_last_success_timestamp_seconds{{job=\"{j}\",step=\"{}\"}} {}",
@@ -46,13 +46,13 @@ pub fn render(shared: &Shared) -> String {
                     r.ended.unwrap_or(r.started).timestamp()
                 );
             }
-            if let Ok(Some(r)) = catalog.last_run(&job.name, step.name()) {
+            if let Ok(Some(r)) = catalog.last_run(&job.name, step) {
                 let ok = u8::from(r.succeeded());
                 let _ = writeln!(
                     last_status,
                     "rempart_last_run_success{{job=\"{j}\",step=\"{}\",status=\"{}\"}} {ok}",
                     step.name(),
-                    escape(&r.status)
+                    r.status.name()
                 );
                 if let Some(d) = r.duration() {
                     let _ = writeln!(
@@ -66,7 +66,7 @@ pub fn render(shared: &Shared) -> String {
                     if let Some(b) = r.bytes_added {
                         let _ = writeln!(bytes, "rempart_last_backup_bytes_added{{job=\"{j}\"}} {b}");
                     }
-                    if let Some(n) = r.details.get("snapshot_count").and_then(|v| v.as_u64()) {
+                    if let Some(n) = r.details.backup().and_then(|b| b.snapshot_count) {
                         let _ = writeln!(snaps, "rempart_snapshots{{job=\"{j}\"}} {n}");
                     }
                 }

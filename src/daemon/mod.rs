@@ -166,7 +166,7 @@ pub async fn run(
             if let Ok(c) = ctx.catalog() {
                 for (step, sched) in &job.schedules {
                     let missed = c
-                        .last_run(&job.name, step.name())
+                        .last_run(&job.name, *step)
                         .ok()
                         .flatten()
                         .and_then(|r| sched.next_after(r.started))

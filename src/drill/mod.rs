@@ -24,8 +24,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use serde::Serialize;
-
 use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::jobs::access::RunContext;
@@ -36,14 +34,7 @@ use crate::repo::tree::NodeKind;
 use crate::repo::Repository;
 use crate::storage::Kind;
 
-/// One check of a drill.
-#[derive(Clone, Debug, Serialize, PartialEq)]
-pub struct CheckResult {
-    pub level: u8,
-    pub name: String,
-    pub passed: bool,
-    pub detail: String,
-}
+pub use crate::catalog::run::{CheckResult, DrillReport};
 
 #[derive(Clone, Debug)]
 pub struct DrillOptions {
@@ -56,50 +47,6 @@ pub struct DrillOptions {
     pub cold: bool,
     pub recovery_file: Option<PathBuf>,
     pub password_file: Option<PathBuf>,
-}
-
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct DrillReport {
-    pub drill_id: String,
-    pub snapshot: String,
-    pub snapshot_time: Option<chrono::DateTime<chrono::Utc>>,
-    pub source_kind: String,
-    pub level_required: u8,
-    pub level_reached: u8,
-    pub passed: bool,
-    pub checks: Vec<CheckResult>,
-    pub files_verified: u64,
-    pub bytes_verified: u64,
-    pub rows_verified: u64,
-    pub rto_target_secs: Option<u64>,
-    /// Restore start to validated, in milliseconds.
-    pub rto_actual_ms: Option<u64>,
-    pub rto_met: Option<bool>,
-    pub rpo_target_secs: Option<u64>,
-    pub snapshot_age_secs: Option<u64>,
-    pub since_last_backup_secs: Option<u64>,
-    pub rpo_met: Option<bool>,
-    /// Where the restore went (the sandbox folder, `sqlite://FILE`, or the scratch database's
-    /// URL), and whether it is segregated from the source.
-    pub target: String,
-    pub segregated: bool,
-    pub cleanup: Vec<String>,
-    pub cleanup_ok: bool,
-    pub cold: bool,
-    pub failure: Option<String>,
-}
-
-impl DrillReport {
-    fn check(&mut self, level: u8, name: impl Into<String>, passed: bool, detail: impl Into<String>) -> bool {
-        self.checks.push(CheckResult { level, name: name.into(), passed, detail: detail.into() });
-        passed
-    }
-
-    fn fail(&mut self, why: String) {
-        if self.failure.is_none() {
-            self.failure = Some(why);
-        }
-    }
 }
 
 /// Opens the repository the way the drill is asked to.

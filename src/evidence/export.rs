@@ -67,10 +67,7 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 fn ended(e: &LedgerEntry) -> Option<chrono::DateTime<chrono::Utc>> {
-    e.fields()["ended"]
-        .as_str()
-        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.with_timezone(&chrono::Utc))
+    e.record().ended_at()
 }
 
 /// A chain's id, its records in the window, and the anchor (hash before the window).
@@ -149,7 +146,7 @@ pub fn jsonl(
                 record_id: e.record_id.clone(),
                 canonical: e.canonical.clone(),
                 hash: e.hash.clone(),
-                prev: e.fields()["prev"].as_str().unwrap_or("").to_string(),
+                prev: e.record().prev,
                 signature: e.signature.clone(),
             };
             lines.push_str(&serde_json::to_string(&line).expect("serializable"));
@@ -169,18 +166,18 @@ pub fn csv(all: &[LedgerEntry], key: &SigningKey, since: Option<chrono::DateTime
     let cell = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
     for (_, recs, _) in windows(all, key, since).0 {
         for e in recs {
-            let f = e.fields();
+            let f = e.record();
             out.push_str(&format!(
                 "{},{},{},{},{},{},{},{},{},{}\n",
                 cell(&e.chain),
                 e.seq,
                 cell(&e.record_id),
-                cell(f["job"].as_str().unwrap_or("")),
-                cell(f["step"].as_str().unwrap_or("")),
-                cell(f["outcome"].as_str().unwrap_or("")),
-                cell(f["ended"].as_str().unwrap_or("")),
+                cell(&f.job),
+                cell(f.step.map(|s| s.name()).unwrap_or("")),
+                cell(f.outcome.map(|s| s.name()).unwrap_or("")),
+                cell(f.ended.as_deref().unwrap_or("")),
                 e.hash,
-                f["prev"].as_str().unwrap_or(""),
+                f.prev,
                 e.signature
             ));
         }
@@ -247,11 +244,11 @@ pub fn verify_export(text: &str, fingerprint: &str) -> ExportCheck {
         if !sig_ok(&key, &line.canonical, &line.signature) {
             r.problems.push(format!("{where_}: not signed by the pinned key"));
         }
-        let fields: serde_json::Value = serde_json::from_str(&line.canonical).unwrap_or_default();
+        let fields = super::record::EvidenceRecord::parse(&line.canonical);
         if line.seq != *last_seq + 1
-            || fields["seq"].as_u64() != Some(line.seq)
-            || fields["prev"].as_str() != Some(last_hash.as_str())
-            || fields["chain"].as_str() != Some(line.chain.as_str())
+            || fields.seq != line.seq
+            || fields.prev != *last_hash
+            || fields.chain != line.chain
         {
             r.problems.push(format!("{where_}: does not follow record {last_seq} of its chain (a record is missing, inserted or moved)"));
         }

@@ -4,7 +4,6 @@
 use ed25519_dalek::{Signer, SigningKey};
 use rusqlite::{params, TransactionBehavior};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use sha2::Digest;
 
 use super::key::b64;
@@ -31,8 +30,9 @@ pub struct LedgerEntry {
 }
 
 impl LedgerEntry {
-    pub fn fields(&self) -> Value {
-        serde_json::from_str(&self.canonical).unwrap_or(Value::Null)
+    /// The record this entry signs, typed.
+    pub fn record(&self) -> super::record::EvidenceRecord {
+        super::record::EvidenceRecord::parse(&self.canonical)
     }
 }
 
@@ -49,7 +49,7 @@ pub fn append(
     catalog: &mut Catalog,
     key: &SigningKey,
     chain: &str,
-    mut fields: Value,
+    mut record: super::record::EvidenceRecord,
 ) -> Result<LedgerEntry> {
     let conn = catalog.connection();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
@@ -64,14 +64,14 @@ pub fn append(
         Some((s, h)) => (s as u64 + 1, h),
         None => (1, GENESIS.to_string()),
     };
-    fields["chain"] = Value::from(chain);
-    fields["seq"] = Value::from(seq);
-    fields["prev"] = Value::from(prev);
-    let text = canonical(&fields);
+    record.chain = chain.into();
+    record.seq = seq;
+    record.prev = prev;
+    let text = canonical(&record.to_canonical_value());
     let entry = LedgerEntry {
         chain: chain.into(),
         seq,
-        record_id: fields["record_id"].as_str().unwrap_or_default().to_string(),
+        record_id: record.record_id.clone(),
         hash: sha256_hex(&text),
         signature: b64(&key.sign(text.as_bytes()).to_bytes()),
         canonical: text,

@@ -53,7 +53,8 @@ pub fn record_run(
             adopt_chain(&mut catalog, repo, &chain)?;
         }
     }
-    let entry = ledger::append(&mut catalog, &key, &chain, record::from_run(job, run, &repo_id))?;
+    let entry =
+        ledger::append(&mut catalog, &key, &chain, record::EvidenceRecord::from_run(job, run, &repo_id))?;
     if let Some(repo) = &repo {
         let pem = key::public_pem(&key);
         let copied = registry::ensure(repo, &key)

@@ -15,6 +15,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::ledger::LedgerEntry;
+use super::record::EvidenceRecord;
+use crate::catalog::run::Step;
 use crate::jobs::Job;
 
 #[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
@@ -91,17 +93,13 @@ pub struct JobReadiness {
     /// `cause` in English.
     pub reason: String,
     pub cause: Cause,
-    /// The latest drill record (its canonical fields).
-    pub last_drill: Option<serde_json::Value>,
-}
-
-fn ended(f: &serde_json::Value) -> Option<DateTime<Utc>> {
-    f["ended"].as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&Utc))
+    /// The latest drill record that counts.
+    pub last_drill: Option<EvidenceRecord>,
 }
 
 /// The readiness of `job` at `now` from an audit of the ledger.
 pub fn readiness(job: &Job, audit: &super::audit::Audit, now: DateTime<Utc>) -> JobReadiness {
-    let mk = |state, cause: Cause, last: Option<serde_json::Value>| JobReadiness {
+    let mk = |state, cause: Cause, last: Option<EvidenceRecord>| JobReadiness {
         job: job.name.clone(),
         state,
         reason: cause.english(),
@@ -119,12 +117,8 @@ pub fn readiness(job: &Job, audit: &super::audit::Audit, now: DateTime<Utc>) -> 
         }
     };
     // Findings in the job's repository, or in any chain that holds records of the job.
-    let job_chains: std::collections::HashSet<&str> = audit
-        .entries
-        .iter()
-        .filter(|e| e.fields()["job"] == job.name.as_str())
-        .map(|e| e.chain.as_str())
-        .collect();
+    let job_chains: std::collections::HashSet<&str> =
+        audit.entries.iter().filter(|e| e.record().job == job.name).map(|e| e.chain.as_str()).collect();
     let tampered = audit
         .verdict
         .findings
@@ -136,35 +130,30 @@ pub fn readiness(job: &Job, audit: &super::audit::Audit, now: DateTime<Utc>) -> 
     if tampered > 0 {
         return mk(State::NotVerified, Cause::EvidenceTampered { findings: tampered }, None);
     }
-    let mut drills: Vec<serde_json::Value> = audit
+    let mut drills: Vec<EvidenceRecord> = audit
         .entries
         .iter()
         .filter(|e| audit.verdict.trusted(&e.chain))
-        .map(LedgerEntry::fields)
-        .filter(|f| {
-            f["job"] == job.name.as_str() && f["step"] == "drill" && f["repository_id"] == repo_id.as_str()
-        })
+        .map(LedgerEntry::record)
+        .filter(|r| r.job == job.name && r.step == Some(Step::Drill) && r.repository_id == repo_id)
         .collect();
-    drills.sort_by_key(ended);
+    drills.sort_by_key(EvidenceRecord::ended_at);
     let last = drills.last().cloned();
     let mk = |state, cause: Cause| mk(state, cause, last.clone());
-    let text = |f: &serde_json::Value, key: &str| f[key].as_str().unwrap_or("?").to_string();
+    let ended_text = |r: &EvidenceRecord| r.ended.clone().unwrap_or_else(|| "?".into());
     let Some(l) = &last else {
         return mk(State::NeedsVerified, Cause::NeverDrilled);
     };
-    if l["outcome"] != "success" {
-        let error = l["errors"].get(0).and_then(|e| e.as_str()).map(str::to_string);
-        return mk(State::NotVerified, Cause::LastDrillFailed { ended: text(l, "ended"), error });
+    if !l.passed() {
+        let error = l.errors.first().cloned();
+        return mk(State::NotVerified, Cause::LastDrillFailed { ended: ended_text(l), error });
     }
     let required = u64::from(job.drill.level);
-    let good = drills
-        .iter()
-        .rev()
-        .find(|f| f["outcome"] == "success" && f["level_reached"].as_u64().unwrap_or(0) >= required);
+    let good = drills.iter().rev().find(|r| r.passed() && r.level_reached.unwrap_or(0) >= required);
     let Some(g) = good else {
         return mk(State::NeedsVerified, Cause::LevelNotReached { required });
     };
-    let when = ended(g).unwrap_or_default();
+    let when = g.ended_at().unwrap_or_default();
     let age = (now - when).to_std().unwrap_or_default();
     if age > job.drill.interval {
         let interval = crate::jobs::duration::format_duration(job.drill.interval);
@@ -173,12 +162,12 @@ pub fn readiness(job: &Job, audit: &super::audit::Audit, now: DateTime<Utc>) -> 
             Cause::Overdue { required, age_hours: age.as_secs() / 3600, interval },
         );
     }
-    let recorded = g["job_definition_hash"].as_str();
+    let recorded = g.job_definition_hash.as_deref();
     if recorded != Some(job.definition_hash.to_hex().as_str())
         && recorded != Some(job.legacy_definition_hash.to_hex().as_str())
     {
         return mk(State::NeedsVerified, Cause::JobChanged);
     }
-    let level = g["level_reached"].as_u64().unwrap_or(0);
-    mk(State::Verified, Cause::Passed { level, ended: text(g, "ended") })
+    let level = g.level_reached.unwrap_or(0);
+    mk(State::Verified, Cause::Passed { level, ended: ended_text(g) })
 }

@@ -1,12 +1,18 @@
-//! Building a ledger record from a run, in canonical JSON.
+//! The evidence record: a run's facts, typed, and their canonical JSON.
 //!
-//! RFC 8785 (JCS) with the subset this ledger uses: objects with sorted keys (serde_json's
-//! map is ordered), strings, booleans, null and integers (durations in milliseconds, never
-//! floats), no whitespace. Under these restrictions serde_json's compact output is exactly the
-//! JCS serialization.
+//! [`EvidenceRecord`] is version 1 of the record: serde derives its JSON, and the canonical
+//! text that is hashed and signed is RFC 8785 (JCS) for the subset the ledger uses: objects
+//! with sorted keys (serde_json's map is ordered), strings, booleans, null and integers
+//! (durations in milliseconds, never floats), no whitespace. Under these restrictions
+//! serde_json's compact output is exactly the JCS serialization. Every field is written, `null`
+//! when it does not apply, as records always were; reading accepts records of earlier versions
+//! (missing fields take their defaults). Records already signed are verified from their stored
+//! bytes, never re-encoded.
 
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
+use crate::catalog::run::{Status, Step, StepDetails};
 use crate::catalog::RunRecord;
 use crate::jobs::Job;
 
@@ -25,55 +31,186 @@ pub fn canonical(v: &Value) -> String {
     serde_json::to_string(v).expect("JSON values serialize")
 }
 
-/// The facts of a run as the ledger keeps them (chain, seq and prev are added on append).
-pub fn from_run(job: &Job, r: &RunRecord, repository_id: &str) -> Value {
-    let d = &r.details;
-    let get = |k: &str| d.get(k).cloned().unwrap_or(Value::Null);
-    let ms =
-        |k: &str| d.get(k).and_then(|v| v.as_u64()).map(|s| Value::from(s * 1000)).unwrap_or(Value::Null);
-    let checks = match r.step.as_str() {
-        "drill" => get("checks"),
-        "check" => json!([{
-            "name": "repository check",
-            "passed": r.status == "success",
-            "detail": d.pointer("/report/read_data").cloned().unwrap_or(Value::Null),
-        }]),
-        _ => json!([]),
-    };
-    integers_only(json!({
-        "record_id": r.run_id,
-        "job": job.name,
-        "step": r.step,
-        "trigger": r.trigger,
-        "host": r.host,
-        "operator": r.operator,
-        "started": r.started.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        "ended": r.ended.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
-        "snapshot": r.snapshot,
-        "snapshot_time": r.snapshot_time.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
-        "level_reached": get("level_reached"),
-        "level_required": get("level_required"),
-        "checks": checks,
-        "files_verified": if r.step == "drill" { get("files_verified") } else { Value::Null },
-        "bytes_verified": if r.step == "drill" { get("bytes_verified") } else { Value::Null },
-        "rows_verified": get("rows_verified"),
-        "files": r.files,
-        "bytes_read": r.bytes_read,
-        "bytes_added": r.bytes_added,
-        "rto_target_ms": job.rto.map(|d| d.as_millis() as u64),
-        "rto_actual_ms": get("rto_actual_ms"),
-        "rpo_target_ms": job.rpo.map(|d| d.as_millis() as u64),
-        "rpo_achieved_ms": ms("since_last_backup_secs"),
-        "snapshot_age_ms": ms("snapshot_age_secs"),
-        "target": get("target"),
-        "segregated": get("segregated"),
-        "outcome": r.status,
-        "errors": r.error.iter().collect::<Vec<_>>(),
-        "cleanup": get("cleanup"),
-        "cleanup_ok": get("cleanup_ok"),
-        "cold": get("cold"),
-        "rempart_version": env!("CARGO_PKG_VERSION"),
-        "job_definition_hash": r.definition_hash,
-        "repository_id": repository_id,
-    }))
+/// One check as the record keeps it (a drill's checks, or a repository check).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RecordCheck {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub level: Option<u8>,
+    pub name: String,
+    pub passed: bool,
+    pub detail: Option<String>,
+}
+
+/// Version 1 of the evidence record.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EvidenceRecord {
+    pub record_id: String,
+    pub job: String,
+    pub step: Option<Step>,
+    pub trigger: String,
+    pub host: String,
+    pub operator: String,
+    pub started: String,
+    pub ended: Option<String>,
+    pub snapshot: Option<String>,
+    pub snapshot_time: Option<String>,
+    pub level_reached: Option<u64>,
+    pub level_required: Option<u64>,
+    pub checks: Vec<RecordCheck>,
+    pub files_verified: Option<u64>,
+    pub bytes_verified: Option<u64>,
+    pub rows_verified: Option<u64>,
+    pub files: Option<u64>,
+    pub bytes_read: Option<u64>,
+    pub bytes_added: Option<u64>,
+    pub rto_target_ms: Option<u64>,
+    pub rto_actual_ms: Option<u64>,
+    pub rpo_target_ms: Option<u64>,
+    pub rpo_achieved_ms: Option<u64>,
+    pub snapshot_age_ms: Option<u64>,
+    pub target: Option<String>,
+    pub segregated: Option<bool>,
+    pub outcome: Option<Status>,
+    pub errors: Vec<String>,
+    pub cleanup: Option<Vec<String>>,
+    pub cleanup_ok: Option<bool>,
+    pub cold: Option<bool>,
+    pub rempart_version: String,
+    pub job_definition_hash: Option<String>,
+    pub repository_id: String,
+    /// Set when the record is appended to its chain.
+    pub chain: String,
+    pub seq: u64,
+    pub prev: String,
+}
+
+fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+impl EvidenceRecord {
+    /// The facts of a run as the ledger keeps them (chain, seq and prev are set on append).
+    pub fn from_run(job: &Job, r: &RunRecord, repository_id: &str) -> EvidenceRecord {
+        let drill = r.details.drill();
+        let ms = |secs: Option<u64>| secs.map(|s| s * 1000);
+        let checks = match &r.details {
+            StepDetails::Drill(d) => d
+                .checks
+                .iter()
+                .map(|c| RecordCheck {
+                    level: Some(c.level),
+                    name: c.name.clone(),
+                    passed: c.passed,
+                    detail: Some(c.detail.clone()),
+                })
+                .collect(),
+            StepDetails::Check(c) => vec![RecordCheck {
+                level: None,
+                name: "repository check".into(),
+                passed: r.status == Status::Success,
+                detail: Some(c.report.read_data.clone()),
+            }],
+            _ => vec![],
+        };
+        EvidenceRecord {
+            record_id: r.run_id.clone(),
+            job: job.name.clone(),
+            step: Some(r.step),
+            trigger: r.trigger.clone(),
+            host: r.host.clone(),
+            operator: r.operator.clone(),
+            started: rfc3339(r.started),
+            ended: r.ended.map(rfc3339),
+            snapshot: r.snapshot.clone(),
+            snapshot_time: r.snapshot_time.map(rfc3339),
+            level_reached: drill.map(|d| u64::from(d.level_reached)),
+            level_required: drill.map(|d| u64::from(d.level_required)),
+            checks,
+            files_verified: drill.map(|d| d.files_verified),
+            bytes_verified: drill.map(|d| d.bytes_verified),
+            rows_verified: drill.map(|d| d.rows_verified),
+            files: r.files,
+            bytes_read: r.bytes_read,
+            bytes_added: r.bytes_added,
+            rto_target_ms: job.rto.map(|d| d.as_millis() as u64),
+            rto_actual_ms: drill.and_then(|d| d.rto_actual_ms),
+            rpo_target_ms: job.rpo.map(|d| d.as_millis() as u64),
+            rpo_achieved_ms: ms(drill.and_then(|d| d.since_last_backup_secs)),
+            snapshot_age_ms: ms(drill.and_then(|d| d.snapshot_age_secs)),
+            target: drill.map(|d| d.target.clone()),
+            segregated: drill.map(|d| d.segregated),
+            outcome: Some(r.status),
+            errors: r.error.iter().cloned().collect(),
+            cleanup: drill.map(|d| d.cleanup.clone()),
+            cleanup_ok: drill.map(|d| d.cleanup_ok),
+            cold: drill.map(|d| d.cold),
+            rempart_version: env!("CARGO_PKG_VERSION").into(),
+            job_definition_hash: r.definition_hash.clone(),
+            repository_id: repository_id.into(),
+            chain: String::new(),
+            seq: 0,
+            prev: String::new(),
+        }
+    }
+
+    /// The JSON value whose compact form is the canonical text (integers only, sorted keys).
+    pub fn to_canonical_value(&self) -> Value {
+        integers_only(serde_json::to_value(self).expect("records serialize"))
+    }
+
+    /// Reads a record from its canonical text (of any version; missing fields default).
+    pub fn parse(canonical: &str) -> EvidenceRecord {
+        serde_json::from_str(canonical).unwrap_or_default()
+    }
+
+    /// A drill record that passed.
+    pub fn passed(&self) -> bool {
+        self.outcome == Some(Status::Success)
+    }
+
+    /// When the run ended.
+    pub fn ended_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.ended
+            .as_deref()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&chrono::Utc))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_round_trips_and_keeps_the_ledger_shape() {
+        let rec = EvidenceRecord {
+            record_id: "r".into(),
+            job: "j".into(),
+            step: Some(Step::Drill),
+            outcome: Some(Status::Success),
+            level_reached: Some(3),
+            ended: Some("2026-11-29T10:00:00.000Z".into()),
+            ..Default::default()
+        };
+        let text = canonical(&rec.to_canonical_value());
+        // Sorted keys, no whitespace, nulls kept.
+        assert!(
+            text.starts_with(
+                "{\"bytes_added\":null,\"bytes_read\":null,\"bytes_verified\":null,\"chain\":\"\",\"checks\":[]"
+            ),
+            "{text}"
+        );
+        let back = EvidenceRecord::parse(&text);
+        assert_eq!(back.step, Some(Step::Drill));
+        assert!(back.passed());
+        use chrono::TimeZone;
+        assert_eq!(back.ended_at().unwrap(), chrono::Utc.with_ymd_and_hms(2026, 11, 29, 10, 0, 0).unwrap());
+        // A record of an earlier version, with fewer fields, still reads.
+        let old =
+            EvidenceRecord::parse("{\"job\":\"j\",\"step\":\"drill\",\"outcome\":\"failed\",\"seq\":4}");
+        assert_eq!(old.seq, 4);
+        assert!(!old.passed());
+    }
 }

@@ -223,9 +223,9 @@ pub fn verify_ledger(
         let compared = reachable.contains_key(repository_id.as_str());
         let host = mine
             .first()
-            .map(|e| e.fields())
-            .or_else(|| theirs.first().map(|c| c.entry.fields()))
-            .and_then(|f| f["host"].as_str().map(str::to_string))
+            .map(|e| e.record())
+            .or_else(|| theirs.first().map(|c| c.entry.record()))
+            .map(|r| r.host)
             .unwrap_or_default();
         // The records to walk: the local ones when there are any, else the repository's.
         let walk: Vec<&LedgerEntry> =
@@ -233,7 +233,7 @@ pub fn verify_ledger(
         let mut prev = GENESIS.to_string();
         for (i, e) in walk.iter().enumerate() {
             let actual = sha256_hex(&e.canonical);
-            let fields = e.fields();
+            let fields = e.record();
             if actual != e.hash {
                 find(e, "edited", "its content no longer matches its recorded hash".into());
             }
@@ -247,9 +247,9 @@ pub fn verify_ledger(
                 }
                 Some(_) => {}
             }
-            if fields["chain"].as_str() != Some(chain)
-                || fields["prev"].as_str() != Some(prev.as_str())
-                || fields["seq"].as_u64() != Some(i as u64 + 1)
+            if fields.chain != chain
+                || fields.prev != prev
+                || fields.seq != i as u64 + 1
                 || e.seq != i as u64 + 1
             {
                 find(

@@ -16,7 +16,6 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use zeroize::Zeroizing;
 
-use crate::catalog::Catalog;
 use crate::error::{Error, Result};
 use crate::jobs::Job;
 use crate::repo::{InitOptions, Repository};
@@ -196,9 +195,5 @@ impl RunContext {
             backoff: vec![Duration::from_secs(30), Duration::from_secs(120), Duration::from_secs(600)],
             pinned_keys: Vec::new(),
         }
-    }
-
-    pub fn catalog(&self) -> Result<Catalog> {
-        Catalog::open(&self.state_dir)
     }
 }

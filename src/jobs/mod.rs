@@ -47,6 +47,12 @@ impl Step {
     }
 }
 
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// One problem in a job file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct JobError {

@@ -19,6 +19,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::catalog::run::{DrillReport, Status, Step};
 use crate::catalog::RunRecord;
 use crate::evidence::readiness::{Cause, JobReadiness, State};
 use crate::jobs::{Job, Source};
@@ -28,7 +29,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Failure {
     pub time: DateTime<Utc>,
-    pub step: String,
+    pub step: Step,
     pub error: String,
 }
 
@@ -127,17 +128,18 @@ fn secs(d: chrono::Duration) -> u64 {
 }
 
 fn drill_point(r: &RunRecord) -> DrillPoint {
-    let d = &r.details;
+    let default = DrillReport::default();
+    let d = r.details.drill().unwrap_or(&default);
     DrillPoint {
         time: r.ended.unwrap_or(r.started),
-        level: d["level_reached"].as_u64().unwrap_or(0),
-        passed: r.status == "success",
-        rto_target_secs: d["rto_target_secs"].as_u64(),
-        rto_actual_secs: d["rto_actual_ms"].as_u64().map(|ms| ms as f64 / 1000.0),
-        rpo_target_secs: d["rpo_target_secs"].as_u64(),
-        rpo_achieved_secs: d["since_last_backup_secs"].as_u64(),
-        target: d["target"].as_str().unwrap_or("").to_string(),
-        segregated: d["segregated"].as_bool().unwrap_or(false),
+        level: u64::from(d.level_reached),
+        passed: r.status == Status::Success,
+        rto_target_secs: d.rto_target_secs,
+        rto_actual_secs: d.rto_actual_ms.map(|ms| ms as f64 / 1000.0),
+        rpo_target_secs: d.rpo_target_secs,
+        rpo_achieved_secs: d.since_last_backup_secs,
+        target: d.target.clone(),
+        segregated: d.segregated,
     }
 }
 
@@ -155,10 +157,10 @@ pub fn build(
     let mut out = Vec::new();
     for job in jobs {
         let mine: Vec<&RunRecord> =
-            runs.iter().filter(|r| r.job == job.name && r.status != "running").collect();
+            runs.iter().filter(|r| r.job == job.name && r.status != Status::Running).collect();
         let monitoring_since = mine.iter().map(|r| r.started).min();
         let covered_secs = monitoring_since.map_or(0, |m| secs(now - m.max(start)));
-        let backups: Vec<&RunRecord> = mine.iter().copied().filter(|r| r.step == "backup").collect();
+        let backups: Vec<&RunRecord> = mine.iter().copied().filter(|r| r.step == Step::Backup).collect();
         let in_period: Vec<&RunRecord> =
             backups.iter().copied().filter(|r| r.started >= start && r.started <= now).collect();
         let ok_times: Vec<DateTime<Utc>> = {
@@ -182,7 +184,7 @@ pub fn build(
         let drills: Vec<DrillPoint> = {
             let mut v: Vec<_> = mine
                 .iter()
-                .filter(|r| r.step == "drill" && r.started >= start)
+                .filter(|r| r.step == Step::Drill && r.started >= start)
                 .map(|r| drill_point(r))
                 .collect();
             v.sort_by_key(|d| d.time);
@@ -193,7 +195,7 @@ pub fn build(
         let mut overdue = 0;
         // Drills are due from the start of the period, or from the first backup of a newer job.
         let first_backup = backups.iter().filter(|r| r.succeeded()).map(|r| r.started).min();
-        let drilled_before = mine.iter().any(|r| r.step == "drill" && r.started < start && r.succeeded());
+        let drilled_before = mine.iter().any(|r| r.step == Step::Drill && r.started < start && r.succeeded());
         let mut prev = if drilled_before { start } else { first_backup.map_or(now, |f| f.max(start)) };
         for d in drills.iter().filter(|d| d.passed) {
             if secs(d.time - prev) > interval {
@@ -204,16 +206,16 @@ pub fn build(
         if secs(now - prev) > interval {
             overdue += 1;
         }
-        let checks: Vec<&RunRecord> = mine.iter().copied().filter(|r| r.step == "check").collect();
+        let checks: Vec<&RunRecord> = mine.iter().copied().filter(|r| r.step == Step::Check).collect();
         let last_check = checks.iter().max_by_key(|r| r.started);
-        let last_drill_run = mine.iter().filter(|r| r.step == "drill").max_by_key(|r| r.started);
+        let last_drill_run = mine.iter().filter(|r| r.step == Step::Drill).max_by_key(|r| r.started);
         let failures: Vec<Failure> = mine
             .iter()
             .filter(|r| r.started >= start && !r.succeeded())
             .map(|r| Failure {
                 time: r.started,
-                step: r.step.clone(),
-                error: r.error.clone().unwrap_or_else(|| r.status.clone()),
+                step: r.step,
+                error: r.error.clone().unwrap_or_else(|| r.status.to_string()),
             })
             .collect();
         let mut points = restore_points.get(&job.name).cloned().unwrap_or_default();
@@ -267,9 +269,9 @@ pub fn build(
             newest_restore_point: points.last().copied(),
             last_check: last_check.map(|r| r.started),
             last_check_ok: last_check.map(|r| r.succeeded()),
-            files_verified: last_drill_run.and_then(|r| r.details["files_verified"].as_u64()).unwrap_or(0),
-            bytes_verified: last_drill_run.and_then(|r| r.details["bytes_verified"].as_u64()).unwrap_or(0),
-            rows_verified: last_drill_run.and_then(|r| r.details["rows_verified"].as_u64()).unwrap_or(0),
+            files_verified: last_drill_run.and_then(|r| r.details.drill()).map_or(0, |d| d.files_verified),
+            bytes_verified: last_drill_run.and_then(|r| r.details.drill()).map_or(0, |d| d.bytes_verified),
+            rows_verified: last_drill_run.and_then(|r| r.details.drill()).map_or(0, |d| d.rows_verified),
             backups: in_period.iter().map(|r| BackupPoint { time: r.started, ok: r.succeeded() }).collect(),
             drills,
             deficiencies: vec![],
@@ -300,7 +302,7 @@ fn deficiencies(j: &JobReport) -> Vec<String> {
     if j.rpo_met_worst == Some(false) && j.rpo_met_now != Some(false) {
         d.push("rpo-gap".into());
     }
-    if !j.failures.iter().filter(|f| f.step == "backup").collect::<Vec<_>>().is_empty() {
+    if !j.failures.iter().filter(|f| f.step == Step::Backup).collect::<Vec<_>>().is_empty() {
         d.push("backup-failures".into());
     }
     match (&j.last_drill, j.readiness) {

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::catalog::RunRecord;
+use crate::catalog::{RunRecord, Status, StepDetails};
 use crate::error::{Error, Result};
 pub use crate::jobs::access::RunContext;
 use crate::jobs::{Job, Step};
@@ -23,14 +23,14 @@ use crate::jobs::{Job, Step};
 pub struct StepOutcome {
     /// The repository the step opened (reused to write the evidence record).
     pub repository: Option<crate::repo::Repository>,
-    pub status: String,
+    pub status: Status,
     pub snapshot: Option<String>,
     pub snapshot_time: Option<DateTime<Utc>>,
     pub files: Option<u64>,
     pub bytes_read: Option<u64>,
     pub bytes_added: Option<u64>,
     pub error: Option<String>,
-    pub details: serde_json::Value,
+    pub details: StepDetails,
 }
 
 fn sleep_or_cancel(ctx: &RunContext, d: Duration) -> bool {
@@ -72,21 +72,22 @@ pub fn run_step_with(
     let mut record = RunRecord {
         run_id: crate::id::Id::random().to_hex()[..16].to_string(),
         job: job.name.clone(),
-        step: step.name().into(),
+        step,
         trigger: trigger.into(),
         host: job.host.clone().unwrap_or_else(crate::util::hostname),
         operator: ctx.operator.clone(),
         repository: job.repository.clone(),
         started: (ctx.now)(),
         ended: None,
-        status: "running".into(),
+        status: Status::Running,
         snapshot: None,
         snapshot_time: None,
         files: None,
         bytes_read: None,
         bytes_added: None,
         error: None,
-        details: serde_json::json!({}),
+        details: StepDetails::None,
+        attempts: None,
         definition_hash: Some(job.definition_hash.to_hex()),
     };
     let _span =
@@ -134,12 +135,12 @@ pub fn run_step_with(
         }
         Err(e) => {
             record.status =
-                if matches!(e, Error::Interrupted(_)) { "interrupted".into() } else { "failed".into() };
+                if matches!(e, Error::Interrupted(_)) { Status::Interrupted } else { Status::Failed };
             record.error = Some(e.to_string());
         }
     }
     if attempt > 0 {
-        record.details["attempts"] = serde_json::json!(attempt + 1);
+        record.attempts = Some(attempt as u32 + 1);
     }
     record.ended = Some((ctx.now)());
     match &record.error {
@@ -164,14 +165,14 @@ pub fn run_step_with(
     if let Some(why) = unrecorded {
         // A run recorded nowhere proves nothing: it fails, whatever the step did.
         tracing::error!("{why}");
-        let what = match (&record.status[..], &record.snapshot) {
-            ("success" | "partial", Some(s)) => {
+        let what = match (record.status, &record.snapshot) {
+            (Status::Success | Status::Partial, Some(s)) => {
                 format!(" (the {} itself ended {}: snapshot {s})", step.name(), record.status)
             }
             _ => String::new(),
         };
         record.error = Some(format!("{why}; the run is not in the evidence{what}"));
-        record.status = "failed".into();
+        record.status = Status::Failed;
         if let Ok(c) = &mut catalog {
             let _ = c.record(&record);
         }
@@ -198,14 +199,14 @@ fn attempt_step(
     if hooked {
         if let Some(cmd) = &job.hooks.after {
             let status = match &result {
-                Ok(o) => o.status.clone(),
-                Err(_) => "failed".into(),
+                Ok(o) => o.status,
+                Err(_) => Status::Failed,
             };
-            if let Err(e) = hooks::run_hook("after", cmd, job, step, &status, job.hooks.timeout) {
+            if let Err(e) = hooks::run_hook("after", cmd, job, step, status.name(), job.hooks.timeout) {
                 return match result {
                     // The snapshot stays valid; the run is failed so someone looks at the hook.
                     Ok(mut o) => {
-                        o.status = "failed".into();
+                        o.status = Status::Failed;
                         o.error = Some(format!(
                             "{e} (the backup itself succeeded: snapshot {})",
                             o.snapshot.clone().unwrap_or_default()

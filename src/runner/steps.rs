@@ -2,6 +2,9 @@
 
 use super::{RunContext, StepOutcome};
 use crate::backup::{backup, BackupOptions};
+use crate::catalog::run::{
+    BackupDetails, BackupSnapshot, CheckDetails, ForgetFigures, PruneDetails, Status, StepDetails,
+};
 use crate::check::{check, CheckOptions, ReadData};
 use crate::drill::{DrillOptions, DrillReport};
 use crate::error::Result;
@@ -24,7 +27,7 @@ pub fn execute(ctx: &RunContext, job: &Job, step: Step, drill: Option<&DrillOpti
 fn run_backup(ctx: &RunContext, job: &Job) -> Result<StepOutcome> {
     let repo = crate::jobs::access::open_job_repository(job, &ctx.state_dir, &ctx.handle)?;
     let register = SnapshotRegister::open(&ctx.state_dir, &repo.id());
-    let mut out = StepOutcome { status: "success".into(), ..Default::default() };
+    let mut out = StepOutcome { status: Status::Success, ..Default::default() };
     let mut snapshots = Vec::new();
     let mut errors = Vec::new();
     let (mut files, mut read, mut added) = (0u64, 0u64, 0u64);
@@ -53,16 +56,16 @@ fn run_backup(ctx: &RunContext, job: &Job) -> Result<StepOutcome> {
         read += s.bytes_read;
         added += s.bytes_added;
         errors.extend(s.errors.iter().map(|e| format!("{}: {}", e.path, e.error)));
-        snapshots.push(serde_json::json!({
-            "id": result.snapshot_id.to_hex(),
-            "source": result.snapshot.source,
-            "summary": s,
-        }));
+        snapshots.push(BackupSnapshot {
+            id: result.snapshot_id.to_hex(),
+            source: result.snapshot.source.clone(),
+            summary: s.clone(),
+        });
         out.snapshot = Some(result.snapshot_id.to_hex());
         out.snapshot_time = Some(result.snapshot.time);
     }
     if !errors.is_empty() {
-        out.status = "partial".into();
+        out.status = Status::Partial;
         out.error = Some(format!("{} entries could not be read: {}", errors.len(), errors.join("; ")));
     }
     out.files = Some(files);
@@ -70,11 +73,7 @@ fn run_backup(ctx: &RunContext, job: &Job) -> Result<StepOutcome> {
     out.bytes_added = Some(added);
     let count = repo.list_snapshots()?.0.iter().filter(|(_, s)| s.job.as_deref() == Some(&job.name)).count();
     out.repository = Some(repo.clone());
-    out.details = serde_json::json!({
-        "snapshots": snapshots,
-        "repository_id": repo.id().to_hex(),
-        "snapshot_count": count,
-    });
+    out.details = StepDetails::Backup(BackupDetails { snapshots, snapshot_count: Some(count as u64) });
     Ok(out)
 }
 
@@ -90,9 +89,9 @@ fn read_data_for(ctx: &RunContext, job: &Job) -> Result<(ReadData, Option<u32>)>
             .map_err(|_| crate::Error::invalid(format!("check_read_data '{spec}': expected rotate/M")))?;
         let last = ctx
             .catalog()?
-            .last_success(&job.name, "check")?
-            .and_then(|r| r.details.get("read_data_bucket").and_then(|b| b.as_u64()))
-            .unwrap_or(0) as u32;
+            .last_success(&job.name, crate::catalog::Step::Check)?
+            .and_then(|r| r.details.check().and_then(|c| c.read_data_bucket))
+            .unwrap_or(0);
         let n = last % m.max(1) + 1;
         return Ok((ReadData::Subset { n, m }, Some(n)));
     }
@@ -112,7 +111,7 @@ fn run_check(ctx: &RunContext, job: &Job) -> Result<StepOutcome> {
     let ok = report.problems.is_empty();
     Ok(StepOutcome {
         repository: Some(repo.clone()),
-        status: if ok { "success".into() } else { "failed".into() },
+        status: if ok { Status::Success } else { Status::Failed },
         error: (!ok).then(|| {
             format!(
                 "integrity damage: {}",
@@ -124,14 +123,14 @@ fn run_check(ctx: &RunContext, job: &Job) -> Result<StepOutcome> {
                     .join("; ")
             )
         }),
-        details: serde_json::json!({ "report": report, "read_data_bucket": bucket }),
+        details: StepDetails::Check(CheckDetails { report, read_data_bucket: bucket }),
         ..Default::default()
     })
 }
 
 fn run_prune(ctx: &RunContext, job: &Job) -> Result<StepOutcome> {
     let repo = crate::jobs::access::open_job_repository(job, &ctx.state_dir, &ctx.handle)?;
-    let mut details = serde_json::json!({});
+    let mut details = PruneDetails::default();
     if !job.retention.is_empty() {
         let tz = crate::jobs::schedule::parse_tz(&job.timezone).map_err(crate::Error::invalid)?;
         let f = forget(
@@ -146,11 +145,16 @@ fn run_prune(ctx: &RunContext, job: &Job) -> Result<StepOutcome> {
         for id in &f.removed {
             register.removed(id)?;
         }
-        details["forget"] = serde_json::json!({ "removed": f.removed, "kept": f.kept });
+        details.forget = Some(ForgetFigures { removed: f.removed, kept: f.kept });
     }
     let p = prune(&repo, &PruneOptions::default())?;
-    details["prune"] = serde_json::to_value(&p).unwrap_or_default();
-    Ok(StepOutcome { repository: Some(repo), status: "success".into(), details, ..Default::default() })
+    details.prune = p;
+    Ok(StepOutcome {
+        repository: Some(repo),
+        status: Status::Success,
+        details: StepDetails::Prune(details),
+        ..Default::default()
+    })
 }
 
 /// The drill step: the options given by hand, else the job's.
@@ -158,7 +162,7 @@ fn run_drill(ctx: &RunContext, job: &Job, given: Option<&DrillOptions>) -> Resul
     let last = ctx
         .catalog()
         .ok()
-        .and_then(|c| c.last_success(&job.name, "backup").ok().flatten())
+        .and_then(|c| c.last_success(&job.name, crate::catalog::Step::Backup).ok().flatten())
         .map(|r| r.started);
     let opts = given.cloned().unwrap_or(DrillOptions {
         snapshot: job.drill.snapshot.clone(),
@@ -175,13 +179,13 @@ fn run_drill(ctx: &RunContext, job: &Job, given: Option<&DrillOptions>) -> Resul
 fn outcome(report: DrillReport, repository: Option<crate::repo::Repository>) -> StepOutcome {
     StepOutcome {
         repository,
-        status: if report.passed { "success".into() } else { "failed".into() },
+        status: if report.passed { Status::Success } else { Status::Failed },
         snapshot: Some(report.snapshot.clone()),
         snapshot_time: report.snapshot_time,
         files: Some(report.files_verified),
         bytes_read: Some(report.bytes_verified),
         bytes_added: None,
         error: report.failure.clone(),
-        details: serde_json::to_value(&report).unwrap_or_default(),
+        details: StepDetails::Drill(report.clone()),
     }
 }

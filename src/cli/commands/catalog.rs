@@ -38,7 +38,7 @@ pub fn run(ctx: &Context, cmd: CatalogCommand) -> Result<ExitStatus> {
                     catalog.record(&RunRecord {
                         run_id: format!("rebuilt-{}", &id.to_hex()[..12]),
                         job: job.name.clone(),
-                        step: "backup".into(),
+                        step: crate::catalog::Step::Backup,
                         trigger: "rebuilt".into(),
                         host: s.hostname.clone(),
                         operator: s.username.clone(),
@@ -48,7 +48,11 @@ pub fn run(ctx: &Context, cmd: CatalogCommand) -> Result<ExitStatus> {
                             started
                                 + chrono::Duration::milliseconds((s.summary.duration_secs * 1000.0) as i64),
                         ),
-                        status: if s.summary.errors.is_empty() { "success".into() } else { "partial".into() },
+                        status: if s.summary.errors.is_empty() {
+                            crate::catalog::Status::Success
+                        } else {
+                            crate::catalog::Status::Partial
+                        },
                         snapshot: Some(id.to_hex()),
                         snapshot_time: Some(s.time),
                         files: Some(
@@ -57,7 +61,8 @@ pub fn run(ctx: &Context, cmd: CatalogCommand) -> Result<ExitStatus> {
                         bytes_read: Some(s.summary.bytes_read),
                         bytes_added: Some(s.summary.bytes_added),
                         error: None,
-                        details: serde_json::json!({ "rebuilt_from": "repository snapshot" }),
+                        details: crate::catalog::StepDetails::None,
+                        attempts: None,
                         definition_hash: None,
                     })?;
                     register.added(&id)?;

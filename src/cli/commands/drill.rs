@@ -23,75 +23,53 @@ pub fn run(ctx: &Context, a: DrillArgs) -> Result<ExitStatus> {
     if ctx.global.json {
         crate::cli::print_json(&r);
     } else if !ctx.global.quiet {
-        match serde_json::from_value::<serde_json::Value>(r.details.clone()) {
-            Ok(d) if d.get("checks").is_some() => print_report(&job.name, &d),
-            _ => {}
+        if let Some(d) = r.details.drill() {
+            print_report(&job.name, d);
         }
     }
     if let Some(e) = &r.error {
         eprintln!("drill FAILED: {e}");
     }
-    Ok(if r.status == "success" { ExitStatus::Success } else { ExitStatus::Failure })
+    Ok(if r.status == crate::catalog::Status::Success { ExitStatus::Success } else { ExitStatus::Failure })
 }
 
-fn print_report(job: &str, d: &serde_json::Value) {
-    let s = |k: &str| d.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
-    let n = |k: &str| d.get(k).and_then(|v| v.as_u64());
+fn print_report(job: &str, d: &crate::drill::DrillReport) {
     crate::outln!(
         "drill {} of job '{job}': snapshot {} ({}), level {} of {} {}",
-        s("drill_id"),
-        &s("snapshot")[..8.min(s("snapshot").len())],
-        s("snapshot_time"),
-        n("level_reached").unwrap_or(0),
-        n("level_required").unwrap_or(0),
-        if d["passed"].as_bool() == Some(true) { "PASSED" } else { "FAILED" }
+        d.drill_id,
+        &d.snapshot[..8.min(d.snapshot.len())],
+        d.snapshot_time.map(|t| t.to_rfc3339()).unwrap_or_default(),
+        d.level_reached,
+        d.level_required,
+        if d.passed { "PASSED" } else { "FAILED" }
     );
-    if let Some(checks) = d["checks"].as_array() {
-        for c in checks {
-            crate::outln!(
-                "  [{}] L{} {}: {}",
-                if c["passed"].as_bool() == Some(true) { "ok" } else { "FAIL" },
-                c["level"],
-                c["name"].as_str().unwrap_or(""),
-                c["detail"].as_str().unwrap_or("")
-            );
-        }
+    for c in &d.checks {
+        crate::outln!("  [{}] L{} {}: {}", if c.passed { "ok" } else { "FAIL" }, c.level, c.name, c.detail);
     }
-    if !s("target").is_empty() {
-        let isolation = if d["segregated"].as_bool() == Some(true) {
-            "segregated from the source"
+    if !d.target.is_empty() {
+        let isolation = if d.segregated {
+            "segregated: on another server than the source"
         } else {
-            "on the source's server, never the source database"
+            "isolated, but on the source's host or server (not segregated)"
         };
-        crate::outln!("  target: {} ({isolation})", s("target"));
+        crate::outln!("  target: {} ({isolation})", d.target);
     }
-    if let Some(ms) = n("rto_actual_ms") {
+    let met = |m: Option<bool>| if m == Some(true) { "met" } else { "MISSED" };
+    if let Some(ms) = d.rto_actual_ms {
         crate::outln!(
             "  recovery time {:.1} s{}",
             ms as f64 / 1000.0,
-            n("rto_target_secs")
-                .map(|t| format!(
-                    " (RTO {t} s: {})",
-                    if d["rto_met"].as_bool() == Some(true) { "met" } else { "MISSED" }
-                ))
-                .unwrap_or_default()
+            d.rto_target_secs.map(|t| format!(" (RTO {t} s: {})", met(d.rto_met))).unwrap_or_default()
         );
     }
-    if let Some(age) = n("since_last_backup_secs") {
+    if let Some(age) = d.since_last_backup_secs {
         crate::outln!(
             "  last backup {} s ago{}",
             age,
-            n("rpo_target_secs")
-                .map(|t| format!(
-                    " (RPO {t} s: {})",
-                    if d["rpo_met"].as_bool() == Some(true) { "met" } else { "MISSED" }
-                ))
-                .unwrap_or_default()
+            d.rpo_target_secs.map(|t| format!(" (RPO {t} s: {})", met(d.rpo_met))).unwrap_or_default()
         );
     }
-    if let Some(c) = d["cleanup"].as_array() {
-        for line in c {
-            crate::outln!("  cleanup: {}", line.as_str().unwrap_or(""));
-        }
+    for line in &d.cleanup {
+        crate::outln!("  cleanup: {line}");
     }
 }

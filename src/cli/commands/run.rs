@@ -27,10 +27,11 @@ pub fn run(ctx: &Context, a: RunArgs) -> Result<ExitStatus> {
     if let Some(e) = &r.error {
         eprintln!("error: {e}");
     }
-    Ok(match r.status.as_str() {
-        "success" => ExitStatus::Success,
-        "partial" => ExitStatus::Partial,
-        "interrupted" => ExitStatus::Interrupted,
+    use crate::catalog::Status;
+    Ok(match r.status {
+        Status::Success => ExitStatus::Success,
+        Status::Partial => ExitStatus::Partial,
+        Status::Interrupted => ExitStatus::Interrupted,
         _ if r.error.as_deref().is_some_and(|e| e.contains("integrity damage")) => ExitStatus::Integrity,
         _ => ExitStatus::Failure,
     })

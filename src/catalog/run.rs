@@ -1,0 +1,241 @@
+//! A recorded run, typed: its step, its status and the facts its step produced.
+//!
+//! The runner builds these, the catalog stores them (the step's facts as JSON in the `details`
+//! column), and the evidence record, the report, the metrics and the CLI read them back as the
+//! same types: renaming a field is a compile error, never a blank in signed evidence. Rows
+//! written by earlier versions decode too: every field has a default.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::check::CheckReport;
+use crate::id::Id;
+pub use crate::jobs::Step;
+use crate::maintenance::prune::PruneReport;
+use crate::repo::snapshot::{SourceInfo, Summary};
+
+/// How a run ended (or that it is still running).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    #[default]
+    Running,
+    Success,
+    /// Done, but some entries could not be read.
+    Partial,
+    Failed,
+    Interrupted,
+}
+
+impl Status {
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Running => "running",
+            Status::Success => "success",
+            Status::Partial => "partial",
+            Status::Failed => "failed",
+            Status::Interrupted => "interrupted",
+        }
+    }
+
+    /// Parses a stored status (an unknown one reads as failed).
+    pub fn parse(s: &str) -> Status {
+        match s {
+            "running" => Status::Running,
+            "success" => Status::Success,
+            "partial" => Status::Partial,
+            "interrupted" => Status::Interrupted,
+            _ => Status::Failed,
+        }
+    }
+
+    /// Success or partial: the step did its job.
+    pub fn succeeded(self) -> bool {
+        matches!(self, Status::Success | Status::Partial)
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One check of a drill.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct CheckResult {
+    pub level: u8,
+    pub name: String,
+    pub passed: bool,
+    pub detail: String,
+}
+
+/// What a drill found.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct DrillReport {
+    pub drill_id: String,
+    pub snapshot: String,
+    pub snapshot_time: Option<DateTime<Utc>>,
+    pub source_kind: String,
+    pub level_required: u8,
+    pub level_reached: u8,
+    pub passed: bool,
+    pub checks: Vec<CheckResult>,
+    pub files_verified: u64,
+    pub bytes_verified: u64,
+    pub rows_verified: u64,
+    pub rto_target_secs: Option<u64>,
+    /// Restore start to validated, in milliseconds.
+    pub rto_actual_ms: Option<u64>,
+    pub rto_met: Option<bool>,
+    pub rpo_target_secs: Option<u64>,
+    pub snapshot_age_secs: Option<u64>,
+    pub since_last_backup_secs: Option<u64>,
+    pub rpo_met: Option<bool>,
+    /// Where the restore went (the sandbox folder, `sqlite://FILE`, or the scratch database's
+    /// URL), and whether that is on another server than the source.
+    pub target: String,
+    pub segregated: bool,
+    pub cleanup: Vec<String>,
+    pub cleanup_ok: bool,
+    pub cold: bool,
+    pub failure: Option<String>,
+}
+
+impl DrillReport {
+    /// Records one check; returns whether it passed.
+    pub fn check(
+        &mut self,
+        level: u8,
+        name: impl Into<String>,
+        passed: bool,
+        detail: impl Into<String>,
+    ) -> bool {
+        self.checks.push(CheckResult { level, name: name.into(), passed, detail: detail.into() });
+        passed
+    }
+
+    /// Records why the drill failed (the first reason wins).
+    pub fn fail(&mut self, why: String) {
+        if self.failure.is_none() {
+            self.failure = Some(why);
+        }
+    }
+}
+
+/// One snapshot a backup step wrote.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct BackupSnapshot {
+    pub id: String,
+    pub source: SourceInfo,
+    pub summary: Summary,
+}
+
+/// What a backup step did.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct BackupDetails {
+    pub snapshots: Vec<BackupSnapshot>,
+    /// Snapshots of the job in its repository after the backup.
+    pub snapshot_count: Option<u64>,
+}
+
+/// What a check step found.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CheckDetails {
+    pub report: CheckReport,
+    /// The bucket of `check_read_data = "rotate/M"` this check read.
+    pub read_data_bucket: Option<u32>,
+}
+
+/// What forget did in a prune step.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct ForgetFigures {
+    pub removed: Vec<Id>,
+    pub kept: usize,
+}
+
+/// What a prune step did.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PruneDetails {
+    pub forget: Option<ForgetFigures>,
+    pub prune: PruneReport,
+}
+
+/// The facts a run's step produced.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(untagged)]
+pub enum StepDetails {
+    #[default]
+    None,
+    Backup(BackupDetails),
+    Check(CheckDetails),
+    Prune(PruneDetails),
+    Drill(DrillReport),
+}
+
+impl StepDetails {
+    /// Decodes the stored facts of a run of `step` (rows of earlier versions included).
+    pub fn decode(step: Step, v: serde_json::Value) -> StepDetails {
+        let empty = v.as_object().is_none_or(|o| o.keys().all(|k| k == "attempts" || k == "rebuilt_from"));
+        if empty {
+            return StepDetails::None;
+        }
+        let typed = match step {
+            Step::Backup => serde_json::from_value(v).map(StepDetails::Backup),
+            Step::Check => serde_json::from_value(v).map(StepDetails::Check),
+            Step::Prune => serde_json::from_value(v).map(StepDetails::Prune),
+            Step::Drill => serde_json::from_value(v).map(StepDetails::Drill),
+        };
+        typed.unwrap_or_default()
+    }
+
+    /// The drill report, for a drill run.
+    pub fn drill(&self) -> Option<&DrillReport> {
+        match self {
+            StepDetails::Drill(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// The backup facts, for a backup run.
+    pub fn backup(&self) -> Option<&BackupDetails> {
+        match self {
+            StepDetails::Backup(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// The check facts, for a check run.
+    pub fn check(&self) -> Option<&CheckDetails> {
+        match self {
+            StepDetails::Check(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_details_decode_as_their_step_and_old_rows_still_read() {
+        let d = DrillReport { level_reached: 3, rows_verified: 7, target: "x".into(), ..Default::default() };
+        let v = serde_json::to_value(StepDetails::Drill(d.clone())).unwrap();
+        assert_eq!(StepDetails::decode(Step::Drill, v).drill(), Some(&d));
+        // A row of an earlier version: fewer fields, an extra one.
+        let old = serde_json::json!({ "level_reached": 2, "passed": true, "attempts": 2, "checks": [] });
+        let back = StepDetails::decode(Step::Drill, old);
+        assert_eq!(back.drill().unwrap().level_reached, 2);
+        assert!(matches!(StepDetails::decode(Step::Backup, serde_json::json!({})), StepDetails::None));
+        assert_eq!(Status::parse("partial"), Status::Partial);
+        assert!(Status::Partial.succeeded() && !Status::Interrupted.succeeded());
+    }
+}
