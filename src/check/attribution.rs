@@ -5,8 +5,7 @@ use std::collections::{HashMap, HashSet};
 use super::Findings;
 use crate::error::Result;
 use crate::id::Id;
-use crate::repo::tree::NodeKind;
-use crate::repo::walk::show;
+use crate::repo::walk::{show, walk, WalkItem};
 use crate::repo::Repository;
 
 #[derive(Default, Debug)]
@@ -23,36 +22,33 @@ pub fn attribute(repo: &Repository, f: &Findings, bad: &HashSet<Id>) -> Result<H
     }
     for (sid, snap) in &f.snapshots {
         let short = sid.short();
-        let mut stack: Vec<(Id, Vec<u8>)> = vec![(snap.tree, Vec::new())];
-        while let Some((tid, path)) = stack.pop() {
-            if bad.contains(&tid) {
-                let a = out.entry(tid).or_default();
-                a.snapshots.insert(short.clone());
-                a.paths.push(format!(
-                    "{}/ (folder contents)",
-                    if path.is_empty() { String::new() } else { show(&path) }
-                ));
-                continue;
-            }
-            let Ok(tree) = repo.load_tree(&f.index, &tid) else { continue };
-            for node in &tree.nodes {
-                let mut p = path.clone();
-                p.push(b'/');
-                p.extend_from_slice(&node.name);
-                for id in &node.content {
-                    if bad.contains(id) {
+        if bad.contains(&snap.tree) {
+            let a = out.entry(snap.tree).or_default();
+            a.snapshots.insert(short.clone());
+            a.paths.push("/ (folder contents)".into());
+            continue;
+        }
+        walk(repo, &f.index, &snap.tree, &mut |item| {
+            match item {
+                WalkItem::Damaged { path, tree, .. } if bad.contains(&tree) => {
+                    let a = out.entry(tree).or_default();
+                    a.snapshots.insert(short.clone());
+                    a.paths.push(format!(
+                        "{}/ (folder contents)",
+                        if path == b"/" { String::new() } else { show(path) }
+                    ));
+                }
+                WalkItem::Damaged { .. } => {}
+                WalkItem::Entry { path, node } => {
+                    for id in node.content.iter().filter(|id| bad.contains(id)) {
                         let a = out.entry(*id).or_default();
                         a.snapshots.insert(short.clone());
-                        a.paths.push(show(&p));
-                    }
-                }
-                if node.kind == NodeKind::Dir {
-                    if let Some(sub) = node.subtree {
-                        stack.push((sub, p));
+                        a.paths.push(show(path));
                     }
                 }
             }
-        }
+            Ok(true)
+        })?;
     }
     Ok(out)
 }

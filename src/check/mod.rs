@@ -23,7 +23,6 @@ use crate::id::Id;
 use crate::repo::index::{Index, IndexFile};
 use crate::repo::keyfile::KeyFile;
 use crate::repo::pack::BlobType;
-use crate::repo::tree::NodeKind;
 use crate::repo::Repository;
 use crate::storage::Kind;
 
@@ -362,47 +361,23 @@ pub fn check_structure(repo: &Repository, opts: &CheckOptions, report: &mut Chec
     }
 
     // Trees: every tree decodes, every referenced blob is indexed in a usable pack.
+    let reach = crate::repo::walk::reachable(repo, &index, snapshots.iter().map(|(_, s)| s.tree));
     let mut bad_trees = HashSet::new();
-    let mut seen_trees = HashSet::new();
-    for (_, snap) in &snapshots {
-        let mut stack = vec![snap.tree];
-        while let Some(tid) = stack.pop() {
-            if !seen_trees.insert(tid) {
-                continue;
-            }
-            if bad_blobs.contains_key(&tid) {
-                bad_trees.insert(tid);
-                continue;
-            }
-            let tree = match repo.load_tree(&index, &tid) {
-                Ok(t) => t,
-                Err(e) => {
-                    let object = match index.lookup(&tid) {
-                        Some(loc) => {
-                            format!("tree {} in {}", tid, Kind::Pack.describe(&loc.pack.id.to_hex()))
-                        }
-                        None => format!("tree {tid}"),
-                    };
-                    bad_blobs.insert(tid, (object, strip_object(&e.to_string(), "")));
-                    bad_trees.insert(tid);
-                    continue;
-                }
-            };
-            for node in &tree.nodes {
-                for id in &node.content {
-                    if !index.contains(id) && !bad_blobs.contains_key(id) {
-                        bad_blobs
-                            .insert(*id, (format!("data blob {id}"), "not in the index (missing)".into()));
-                    }
-                }
-                if node.kind == NodeKind::Dir {
-                    if let Some(sub) = node.subtree {
-                        stack.push(sub);
-                    }
-                }
-            }
+    for (tid, e) in &reach.unreadable {
+        let object = match index.lookup(tid) {
+            Some(loc) => format!("tree {} in {}", tid, Kind::Pack.describe(&loc.pack.id.to_hex())),
+            None => format!("tree {tid}"),
+        };
+        // A tree in a pack already known bad keeps that pack as its cause.
+        bad_blobs.entry(*tid).or_insert((object, strip_object(&e.to_string(), "")));
+        bad_trees.insert(*tid);
+    }
+    for id in &reach.data {
+        if !index.contains(id) && !bad_blobs.contains_key(id) {
+            bad_blobs.insert(*id, (format!("data blob {id}"), "not in the index (missing)".into()));
         }
     }
+    let seen_trees = reach.trees;
     report.stats.trees = seen_trees.len();
     let trashed = trashed.into_keys().collect();
     Ok(Findings {

@@ -30,7 +30,6 @@ use crate::jobs::access::RunContext;
 use crate::jobs::Job;
 use crate::repo::index::Index;
 use crate::repo::snapshot::Snapshot;
-use crate::repo::tree::NodeKind;
 use crate::repo::Repository;
 use crate::storage::Kind;
 
@@ -227,25 +226,10 @@ fn structure(
     r: &mut DrillReport,
 ) -> Result<(HashSet<Id>, bool)> {
     let packs: HashSet<String> = repo.storage().list(Kind::Pack)?.into_iter().map(|o| o.name).collect();
-    let mut blobs = HashSet::new();
-    let mut stack = vec![snap.tree];
-    let mut problems = Vec::new();
-    while let Some(t) = stack.pop() {
-        if !blobs.insert(t) {
-            continue;
-        }
-        match repo.load_tree(index, &t) {
-            Ok(tree) => {
-                for n in &tree.nodes {
-                    blobs.extend(n.content.iter().copied());
-                    if n.kind == NodeKind::Dir {
-                        stack.extend(n.subtree);
-                    }
-                }
-            }
-            Err(e) => problems.push(format!("tree {}: {e}", t.short())),
-        }
-    }
+    let reach = crate::repo::walk::reachable(repo, index, [snap.tree]);
+    let mut problems: Vec<String> =
+        reach.unreadable.iter().map(|(t, e)| format!("tree {}: {e}", t.short())).collect();
+    let blobs = reach.all();
     for id in &blobs {
         match index.lookup(id) {
             None => problems.push(format!("blob {} is not in the index", id.short())),

@@ -25,7 +25,6 @@ use crate::repo::index::{Index, IndexBuilder, IndexFile, IndexedPack};
 use crate::repo::lock::{list_locks, LockKind};
 use crate::repo::pack::PackEntry;
 use crate::repo::trash::{load_trash, save_trash, TrashFile};
-use crate::repo::tree::NodeKind;
 use crate::repo::writer::BlobWriter;
 use crate::repo::Repository;
 use crate::storage::Kind;
@@ -74,27 +73,13 @@ fn used_blobs(repo: &Repository, index: &Index) -> Result<(usize, HashSet<Id>)> 
             "prune will not run while a snapshot cannot be read ({e}): it cannot know what that snapshot uses. Run 'rempart check' and repair first"
         )));
     }
-    let mut used = HashSet::new();
-    let mut stack: Vec<Id> = snaps.iter().map(|(_, s)| s.tree).collect();
-    while let Some(t) = stack.pop() {
-        if !used.insert(t) {
-            continue;
-        }
-        let tree = repo.load_tree(index, &t).map_err(|e| {
-            Error::failed(format!(
-                "prune will not run while a tree cannot be read ({e}); run 'rempart check' and repair first"
-            ))
-        })?;
-        for n in &tree.nodes {
-            used.extend(n.content.iter().copied());
-            if n.kind == NodeKind::Dir {
-                if let Some(s) = n.subtree {
-                    stack.push(s);
-                }
-            }
-        }
+    let r = crate::repo::walk::reachable(repo, index, snaps.iter().map(|(_, s)| s.tree));
+    if let Some((_, e)) = r.unreadable.first() {
+        return Err(Error::failed(format!(
+            "prune will not run while a tree cannot be read ({e}); run 'rempart check' and repair first"
+        )));
     }
-    Ok((snaps.len(), used))
+    Ok((snaps.len(), r.all()))
 }
 
 /// Runs both phases.

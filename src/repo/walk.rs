@@ -1,7 +1,11 @@
-//! Depth-first traversal of a snapshot's trees, shared by `ls`, restore and check.
+//! Traversals of snapshots' trees: [`walk`] visits entries with their paths (`ls`, restore,
+//! check's attribution), and [`reachable`] collects every blob a set of snapshots uses (prune,
+//! drills, check's structure pass), each tree read once however many snapshots share it.
 //!
-//! A subtree that cannot be read does not stop the walk: the visitor gets a `Damaged` item
-//! naming its path, so callers can report it and go on with everything else.
+//! A subtree that cannot be read does not stop either: `walk` hands the visitor a `Damaged`
+//! item naming its path, `reachable` lists the tree, and callers report it and go on.
+
+use std::collections::HashSet;
 
 use crate::error::{Error, Result};
 use crate::id::Id;
@@ -58,6 +62,47 @@ fn walk_inner(
         path.truncate(len);
     }
     Ok(())
+}
+
+/// Every blob some snapshots use.
+#[derive(Default)]
+pub struct Reachable {
+    /// Trees read (and the ones that could not be, in `unreadable`).
+    pub trees: HashSet<Id>,
+    /// Data blobs the readable trees reference.
+    pub data: HashSet<Id>,
+    /// Trees that could not be read, with why.
+    pub unreadable: Vec<(Id, Error)>,
+}
+
+impl Reachable {
+    /// Trees and data blobs together.
+    pub fn all(&self) -> HashSet<Id> {
+        self.trees.union(&self.data).copied().collect()
+    }
+}
+
+/// Collects every tree and data blob reachable from `roots`.
+pub fn reachable(repo: &Repository, index: &Index, roots: impl IntoIterator<Item = Id>) -> Reachable {
+    let mut r = Reachable::default();
+    let mut stack: Vec<Id> = roots.into_iter().collect();
+    while let Some(t) = stack.pop() {
+        if !r.trees.insert(t) {
+            continue;
+        }
+        match repo.load_tree(index, &t) {
+            Ok(tree) => {
+                for n in &tree.nodes {
+                    r.data.extend(n.content.iter().copied());
+                    if n.kind == NodeKind::Dir {
+                        stack.extend(n.subtree);
+                    }
+                }
+            }
+            Err(e) => r.unreadable.push((t, e)),
+        }
+    }
+    r
 }
 
 /// Displays raw path bytes (lossy for names that are not UTF-8).
