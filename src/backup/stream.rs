@@ -6,7 +6,6 @@
 //! tool's exit status is checked after its output ends: any failure aborts the backup before a
 //! snapshot exists.
 
-use std::io::Read;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -25,25 +24,8 @@ use crate::repo::pack::BlobType;
 use crate::repo::snapshot::{DumpInfo, Snapshot, SourceInfo};
 use crate::repo::tree::{Node, NodeKind, Timestamp, Tree};
 use crate::repo::Repository;
-use crate::sources::process::DumpProcess;
 
-/// An opened stream: the bytes, and the process producing them (checked at the end).
-pub struct OpenedStream {
-    pub reader: Box<dyn Read + Send>,
-    pub process: Option<DumpProcess>,
-    /// Kept alive until the process ends (a connection whose credentials file the tool reads).
-    pub keep_alive: Option<Box<dyn std::any::Any + Send + Sync>>,
-}
-
-/// One stream to store as a file of the snapshot.
-pub struct StreamItem {
-    /// The file name inside the snapshot (`shop.pgdump`, `globals.sql`, `app.db`).
-    pub name: String,
-    pub database: String,
-    /// `pg_dump-custom`, `pg_dumpall-globals`, `mysql-sql`, `sqlite-db`.
-    pub format: String,
-    pub open: Box<dyn FnOnce() -> Result<OpenedStream> + Send>,
-}
+pub use crate::sources::dump::{DumpItem as StreamItem, DumpStream as OpenedStream};
 
 /// Stores `items` and writes a snapshot with `source` (its `dumps` are filled in here).
 ///

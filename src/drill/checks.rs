@@ -45,11 +45,7 @@ pub fn restore_and_check(
     if snap.source.kind == "files" {
         return restore_files(ctx, repo, index, snap, guard, r);
     }
-    let kind = match snap.source.kind.as_str() {
-        "postgres" => DbKind::Postgres,
-        "mysql" => DbKind::Mysql,
-        _ => DbKind::Sqlite,
-    };
+    let kind = DbKind::of_source(&snap.source.kind).unwrap_or(DbKind::Sqlite);
     let dumps: Vec<_> =
         snap.source.dumps.iter().filter(|d| d.format != "pg_dumpall-globals").cloned().collect();
     let mut all_ok = true;

@@ -10,9 +10,7 @@ use super::stream::VerifiedReader;
 use crate::error::{Error, Result};
 use crate::repo::snapshot::{DumpInfo, Snapshot};
 use crate::repo::Repository;
-use crate::sources::mysql::MyConn;
-use crate::sources::postgres::PgConn;
-use crate::sources::{sqlite, DbAuth, DbKind, DbUrl};
+use crate::sources::{DbAuth, DbKind, DbUrl};
 
 #[derive(Clone, Debug)]
 pub struct DbRestoreOptions {
@@ -77,16 +75,12 @@ pub fn restore_database(
     opts: &DbRestoreOptions,
 ) -> Result<DbRestoreResult> {
     let started = Instant::now();
-    let kind = match snap.source.kind.as_str() {
-        "postgres" => DbKind::Postgres,
-        "mysql" => DbKind::Mysql,
-        "sqlite" => DbKind::Sqlite,
-        other => {
-            return Err(Error::invalid(format!(
-                "this snapshot holds '{other}', not a database: restore it with --target DIR"
-            )))
-        }
-    };
+    let kind = DbKind::of_source(&snap.source.kind).ok_or_else(|| {
+        Error::invalid(format!(
+            "this snapshot holds '{}', not a database: restore it with --target DIR",
+            snap.source.kind
+        ))
+    })?;
     if kind != opts.to.kind {
         return Err(Error::invalid(format!(
             "the snapshot holds a {} database, but the target '{}' is {}",
@@ -99,66 +93,16 @@ pub fn restore_database(
     let index = Arc::new(repo.load_index()?);
     let mut reader = open_dump(repo, &index, snap, dump)?;
     let target = match kind {
-        DbKind::Postgres | DbKind::Mysql => opts.to.databases.first().cloned().ok_or_else(|| {
-            Error::invalid(format!(
-                "the target '{}' names no database: add /NAME to the URL",
-                opts.to.display()
-            ))
-        })?,
-        DbKind::Sqlite => opts.to.path.as_ref().expect("sqlite URL has a path").display().to_string(),
+        DbKind::Postgres | DbKind::Mysql => opts.to.databases.first().cloned().unwrap_or_default(),
+        DbKind::Sqlite => opts.to.path.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
     };
-    match kind {
-        DbKind::Postgres => {
-            let conn = PgConn::new(&opts.to, &opts.auth)?;
-            if opts.globals {
-                if let Some(g) = snap.source.dumps.iter().find(|d| d.format == "pg_dumpall-globals") {
-                    conn.restore_globals(&mut open_dump(repo, &index, snap, g)?)?;
-                }
-            }
-            conn.prepare_target(&target, opts.force)?;
-            conn.restore(&target, &mut reader, opts.force, opts.globals)?;
-        }
-        DbKind::Mysql => {
-            let conn = MyConn::new(&opts.to, &opts.auth)?;
-            conn.prepare_target(&target, opts.force)?;
-            conn.restore(&target, &mut reader)?;
-        }
-        DbKind::Sqlite => {
-            let path = opts.to.path.clone().expect("sqlite URL has a path");
-            let n = sqlite::table_count(&path)?;
-            if n > 0 && !opts.force {
-                return Err(Error::invalid(format!(
-                    "target '{}' already holds {n} tables: choose a new file, or add --force to replace it",
-                    path.display()
-                )));
-            }
-            let dir =
-                path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-            std::fs::create_dir_all(dir)
-                .map_err(|e| Error::io(format!("cannot create '{}'", dir.display()), e))?;
-            let tmp = crate::repo::pack::TempFile {
-                path: dir.join(format!(".rempart-restore-{:08x}.db", rand::random::<u32>())),
-            };
-            let mut out = std::fs::File::create(&tmp.path)
-                .map_err(|e| Error::io(format!("cannot create '{}'", tmp.path.display()), e))?;
-            std::io::copy(&mut reader, &mut out).map_err(|e| match e.kind() {
-                std::io::ErrorKind::InvalidData => Error::corrupt(format!("dump {}", dump.path), e),
-                _ => Error::io(format!("cannot write '{}'", tmp.path.display()), e),
-            })?;
-            out.sync_all().map_err(|e| Error::io("cannot sync the restored database", e))?;
-            let problems = sqlite::integrity_check(&tmp.path)?;
-            if !problems.is_empty() {
-                return Err(Error::corrupt(
-                    format!("restored SQLite database '{}'", path.display()),
-                    problems.join("; "),
-                ));
-            }
-            std::fs::rename(&tmp.path, &path)
-                .map_err(|e| Error::io(format!("cannot move into '{}'", path.display()), e))?;
-            let _ = std::fs::remove_file(format!("{}-wal", path.display()));
-            let _ = std::fs::remove_file(format!("{}-shm", path.display()));
+    let engine = crate::sources::engine::connect(&opts.to, &opts.auth)?;
+    if opts.globals {
+        if let Some(g) = snap.source.dumps.iter().find(|d| d.format == "pg_dumpall-globals") {
+            engine.load_globals(&mut open_dump(repo, &index, snap, g)?)?;
         }
     }
+    engine.load(&opts.to, &mut reader, opts.force, opts.globals)?;
     Ok(DbRestoreResult {
         source_database: dump.database.clone(),
         target,

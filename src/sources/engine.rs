@@ -1,15 +1,18 @@
 //! The database-engine abstraction: what rempart does with a database the same way for every
-//! engine (PostgreSQL, MariaDB/MySQL, SQLite), so drills, restores and cleanup name an
+//! engine (PostgreSQL, MariaDB/MySQL, SQLite), so backups, restores, drills and cleanup name an
 //! operation, not an engine.
 //!
-//! [`connect`] gives a [`DbEngine`] for a server (or a SQLite file); its methods are the
-//! operations a drill needs on a restored copy: its table inventory, its engine's own integrity
-//! checks, a query, and dropping a scratch database; plus the inventory of a dump as backed up.
+//! [`connect`] gives a [`DbEngine`] for a server (or a SQLite file). Its methods: describe the
+//! server and plan the dumps of a URL (backup), load a dump into a target (restore), and what
+//! a drill needs on a restored copy: its table inventory, its engine's own integrity checks, a
+//! query, dropping a scratch database, and the inventory of a dump as backed up.
 
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::PathBuf;
+use std::sync::Arc;
 
+use super::dump::{DumpItem, DumpStream};
 use super::inventory::Inventory;
 use super::mysql::MyConn;
 use super::postgres::PgConn;
@@ -20,6 +23,33 @@ use crate::error::{Error, Result};
 /// One database server (or SQLite file) and what rempart does with it.
 pub trait DbEngine {
     fn kind(&self) -> DbKind;
+
+    /// The server's name and version for the snapshot; checks that the dump tool can dump it.
+    ///
+    /// # Errors
+    /// The server cannot be reached, or the dump tool is older than the server.
+    fn describe_server(&self) -> Result<String>;
+
+    /// The dumps a backup of `url` takes, in order, each started when the backup reaches it.
+    ///
+    /// # Errors
+    /// `InvalidInput` when the URL names no database and the server lists none.
+    fn plan_dumps(&self, url: &DbUrl) -> Result<Vec<DumpItem>>;
+
+    /// Loads a dump into `target` (created when missing; refused when it holds tables unless
+    /// `force`). `owners` keeps PostgreSQL object owners and privileges.
+    ///
+    /// # Errors
+    /// `InvalidInput` for a target that holds tables; `Failed` with the client's stderr.
+    fn load(&self, target: &DbUrl, dump: &mut dyn Read, force: bool, owners: bool) -> Result<()>;
+
+    /// Applies a server-wide script (PostgreSQL's roles and tablespaces) before a load.
+    ///
+    /// # Errors
+    /// The client's error.
+    fn load_globals(&self, _script: &mut dyn Read) -> Result<()> {
+        Ok(())
+    }
 
     /// The tables of database `db` (ignored for SQLite) with their row counts.
     ///
@@ -58,8 +88,8 @@ pub trait DbEngine {
 /// `InvalidInput` when the password file cannot be read.
 pub fn connect(url: &DbUrl, auth: &DbAuth) -> Result<Box<dyn DbEngine>> {
     Ok(match url.kind {
-        DbKind::Postgres => Box::new(Postgres(PgConn::new(url, auth)?)),
-        DbKind::Mysql => Box::new(Mysql(MyConn::new(url, auth)?)),
+        DbKind::Postgres => Box::new(Postgres(Arc::new(PgConn::new(url, auth)?))),
+        DbKind::Mysql => Box::new(Mysql(Arc::new(MyConn::new(url, auth)?))),
         DbKind::Sqlite => Box::new(Sqlite(
             url.path
                 .clone()
@@ -68,7 +98,48 @@ pub fn connect(url: &DbUrl, auth: &DbAuth) -> Result<Box<dyn DbEngine>> {
     })
 }
 
-struct Postgres(PgConn);
+struct Postgres(Arc<PgConn>);
+
+/// One streamed dump per database of `dbs`, started by `dump` when the backup reaches it; the
+/// connection stays alive (its options file with it) until the dump is read.
+fn dump_items<C: Send + Sync + 'static>(
+    conn: &Arc<C>,
+    url: &DbUrl,
+    dbs: Vec<String>,
+    extension: &str,
+    format: &str,
+    dump: fn(&C, &str) -> Result<(super::process::DumpProcess, std::process::ChildStdout)>,
+) -> Result<Vec<DumpItem>> {
+    if dbs.is_empty() {
+        return Err(Error::invalid(format!(
+            "'{}' names no database and the server lists none",
+            url.display()
+        )));
+    }
+    Ok(dbs
+        .into_iter()
+        .map(|db| {
+            let c = conn.clone();
+            let name = db.clone();
+            DumpItem {
+                name: format!("{db}.{extension}"),
+                database: db,
+                format: format.into(),
+                open: Box::new(move || {
+                    let (p, out) = dump(&c, &name)?;
+                    Ok(DumpStream { reader: Box::new(out), process: Some(p), keep_alive: Some(Box::new(c)) })
+                }),
+            }
+        })
+        .collect())
+}
+
+/// The database a server URL names (the target of a load).
+fn target_db(url: &DbUrl) -> Result<String> {
+    url.databases.first().cloned().ok_or_else(|| {
+        Error::invalid(format!("the target '{}' names no database: add /NAME to the URL", url.display()))
+    })
+}
 
 /// pg_amcheck, found on PATH or in PostgreSQL's versioned bin folders.
 fn find_pg_amcheck() -> Option<PathBuf> {
@@ -89,6 +160,53 @@ fn find_pg_amcheck() -> Option<PathBuf> {
 impl DbEngine for Postgres {
     fn kind(&self) -> DbKind {
         DbKind::Postgres
+    }
+
+    fn describe_server(&self) -> Result<String> {
+        let (version, major) = self.0.server_version()?;
+        self.0.check_dump_version(major)?;
+        Ok(format!("PostgreSQL {version}"))
+    }
+
+    fn plan_dumps(&self, url: &DbUrl) -> Result<Vec<DumpItem>> {
+        let mut items =
+            dump_items(&self.0, url, self.0.databases(url)?, "pgdump", "pg_dump-custom", PgConn::dump)?;
+        // Globals are small: taken whole, retried without role passwords for a non-superuser
+        // (who may not read them).
+        let c = self.0.clone();
+        items.push(DumpItem {
+            name: "globals.sql".into(),
+            database: String::new(),
+            format: "pg_dumpall-globals".into(),
+            open: Box::new(move || {
+                let run = |extra: &[&str]| {
+                    let mut cmd = c.command("pg_dumpall");
+                    cmd.args(["--globals-only", "--no-password", "-l", "postgres"]).args(extra);
+                    run_capture(cmd, "pg_dumpall")
+                };
+                let sql = match run(&[]) {
+                    Ok(s) => s,
+                    Err(e) if e.to_string().contains("permission denied") => run(&["--no-role-passwords"])?,
+                    Err(e) => return Err(e),
+                };
+                Ok(DumpStream {
+                    reader: Box::new(std::io::Cursor::new(sql.into_bytes())),
+                    process: None,
+                    keep_alive: None,
+                })
+            }),
+        });
+        Ok(items)
+    }
+
+    fn load(&self, target: &DbUrl, dump: &mut dyn Read, force: bool, owners: bool) -> Result<()> {
+        let db = target_db(target)?;
+        self.0.prepare_target(&db, force)?;
+        self.0.restore(&db, dump, force, owners)
+    }
+
+    fn load_globals(&self, script: &mut dyn Read) -> Result<()> {
+        self.0.restore_globals(script)
     }
 
     fn inventory(&self, db: &str) -> Result<Inventory> {
@@ -155,11 +273,25 @@ impl DbEngine for Postgres {
     }
 }
 
-struct Mysql(MyConn);
+struct Mysql(Arc<MyConn>);
 
 impl DbEngine for Mysql {
     fn kind(&self) -> DbKind {
         DbKind::Mysql
+    }
+
+    fn describe_server(&self) -> Result<String> {
+        Ok(format!("MariaDB/MySQL {}", self.0.server_version()?))
+    }
+
+    fn plan_dumps(&self, url: &DbUrl) -> Result<Vec<DumpItem>> {
+        dump_items(&self.0, url, self.0.databases(url)?, "sql", "mysql-sql", MyConn::dump)
+    }
+
+    fn load(&self, target: &DbUrl, dump: &mut dyn Read, force: bool, _owners: bool) -> Result<()> {
+        let db = target_db(target)?;
+        self.0.prepare_target(&db, force)?;
+        self.0.restore(&db, dump)
     }
 
     fn inventory(&self, db: &str) -> Result<Inventory> {
@@ -251,6 +383,71 @@ fn sqlite_inventory(c: &rusqlite::Connection) -> Result<Inventory> {
 impl DbEngine for Sqlite {
     fn kind(&self) -> DbKind {
         DbKind::Sqlite
+    }
+
+    fn describe_server(&self) -> Result<String> {
+        Ok(format!("SQLite {}", rusqlite::version()))
+    }
+
+    fn plan_dumps(&self, _url: &DbUrl) -> Result<Vec<DumpItem>> {
+        // One consistent copy, through SQLite's online backup API.
+        let path = self.0.clone();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "database.db".into());
+        Ok(vec![DumpItem {
+            name,
+            database: path.display().to_string(),
+            format: "sqlite-db".into(),
+            open: Box::new(move || {
+                let copy = super::sqlite::snapshot(&path, &super::private_tmp())?;
+                let file = std::fs::File::open(&copy.path)
+                    .map_err(|e| Error::io(format!("cannot read the copy of '{}'", path.display()), e))?;
+                // The copy is unlinked now; the open file keeps its data until read.
+                drop(copy);
+                Ok(DumpStream { reader: Box::new(file), process: None, keep_alive: None })
+            }),
+        }])
+    }
+
+    fn load(&self, target: &DbUrl, dump: &mut dyn Read, force: bool, _owners: bool) -> Result<()> {
+        let path = target
+            .path
+            .clone()
+            .ok_or_else(|| Error::invalid(format!("'{}' names no SQLite file", target.display())))?;
+        let n = super::sqlite::table_count(&path)?;
+        if n > 0 && !force {
+            return Err(Error::invalid(format!(
+                "target '{}' already holds {n} tables: choose a new file, or add --force to replace it",
+                path.display()
+            )));
+        }
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::io(format!("cannot create '{}'", dir.display()), e))?;
+        let tmp = crate::repo::pack::TempFile {
+            path: dir.join(format!(".rempart-restore-{:08x}.db", rand::random::<u32>())),
+        };
+        let mut out = std::fs::File::create(&tmp.path)
+            .map_err(|e| Error::io(format!("cannot create '{}'", tmp.path.display()), e))?;
+        std::io::copy(dump, &mut out).map_err(|e| match e.kind() {
+            std::io::ErrorKind::InvalidData => Error::corrupt("the SQLite dump", e),
+            _ => Error::io(format!("cannot write '{}'", tmp.path.display()), e),
+        })?;
+        out.sync_all().map_err(|e| Error::io("cannot sync the restored database", e))?;
+        let problems = super::sqlite::integrity_check(&tmp.path)?;
+        if !problems.is_empty() {
+            return Err(Error::corrupt(
+                format!("restored SQLite database '{}'", path.display()),
+                problems.join("; "),
+            ));
+        }
+        std::fs::rename(&tmp.path, &path)
+            .map_err(|e| Error::io(format!("cannot move into '{}'", path.display()), e))?;
+        let _ = std::fs::remove_file(format!("{}-wal", path.display()));
+        let _ = std::fs::remove_file(format!("{}-shm", path.display()));
+        Ok(())
     }
 
     fn inventory(&self, _db: &str) -> Result<Inventory> {

@@ -9,6 +9,7 @@
 //! Dumps are streamed from the tool's stdout into the backup pipeline (no temporary copy);
 //! SQLite is copied with the online backup API in one step into a temporary file first.
 
+pub mod dump;
 pub mod engine;
 pub mod inventory;
 pub mod mysql;
@@ -30,6 +31,11 @@ pub enum DbKind {
 }
 
 impl DbKind {
+    /// The engine of a snapshot's source kind (`postgres`, `mysql`, `sqlite`); `None` for files.
+    pub fn of_source(kind: &str) -> Option<DbKind> {
+        [DbKind::Postgres, DbKind::Mysql, DbKind::Sqlite].into_iter().find(|k| k.name() == kind)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             DbKind::Postgres => "postgres",
