@@ -2,25 +2,48 @@
 //!
 //! # Layout
 //!
-//! - [`storage`]: the narrow storage trait and its backends (local folder, S3), built on
-//!   object_store; one conformance suite checks both.
-//! - [`crypto`]: key derivation (Argon2id), the master key and AES-256-GCM envelopes.
-//! - [`repo`]: the repository format: config, key objects, chunker, packs, index, trees,
-//!   snapshots, locks, and the [`repo::Repository`] that reads and writes them.
-//! - [`backup`]: the parallel backup pipeline (walker, workers, tree builder, uploader).
-//! - [`restore`]: batched, pack-ordered restore with per-file verification.
-//! - [`cli`]: argument parsing, progress display and exit codes for the thin binary.
+//! Modules are layers: each uses only the ones below it (and never in a cycle), which
+//! `tests/layers.rs` enforces. From the bottom:
 //!
-//! The engine (storage, repo, backup, restore) knows nothing of jobs, schedules or databases.
-//! docs/format.md describes the repository format, docs/cli.md the commands and exit codes.
+//! - **Base** — [`error`] (the small public error set and exit codes), [`id`] (256-bit ids),
+//!   `util` (host and user names, sizes), `state` (the state directory, the snapshot register,
+//!   process locks).
+//! - **Storage and crypto** — [`storage`]: one narrow trait over object stores (local folder,
+//!   S3) with its guarantees, a conformance suite, and a fault-injecting wrapper; `crypto`:
+//!   Argon2id key derivation, the master key and AES-256-GCM envelopes.
+//! - **Repository format and sources** — [`repo`]: config, keys, chunker, packs, index, trees,
+//!   snapshots, locks, trash, forget records, and the [`repo::Repository`] that reads and
+//!   writes them; `sources`: the database engines (dump, load, inventory, checks) behind one
+//!   trait, and the SQLite, PostgreSQL and MariaDB clients.
+//! - **Engine** — [`mod@backup`] (the parallel pipeline and the commit check), [`mod@restore`]
+//!   (pack-ordered, verified, files renamed into place only when whole), [`mod@check`] (structure
+//!   and data, with damage attribution).
+//! - **Jobs and maintenance** — [`jobs`] (job files, schedules, durations, and `jobs::access`:
+//!   the context a step runs in and opening a job's repository), [`maintenance`] (retention,
+//!   forget, two-phase prune), `repair` (index rebuild and salvage, snapshot repair),
+//!   [`catalog`] (the SQLite index of runs, with typed run records), `settings` (the
+//!   configuration file).
+//! - **Proof** — `drill` (restore drills at four levels, their isolated targets), [`evidence`]
+//!   (the signed, hash-chained ledger, its one verification, readiness, the auditor's export).
+//! - **Orchestration** — `runner` (one step of a job: hooks, retries, catalog, evidence,
+//!   notifications).
+//! - **Reports** — [`report`] (the PRA readiness report: model, HTML, Markdown, JSON, charts).
+//! - **Service** — `daemon` (scheduler, HTTP dashboard, metrics).
+//! - **Interface** — [`cli`] (arguments, commands, exit codes) for the thin binary.
+//!
+//! [`fuzzing`] holds the fuzz targets' entry points (hidden). docs/format.md describes the
+//! repository format, docs/cli.md the commands, docs/evidence.md the proof.
+//!
+//! The public modules are the API the binary, the test suite, the examples and the fuzz
+//! targets use; the others are `pub(crate)`.
 
 pub mod backup;
 pub mod catalog;
 pub mod check;
 pub mod cli;
-pub mod crypto;
-pub mod daemon;
-pub mod drill;
+pub(crate) mod crypto;
+pub(crate) mod daemon;
+pub(crate) mod drill;
 pub mod error;
 pub mod evidence;
 #[doc(hidden)]
@@ -28,17 +51,21 @@ pub mod fuzzing;
 pub mod id;
 pub mod jobs;
 pub mod maintenance;
-pub mod repair;
+pub(crate) mod repair;
 pub mod repo;
 pub mod report;
 pub mod restore;
-pub mod runner;
+pub(crate) mod runner;
 mod serde_b64;
-pub mod settings;
-pub mod sources;
-pub mod state;
+pub(crate) mod settings;
+pub(crate) mod sources;
+pub(crate) mod state;
 pub mod storage;
-pub mod util;
+pub(crate) mod util;
 
+pub use backup::{backup, BackupOptions, BackupResult};
+pub use check::{check, CheckOptions, CheckReport, ReadData};
 pub use error::{Error, ExitStatus, Result};
 pub use id::Id;
+pub use repo::{InitOptions, Repository};
+pub use restore::{restore, RestoreOptions, RestoreResult};

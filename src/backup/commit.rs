@@ -56,6 +56,7 @@ impl References {
     }
 
     /// How many referenced blobs are not in the loaded index.
+    #[cfg(test)]
     pub fn new_count(&self) -> usize {
         self.new.len()
     }

@@ -1,4 +1,4 @@
-//! Backup: puts file trees (and, through [`stream`], database dumps) into a repository.
+//! Backup: puts file trees (and, through `stream`, database dumps) into a repository.
 //!
 //! Threads of one backup (none of them on the async executor):
 //!
@@ -12,16 +12,16 @@
 //! before the next is written. A failed or cancelled backup writes the index of the packs it
 //! stored (so the next run reuses them) and no snapshot.
 
-pub mod adopt;
-pub mod commit;
-pub mod database;
-pub mod fsmeta;
-pub mod shared;
-pub mod stream;
-pub mod trees;
-pub mod uploader;
-pub mod walker;
-pub mod workers;
+pub(crate) mod adopt;
+pub(crate) mod commit;
+pub(crate) mod database;
+pub(crate) mod fsmeta;
+pub(crate) mod shared;
+pub(crate) mod stream;
+pub(crate) mod trees;
+pub(crate) mod uploader;
+pub(crate) mod walker;
+pub(crate) mod workers;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -25,7 +25,7 @@ use crate::repo::snapshot::{DumpInfo, Snapshot, SourceInfo};
 use crate::repo::tree::{Node, NodeKind, Timestamp, Tree};
 use crate::repo::Repository;
 
-pub use crate::sources::dump::{DumpItem as StreamItem, DumpStream as OpenedStream};
+pub use crate::sources::dump::DumpItem as StreamItem;
 
 /// Stores `items` and writes a snapshot with `source` (its `dumps` are filled in here).
 ///

@@ -127,11 +127,6 @@ impl WorkerState {
         })
     }
 
-    /// Chunks and stores everything `reader` yields.
-    pub fn backup_reader<R: Read>(&mut self, reader: R) -> Result<FileContent> {
-        self.backup_stream(reader, false)
-    }
-
     fn backup_stream<R: Read>(&mut self, reader: R, regular_file: bool) -> Result<FileContent> {
         let shared = self.shared.clone();
         let keys = shared.repo.keys();

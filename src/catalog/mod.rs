@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 
-pub mod run;
+pub(crate) mod run;
 
 pub use run::{Status, Step, StepDetails};
 

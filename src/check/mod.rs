@@ -6,11 +6,11 @@
 //! Data (`--read-data`, or a subset): packs are read whole, hashed against their names, their
 //! headers compared with the index, and every blob decrypted, decompressed and re-hashed.
 //!
-//! Each problem names the damaged object and, through [`attribution`], the snapshots and file
+//! Each problem names the damaged object and, through `attribution`, the snapshots and file
 //! paths it touches, so an operator knows what is lost and what to run next.
 
-pub mod attribution;
-pub mod data;
+pub(crate) mod attribution;
+pub(crate) mod data;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicBool;
@@ -22,7 +22,6 @@ use crate::error::{Error, ExitStatus, Result};
 use crate::id::Id;
 use crate::repo::index::{Index, IndexFile};
 use crate::repo::keyfile::KeyFile;
-use crate::repo::pack::BlobType;
 use crate::repo::Repository;
 use crate::storage::Kind;
 
@@ -154,8 +153,6 @@ pub struct Findings {
     pub index: Index,
     /// Blobs that cannot be read, with the reason and the object to blame.
     pub bad_blobs: HashMap<Id, (String, String)>,
-    /// Trees that cannot be read (also in `bad_blobs`).
-    pub bad_trees: HashSet<Id>,
     /// Packs listed in storage, with sizes.
     pub stored_packs: HashMap<Id, u64>,
     pub snapshots: Vec<(Id, crate::repo::snapshot::Snapshot)>,
@@ -362,7 +359,6 @@ pub fn check_structure(repo: &Repository, opts: &CheckOptions, report: &mut Chec
 
     // Trees: every tree decodes, every referenced blob is indexed in a usable pack.
     let reach = crate::repo::walk::reachable(repo, &index, snapshots.iter().map(|(_, s)| s.tree));
-    let mut bad_trees = HashSet::new();
     for (tid, e) in &reach.unreadable {
         let object = match index.lookup(tid) {
             Some(loc) => format!("tree {} in {}", tid, Kind::Pack.describe(&loc.pack.id.to_hex())),
@@ -370,7 +366,6 @@ pub fn check_structure(repo: &Repository, opts: &CheckOptions, report: &mut Chec
         };
         // A tree in a pack already known bad keeps that pack as its cause.
         bad_blobs.entry(*tid).or_insert((object, strip_object(&e.to_string(), "")));
-        bad_trees.insert(*tid);
     }
     for id in &reach.data {
         if !index.contains(id) && !bad_blobs.contains_key(id) {
@@ -383,7 +378,6 @@ pub fn check_structure(repo: &Repository, opts: &CheckOptions, report: &mut Chec
     Ok(Findings {
         index,
         bad_blobs,
-        bad_trees,
         stored_packs,
         snapshots,
         damaged_snapshots,
@@ -465,12 +459,4 @@ pub fn check(repo: &Repository, opts: &CheckOptions) -> Result<CheckReport> {
     report.problems.extend(extra);
     report.problems.sort_by(|a, b| a.object.cmp(&b.object));
     Ok(report)
-}
-
-/// Blob types used in messages.
-pub fn blob_word(t: BlobType) -> &'static str {
-    match t {
-        BlobType::Data => "data blob",
-        BlobType::Tree => "tree",
-    }
 }

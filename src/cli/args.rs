@@ -170,7 +170,7 @@ pub struct DrillArgs {
 #[derive(Args, Debug)]
 pub struct DaemonArgs {
     /// Address of the dashboard, /metrics and /healthz (default: the configuration file's
-    /// [daemon] listen, else 127.0.0.1:8420).
+    /// `[daemon]` listen, else 127.0.0.1:8420).
     #[arg(long, env = "REMPART_LISTEN")]
     pub listen: Option<std::net::SocketAddr>,
     /// Runs at once, all jobs together (default: 2).
@@ -335,7 +335,7 @@ pub struct InitArgs {
 
 #[derive(Args, Debug)]
 pub struct BackupArgs {
-    /// Files and folders to back up, or database URLs (postgres://USER@HOST:PORT/DB[,DB],
+    /// Files and folders to back up, or database URLs (`postgres://USER@HOST:PORT/DB[,DB]`,
     /// mysql://USER@HOST:PORT/DB, sqlite:///PATH; a path of '/' means every database).
     #[arg(required = true)]
     pub paths: Vec<String>,

@@ -33,7 +33,7 @@ use crate::repo::snapshot::Snapshot;
 use crate::repo::Repository;
 use crate::storage::Kind;
 
-pub use crate::catalog::run::{CheckResult, DrillReport};
+pub use crate::catalog::run::DrillReport;
 
 #[derive(Clone, Debug)]
 pub struct DrillOptions {

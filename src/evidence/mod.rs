@@ -6,18 +6,18 @@
 //! one before (SHA-256 of the previous record's canonical bytes), and signed with the Ed25519 key
 //! kept with the other key material (`KEYS/evidence.key`, mode 0600, created on first use).
 //! Records live in the catalog and, write-once and encrypted, in the repository, which also
-//! holds every writing installation's public key ([`registry`]). A local key can re-sign an
+//! holds every writing installation's public key (`registry`). A local key can re-sign an
 //! edited chain, but it cannot change the repository's copies, so the one verification
 //! ([`verify`]) names any edited, deleted, reordered, inserted or re-signed record; readiness
 //! ([`readiness`]) counts only records it accepts. docs/evidence.md has the trust model.
 
 pub mod audit;
-pub mod export;
+pub(crate) mod export;
 pub mod key;
 pub mod ledger;
 pub mod readiness;
 pub mod record;
-pub mod registry;
+pub(crate) mod registry;
 pub mod verify;
 
 use crate::catalog::RunRecord;

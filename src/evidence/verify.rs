@@ -99,11 +99,6 @@ impl Verdict {
             .iter()
             .any(|c| c.chain == chain && c.pinned && c.findings == 0 && c.compared && c.pending_upload == 0)
     }
-
-    /// The findings of `chain`.
-    pub fn findings_of(&self, chain: &str) -> usize {
-        self.findings.iter().filter(|f| f.chain == chain).count()
-    }
 }
 
 /// Parses a PEM public key.

@@ -5,11 +5,11 @@
 //! naming the file, the line and the key, and saying what is expected. Relative paths resolve
 //! against the job file's folder. [`load_dir`] reads every `*.toml` of a folder.
 
-pub mod access;
-pub mod duration;
-pub mod schedule;
-pub mod spec;
-pub mod validate;
+pub(crate) mod access;
+pub(crate) mod duration;
+pub(crate) mod schedule;
+pub(crate) mod spec;
+pub(crate) mod validate;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! `forget`: removes the snapshots a retention policy does not keep, or the ones named.
 //!
 //! Crash-safe in any order of death: the decision is first written to the repository as a
-//! forget record ([`crate::repo::forgotten`]), then the snapshot objects are deleted. A forget
+//! forget record (`repo::forgotten`), then the snapshot objects are deleted. A forget
 //! killed in between has already forgotten them for every reader, and the next forget or prune
 //! deletes the objects it left.
 

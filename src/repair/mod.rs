@@ -5,5 +5,5 @@
 pub mod index;
 pub mod snapshots;
 
-pub use index::{repair_index, RepairIndexReport};
-pub use snapshots::{repair_snapshots, RepairSnapshotsReport};
+pub use index::repair_index;
+pub use snapshots::repair_snapshots;

@@ -50,14 +50,6 @@ impl Chunker {
         }
     }
 
-    pub fn min_size(&self) -> usize {
-        self.min
-    }
-
-    pub fn max_size(&self) -> usize {
-        self.max
-    }
-
     /// The length of the chunk that starts `data`. The caller passes at least `max_size`
     /// bytes unless `data` is the end of the stream.
     pub fn cut(&self, data: &[u8]) -> usize {

@@ -4,20 +4,20 @@
 //! the sealed objects. The backup and restore engines build on it; it knows nothing of jobs,
 //! schedules or databases. docs/format.md is the reference for every object's layout.
 
-pub mod cache;
-pub mod chunker;
-pub mod config;
-pub mod forgotten;
+pub(crate) mod cache;
+pub(crate) mod chunker;
+pub(crate) mod config;
+pub(crate) mod forgotten;
 pub mod index;
-pub mod keyfile;
-pub mod lock;
+pub(crate) mod keyfile;
+pub(crate) mod lock;
 pub mod pack;
-pub mod snapshot;
-pub mod trash;
-pub mod tree;
-pub mod tree_cache;
-pub mod walk;
-pub mod writer;
+pub(crate) mod snapshot;
+pub(crate) mod trash;
+pub(crate) mod tree;
+pub(crate) mod tree_cache;
+pub(crate) mod walk;
+pub(crate) mod writer;
 
 use std::sync::Arc;
 

@@ -17,7 +17,9 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::seal::{SubkeyCipher, BLOB_OVERHEAD, SALT_LEN};
+#[cfg(test)]
+use crate::crypto::seal::BLOB_OVERHEAD;
+use crate::crypto::seal::{SubkeyCipher, SALT_LEN};
 use crate::crypto::Keys;
 use crate::error::{Error, Result};
 use crate::id::Id;
@@ -234,10 +236,6 @@ impl PackBuilder {
         self.entries.is_empty()
     }
 
-    pub fn blob_count(&self) -> usize {
-        self.entries.len()
-    }
-
     /// Runs `fill` to append one envelope at the end of the pack (in memory, or in the
     /// scratch buffer that is then written to the file); returns its offset and length.
     fn append(
@@ -385,6 +383,7 @@ pub fn parse_salt(prefix: &[u8], what: &str) -> Result<[u8; SALT_LEN]> {
 ///
 /// # Errors
 /// `Corrupt` naming the pack when any part of the layout or the header tag is wrong.
+#[cfg(test)]
 pub fn read_header(keys: &Keys, pack: &[u8], what: &str) -> Result<([u8; SALT_LEN], Vec<PackEntry>)> {
     let salt = parse_salt(pack, what)?;
     if pack.len() < PACK_PREFIX + 4 + BLOB_OVERHEAD {

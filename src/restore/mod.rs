@@ -2,15 +2,15 @@
 //!
 //! The snapshot's trees are walked once. Folders, symlinks, FIFOs and devices are created on
 //! the way; regular files are gathered in batches (bounded in count and bytes, so memory stays
-//! flat on huge snapshots) and written by [`writer`]. Hard links are recreated once their
+//! flat on huge snapshots) and written by `writer`. Hard links are recreated once their
 //! first path is written. Folder metadata is applied last, deepest first, so writing into a
 //! folder does not change its restored mtime. Damaged parts are reported by path and do not
 //! stop the rest.
 
-pub mod database;
-pub mod metadata;
-pub mod stream;
-pub mod writer;
+pub(crate) mod database;
+pub(crate) mod metadata;
+pub(crate) mod stream;
+pub(crate) mod writer;
 
 use std::collections::HashMap;
 use std::os::unix::ffi::OsStrExt;

@@ -22,8 +22,6 @@ use crate::error::{Error, Result};
 
 /// One database server (or SQLite file) and what rempart does with it.
 pub trait DbEngine {
-    fn kind(&self) -> DbKind;
-
     /// The server's name and version for the snapshot; checks that the dump tool can dump it.
     ///
     /// # Errors
@@ -158,10 +156,6 @@ fn find_pg_amcheck() -> Option<PathBuf> {
 }
 
 impl DbEngine for Postgres {
-    fn kind(&self) -> DbKind {
-        DbKind::Postgres
-    }
-
     fn describe_server(&self) -> Result<String> {
         let (version, major) = self.0.server_version()?;
         self.0.check_dump_version(major)?;
@@ -276,10 +270,6 @@ impl DbEngine for Postgres {
 struct Mysql(Arc<MyConn>);
 
 impl DbEngine for Mysql {
-    fn kind(&self) -> DbKind {
-        DbKind::Mysql
-    }
-
     fn describe_server(&self) -> Result<String> {
         Ok(format!("MariaDB/MySQL {}", self.0.server_version()?))
     }
@@ -381,10 +371,6 @@ fn sqlite_inventory(c: &rusqlite::Connection) -> Result<Inventory> {
 }
 
 impl DbEngine for Sqlite {
-    fn kind(&self) -> DbKind {
-        DbKind::Sqlite
-    }
-
     fn describe_server(&self) -> Result<String> {
         Ok(format!("SQLite {}", rusqlite::version()))
     }

@@ -135,13 +135,6 @@ impl PgConn {
         DumpProcess::spawn(c, "pg_dump")
     }
 
-    /// Starts `pg_dumpall --globals-only` (roles, tablespaces).
-    pub fn dump_globals(&self) -> Result<(DumpProcess, ChildStdout)> {
-        let mut c = self.command("pg_dumpall");
-        c.args(["--globals-only", "--no-password", "-l", "postgres"]);
-        DumpProcess::spawn(c, "pg_dumpall")
-    }
-
     pub fn exists(&self, db: &str) -> Result<bool> {
         let out = self.query(
             "postgres",
