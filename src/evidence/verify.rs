@@ -352,3 +352,140 @@ pub fn verify(local: &[LedgerEntry], copies: &[RepoCopy], key: &VerifyingKey) ->
     let repos: Vec<RepoEvidence> = repos.into_values().collect();
     verify_ledger(local, &repos, vec![], Some(key), &[], &HashSet::new())
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::evidence::record::{canonical, EvidenceRecord};
+    use ed25519_dalek::{Signer, SigningKey};
+
+    /// A chain of `n` records signed by `key`, as the ledger would append them.
+    pub(crate) fn chain(key: &SigningKey, chain: &str, records: Vec<EvidenceRecord>) -> Vec<LedgerEntry> {
+        let mut prev = GENESIS.to_string();
+        let mut out = Vec::new();
+        for (i, mut r) in records.into_iter().enumerate() {
+            r.chain = chain.into();
+            r.seq = i as u64 + 1;
+            r.prev = prev.clone();
+            let text = canonical(&r.to_canonical_value());
+            let e = LedgerEntry {
+                chain: chain.into(),
+                seq: r.seq,
+                record_id: r.record_id.clone(),
+                hash: sha256_hex(&text),
+                signature: crate::evidence::key::b64(&key.sign(text.as_bytes()).to_bytes()),
+                canonical: text,
+            };
+            prev = e.hash.clone();
+            out.push(e);
+        }
+        out
+    }
+
+    pub(crate) fn record(id: &str) -> EvidenceRecord {
+        EvidenceRecord {
+            record_id: id.into(),
+            job: "j".into(),
+            repository_id: "repo".into(),
+            ..Default::default()
+        }
+    }
+
+    fn repo_with(key: &SigningKey, entries: &[LedgerEntry]) -> RepoEvidence {
+        let pem = crate::evidence::key::public_pem(key);
+        RepoEvidence {
+            repository_id: "repo".into(),
+            copies: entries
+                .iter()
+                .map(|e| RepoCopy { entry: e.clone(), public_key_pem: pem.clone() })
+                .collect(),
+            keys: vec![RegisteredKey {
+                fingerprint: crate::evidence::key::fingerprint(&key.verifying_key()),
+                public_key_pem: pem,
+                host: "h".into(),
+                registered: chrono::Utc::now(),
+            }],
+        }
+    }
+
+    fn kinds(v: &Verdict) -> Vec<String> {
+        v.findings.iter().map(|f| format!("{}@{}", f.kind, f.seq.unwrap_or(0))).collect()
+    }
+
+    #[test]
+    fn every_kind_of_tampering_is_named_and_intact_means_all_compared() {
+        let key = SigningKey::from_bytes(&[1; 32]);
+        let vk = key.verifying_key();
+        let id = chain_id(&crate::evidence::key::fingerprint(&vk), "repo");
+        let good = chain(&key, &id, vec![record("a"), record("b"), record("c")]);
+        let repo = repo_with(&key, &good);
+        let none = HashSet::new();
+        let v = verify_ledger(&good, std::slice::from_ref(&repo), vec![], Some(&vk), &[], &none);
+        assert!(v.intact() && v.trusted(&id), "{:?}", v.findings);
+
+        // Edited in place.
+        let mut edited = good.clone();
+        edited[1].canonical = edited[1].canonical.replace("\"b\"", "\"x\"");
+        assert!(kinds(&verify_ledger(&edited, std::slice::from_ref(&repo), vec![], Some(&vk), &[], &none))
+            .contains(&"edited@2".into()));
+        // Deleted: the link breaks and the repository still holds it.
+        let deleted = vec![good[0].clone(), good[2].clone()];
+        let k = kinds(&verify_ledger(&deleted, std::slice::from_ref(&repo), vec![], Some(&vk), &[], &none));
+        assert!(k.contains(&"deleted@2".into()) && k.iter().any(|x| x.starts_with("broken-link")), "{k:?}");
+        // Re-signed with the local key after an edit: valid locally, not what the repository holds.
+        let mut r2 = record("b");
+        r2.errors = vec!["forged".into()];
+        let resigned = chain(&key, &id, vec![record("a"), r2, record("c")]);
+        let k = kinds(&verify_ledger(&resigned, std::slice::from_ref(&repo), vec![], Some(&vk), &[], &none));
+        assert!(
+            k.contains(&"re-signed@2".into()) && !k.iter().any(|x| x.starts_with("bad-signature")),
+            "{k:?}"
+        );
+        // Inserted: a local record the repository never got...
+        let mut more = good.clone();
+        more.extend(chain(&key, &id, vec![record("a"), record("b"), record("c"), record("d")]).pop());
+        assert!(kinds(&verify_ledger(&more, std::slice::from_ref(&repo), vec![], Some(&vk), &[], &none))
+            .contains(&"inserted@4".into()));
+        // ...unless it waits for its upload (a read-only repository): then not compared yet.
+        let pending = HashSet::from(["d".to_string()]);
+        let v = verify_ledger(&more, std::slice::from_ref(&repo), vec![], Some(&vk), &[], &pending);
+        assert!(v.findings.is_empty() && !v.intact() && v.uncompared_records() == 1 && !v.trusted(&id));
+        // A garbage signature.
+        let mut bad = good.clone();
+        bad[0].signature = crate::evidence::key::b64(&[0u8; 64]);
+        assert!(kinds(&verify_ledger(&bad, std::slice::from_ref(&repo), vec![], Some(&vk), &[], &none))
+            .contains(&"bad-signature@1".into()));
+        // Without the repository nothing is compared: not tampering, but not intact either.
+        let v = verify_ledger(&good, &[], vec!["repository unreachable".into()], Some(&vk), &[], &none);
+        assert!(v.findings.is_empty() && !v.intact() && v.uncompared_records() == 3);
+    }
+
+    #[test]
+    fn other_installations_chains_verify_standalone_and_count_only_when_pinned() {
+        let mine = SigningKey::from_bytes(&[1; 32]);
+        let theirs = SigningKey::from_bytes(&[2; 32]);
+        let their_fp = crate::evidence::key::fingerprint(&theirs.verifying_key());
+        let id = chain_id(&their_fp, "repo");
+        let entries = chain(&theirs, &id, vec![record("x"), record("y")]);
+        let repo = repo_with(&theirs, &entries);
+        let none = HashSet::new();
+        let v =
+            verify_ledger(&[], std::slice::from_ref(&repo), vec![], Some(&mine.verifying_key()), &[], &none);
+        assert!(v.findings.is_empty(), "{:?}", v.findings);
+        assert!(!v.trusted(&id), "another installation's chain never counts unpinned");
+        let v = verify_ledger(
+            &[],
+            std::slice::from_ref(&repo),
+            vec![],
+            Some(&mine.verifying_key()),
+            &[their_fp.clone()],
+            &none,
+        );
+        assert!(v.trusted(&id));
+        // Its key registration deleted: a finding.
+        let mut unregistered = repo.clone();
+        unregistered.keys.clear();
+        let v = verify_ledger(&[], &[unregistered], vec![], Some(&mine.verifying_key()), &[their_fp], &none);
+        assert!(kinds(&v).iter().any(|k| k.starts_with("key-unregistered")), "{:?}", v.findings);
+    }
+}
