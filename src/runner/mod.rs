@@ -220,3 +220,86 @@ fn attempt_step(
     }
     result
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A job over `dir/src` into a local repository under `dir`, with its state and keys there.
+    fn setup(dir: &std::path::Path, extra: &str) -> (RunContext, Job, tokio::runtime::Runtime) {
+        let src = dir.join("src");
+        std::fs::create_dir_all(src.join("sub")).unwrap();
+        std::fs::write(src.join("a.txt"), "alpha\n".repeat(1000)).unwrap();
+        std::fs::write(
+            src.join("sub/b.bin"),
+            (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect::<Vec<_>>(),
+        )
+        .unwrap();
+        let text = format!(
+            "name = \"unit\"\nsources = [\"{}\"]\nrepository = \"{}\"\n{extra}\n[drill]\nlevel = 3\n",
+            src.display(),
+            dir.join("repo").display()
+        );
+        let jobs = dir.join("jobs");
+        std::fs::create_dir_all(&jobs).unwrap();
+        let defaults = crate::jobs::Defaults::new(&jobs, &dir.join("state"), Some(&dir.join("keys")));
+        let job = crate::jobs::spec::parse_job(&jobs.join("unit.toml"), &text, &defaults).expect("valid job");
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let mut ctx =
+            RunContext::new(dir.join("state"), dir.join("keys"), rt.handle().clone(), "tester".into());
+        ctx.backoff = vec![Duration::ZERO; 3];
+        (ctx, job, rt)
+    }
+
+    #[test]
+    fn the_four_steps_record_typed_runs_and_evidence_that_reads_verified() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ctx, job, _rt) = setup(dir.path(), "");
+        let backup = run_step(&ctx, &job, Step::Backup, "manual");
+        assert_eq!(backup.status, Status::Success, "{:?}", backup.error);
+        let StepDetails::Backup(b) = &backup.details else { panic!("backup details: {:?}", backup.details) };
+        assert_eq!((b.snapshots.len(), b.snapshot_count), (1, Some(1)));
+        assert_eq!(backup.files, Some(2));
+
+        for step in [Step::Check, Step::Drill, Step::Prune] {
+            let r = run_step(&ctx, &job, step, "manual");
+            assert_eq!(r.status, Status::Success, "{}: {:?}", step.name(), r.error);
+        }
+        let runs = ctx.catalog().unwrap().runs(Some("unit"), DateTime::<Utc>::MIN_UTC).unwrap();
+        assert_eq!(runs.len(), 4);
+        let drill = runs.iter().find(|r| r.step == Step::Drill).unwrap();
+        let StepDetails::Drill(d) = &drill.details else { panic!("drill details: {:?}", drill.details) };
+        assert!(d.level_reached >= 3 && d.files_verified == 2, "{d:?}");
+
+        let audit = crate::evidence::audit::for_context(&ctx, std::slice::from_ref(&job)).unwrap();
+        assert!(audit.verdict.findings.is_empty(), "{:?}", audit.verdict.findings);
+        assert_eq!(audit.entries.len(), 4);
+        let ready = crate::evidence::readiness::readiness(&job, &audit, Utc::now());
+        assert_eq!(ready.state, crate::evidence::readiness::State::Verified, "{}", ready.reason);
+    }
+
+    #[test]
+    fn a_failing_before_hook_runs_nothing_and_is_recorded_as_failed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ctx, job, _rt) = setup(dir.path(), "[hooks]\nbefore = \"exit 3\"\n");
+        let r = run_step(&ctx, &job, Step::Backup, "manual");
+        assert_eq!(r.status, Status::Failed);
+        assert!(r.error.as_deref().unwrap_or("").contains("was not run"), "{:?}", r.error);
+        assert!(r.snapshot.is_none());
+        let runs = ctx.catalog().unwrap().runs(Some("unit"), DateTime::<Utc>::MIN_UTC).unwrap();
+        assert_eq!(runs[0].status, Status::Failed);
+    }
+
+    #[test]
+    fn a_run_that_cannot_be_recorded_in_the_evidence_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let pass = format!("password_file = \"{}\"", dir.path().join("unit.pass").display());
+        let (ctx, job, _rt) = setup(dir.path(), &pass);
+        // The keys folder is a file: the evidence key cannot be created, the backup itself works.
+        std::fs::write(dir.path().join("keys"), "not a folder").unwrap();
+        let r = run_step(&ctx, &job, Step::Backup, "manual");
+        assert_eq!(r.status, Status::Failed, "{:?}", r.error);
+        let error = r.error.unwrap_or_default();
+        assert!(error.contains("not in the evidence (the backup itself ended success: snapshot"), "{error}");
+    }
+}
