@@ -28,14 +28,15 @@ fn run(job: &str, step: &str, status: &str, at: &str, details: serde_json::Value
         repository: "/r".into(),
         started: t(at),
         ended: Some(t(at) + chrono::Duration::minutes(5)),
-        status: rempart::catalog::Status::parse(status),
-        snapshot: None,
-        snapshot_time: None,
-        files: None,
-        bytes_read: None,
-        bytes_added: None,
-        error: (status != "success").then(|| format!("{step} broke")),
-        details: rempart::catalog::StepDetails::decode(rempart::catalog::Step::parse(step).unwrap(), details),
+        outcome: rempart::catalog::RunOutcome {
+            status: rempart::catalog::Status::parse(status),
+            error: (status != "success").then(|| format!("{step} broke")),
+            details: rempart::catalog::StepDetails::decode(
+                rempart::catalog::Step::parse(step).unwrap(),
+                details,
+            ),
+            ..Default::default()
+        },
         attempts: None,
         definition_hash: None,
     }

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 pub(crate) mod run;
 
-pub use run::{Status, Step, StepDetails};
+pub use run::{RunOutcome, Status, Step, StepDetails};
 
 use crate::error::{Error, Result};
 
@@ -72,15 +72,9 @@ pub struct RunRecord {
     pub repository: String,
     pub started: DateTime<Utc>,
     pub ended: Option<DateTime<Utc>>,
-    pub status: Status,
-    pub snapshot: Option<String>,
-    pub snapshot_time: Option<DateTime<Utc>>,
-    pub files: Option<u64>,
-    pub bytes_read: Option<u64>,
-    pub bytes_added: Option<u64>,
-    pub error: Option<String>,
-    /// What the step produced: check problems, a drill report, prune figures...
-    pub details: StepDetails,
+    /// What the step did (or that it is still running).
+    #[serde(flatten)]
+    pub outcome: RunOutcome,
     /// Attempts made, when a transient failure was retried.
     pub attempts: Option<u32>,
     pub definition_hash: Option<String>,
@@ -92,7 +86,7 @@ impl RunRecord {
     }
 
     pub fn succeeded(&self) -> bool {
-        self.status.succeeded()
+        self.outcome.status.succeeded()
     }
 }
 
@@ -117,7 +111,7 @@ impl crate::jobs::access::RunContext {
 
 /// The `details` column: the step's facts as JSON, with the attempts when retried.
 fn stored_details(r: &RunRecord) -> String {
-    let mut v = serde_json::to_value(&r.details).unwrap_or(serde_json::Value::Null);
+    let mut v = serde_json::to_value(&r.outcome.details).unwrap_or(serde_json::Value::Null);
     if let (Some(a), Some(o)) = (r.attempts, v.as_object_mut()) {
         o.insert("attempts".into(), a.into());
     } else if let Some(a) = r.attempts {
@@ -202,13 +196,13 @@ impl Catalog {
                 r.repository,
                 r.started.to_rfc3339(),
                 r.ended.map(|t| t.to_rfc3339()),
-                r.status.name(),
-                r.snapshot,
-                r.snapshot_time.map(|t| t.to_rfc3339()),
-                r.files.map(|v| v as i64),
-                r.bytes_read.map(|v| v as i64),
-                r.bytes_added.map(|v| v as i64),
-                r.error,
+                r.outcome.status.name(),
+                r.outcome.snapshot,
+                r.outcome.snapshot_time.map(|t| t.to_rfc3339()),
+                r.outcome.files.map(|v| v as i64),
+                r.outcome.bytes_read.map(|v| v as i64),
+                r.outcome.bytes_added.map(|v| v as i64),
+                r.outcome.error,
                 stored_details(r),
                 r.definition_hash,
             ],
@@ -231,14 +225,16 @@ impl Catalog {
                     repository: row.get(6)?,
                     started: parse_time(row.get(7)?).unwrap_or_default(),
                     ended: parse_time(row.get(8)?),
-                    status: Status::parse(&row.get::<_, String>(9)?),
-                    snapshot: row.get(10)?,
-                    snapshot_time: parse_time(row.get(11)?),
-                    files: row.get::<_, Option<i64>>(12)?.map(|v| v as u64),
-                    bytes_read: row.get::<_, Option<i64>>(13)?.map(|v| v as u64),
-                    bytes_added: row.get::<_, Option<i64>>(14)?.map(|v| v as u64),
-                    error: row.get(15)?,
-                    details: StepDetails::None,
+                    outcome: RunOutcome {
+                        status: Status::parse(&row.get::<_, String>(9)?),
+                        snapshot: row.get(10)?,
+                        snapshot_time: parse_time(row.get(11)?),
+                        files: row.get::<_, Option<i64>>(12)?.map(|v| v as u64),
+                        bytes_read: row.get::<_, Option<i64>>(13)?.map(|v| v as u64),
+                        bytes_added: row.get::<_, Option<i64>>(14)?.map(|v| v as u64),
+                        error: row.get(15)?,
+                        details: StepDetails::None,
+                    },
                     attempts: None,
                     definition_hash: row.get(17)?,
                 })
@@ -250,7 +246,7 @@ impl Catalog {
                         .and_then(|d| serde_json::from_str(&d).ok())
                         .unwrap_or(serde_json::Value::Null);
                     rec.attempts = stored.get("attempts").and_then(|a| a.as_u64()).map(|a| a as u32);
-                    rec.details = StepDetails::decode(rec.step, stored);
+                    rec.outcome.details = StepDetails::decode(rec.step, stored);
                     rec
                 })
             })
@@ -313,9 +309,9 @@ impl Catalog {
             self.query_runs(&format!("select {} from runs where status = 'running'", Self::COLUMNS), &[])?;
         for r in &dangling {
             let mut r = r.clone();
-            r.status = Status::Interrupted;
+            r.outcome.status = Status::Interrupted;
             r.ended = Some(now);
-            r.error.get_or_insert_with(|| "the process running it stopped before it finished".into());
+            r.outcome.error.get_or_insert_with(|| "the process running it stopped before it finished".into());
             self.record(&r)?;
         }
         Ok(dangling)
@@ -351,14 +347,7 @@ mod tests {
             repository: "/r".into(),
             started: DateTime::from_timestamp(at, 0).unwrap(),
             ended: DateTime::from_timestamp(at + 10, 0),
-            status: Status::parse(status),
-            snapshot: None,
-            snapshot_time: None,
-            files: Some(1),
-            bytes_read: None,
-            bytes_added: None,
-            error: None,
-            details: StepDetails::None,
+            outcome: RunOutcome { status: Status::parse(status), files: Some(1), ..Default::default() },
             attempts: None,
             definition_hash: None,
         }
@@ -372,12 +361,12 @@ mod tests {
         c.record(&run("a", "backup", "success", 100)).unwrap();
         c.record(&run("a", "backup", "failed", 200)).unwrap();
         c.record(&run("b", "backup", "running", 300)).unwrap();
-        assert_eq!(c.last_run("a", Step::Backup).unwrap().unwrap().status, Status::Failed);
+        assert_eq!(c.last_run("a", Step::Backup).unwrap().unwrap().outcome.status, Status::Failed);
         assert_eq!(c.last_success("a", Step::Backup).unwrap().unwrap().started.timestamp(), 100);
         assert_eq!(c.runs(Some("a"), DateTime::from_timestamp(150, 0).unwrap()).unwrap().len(), 1);
         let d = c.close_dangling(Utc::now()).unwrap();
         assert_eq!(d.len(), 1);
-        assert_eq!(c.last_run("b", Step::Backup).unwrap().unwrap().status, Status::Interrupted);
+        assert_eq!(c.last_run("b", Step::Backup).unwrap().unwrap().outcome.status, Status::Interrupted);
         drop(c);
         // Reopening keeps the data and does not migrate twice.
         let c = Catalog::open(dir.path()).unwrap();

@@ -14,6 +14,22 @@ pub use crate::jobs::Step;
 use crate::maintenance::prune::PruneReport;
 use crate::repo::snapshot::{SourceInfo, Summary};
 
+/// What a step did: the part of a run record that the step itself fills in (the runner adds
+/// who, when and where).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RunOutcome {
+    pub status: Status,
+    /// The last snapshot the step wrote or used.
+    pub snapshot: Option<String>,
+    pub snapshot_time: Option<DateTime<Utc>>,
+    pub files: Option<u64>,
+    pub bytes_read: Option<u64>,
+    pub bytes_added: Option<u64>,
+    pub error: Option<String>,
+    /// What the step produced: check problems, a drill report, prune figures...
+    pub details: StepDetails,
+}
+
 /// How a run ended (or that it is still running).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

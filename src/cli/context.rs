@@ -136,19 +136,16 @@ impl Context {
     /// Opens the repository (with the recovery file when one is given). A remote repository
     /// gets its local cache in the state directory.
     pub fn open(&self) -> Result<Repository> {
+        use crate::jobs::access::{open_repository, Unlock};
         let storage = self.storage()?;
         let pass = self.passphrase()?;
-        let repo = match &self.global.recovery_file {
-            Some(f) => Repository::open_with_recovery(storage, &RecoveryFile::load(f)?.key, &pass)?,
-            None => Repository::open(storage, &pass)?,
-        }
-        .with_locking(self.locking());
-        if crate::storage::is_local(&self.repo_url()?) {
-            Ok(repo)
-        } else {
-            let dir = crate::state::repo_dir(&self.state_dir(), &repo.id()).join("cache");
-            Ok(repo.with_cache(dir))
-        }
+        let recovery = self.global.recovery_file.as_deref().map(RecoveryFile::load).transpose()?;
+        let unlock = match &recovery {
+            Some(r) => Unlock::RecoveryFile { key: &r.key, passphrase: &pass },
+            None => Unlock::Passphrase(&pass),
+        };
+        Ok(open_repository(storage, &self.repo_url()?, &unlock, &self.state_dir())?
+            .with_locking(self.locking()))
     }
 }
 

@@ -35,7 +35,7 @@ pub fn render_index(shared: &Shared) -> String {
             Some(r) => format!(
                 "<span class=\"{}\">{}</span> {} <small>({})</small>",
                 if r.succeeded() { "ok" } else { "bad" },
-                r.status.name(),
+                r.outcome.status.name(),
                 r.started.format("%Y-%m-%d %H:%M UTC"),
                 ago(r.started, now)
             ),
@@ -51,7 +51,7 @@ pub fn render_index(shared: &Shared) -> String {
             .and_then(|c| c.runs(Some(&job.name), now - chrono::Duration::days(7)).ok())
             .unwrap_or_default()
             .into_iter()
-            .filter(|r| !r.succeeded() && r.status != crate::catalog::Status::Running)
+            .filter(|r| !r.succeeded() && r.outcome.status != crate::catalog::Status::Running)
             .rev()
             .take(3)
             .map(|r| {
@@ -59,7 +59,7 @@ pub fn render_index(shared: &Shared) -> String {
                     "{} {}: {}",
                     r.started.format("%m-%d %H:%M"),
                     r.step.name(),
-                    esc(r.error.as_deref().unwrap_or(r.status.name()))
+                    esc(r.outcome.error.as_deref().unwrap_or(r.outcome.status.name()))
                 )
             })
             .collect();

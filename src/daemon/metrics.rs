@@ -52,7 +52,7 @@ pub fn render(shared: &Shared) -> String {
                     last_status,
                     "rempart_last_run_success{{job=\"{j}\",step=\"{}\",status=\"{}\"}} {ok}",
                     step.name(),
-                    r.status.name()
+                    r.outcome.status.name()
                 );
                 if let Some(d) = r.duration() {
                     let _ = writeln!(
@@ -63,10 +63,10 @@ pub fn render(shared: &Shared) -> String {
                     );
                 }
                 if step == Step::Backup {
-                    if let Some(b) = r.bytes_added {
+                    if let Some(b) = r.outcome.bytes_added {
                         let _ = writeln!(bytes, "rempart_last_backup_bytes_added{{job=\"{j}\"}} {b}");
                     }
-                    if let Some(n) = r.details.backup().and_then(|b| b.snapshot_count) {
+                    if let Some(n) = r.outcome.details.backup().and_then(|b| b.snapshot_count) {
                         let _ = writeln!(snaps, "rempart_snapshots{{job=\"{j}\"}} {n}");
                     }
                 }

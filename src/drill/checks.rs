@@ -1,6 +1,7 @@
 //! Drill levels 3 (restore into an isolated target, engine checks) and 4 (the job's checks).
 
 use std::collections::HashMap;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -402,7 +403,7 @@ fn spot_check(
     let mut differ = Vec::new();
     for i in chosen.keys() {
         let (path, hash) = &files[*i];
-        let p = PathBuf::from(std::ffi::OsStr::from_encoded_bytes_unchecked_safe(path));
+        let p = PathBuf::from(std::ffi::OsStr::from_bytes(path));
         let live_hash = std::fs::File::open(&p).ok().and_then(|f| {
             let mut h = repo.keys().content_hasher();
             h.update_reader(f).ok()?;
@@ -437,17 +438,5 @@ fn count_files(p: &Path, ex: &crate::backup::walker::Excludes, n: &mut u64) {
                 count_files(&path, ex, n);
             }
         }
-    }
-}
-
-/// Raw path bytes as an `OsStr` (Unix).
-trait FromBytes {
-    fn from_encoded_bytes_unchecked_safe(b: &[u8]) -> &std::ffi::OsStr;
-}
-
-impl FromBytes for std::ffi::OsStr {
-    fn from_encoded_bytes_unchecked_safe(b: &[u8]) -> &std::ffi::OsStr {
-        use std::os::unix::ffi::OsStrExt;
-        std::ffi::OsStr::from_bytes(b)
     }
 }

@@ -93,9 +93,9 @@ fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
 impl EvidenceRecord {
     /// The facts of a run as the ledger keeps them (chain, seq and prev are set on append).
     pub fn from_run(job: &Job, r: &RunRecord, repository_id: &str) -> EvidenceRecord {
-        let drill = r.details.drill();
+        let drill = r.outcome.details.drill();
         let ms = |secs: Option<u64>| secs.map(|s| s * 1000);
-        let checks = match &r.details {
+        let checks = match &r.outcome.details {
             StepDetails::Drill(d) => d
                 .checks
                 .iter()
@@ -109,7 +109,7 @@ impl EvidenceRecord {
             StepDetails::Check(c) => vec![RecordCheck {
                 level: None,
                 name: "repository check".into(),
-                passed: r.status == Status::Success,
+                passed: r.outcome.status == Status::Success,
                 detail: Some(c.report.read_data.clone()),
             }],
             _ => vec![],
@@ -123,17 +123,17 @@ impl EvidenceRecord {
             operator: r.operator.clone(),
             started: rfc3339(r.started),
             ended: r.ended.map(rfc3339),
-            snapshot: r.snapshot.clone(),
-            snapshot_time: r.snapshot_time.map(rfc3339),
+            snapshot: r.outcome.snapshot.clone(),
+            snapshot_time: r.outcome.snapshot_time.map(rfc3339),
             level_reached: drill.map(|d| u64::from(d.level_reached)),
             level_required: drill.map(|d| u64::from(d.level_required)),
             checks,
             files_verified: drill.map(|d| d.files_verified),
             bytes_verified: drill.map(|d| d.bytes_verified),
             rows_verified: drill.map(|d| d.rows_verified),
-            files: r.files,
-            bytes_read: r.bytes_read,
-            bytes_added: r.bytes_added,
+            files: r.outcome.files,
+            bytes_read: r.outcome.bytes_read,
+            bytes_added: r.outcome.bytes_added,
             rto_target_ms: job.rto.map(|d| d.as_millis() as u64),
             rto_actual_ms: drill.and_then(|d| d.rto_actual_ms),
             rpo_target_ms: job.rpo.map(|d| d.as_millis() as u64),
@@ -141,8 +141,8 @@ impl EvidenceRecord {
             snapshot_age_ms: ms(drill.and_then(|d| d.snapshot_age_secs)),
             target: drill.map(|d| d.target.clone()),
             segregated: drill.map(|d| d.segregated),
-            outcome: Some(r.status),
-            errors: r.error.iter().cloned().collect(),
+            outcome: Some(r.outcome.status),
+            errors: r.outcome.error.iter().cloned().collect(),
             cleanup: drill.map(|d| d.cleanup.clone()),
             cleanup_ok: drill.map(|d| d.cleanup_ok),
             cold: drill.map(|d| d.cold),

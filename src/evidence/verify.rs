@@ -478,7 +478,7 @@ pub(crate) mod tests {
             std::slice::from_ref(&repo),
             vec![],
             Some(&mine.verifying_key()),
-            &[their_fp.clone()],
+            std::slice::from_ref(&their_fp),
             &none,
         );
         assert!(v.trusted(&id));

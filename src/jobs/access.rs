@@ -34,6 +34,38 @@ pub fn job_storage(job: &Job, handle: &tokio::runtime::Handle) -> Result<Blockin
     Ok(BlockingStorage::new(inner, handle.clone()))
 }
 
+/// What unlocks a repository.
+pub enum Unlock<'a> {
+    /// Tries every key object with this passphrase.
+    Passphrase(&'a [u8]),
+    /// A recovery file's key and the passphrase it was exported under.
+    RecoveryFile { key: &'a crate::repo::keyfile::KeyFile, passphrase: &'a [u8] },
+}
+
+/// Opens the repository in `storage` (found at `url`); a remote one gets its local cache of
+/// index objects, snapshots and tree packs in `state_dir`. The one place a repository is
+/// unlocked, for jobs and for the command line alike.
+///
+/// # Errors
+/// The errors of [`Repository::open`] and [`Repository::open_with_recovery`].
+pub fn open_repository(
+    storage: BlockingStorage,
+    url: &str,
+    unlock: &Unlock<'_>,
+    state_dir: &Path,
+) -> Result<Repository> {
+    let repo = match unlock {
+        Unlock::Passphrase(pass) => Repository::open(storage, pass)?,
+        Unlock::RecoveryFile { key, passphrase } => Repository::open_with_recovery(storage, key, passphrase)?,
+    };
+    if crate::storage::is_local(url) {
+        Ok(repo)
+    } else {
+        let cache = crate::state::repo_dir(state_dir, &repo.id()).join("cache");
+        Ok(repo.with_cache(cache))
+    }
+}
+
 /// Opens the repository of `job` when it exists; creates nothing (status, reports, audits,
 /// catalog rebuilds and cold drills read; only a backup or `init` creates a repository).
 ///
@@ -52,13 +84,7 @@ pub fn open_existing_job_repository(
         )));
     }
     let pass = read_password_file(&job.password_file)?;
-    let repo = Repository::open(storage, &pass)?;
-    if crate::storage::is_local(&job.repository) {
-        Ok(repo)
-    } else {
-        let dir = crate::state::repo_dir(state_dir, &repo.id()).join("cache");
-        Ok(repo.with_cache(dir))
-    }
+    open_repository(storage, &job.repository, &Unlock::Passphrase(&pass), state_dir)
 }
 
 /// Opens (or, the first time, creates) the repository of `job`.
@@ -100,13 +126,7 @@ pub fn open_job_repository(
         )));
     }
     let pass = read_password_file(&job.password_file)?;
-    let repo = Repository::open(storage, &pass)?;
-    if crate::storage::is_local(&job.repository) {
-        Ok(repo)
-    } else {
-        let dir = crate::state::repo_dir(state_dir, &repo.id()).join("cache");
-        Ok(repo.with_cache(dir))
-    }
+    open_repository(storage, &job.repository, &Unlock::Passphrase(&pass), state_dir)
 }
 
 /// Reads a passphrase file: its first line, without the line ending.

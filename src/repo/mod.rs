@@ -60,14 +60,32 @@ impl Default for InitOptions {
     }
 }
 
+/// What unlocked a repository: one of its key objects, or a recovery file's key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OpenedWith {
+    /// The name of the key object.
+    KeyObject(String),
+    RecoveryFile,
+}
+
+impl OpenedWith {
+    /// The key object's name, when one unlocked the repository.
+    pub fn key_object(&self) -> Option<&str> {
+        match self {
+            OpenedWith::KeyObject(name) => Some(name),
+            OpenedWith::RecoveryFile => None,
+        }
+    }
+}
+
 /// An opened repository.
 #[derive(Clone)]
 pub struct Repository {
     storage: BlockingStorage,
     keys: Keys,
     config: Arc<Config>,
-    /// Name of the key object that opened it (or "recovery file").
-    key_name: String,
+    /// What unlocked it.
+    opened_with: OpenedWith,
     tree_packs: Arc<tree_cache::TreePackCache>,
     /// On-disk cache of index objects, snapshots and tree packs (remote repositories).
     disk_cache: Option<Arc<cache::DiskCache>>,
@@ -105,13 +123,14 @@ impl Repository {
         let key_bytes = key.to_bytes();
         let key_name = Id::of_bytes(&key_bytes).to_hex();
         storage.put(Kind::Key, &key_name, Bytes::from(key_bytes))?;
+        let opened_with = OpenedWith::KeyObject(key_name);
         let sealed = seal_object(&keys, "config", &serde_json::to_vec(&config).expect("serializable"));
         storage.put(Kind::Config, "config", Bytes::from(sealed))?;
         Ok(Repository {
             storage,
             keys,
             config: Arc::new(config),
-            key_name,
+            opened_with,
             tree_packs: Default::default(),
             disk_cache: None,
             locking: lock::Locking::Normal,
@@ -157,7 +176,14 @@ impl Repository {
                 }
             };
             match key.unlock(passphrase) {
-                Ok(Some(k)) => return Self::finish_open(storage, k, key.repository_id, obj.name.clone()),
+                Ok(Some(k)) => {
+                    return Self::finish_open(
+                        storage,
+                        k,
+                        key.repository_id,
+                        OpenedWith::KeyObject(obj.name.clone()),
+                    )
+                }
                 Ok(None) => {}
                 // A planted or damaged key object must not stop the others from opening.
                 Err(e) => damaged.push(format!("{what}: {e}")),
@@ -216,7 +242,7 @@ impl Repository {
             Error::WrongPassphrase("wrong passphrase for the recovery file's key".to_string())
         })?;
         let location = storage.location();
-        Self::finish_open(storage, keys, key.repository_id, "recovery file".into()).map_err(|e| match e {
+        Self::finish_open(storage, keys, key.repository_id, OpenedWith::RecoveryFile).map_err(|e| match e {
             Error::Corrupt { object, .. } if object == "config" => Error::invalid(format!(
                 "the recovery file's key (repository {}) does not open the config of '{location}': the recovery file belongs to another repository, or the config is damaged",
                 key.repository_id.short(),
@@ -229,7 +255,7 @@ impl Repository {
         storage: BlockingStorage,
         keys: Keys,
         repository_id: Id,
-        key_name: String,
+        opened_with: OpenedWith,
     ) -> Result<Repository> {
         let bytes = storage.get(Kind::Config, "config").map_err(|e| match e {
             Error::NotFound(_) => Error::corrupt(
@@ -253,7 +279,7 @@ impl Repository {
             storage,
             keys,
             config: Arc::new(config),
-            key_name,
+            opened_with,
             tree_packs: Default::default(),
             disk_cache: None,
             locking: lock::Locking::Normal,
@@ -268,7 +294,7 @@ impl Repository {
             storage,
             keys: self.keys.clone(),
             config: self.config.clone(),
-            key_name: self.key_name.clone(),
+            opened_with: self.opened_with.clone(),
             tree_packs: Default::default(),
             disk_cache: None,
             locking: self.locking,
@@ -316,8 +342,9 @@ impl Repository {
         self.config.repository_id
     }
 
-    pub fn key_name(&self) -> &str {
-        &self.key_name
+    /// The key object or the recovery file that unlocked this repository.
+    pub fn opened_with(&self) -> &OpenedWith {
+        &self.opened_with
     }
 
     /// Seals and stores an object under the hash of its sealed bytes; returns that name.

@@ -129,11 +129,11 @@ fn secs(d: chrono::Duration) -> u64 {
 
 fn drill_point(r: &RunRecord) -> DrillPoint {
     let default = DrillReport::default();
-    let d = r.details.drill().unwrap_or(&default);
+    let d = r.outcome.details.drill().unwrap_or(&default);
     DrillPoint {
         time: r.ended.unwrap_or(r.started),
         level: u64::from(d.level_reached),
-        passed: r.status == Status::Success,
+        passed: r.outcome.status == Status::Success,
         rto_target_secs: d.rto_target_secs,
         rto_actual_secs: d.rto_actual_ms.map(|ms| ms as f64 / 1000.0),
         rpo_target_secs: d.rpo_target_secs,
@@ -157,7 +157,7 @@ pub fn build(
     let mut out = Vec::new();
     for job in jobs {
         let mine: Vec<&RunRecord> =
-            runs.iter().filter(|r| r.job == job.name && r.status != Status::Running).collect();
+            runs.iter().filter(|r| r.job == job.name && r.outcome.status != Status::Running).collect();
         let monitoring_since = mine.iter().map(|r| r.started).min();
         let covered_secs = monitoring_since.map_or(0, |m| secs(now - m.max(start)));
         let backups: Vec<&RunRecord> = mine.iter().copied().filter(|r| r.step == Step::Backup).collect();
@@ -215,7 +215,7 @@ pub fn build(
             .map(|r| Failure {
                 time: r.started,
                 step: r.step,
-                error: r.error.clone().unwrap_or_else(|| r.status.to_string()),
+                error: r.outcome.error.clone().unwrap_or_else(|| r.outcome.status.to_string()),
             })
             .collect();
         let mut points = restore_points.get(&job.name).cloned().unwrap_or_default();
@@ -269,9 +269,15 @@ pub fn build(
             newest_restore_point: points.last().copied(),
             last_check: last_check.map(|r| r.started),
             last_check_ok: last_check.map(|r| r.succeeded()),
-            files_verified: last_drill_run.and_then(|r| r.details.drill()).map_or(0, |d| d.files_verified),
-            bytes_verified: last_drill_run.and_then(|r| r.details.drill()).map_or(0, |d| d.bytes_verified),
-            rows_verified: last_drill_run.and_then(|r| r.details.drill()).map_or(0, |d| d.rows_verified),
+            files_verified: last_drill_run
+                .and_then(|r| r.outcome.details.drill())
+                .map_or(0, |d| d.files_verified),
+            bytes_verified: last_drill_run
+                .and_then(|r| r.outcome.details.drill())
+                .map_or(0, |d| d.bytes_verified),
+            rows_verified: last_drill_run
+                .and_then(|r| r.outcome.details.drill())
+                .map_or(0, |d| d.rows_verified),
             backups: in_period.iter().map(|r| BackupPoint { time: r.started, ok: r.succeeded() }).collect(),
             drills,
             deficiencies: vec![],

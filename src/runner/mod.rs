@@ -11,9 +11,7 @@ pub mod steps;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-
-use crate::catalog::{RunRecord, Status, StepDetails};
+use crate::catalog::{RunOutcome, RunRecord, Status};
 use crate::error::{Error, Result};
 pub use crate::jobs::access::RunContext;
 use crate::jobs::{Job, Step};
@@ -23,14 +21,7 @@ use crate::jobs::{Job, Step};
 pub struct StepOutcome {
     /// The repository the step opened (reused to write the evidence record).
     pub repository: Option<crate::repo::Repository>,
-    pub status: Status,
-    pub snapshot: Option<String>,
-    pub snapshot_time: Option<DateTime<Utc>>,
-    pub files: Option<u64>,
-    pub bytes_read: Option<u64>,
-    pub bytes_added: Option<u64>,
-    pub error: Option<String>,
-    pub details: StepDetails,
+    pub outcome: RunOutcome,
 }
 
 fn sleep_or_cancel(ctx: &RunContext, d: Duration) -> bool {
@@ -79,14 +70,7 @@ pub fn run_step_with(
         repository: job.repository.clone(),
         started: (ctx.now)(),
         ended: None,
-        status: Status::Running,
-        snapshot: None,
-        snapshot_time: None,
-        files: None,
-        bytes_read: None,
-        bytes_added: None,
-        error: None,
-        details: StepDetails::None,
+        outcome: RunOutcome::default(),
         attempts: None,
         definition_hash: Some(job.definition_hash.to_hex()),
     };
@@ -124,29 +108,22 @@ pub fn run_step_with(
     match outcome {
         Ok(o) => {
             repository = o.repository;
-            record.status = o.status;
-            record.snapshot = o.snapshot;
-            record.snapshot_time = o.snapshot_time;
-            record.files = o.files;
-            record.bytes_read = o.bytes_read;
-            record.bytes_added = o.bytes_added;
-            record.error = o.error;
-            record.details = o.details;
+            record.outcome = o.outcome;
         }
         Err(e) => {
-            record.status =
+            record.outcome.status =
                 if matches!(e, Error::Interrupted(_)) { Status::Interrupted } else { Status::Failed };
-            record.error = Some(e.to_string());
+            record.outcome.error = Some(e.to_string());
         }
     }
     if attempt > 0 {
         record.attempts = Some(attempt as u32 + 1);
     }
     record.ended = Some((ctx.now)());
-    match &record.error {
+    match &record.outcome.error {
         // The status as a field: an interruption's message already starts with "interrupted".
-        Some(e) => tracing::warn!(status = %record.status, "{e}"),
-        None => tracing::info!("{}", record.status),
+        Some(e) => tracing::warn!(status = %record.outcome.status, "{e}"),
+        None => tracing::info!("{}", record.outcome.status),
     }
     let mut unrecorded = match &mut catalog {
         Ok(c) => c.record(&record).err().map(|e| format!("cannot record the run in the catalog: {e}")),
@@ -165,14 +142,14 @@ pub fn run_step_with(
     if let Some(why) = unrecorded {
         // A run recorded nowhere proves nothing: it fails, whatever the step did.
         tracing::error!("{why}");
-        let what = match (record.status, &record.snapshot) {
+        let what = match (record.outcome.status, &record.outcome.snapshot) {
             (Status::Success | Status::Partial, Some(s)) => {
-                format!(" (the {} itself ended {}: snapshot {s})", step.name(), record.status)
+                format!(" (the {} itself ended {}: snapshot {s})", step.name(), record.outcome.status)
             }
             _ => String::new(),
         };
-        record.error = Some(format!("{why}; the run is not in the evidence{what}"));
-        record.status = Status::Failed;
+        record.outcome.error = Some(format!("{why}; the run is not in the evidence{what}"));
+        record.outcome.status = Status::Failed;
         if let Ok(c) = &mut catalog {
             let _ = c.record(&record);
         }
@@ -199,17 +176,17 @@ fn attempt_step(
     if hooked {
         if let Some(cmd) = &job.hooks.after {
             let status = match &result {
-                Ok(o) => o.status,
+                Ok(o) => o.outcome.status,
                 Err(_) => Status::Failed,
             };
             if let Err(e) = hooks::run_hook("after", cmd, job, step, status.name(), job.hooks.timeout) {
                 return match result {
                     // The snapshot stays valid; the run is failed so someone looks at the hook.
                     Ok(mut o) => {
-                        o.status = Status::Failed;
-                        o.error = Some(format!(
+                        o.outcome.status = Status::Failed;
+                        o.outcome.error = Some(format!(
                             "{e} (the backup itself succeeded: snapshot {})",
-                            o.snapshot.clone().unwrap_or_default()
+                            o.outcome.snapshot.clone().unwrap_or_default()
                         ));
                         Ok(o)
                     }
@@ -224,6 +201,8 @@ fn attempt_step(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::StepDetails;
+    use chrono::{DateTime, Utc};
 
     /// A job over `dir/src` into a local repository under `dir`, with its state and keys there.
     fn setup(dir: &std::path::Path, extra: &str) -> (RunContext, Job, tokio::runtime::Runtime) {
@@ -256,19 +235,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (ctx, job, _rt) = setup(dir.path(), "");
         let backup = run_step(&ctx, &job, Step::Backup, "manual");
-        assert_eq!(backup.status, Status::Success, "{:?}", backup.error);
-        let StepDetails::Backup(b) = &backup.details else { panic!("backup details: {:?}", backup.details) };
+        assert_eq!(backup.outcome.status, Status::Success, "{:?}", backup.outcome.error);
+        let StepDetails::Backup(b) = &backup.outcome.details else {
+            panic!("backup details: {:?}", backup.outcome.details)
+        };
         assert_eq!((b.snapshots.len(), b.snapshot_count), (1, Some(1)));
-        assert_eq!(backup.files, Some(2));
+        assert_eq!(backup.outcome.files, Some(2));
 
         for step in [Step::Check, Step::Drill, Step::Prune] {
             let r = run_step(&ctx, &job, step, "manual");
-            assert_eq!(r.status, Status::Success, "{}: {:?}", step.name(), r.error);
+            assert_eq!(r.outcome.status, Status::Success, "{}: {:?}", step.name(), r.outcome.error);
         }
         let runs = ctx.catalog().unwrap().runs(Some("unit"), DateTime::<Utc>::MIN_UTC).unwrap();
         assert_eq!(runs.len(), 4);
         let drill = runs.iter().find(|r| r.step == Step::Drill).unwrap();
-        let StepDetails::Drill(d) = &drill.details else { panic!("drill details: {:?}", drill.details) };
+        let StepDetails::Drill(d) = &drill.outcome.details else {
+            panic!("drill details: {:?}", drill.outcome.details)
+        };
         assert!(d.level_reached >= 3 && d.files_verified == 2, "{d:?}");
 
         let audit = crate::evidence::audit::for_context(&ctx, std::slice::from_ref(&job)).unwrap();
@@ -283,11 +266,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (ctx, job, _rt) = setup(dir.path(), "[hooks]\nbefore = \"exit 3\"\n");
         let r = run_step(&ctx, &job, Step::Backup, "manual");
-        assert_eq!(r.status, Status::Failed);
-        assert!(r.error.as_deref().unwrap_or("").contains("was not run"), "{:?}", r.error);
-        assert!(r.snapshot.is_none());
+        assert_eq!(r.outcome.status, Status::Failed);
+        assert!(r.outcome.error.as_deref().unwrap_or("").contains("was not run"), "{:?}", r.outcome.error);
+        assert!(r.outcome.snapshot.is_none());
         let runs = ctx.catalog().unwrap().runs(Some("unit"), DateTime::<Utc>::MIN_UTC).unwrap();
-        assert_eq!(runs[0].status, Status::Failed);
+        assert_eq!(runs[0].outcome.status, Status::Failed);
     }
 
     #[test]
@@ -298,8 +281,8 @@ mod tests {
         // The keys folder is a file: the evidence key cannot be created, the backup itself works.
         std::fs::write(dir.path().join("keys"), "not a folder").unwrap();
         let r = run_step(&ctx, &job, Step::Backup, "manual");
-        assert_eq!(r.status, Status::Failed, "{:?}", r.error);
-        let error = r.error.unwrap_or_default();
+        assert_eq!(r.outcome.status, Status::Failed, "{:?}", r.outcome.error);
+        let error = r.outcome.error.unwrap_or_default();
         assert!(error.contains("not in the evidence (the backup itself ended success: snapshot"), "{error}");
     }
 }

@@ -43,18 +43,18 @@ pub fn webhook_body(job: &Job, r: &RunRecord, evidence: Option<&LedgerEntry>) ->
     serde_json::json!({
         "job": job.name,
         "step": r.step,
-        "status": r.status,
+        "status": r.outcome.status,
         "trigger": r.trigger,
         "host": r.host,
         "run_id": r.run_id,
         "started": r.started,
         "ended": r.ended,
         "duration_secs": r.duration().map(|d| d.as_secs_f64()),
-        "snapshot": r.snapshot,
-        "error": r.error,
-        "bytes_added": r.bytes_added,
+        "snapshot": r.outcome.snapshot,
+        "error": r.outcome.error,
+        "bytes_added": r.outcome.bytes_added,
         "repository": r.repository,
-        "details": r.details,
+        "details": r.outcome.details,
         "evidence": evidence.map(|e| serde_json::json!({
             "chain": e.chain,
             "seq": e.seq,
@@ -76,7 +76,7 @@ pub fn after_run(ctx: &RunContext, job: &Job, r: &RunRecord, evidence: Option<&L
     if let Some(base) = &job.notify.healthchecks {
         let base = base.trim_end_matches('/');
         let url = if ok { base.to_string() } else { format!("{base}/fail") };
-        let mut body = r.error.clone().unwrap_or_else(|| format!("{} {}", r.step, r.status));
+        let mut body = r.outcome.error.clone().unwrap_or_else(|| format!("{} {}", r.step, r.outcome.status));
         if let Some(e) = evidence {
             body.push_str(&format!("\nevidence {} #{} chain head {}", e.chain, e.seq, e.hash));
         }

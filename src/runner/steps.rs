@@ -3,7 +3,7 @@
 use super::{RunContext, StepOutcome};
 use crate::backup::{backup, BackupOptions};
 use crate::catalog::run::{
-    BackupDetails, BackupSnapshot, CheckDetails, ForgetFigures, PruneDetails, Status, StepDetails,
+    BackupDetails, BackupSnapshot, CheckDetails, ForgetFigures, PruneDetails, RunOutcome, Status, StepDetails,
 };
 use crate::check::{check, CheckOptions, ReadData};
 use crate::drill::{DrillOptions, DrillReport};
@@ -27,7 +27,7 @@ pub fn execute(ctx: &RunContext, job: &Job, step: Step, drill: Option<&DrillOpti
 fn run_backup(ctx: &RunContext, job: &Job) -> Result<StepOutcome> {
     let repo = crate::jobs::access::open_job_repository(job, &ctx.state_dir, &ctx.handle)?;
     let register = SnapshotRegister::open(&ctx.state_dir, &repo.id());
-    let mut out = StepOutcome { status: Status::Success, ..Default::default() };
+    let mut out = RunOutcome { status: Status::Success, ..Default::default() };
     let mut snapshots = Vec::new();
     let mut errors = Vec::new();
     let (mut files, mut read, mut added) = (0u64, 0u64, 0u64);
@@ -72,9 +72,8 @@ fn run_backup(ctx: &RunContext, job: &Job) -> Result<StepOutcome> {
     out.bytes_read = Some(read);
     out.bytes_added = Some(added);
     let count = repo.list_snapshots()?.0.iter().filter(|(_, s)| s.job.as_deref() == Some(&job.name)).count();
-    out.repository = Some(repo.clone());
     out.details = StepDetails::Backup(BackupDetails { snapshots, snapshot_count: Some(count as u64) });
-    Ok(out)
+    Ok(StepOutcome { repository: Some(repo), outcome: out })
 }
 
 /// `rotate/M` reads bucket N of M, one more than the last scheduled check read.
@@ -90,7 +89,7 @@ fn read_data_for(ctx: &RunContext, job: &Job) -> Result<(ReadData, Option<u32>)>
         let last = ctx
             .catalog()?
             .last_success(&job.name, crate::catalog::Step::Check)?
-            .and_then(|r| r.details.check().and_then(|c| c.read_data_bucket))
+            .and_then(|r| r.outcome.details.check().and_then(|c| c.read_data_bucket))
             .unwrap_or(0);
         let n = last % m.max(1) + 1;
         return Ok((ReadData::Subset { n, m }, Some(n)));
@@ -109,8 +108,7 @@ fn run_check(ctx: &RunContext, job: &Job) -> Result<StepOutcome> {
     };
     let report = check(&repo, &opts)?;
     let ok = report.problems.is_empty();
-    Ok(StepOutcome {
-        repository: Some(repo.clone()),
+    let outcome = RunOutcome {
         status: if ok { Status::Success } else { Status::Failed },
         error: (!ok).then(|| {
             format!(
@@ -125,7 +123,8 @@ fn run_check(ctx: &RunContext, job: &Job) -> Result<StepOutcome> {
         }),
         details: StepDetails::Check(CheckDetails { report, read_data_bucket: bucket }),
         ..Default::default()
-    })
+    };
+    Ok(StepOutcome { repository: Some(repo), outcome })
 }
 
 fn run_prune(ctx: &RunContext, job: &Job) -> Result<StepOutcome> {
@@ -149,12 +148,9 @@ fn run_prune(ctx: &RunContext, job: &Job) -> Result<StepOutcome> {
     }
     let p = prune(&repo, &PruneOptions::default())?;
     details.prune = p;
-    Ok(StepOutcome {
-        repository: Some(repo),
-        status: Status::Success,
-        details: StepDetails::Prune(details),
-        ..Default::default()
-    })
+    let outcome =
+        RunOutcome { status: Status::Success, details: StepDetails::Prune(details), ..Default::default() };
+    Ok(StepOutcome { repository: Some(repo), outcome })
 }
 
 /// The drill step: the options given by hand, else the job's.
@@ -177,8 +173,7 @@ fn run_drill(ctx: &RunContext, job: &Job, given: Option<&DrillOptions>) -> Resul
 
 /// A drill report as a run outcome.
 fn outcome(report: DrillReport, repository: Option<crate::repo::Repository>) -> StepOutcome {
-    StepOutcome {
-        repository,
+    let outcome = RunOutcome {
         status: if report.passed { Status::Success } else { Status::Failed },
         snapshot: Some(report.snapshot.clone()),
         snapshot_time: report.snapshot_time,
@@ -186,6 +181,7 @@ fn outcome(report: DrillReport, repository: Option<crate::repo::Repository>) -> 
         bytes_read: Some(report.bytes_verified),
         bytes_added: None,
         error: report.failure.clone(),
-        details: StepDetails::Drill(report.clone()),
-    }
+        details: StepDetails::Drill(report),
+    };
+    StepOutcome { repository, outcome }
 }

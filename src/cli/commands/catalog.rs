@@ -48,20 +48,22 @@ pub fn run(ctx: &Context, cmd: CatalogCommand) -> Result<ExitStatus> {
                             started
                                 + chrono::Duration::milliseconds((s.summary.duration_secs * 1000.0) as i64),
                         ),
-                        status: if s.summary.errors.is_empty() {
-                            crate::catalog::Status::Success
-                        } else {
-                            crate::catalog::Status::Partial
+                        outcome: crate::catalog::RunOutcome {
+                            status: if s.summary.errors.is_empty() {
+                                crate::catalog::Status::Success
+                            } else {
+                                crate::catalog::Status::Partial
+                            },
+                            snapshot: Some(id.to_hex()),
+                            snapshot_time: Some(s.time),
+                            files: Some(
+                                s.summary.files_new + s.summary.files_changed + s.summary.files_unmodified,
+                            ),
+                            bytes_read: Some(s.summary.bytes_read),
+                            bytes_added: Some(s.summary.bytes_added),
+                            error: None,
+                            details: crate::catalog::StepDetails::None,
                         },
-                        snapshot: Some(id.to_hex()),
-                        snapshot_time: Some(s.time),
-                        files: Some(
-                            s.summary.files_new + s.summary.files_changed + s.summary.files_unmodified,
-                        ),
-                        bytes_read: Some(s.summary.bytes_read),
-                        bytes_added: Some(s.summary.bytes_added),
-                        error: None,
-                        details: crate::catalog::StepDetails::None,
                         attempts: None,
                         definition_hash: None,
                     })?;
@@ -119,10 +121,10 @@ pub fn run(ctx: &Context, cmd: CatalogCommand) -> Result<ExitStatus> {
                         r.started.format("%Y-%m-%d %H:%M:%S"),
                         r.job,
                         r.step,
-                        r.status,
+                        r.outcome.status,
                         r.trigger,
-                        r.snapshot.as_deref().map(|s| &s[..8]).unwrap_or(""),
-                        r.error.as_ref().map(|e| format!("  {e}")).unwrap_or_default()
+                        r.outcome.snapshot.as_deref().map(|s| &s[..8]).unwrap_or(""),
+                        r.outcome.error.as_ref().map(|e| format!("  {e}")).unwrap_or_default()
                     );
                 }
             }

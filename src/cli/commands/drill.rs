@@ -23,14 +23,18 @@ pub fn run(ctx: &Context, a: DrillArgs) -> Result<ExitStatus> {
     if ctx.global.json {
         crate::cli::print_json(&r);
     } else if !ctx.global.quiet {
-        if let Some(d) = r.details.drill() {
+        if let Some(d) = r.outcome.details.drill() {
             print_report(&job.name, d);
         }
     }
-    if let Some(e) = &r.error {
+    if let Some(e) = &r.outcome.error {
         eprintln!("drill FAILED: {e}");
     }
-    Ok(if r.status == crate::catalog::Status::Success { ExitStatus::Success } else { ExitStatus::Failure })
+    Ok(if r.outcome.status == crate::catalog::Status::Success {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Failure
+    })
 }
 
 fn print_report(job: &str, d: &crate::drill::DrillReport) {

@@ -25,7 +25,7 @@ pub fn run(ctx: &Context, a: InitArgs) -> Result<ExitStatus> {
         crate::cli::print_json(&serde_json::json!({
             "repository": repo.storage().location(),
             "id": repo.id().to_hex(),
-            "key": repo.key_name(),
+            "key": repo.opened_with().key_object(),
         }));
     } else if !ctx.global.quiet {
         crate::outln!("created repository {} at {}", repo.id().short(), repo.storage().location());

@@ -11,6 +11,7 @@ use crate::error::{Error, ExitStatus, Result};
 use crate::id::Id;
 use crate::repo::keyfile::{KeyFile, RecoveryFile};
 use crate::repo::lock::LockKind;
+use crate::repo::OpenedWith;
 use crate::storage::Kind;
 
 pub fn run(ctx: &Context, cmd: KeyCommand) -> Result<ExitStatus> {
@@ -26,7 +27,7 @@ pub fn run(ctx: &Context, cmd: KeyCommand) -> Result<ExitStatus> {
                 {
                     Ok((k, m)) => serde_json::json!({
                         "id": obj.name,
-                        "current": obj.name == repo.key_name(),
+                        "current": *repo.opened_with() == OpenedWith::KeyObject(obj.name.clone()),
                         "label": m.label,
                         "username": m.username,
                         "hostname": m.hostname,
@@ -98,7 +99,7 @@ pub fn run(ctx: &Context, cmd: KeyCommand) -> Result<ExitStatus> {
                     )))
                 }
             };
-            if target == repo.key_name() {
+            if *repo.opened_with() == OpenedWith::KeyObject(target.clone()) {
                 return Err(Error::invalid(format!(
                     "key '{}' is the one that opened the repository: open it with another passphrase to remove this one",
                     a.id
@@ -110,14 +111,17 @@ pub fn run(ctx: &Context, cmd: KeyCommand) -> Result<ExitStatus> {
             }
         }
         KeyCommand::Export(a) => {
-            let key = if repo.key_name() == "recovery file" {
-                crate::repo::keyfile::RecoveryFile::load(
-                    ctx.global.recovery_file.as_deref().expect("opened with one"),
-                )?
-                .key
-            } else {
-                let bytes = repo.storage().get(Kind::Key, repo.key_name())?;
-                KeyFile::from_bytes(&bytes, &Kind::Key.describe(repo.key_name()))?
+            let key = match repo.opened_with() {
+                OpenedWith::RecoveryFile => {
+                    crate::repo::keyfile::RecoveryFile::load(
+                        ctx.global.recovery_file.as_deref().expect("opened with one"),
+                    )?
+                    .key
+                }
+                OpenedWith::KeyObject(name) => {
+                    let bytes = repo.storage().get(Kind::Key, name)?;
+                    KeyFile::from_bytes(&bytes, &Kind::Key.describe(name))?
+                }
             };
             let text = serde_json::to_string_pretty(&RecoveryFile::new(key)).expect("serializable");
             if a.output.as_os_str() == "-" {

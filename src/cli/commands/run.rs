@@ -18,21 +18,23 @@ pub fn run(ctx: &Context, a: RunArgs) -> Result<ExitStatus> {
         crate::outln!(
             "{} {} of job '{}' in {}{}",
             step.name(),
-            r.status,
+            r.outcome.status,
             job.name,
             crate::util::human_duration(r.duration().unwrap_or_default()),
-            r.snapshot.as_ref().map(|s| format!(": snapshot {}", &s[..8])).unwrap_or_default()
+            r.outcome.snapshot.as_ref().map(|s| format!(": snapshot {}", &s[..8])).unwrap_or_default()
         );
     }
-    if let Some(e) = &r.error {
+    if let Some(e) = &r.outcome.error {
         eprintln!("error: {e}");
     }
     use crate::catalog::Status;
-    Ok(match r.status {
+    Ok(match r.outcome.status {
         Status::Success => ExitStatus::Success,
         Status::Partial => ExitStatus::Partial,
         Status::Interrupted => ExitStatus::Interrupted,
-        _ if r.error.as_deref().is_some_and(|e| e.contains("integrity damage")) => ExitStatus::Integrity,
+        _ if r.outcome.error.as_deref().is_some_and(|e| e.contains("integrity damage")) => {
+            ExitStatus::Integrity
+        }
         _ => ExitStatus::Failure,
     })
 }
