@@ -18,6 +18,8 @@ pub(crate) mod database;
 pub(crate) mod fsmeta;
 pub(crate) mod shared;
 pub(crate) mod stream;
+#[cfg(test)]
+pub(crate) mod testing;
 pub(crate) mod trees;
 pub(crate) mod uploader;
 pub(crate) mod walker;

@@ -240,3 +240,78 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
     drop(lock);
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backup::testing::{noise, TempRepo};
+    use crate::check::{check, CheckOptions, ReadData};
+    use crate::maintenance::forget::{forget, ForgetOptions, ForgetWhat};
+
+    fn now_grace() -> PruneOptions {
+        PruneOptions { grace: Duration::ZERO, ..Default::default() }
+    }
+
+    fn objects(t: &TempRepo) -> Vec<(Kind, String)> {
+        let mut all = Vec::new();
+        for kind in [Kind::Pack, Kind::Index, Kind::Snapshot, Kind::Trash] {
+            all.extend(t.repo.storage().list(kind).unwrap().into_iter().map(|o| (kind, o.name)));
+        }
+        all.sort_by(|a, b| a.1.cmp(&b.1));
+        all
+    }
+
+    fn clean_check(t: &TempRepo) {
+        let r = check(&t.repo, &CheckOptions { read_data: ReadData::All, ..Default::default() }).unwrap();
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+    }
+
+    /// Two snapshots; the first is forgotten: only its own data may go, in two prunes.
+    fn forgotten_first() -> (TempRepo, Id) {
+        let t = TempRepo::new();
+        let src = t.source("src", &[("a", noise(1, 3_000_000)), ("b", noise(2, 3_000_000))]);
+        let first = t.backup(&src);
+        std::fs::write(src.join("a"), noise(3, 3_000_000)).unwrap();
+        let second = t.backup(&src);
+        let what = ForgetWhat::Ids(vec![first.to_hex()]);
+        forget(&t.repo, &ForgetOptions { what, job: None, dry_run: false }).unwrap();
+        (t, second)
+    }
+
+    #[test]
+    fn a_forgotten_snapshots_own_data_is_marked_then_swept_and_the_rest_stays_whole() {
+        let (t, _) = forgotten_first();
+        let packs_before = t.repo.storage().list(Kind::Pack).unwrap().len();
+        let marked = prune(&t.repo, &now_grace()).unwrap();
+        assert_eq!(marked.snapshots, 1);
+        assert!(marked.packs_marked > 0 && marked.bytes_marked >= 2_000_000, "{marked:?}");
+        assert_eq!(marked.packs_deleted, 0, "nothing is deleted in the prune that marks it");
+        clean_check(&t);
+
+        let swept = prune(&t.repo, &now_grace()).unwrap();
+        assert!(swept.packs_deleted > 0 && swept.bytes_freed >= 2_000_000, "{swept:?}");
+        assert!(t.repo.storage().list(Kind::Pack).unwrap().len() < packs_before);
+        assert!(t.repo.storage().list(Kind::Trash).unwrap().is_empty());
+        clean_check(&t);
+    }
+
+    #[test]
+    fn a_dry_run_changes_nothing_and_an_unreadable_snapshot_stops_prune() {
+        let (t, _) = forgotten_first();
+        let before = objects(&t);
+        let dry = prune(&t.repo, &PruneOptions { dry_run: true, ..now_grace() }).unwrap();
+        assert!(dry.dry_run && dry.packs_marked > 0, "{dry:?}");
+        assert_eq!(objects(&t), before);
+
+        // A snapshot that cannot be read might use any pack: prune refuses to guess.
+        t.repo
+            .storage()
+            .put(Kind::Snapshot, &"ab".repeat(32), bytes::Bytes::from_static(b"garbage"))
+            .unwrap();
+        let e = prune(&t.repo, &now_grace()).unwrap_err().to_string();
+        assert!(e.contains("prune will not run while a snapshot cannot be read"), "{e}");
+        let mut after = objects(&t);
+        after.retain(|(k, n)| !(*k == Kind::Snapshot && *n == "ab".repeat(32)));
+        assert_eq!(after, before, "a refused prune deletes nothing");
+    }
+}

@@ -167,4 +167,18 @@ mod tests {
         assert_eq!(d[0].reasons, ["last 2", "daily 3", "weekly 2"]);
         assert!(apply(&Retention::default(), &snaps, chrono_tz::UTC).is_err());
     }
+
+    #[test]
+    fn days_are_the_jobs_days_not_utcs() {
+        // 23:30 UTC on the 1st is 00:30 on the 2nd in Paris: one day there, two in UTC.
+        let snaps =
+            vec![snap("2026-11-02T00:30:00Z"), snap("2026-11-01T23:30:00Z"), snap("2026-11-01T12:00:00Z")];
+        let p = Retention { keep_daily: Some(2), ..Default::default() };
+        let kept = |tz| -> Vec<String> {
+            let d = apply(&p, &snaps, tz).unwrap();
+            d.iter().filter(|x| x.keep).map(|x| x.time.format("%dT%H").to_string()).collect()
+        };
+        assert_eq!(kept(chrono_tz::UTC), ["02T00", "01T23"]);
+        assert_eq!(kept(chrono_tz::Europe::Paris), ["02T00", "01T12"]);
+    }
 }

@@ -206,16 +206,21 @@ mod tests {
 
     /// A job over `dir/src` into a local repository under `dir`, with its state and keys there.
     fn setup(dir: &std::path::Path, extra: &str) -> (RunContext, Job, tokio::runtime::Runtime) {
+        setup_with_drill(dir, extra, "level = 3")
+    }
+
+    /// [`setup`] with the body of the job's `[drill]` table.
+    fn setup_with_drill(
+        dir: &std::path::Path,
+        extra: &str,
+        drill: &str,
+    ) -> (RunContext, Job, tokio::runtime::Runtime) {
         let src = dir.join("src");
         std::fs::create_dir_all(src.join("sub")).unwrap();
         std::fs::write(src.join("a.txt"), "alpha\n".repeat(1000)).unwrap();
-        std::fs::write(
-            src.join("sub/b.bin"),
-            (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect::<Vec<_>>(),
-        )
-        .unwrap();
+        std::fs::write(src.join("sub/b.bin"), crate::backup::testing::noise(7, 200_000)).unwrap();
         let text = format!(
-            "name = \"unit\"\nsources = [\"{}\"]\nrepository = \"{}\"\n{extra}\n[drill]\nlevel = 3\n",
+            "name = \"unit\"\nsources = [\"{}\"]\nrepository = \"{}\"\n{extra}\n[drill]\n{drill}\n",
             src.display(),
             dir.join("repo").display()
         );
@@ -284,5 +289,67 @@ mod tests {
         assert_eq!(r.outcome.status, Status::Failed, "{:?}", r.outcome.error);
         let error = r.outcome.error.unwrap_or_default();
         assert!(error.contains("not in the evidence (the backup itself ended success: snapshot"), "{error}");
+    }
+
+    #[test]
+    fn a_drill_on_damaged_data_fails_naming_it_and_leaves_no_sandbox() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ctx, job, _rt) = setup(dir.path(), "");
+        assert_eq!(run_step(&ctx, &job, Step::Backup, "manual").outcome.status, Status::Success);
+        // Flip bytes in the middle of the largest data pack (the one holding b.bin).
+        let mut files = Vec::new();
+        let mut stack = vec![dir.path().join("repo/data")];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(d).unwrap().flatten() {
+                let m = e.metadata().unwrap();
+                if m.is_dir() {
+                    stack.push(e.path());
+                } else {
+                    files.push((m.len(), e.path()));
+                }
+            }
+        }
+        let (len, pack) = files.into_iter().max().unwrap();
+        let mut bytes = std::fs::read(&pack).unwrap();
+        for b in &mut bytes[len as usize / 3..len as usize / 3 + 64] {
+            *b ^= 0xff;
+        }
+        std::fs::write(&pack, bytes).unwrap();
+
+        let r = run_step(&ctx, &job, Step::Drill, "manual");
+        assert_eq!(r.outcome.status, Status::Failed, "{:?}", r.outcome.details);
+        let StepDetails::Drill(d) = &r.outcome.details else {
+            panic!("drill details: {:?}", r.outcome.details)
+        };
+        assert!(!d.passed && d.level_reached < 3, "{d:?}");
+        let left: Vec<_> = std::fs::read_dir(ctx.state_dir.join("drills"))
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "the drill left {left:?}");
+        let audit = crate::evidence::audit::for_context(&ctx, std::slice::from_ref(&job)).unwrap();
+        let ready = crate::evidence::readiness::readiness(&job, &audit, Utc::now());
+        assert_eq!(ready.state, crate::evidence::readiness::State::NotVerified, "{}", ready.reason);
+    }
+
+    #[test]
+    fn a_drill_that_fails_after_restoring_removes_its_sandbox() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("src/never-backed-up");
+        let checks = format!(
+            "level = 4\n[[drill.checks]]\nkind = \"file_exists\"\npath = \"{}\"\n",
+            missing.display()
+        );
+        let (ctx, job, _rt) = setup_with_drill(dir.path(), "", &checks);
+        assert_eq!(run_step(&ctx, &job, Step::Backup, "manual").outcome.status, Status::Success);
+        let r = run_step(&ctx, &job, Step::Drill, "manual");
+        let StepDetails::Drill(d) = &r.outcome.details else {
+            panic!("drill details: {:?}", r.outcome.details)
+        };
+        assert!(!d.passed && d.level_reached == 3, "{d:?}");
+        assert!(d.checks.iter().any(|c| !c.passed && c.name.contains("never-backed-up")), "{:?}", d.checks);
+        assert!(d.cleanup_ok && d.cleanup.iter().any(|c| c.contains("removed")), "{:?}", d.cleanup);
+        let left: Vec<_> =
+            std::fs::read_dir(ctx.state_dir.join("drills")).unwrap().flatten().map(|e| e.path()).collect();
+        assert!(left.is_empty(), "the drill left {left:?}");
     }
 }
