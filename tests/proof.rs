@@ -28,6 +28,16 @@ fn drill_records(jobs: &Jobs) -> usize {
         .count()
 }
 
+/// A fresh environment with an initialised repository and a source folder holding one file.
+fn one_file_source() -> (Jobs, std::path::PathBuf) {
+    let jobs = Jobs::new(Env::new());
+    let src = jobs.env.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("a"), b"a").unwrap();
+    jobs.env.init();
+    (jobs, src)
+}
+
 #[test]
 fn drill_checks_stay_inside_the_restored_copy_and_absurd_settings_are_refused() {
     let jobs = Jobs::new(Env::new());
@@ -73,11 +83,7 @@ fn drill_checks_stay_inside_the_restored_copy_and_absurd_settings_are_refused() 
 
 #[test]
 fn operator_typos_are_usage_errors_and_never_drill_results() {
-    let jobs = Jobs::new(Env::new());
-    let src = jobs.env.path().join("src");
-    std::fs::create_dir_all(&src).unwrap();
-    std::fs::write(src.join("a"), b"a").unwrap();
-    jobs.env.init();
+    let (jobs, src) = one_file_source();
     jobs.job("j", &format!("\"{}\"", src.display()), "[drill]\nlevel = 2\n");
     jobs.ok(&["run", "j"]);
     let before = drill_records(&jobs);
@@ -100,11 +106,7 @@ fn operator_typos_are_usage_errors_and_never_drill_results() {
 
 #[test]
 fn readiness_follows_the_meaning_of_a_job_not_its_bytes() {
-    let jobs = Jobs::new(Env::new());
-    let src = jobs.env.path().join("src");
-    std::fs::create_dir_all(&src).unwrap();
-    std::fs::write(src.join("a"), b"a").unwrap();
-    jobs.env.init();
+    let (jobs, src) = one_file_source();
     let sources = format!("\"{}\"", src.display());
     jobs.job("j", &sources, "[drill]\nlevel = 2\n\n[retention]\nkeep_daily = 7\n");
     jobs.ok(&["run", "j"]);
@@ -178,11 +180,7 @@ fn a_run_whose_evidence_cannot_be_written_fails() {
 
 /// A job with one passing drill; returns the jobs folder and the source.
 fn drilled_job() -> (Jobs, std::path::PathBuf) {
-    let jobs = Jobs::new(Env::new());
-    let src = jobs.env.path().join("src");
-    std::fs::create_dir_all(&src).unwrap();
-    std::fs::write(src.join("a"), b"a").unwrap();
-    jobs.env.init();
+    let (jobs, src) = one_file_source();
     jobs.job("j", &format!("\"{}\"", src.display()), "[drill]\nlevel = 3\n");
     jobs.ok(&["run", "j"]);
     assert!(jobs.drill(&["j"]).0);
