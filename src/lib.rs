@@ -31,7 +31,8 @@
 //! - **Service** — `daemon` (scheduler, HTTP dashboard, metrics).
 //! - **Interface** — [`cli`] (arguments, commands, exit codes) for the thin binary.
 //!
-//! [`fuzzing`] holds the fuzz targets' entry points (hidden). docs/format.md describes the
+//! `fuzzing` holds the fuzz targets' entry points (behind the `fuzzing` feature, and in unit
+//! tests, which replay the saved corpora). docs/format.md describes the
 //! repository format, docs/cli.md the commands, docs/evidence.md the proof.
 //!
 //! The public modules are the API the binary, the test suite, the examples and the fuzz
@@ -46,6 +47,7 @@ pub(crate) mod daemon;
 pub(crate) mod drill;
 pub mod error;
 pub mod evidence;
+#[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod id;
