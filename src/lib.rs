@@ -17,10 +17,11 @@
 //!   trait, and the SQLite, PostgreSQL and MariaDB clients.
 //! - **Engine** — [`mod@backup`] (the parallel pipeline and the commit check), [`mod@restore`]
 //!   (pack-ordered, verified, files renamed into place only when whole), [`mod@check`] (structure
-//!   and data, with damage attribution).
+//!   and data, with damage attribution), [`inspect`] (find, diff, stats and dump: looking into
+//!   snapshots without restoring them).
 //! - **Jobs and maintenance** — [`jobs`] (job files, schedules, durations, and `jobs::access`:
 //!   the context a step runs in and opening a job's repository), [`maintenance`] (retention,
-//!   forget, two-phase prune), `repair` (index rebuild and salvage, snapshot repair),
+//!   forget, two-phase prune, tags), `repair` (index rebuild and salvage, snapshot repair),
 //!   [`catalog`] (the SQLite index of runs, with typed run records), `settings` (the
 //!   configuration file).
 //! - **Proof** — `drill` (restore drills at four levels, their isolated targets), [`evidence`]
@@ -51,6 +52,7 @@ pub mod evidence;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod id;
+pub mod inspect;
 pub mod jobs;
 pub mod maintenance;
 pub(crate) mod repair;

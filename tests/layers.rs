@@ -1,7 +1,7 @@
 //! The layout is the architecture: modules are layered, and no module imports one above it.
 //!
 //! From the top: cli → daemon → report → runner → drill, evidence → jobs, maintenance (with
-//! the catalog, settings and repair) → restore, check, backup → sources, repo → crypto,
+//! the catalog, settings and repair) → restore, check, backup, inspect → sources, repo → crypto,
 //! storage → the base (error, id, util, state). Modules of one layer may use each other, but
 //! never in a cycle. This test reads every `crate::MODULE` path in `src/` and fails on an
 //! upward import or a cycle, naming the file.
@@ -14,7 +14,7 @@ fn layer(module: &str) -> Option<u32> {
         "error" | "id" | "util" | "state" | "serde_b64" => 0,
         "crypto" | "storage" => 1,
         "sources" | "repo" => 2,
-        "restore" | "check" | "backup" => 3,
+        "restore" | "check" | "backup" | "inspect" => 3,
         "jobs" | "maintenance" | "catalog" | "settings" | "repair" => 4,
         "drill" | "evidence" => 5,
         "runner" => 6,

@@ -76,6 +76,16 @@ pub enum Command {
     Snapshots(SnapshotsArgs),
     /// List the entries of a snapshot.
     Ls(LsArgs),
+    /// Find files and folders by name or path pattern across snapshots.
+    Find(FindArgs),
+    /// What changed between two snapshots (added, removed, modified, metadata).
+    Diff(DiffArgs),
+    /// Sizes: what snapshots restore to, what they use after deduplication and compression.
+    Stats(StatsArgs),
+    /// Write one file of a snapshot to standard output, or a folder as a tar archive.
+    Dump(DumpArgs),
+    /// Add, remove or set the tags of snapshots.
+    Tag(TagArgs),
     /// Restore a snapshot into a folder.
     Restore(RestoreArgs),
     /// Manage the repository's keys (passphrases) and export a recovery file.
@@ -387,6 +397,73 @@ pub struct LsArgs {
     /// Show mode, owner, size and time.
     #[arg(short, long)]
     pub long: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct FindArgs {
+    /// A glob: without '/' it matches entry names ('*.conf'), with '/' whole paths
+    /// ('/etc/**/*.conf'), as backup's --exclude does.
+    pub pattern: String,
+    /// Only these snapshots (ids, prefixes or 'latest'; repeatable). Default: all.
+    #[arg(long = "snapshot", short = 's', value_name = "ID")]
+    pub snapshots: Vec<String>,
+    /// Only snapshots of this host.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Only snapshots with this tag.
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// Only below this path inside the snapshots.
+    #[arg(long)]
+    pub path: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct DiffArgs {
+    /// The older snapshot (id, prefix or 'latest').
+    pub before: String,
+    /// The newer snapshot.
+    pub after: String,
+}
+
+#[derive(Args, Debug)]
+pub struct StatsArgs {
+    /// Only these snapshots (ids, prefixes or 'latest'). Default: all.
+    #[arg(value_name = "ID")]
+    pub snapshots: Vec<String>,
+    /// Only snapshots of this host.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Only snapshots with this tag.
+    #[arg(long)]
+    pub tag: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct DumpArgs {
+    /// Snapshot id (or prefix), or 'latest'.
+    pub snapshot: String,
+    /// The file (or, with --archive tar, the folder) inside the snapshot.
+    pub path: String,
+    /// Write a folder as an archive of this format (only 'tar').
+    #[arg(long, value_parser = ["tar"])]
+    pub archive: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct TagArgs {
+    /// Snapshots to change (ids, prefixes or 'latest').
+    #[arg(value_name = "ID", required = true)]
+    pub snapshots: Vec<String>,
+    /// Add this tag (repeatable).
+    #[arg(long, value_name = "TAG")]
+    pub add: Vec<String>,
+    /// Remove this tag (repeatable).
+    #[arg(long, value_name = "TAG")]
+    pub remove: Vec<String>,
+    /// Replace all tags with these (repeatable; --set '' clears them).
+    #[arg(long, value_name = "TAG", conflicts_with_all = ["add", "remove"])]
+    pub set: Vec<String>,
 }
 
 #[derive(Args, Debug)]

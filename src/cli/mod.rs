@@ -7,6 +7,7 @@ pub mod args;
 pub mod commands;
 pub mod context;
 pub mod progress;
+pub mod select;
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -103,6 +104,11 @@ fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Backup(a) => commands::backup::run(&ctx, a),
         Command::Snapshots(a) => commands::snapshots::run(&ctx, a),
         Command::Ls(a) => commands::ls::run(&ctx, a),
+        Command::Find(a) => commands::find::run(&ctx, a),
+        Command::Diff(a) => commands::diff::run(&ctx, a),
+        Command::Stats(a) => commands::stats::run(&ctx, a),
+        Command::Dump(a) => commands::dump::run(&ctx, a),
+        Command::Tag(a) => commands::tag::run(&ctx, a),
         Command::Restore(a) => commands::restore::run(&ctx, a),
         Command::Key(k) => commands::key::run(&ctx, k),
         Command::Unlock(a) => commands::unlock::run(&ctx, a),

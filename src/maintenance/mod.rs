@@ -4,3 +4,4 @@
 pub mod forget;
 pub mod prune;
 pub mod retention;
+pub mod tag;

@@ -30,7 +30,21 @@ pub fn walk(
     root: &Id,
     visit: &mut dyn FnMut(WalkItem<'_>) -> Result<bool>,
 ) -> Result<()> {
-    let mut path = Vec::new();
+    walk_under(repo, index, root, b"", visit)
+}
+
+/// [`walk`] of a subtree found at `prefix`: the paths handed to the visitor start with it.
+///
+/// # Errors
+/// The first error the visitor returns.
+pub fn walk_under(
+    repo: &Repository,
+    index: &Index,
+    root: &Id,
+    prefix: &[u8],
+    visit: &mut dyn FnMut(WalkItem<'_>) -> Result<bool>,
+) -> Result<()> {
+    let mut path = prefix.to_vec();
     walk_inner(repo, index, root, &mut path, visit)
 }
 
@@ -108,4 +122,45 @@ pub fn reachable(repo: &Repository, index: &Index, roots: impl IntoIterator<Item
 /// Displays raw path bytes (lossy for names that are not UTF-8).
 pub fn show(path: &[u8]) -> String {
     String::from_utf8_lossy(path).into_owned()
+}
+
+/// Path bytes for a terminal, as `ls -b` shows them: control characters, backslashes and bytes
+/// that are not UTF-8 are escaped (`\n`, `\t`, `\\`, `\xNN`), so a name can neither break
+/// a line of output nor send escape sequences to the terminal.
+pub fn show_escaped(path: &[u8]) -> String {
+    let mut out = String::with_capacity(path.len());
+    for chunk in path.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\t' => out.push_str("\\t"),
+                '\r' => out.push_str("\\r"),
+                c if c.is_control() => {
+                    let mut buf = [0u8; 4];
+                    for b in c.encode_utf8(&mut buf).bytes() {
+                        out.push_str(&format!("\\x{b:02x}"));
+                    }
+                }
+                c => out.push(c),
+            }
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::show_escaped;
+
+    #[test]
+    fn names_cannot_break_lines_or_reach_the_terminal() {
+        assert_eq!(show_escaped(b"/a/plain name.txt"), "/a/plain name.txt");
+        assert_eq!(show_escaped(b"/x\ny\tz\\w"), "/x\\ny\\tz\\\\w");
+        assert_eq!(show_escaped(b"/\x1b[31mred"), "/\\x1b[31mred");
+        assert_eq!(show_escaped(b"/caf\xc3\xa9 \xff"), "/caf\u{e9} \\xff");
+    }
 }

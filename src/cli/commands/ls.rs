@@ -7,7 +7,7 @@ use crate::cli::context::Context;
 use crate::error::{ExitStatus, Result};
 use crate::repo::lock::LockKind;
 use crate::repo::tree::NodeKind;
-use crate::repo::walk::{show, walk, WalkItem};
+use crate::repo::walk::{show, show_escaped, walk, WalkItem};
 
 #[derive(Serialize)]
 struct Entry {
@@ -53,6 +53,7 @@ pub fn run(ctx: &Context, a: LsArgs) -> Result<ExitStatus> {
                 }
                 found = true;
             }
+            let shown = show_escaped(path);
             let e = Entry {
                 path: p,
                 kind: format!("{:?}", node.kind).to_lowercase(),
@@ -60,7 +61,7 @@ pub fn run(ctx: &Context, a: LsArgs) -> Result<ExitStatus> {
                 user: if node.user.is_empty() { node.uid.to_string() } else { node.user.clone() },
                 group: if node.group.is_empty() { node.gid.to_string() } else { node.group.clone() },
                 size: node.size,
-                mtime: node.mtime.to_datetime().format("%Y-%m-%d %H:%M:%S").to_string(),
+                mtime: node.mtime.to_datetime().to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
                 link_target: (node.kind == NodeKind::Symlink).then(|| show(&node.link_target)),
             };
             if ctx.global.json {
@@ -72,12 +73,16 @@ pub fn run(ctx: &Context, a: LsArgs) -> Result<ExitStatus> {
                     e.user,
                     e.group,
                     e.size,
-                    e.mtime,
-                    e.path,
-                    e.link_target.map(|t| format!(" -> {t}")).unwrap_or_default()
+                    node.mtime.to_datetime().format("%Y-%m-%d %H:%M:%S"),
+                    shown,
+                    if node.kind == NodeKind::Symlink {
+                        format!(" -> {}", show_escaped(&node.link_target))
+                    } else {
+                        String::new()
+                    }
                 );
             } else {
-                crate::outln!("{}", e.path);
+                crate::outln!("{shown}");
             }
             Ok(true)
         }
