@@ -342,3 +342,17 @@ fn a_full_target_disk_never_leaves_a_truncated_file_under_its_real_name() {
         );
     }
 }
+
+#[test]
+fn files_with_the_longest_names_restore_under_their_names() {
+    let env = Env::new();
+    let src = env.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let name = "n".repeat(255);
+    std::fs::write(src.join(&name), b"longest name").unwrap();
+    env.ok(&["init"]);
+    env.ok(&["backup", src.to_str().unwrap()]);
+    let target = env.path().join("target");
+    env.ok(&["restore", "latest", "--target", target.to_str().unwrap()]);
+    same_tree(&restored(&target, &src), &src);
+}

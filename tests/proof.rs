@@ -369,6 +369,20 @@ fn an_auditors_export_stands_alone_and_catches_forgery_and_truncation() {
     let resigned =
         format!("{header}\n{}", full.lines().skip(1).map(|l| format!("{l}\n")).collect::<String>());
     assert_eq!(check("resigned.jsonl", &resigned), (false, false));
+    // A whole chain removed (its window and its records): the signed header still names it.
+    let mut header: serde_json::Value = serde_json::from_str(full.lines().next().unwrap()).unwrap();
+    header["chains"] = serde_json::json!([]);
+    assert_eq!(check("no-chain.jsonl", &format!("{header}\n")), (false, false));
+    // A window with no record in it: its head is its anchor, and it verifies.
+    std::thread::sleep(Duration::from_millis(1100));
+    let empty = jobs.ok(&["evidence", "export", "--since", "1s"]);
+    assert_eq!(empty.lines().count(), 1, "{empty}");
+    assert_eq!(check("empty.jsonl", &empty), (true, true));
+    let head = |text: &str| {
+        let h: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        (h["chains"][0]["head_seq"].clone(), h["chains"][0]["head_hash"].clone())
+    };
+    assert_eq!(head(&empty), head(&full), "an empty window states the chain's real head");
 }
 
 #[test]

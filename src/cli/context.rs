@@ -83,14 +83,17 @@ impl Context {
         })
     }
 
-    /// The repository of a job (created on first use) or of -r/--repo.
+    /// The repository of a job (which must exist: forget and prune create nothing) or of -r/--repo.
     pub fn open_for(&self, job: Option<&str>) -> Result<(Repository, Option<crate::jobs::Job>)> {
         match job {
             Some(name) => {
                 let job = self.job(name)?;
-                let repo =
-                    crate::jobs::access::open_job_repository(&job, &self.state_dir(), self.runtime.handle())?
-                        .with_locking(self.locking());
+                let repo = crate::jobs::access::open_existing_job_repository(
+                    &job,
+                    &self.state_dir(),
+                    self.runtime.handle(),
+                )?
+                .with_locking(self.locking());
                 Ok((repo, Some(job)))
             }
             None => Ok((self.open()?, None)),

@@ -51,7 +51,7 @@ pub struct DrillOptions {
 /// Opens the repository the way the drill is asked to.
 fn open_repo(ctx: &RunContext, job: &Job, opts: &DrillOptions) -> Result<Repository> {
     if !opts.cold {
-        return crate::jobs::access::open_job_repository(job, &ctx.state_dir, &ctx.handle);
+        return crate::jobs::access::open_existing_job_repository(job, &ctx.state_dir, &ctx.handle);
     }
     // A replacement machine: the URL and a key, nothing else.
     let storage = crate::jobs::access::job_storage(job, &ctx.handle)?;

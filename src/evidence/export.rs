@@ -26,6 +26,22 @@ pub fn head_statement(chain: &ChainWindow, exported: &str) -> String {
     )
 }
 
+/// The statement signed over the whole header: the export time and window, the key, how many
+/// chains were left out, and every chain's window. Removing or adding a chain breaks it.
+pub fn header_statement(h: &Header) -> String {
+    let mut text = format!(
+        "rempart-evidence-export-v1-header\n{}\n{}\n{}\n{}\n",
+        h.exported,
+        h.since.as_deref().unwrap_or("-"),
+        h.key_fingerprint,
+        h.other_chains_not_exported
+    );
+    for c in &h.chains {
+        text.push_str(&format!("{} {} {} {} {}\n", c.chain, c.first_seq, c.anchor, c.head_seq, c.head_hash));
+    }
+    text
+}
+
 /// One chain's window in an export.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ChainWindow {
@@ -49,6 +65,9 @@ pub struct Header {
     /// Chains of other installations held by this ledger, not exported (they are verified with
     /// their own keys).
     pub other_chains_not_exported: usize,
+    /// Ed25519 over [`header_statement`], base64.
+    #[serde(default)]
+    pub signature: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -70,8 +89,9 @@ fn ended(e: &LedgerEntry) -> Option<chrono::DateTime<chrono::Utc>> {
     e.record().ended_at()
 }
 
-/// A chain's id, its records in the window, and the anchor (hash before the window).
-type Window<'a> = (String, Vec<&'a LedgerEntry>, String);
+/// A chain's id, its records in the window, and the anchor (number and hash of the record
+/// before the window; 0 and 64 zeros from the start).
+type Window<'a> = (String, Vec<&'a LedgerEntry>, u64, String);
 
 /// This installation's chains, and the window of each (records since `since`); also how many
 /// chains of other installations were left out.
@@ -102,8 +122,12 @@ fn windows<'a>(
         // of the record before it.
         let start = since
             .map_or(0, |s| recs.iter().position(|e| ended(e).is_none_or(|t| t >= s)).unwrap_or(recs.len()));
-        let anchor = if start == 0 { GENESIS.to_string() } else { recs[start - 1].hash.clone() };
-        out.push((chain.to_string(), recs[start..].to_vec(), anchor));
+        let (anchor_seq, anchor) = if start == 0 {
+            (0, GENESIS.to_string())
+        } else {
+            (recs[start - 1].seq, recs[start - 1].hash.clone())
+        };
+        out.push((chain.to_string(), recs[start..].to_vec(), anchor_seq, anchor));
     }
     (out, others)
 }
@@ -125,13 +149,16 @@ pub fn jsonl(
         public_key_pem: super::key::public_pem(key),
         chains: vec![],
         other_chains_not_exported: others,
+        signature: String::new(),
     };
     let mut lines = String::new();
-    for (chain, recs, anchor) in &chains {
-        let (head_seq, head_hash) = recs.last().map_or((0, anchor.clone()), |e| (e.seq, e.hash.clone()));
+    for (chain, recs, anchor_seq, anchor) in &chains {
+        // An empty window: its head is its anchor.
+        let (head_seq, head_hash) =
+            recs.last().map_or((*anchor_seq, anchor.clone()), |e| (e.seq, e.hash.clone()));
         let mut w = ChainWindow {
             chain: chain.clone(),
-            first_seq: recs.first().map_or(head_seq + 1, |e| e.seq),
+            first_seq: anchor_seq + 1,
             anchor: anchor.clone(),
             head_seq,
             head_hash,
@@ -153,6 +180,7 @@ pub fn jsonl(
             lines.push('\n');
         }
     }
+    header.signature = b64(&key.sign(header_statement(&header).as_bytes()).to_bytes());
     let mut out = serde_json::to_string(&header).expect("serializable");
     out.push('\n');
     out.push_str(&lines);
@@ -164,7 +192,7 @@ pub fn jsonl(
 pub fn csv(all: &[LedgerEntry], key: &SigningKey, since: Option<chrono::DateTime<chrono::Utc>>) -> String {
     let mut out = String::from("chain,seq,record_id,job,step,outcome,ended,hash,prev,signature\n");
     let cell = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
-    for (_, recs, _) in windows(all, key, since).0 {
+    for (_, recs, _, _) in windows(all, key, since).0 {
         for e in recs {
             let f = e.record();
             out.push_str(&format!(
@@ -220,12 +248,18 @@ pub fn verify_export(text: &str, fingerprint: &str) -> ExportCheck {
         ));
         return r;
     }
+    if !sig_ok(&key, &header_statement(&header), &header.signature) {
+        r.problems.push(
+            "the header's list of chains is not signed by the pinned key (a chain was removed or added, or the export predates header signatures)"
+                .into(),
+        );
+    }
     let mut state: std::collections::HashMap<String, (u64, String, &ChainWindow)> = Default::default();
     for w in &header.chains {
         if !sig_ok(&key, &head_statement(w, &header.exported), &w.signature) {
             r.problems.push(format!("chain {}: the signed window statement does not verify", w.chain));
         }
-        state.insert(w.chain.clone(), (w.first_seq - 1, w.anchor.clone(), w));
+        state.insert(w.chain.clone(), (w.first_seq.saturating_sub(1), w.anchor.clone(), w));
     }
     for (n, l) in lines.enumerate() {
         let Ok(line) = serde_json::from_str::<Line>(l) else {
@@ -245,7 +279,7 @@ pub fn verify_export(text: &str, fingerprint: &str) -> ExportCheck {
             r.problems.push(format!("{where_}: not signed by the pinned key"));
         }
         let fields = super::record::EvidenceRecord::parse(&line.canonical);
-        if line.seq != *last_seq + 1
+        if Some(line.seq) != last_seq.checked_add(1)
             || fields.seq != line.seq
             || fields.prev != *last_hash
             || fields.chain != line.chain

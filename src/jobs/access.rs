@@ -5,8 +5,8 @@
 //! `rempart init`) creates a repository, through [`open_job_repository`], which makes the job's
 //! passphrase file (random, mode 0600) when missing and initialises the repository with it. A
 //! repository that exists but whose passphrase file is missing is an error: a new passphrase
-//! could never open it. Status, reports, audits, catalog rebuilds and drills use
-//! [`open_existing_job_repository`].
+//! could never open it. Status, reports, audits, catalog rebuilds, drills, checks, prunes and
+//! forgets use [`open_existing_job_repository`].
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;

@@ -50,19 +50,36 @@ struct FileState {
     damaged: Mutex<Option<String>>,
 }
 
+/// The longest file name Linux file systems take (NAME_MAX).
+const NAME_MAX: usize = 255;
+
+/// `prefix NAME suffix` beside `path`; when that is longer than a file name may be, `NAME` is
+/// cut and a hash of the whole name keeps it distinct (`prefix NAM~1a2b3c4d5e6f7a8b suffix`).
+fn sibling(path: &std::path::Path, prefix: &str, suffix: &str) -> PathBuf {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let name = path.file_name().unwrap_or_default().as_bytes();
+    let mut out = prefix.as_bytes().to_vec();
+    if prefix.len() + name.len() + suffix.len() <= NAME_MAX {
+        out.extend_from_slice(name);
+    } else {
+        let hash = blake3::hash(name).to_hex();
+        let keep = NAME_MAX - prefix.len() - suffix.len() - 17;
+        out.extend_from_slice(&name[..keep.min(name.len())]);
+        out.push(b'~');
+        out.extend_from_slice(&hash.as_bytes()[..16]);
+    }
+    out.extend_from_slice(suffix.as_bytes());
+    path.with_file_name(std::ffi::OsString::from_vec(out))
+}
+
 /// The temporary name a file is written under until it is verified.
 pub fn partial_path(path: &std::path::Path) -> PathBuf {
-    let mut name = std::ffi::OsString::from(".");
-    name.push(path.file_name().unwrap_or_default());
-    name.push(".rempart-partial");
-    path.with_file_name(name)
+    sibling(path, ".", ".rempart-partial")
 }
 
 /// The name a file that could not be verified is kept under.
 pub fn damaged_path(path: &std::path::Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".rempart-damaged");
-    path.with_file_name(name)
+    sibling(path, "", ".rempart-damaged")
 }
 
 /// One blob of a pack and where it goes.
@@ -380,5 +397,26 @@ impl BatchWriter<'_> {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{damaged_path, partial_path, NAME_MAX};
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::Path;
+
+    #[test]
+    fn temporary_and_damaged_names_fit_in_a_file_name() {
+        assert_eq!(partial_path(Path::new("/t/a.txt")), Path::new("/t/.a.txt.rempart-partial"));
+        assert_eq!(damaged_path(Path::new("/t/a.txt")), Path::new("/t/a.txt.rempart-damaged"));
+        let long = format!("/t/{}", "n".repeat(255));
+        let other = format!("/t/{}m", "n".repeat(254));
+        for p in [partial_path(Path::new(&long)), damaged_path(Path::new(&long))] {
+            let name = p.file_name().unwrap().as_bytes();
+            assert!(name.len() <= NAME_MAX, "{} bytes", name.len());
+            assert!(p.parent() == Some(Path::new("/t")));
+        }
+        assert_ne!(partial_path(Path::new(&long)), partial_path(Path::new(&other)));
     }
 }

@@ -352,4 +352,19 @@ mod tests {
             std::fs::read_dir(ctx.state_dir.join("drills")).unwrap().flatten().map(|e| e.path()).collect();
         assert!(left.is_empty(), "the drill left {left:?}");
     }
+
+    #[test]
+    fn no_step_but_a_backup_creates_a_repository_or_a_passphrase() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ctx, job, _rt) = setup(dir.path(), "");
+        for step in [Step::Check, Step::Prune, Step::Drill] {
+            let r = run_step(&ctx, &job, step, "manual");
+            assert_eq!(r.outcome.status, Status::Failed, "{}", step.name());
+            let error = r.outcome.error.unwrap_or_default();
+            assert!(error.contains("no repository"), "{}: {error}", step.name());
+        }
+        // A repository on an unmounted disk must not be replaced by a new, empty one.
+        assert!(!dir.path().join("repo").exists());
+        assert!(!job.password_file.exists());
+    }
 }

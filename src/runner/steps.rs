@@ -98,7 +98,7 @@ fn read_data_for(ctx: &RunContext, job: &Job) -> Result<(ReadData, Option<u32>)>
 }
 
 fn run_check(ctx: &RunContext, job: &Job) -> Result<StepOutcome> {
-    let repo = crate::jobs::access::open_job_repository(job, &ctx.state_dir, &ctx.handle)?;
+    let repo = crate::jobs::access::open_existing_job_repository(job, &ctx.state_dir, &ctx.handle)?;
     let (read_data, bucket) = read_data_for(ctx, job)?;
     let opts = CheckOptions {
         read_data,
@@ -128,7 +128,7 @@ fn run_check(ctx: &RunContext, job: &Job) -> Result<StepOutcome> {
 }
 
 fn run_prune(ctx: &RunContext, job: &Job) -> Result<StepOutcome> {
-    let repo = crate::jobs::access::open_job_repository(job, &ctx.state_dir, &ctx.handle)?;
+    let repo = crate::jobs::access::open_existing_job_repository(job, &ctx.state_dir, &ctx.handle)?;
     let mut details = PruneDetails::default();
     if !job.retention.is_empty() {
         let tz = crate::jobs::schedule::parse_tz(&job.timezone).map_err(crate::Error::invalid)?;

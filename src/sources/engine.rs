@@ -211,8 +211,13 @@ impl DbEngine for Postgres {
         let mut inv = BTreeMap::new();
         for line in tables.lines().filter(|l| !l.is_empty()) {
             let (name, quoted) = line.split_once('|').unwrap_or((line, line));
-            let n = self.0.query(db, &format!("select count(*) from {quoted}"))?;
-            inv.insert(name.to_string(), n.trim().parse::<u64>().unwrap_or(0));
+            // `only`: a partitioned or inherited table's own rows, as its COPY in the dump holds
+            // them (its partitions and children are tables of their own).
+            let n = self.0.query(db, &format!("select count(*) from only {quoted}"))?;
+            let rows = n.trim().parse::<u64>().map_err(|_| {
+                Error::failed(format!("counting the rows of {name} gave '{}', not a number", n.trim()))
+            })?;
+            inv.insert(name.to_string(), rows);
         }
         Ok(inv)
     }
@@ -251,16 +256,24 @@ impl DbEngine for Postgres {
         let mut child = cmd.spawn().map_err(|e| Error::io("cannot start pg_restore", e))?;
         let mut stdin = child.stdin.take().expect("piped");
         let stdout = child.stdout.take().expect("piped");
+        let mut stderr = child.stderr.take().expect("piped");
         let counter = std::thread::spawn(move || super::inventory::pg_sql(stdout));
+        // Drained beside stdout: a full stderr pipe would stop pg_restore.
+        let errors = std::thread::spawn(move || {
+            let mut text = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut stderr, &mut text);
+            text
+        });
         let fed = std::io::copy(dump, &mut stdin);
         drop(stdin);
         let inv = counter.join().map_err(|_| Error::failed("the dump inventory thread panicked"))?;
-        let out = child.wait_with_output().map_err(|e| Error::io("cannot wait for pg_restore", e))?;
+        let status = child.wait().map_err(|e| Error::io("cannot wait for pg_restore", e))?;
+        let stderr = errors.join().unwrap_or_default();
         fed.map_err(|e| Error::io("cannot feed the dump to pg_restore", e))?;
-        if !out.status.success() {
+        if !status.success() {
             return Err(Error::failed(format!(
                 "pg_restore could not read the dump: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
+                String::from_utf8_lossy(&stderr).trim()
             )));
         }
         inv
@@ -302,7 +315,10 @@ impl DbEngine for Mysql {
         for t in tables {
             let q = super::mysql::quote_ident(&t);
             let n = self.0.query(Some(db), &format!("select count(*) from {q}"))?;
-            inv.insert(t, n.trim().parse::<u64>().unwrap_or(0));
+            let rows = n.trim().parse::<u64>().map_err(|_| {
+                Error::failed(format!("counting the rows of {t} gave '{}', not a number", n.trim()))
+            })?;
+            inv.insert(t, rows);
         }
         Ok(inv)
     }

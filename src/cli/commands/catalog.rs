@@ -44,10 +44,11 @@ pub fn run(ctx: &Context, cmd: CatalogCommand) -> Result<ExitStatus> {
                         operator: s.username.clone(),
                         repository: job.repository.clone(),
                         started,
-                        ended: Some(
-                            started
-                                + chrono::Duration::milliseconds((s.summary.duration_secs * 1000.0) as i64),
-                        ),
+                        // A snapshot's figures are repository bytes: an absurd duration is
+                        // left out, never a panic.
+                        ended: chrono::Duration::try_milliseconds((s.summary.duration_secs * 1000.0) as i64)
+                            .filter(|d| *d >= chrono::Duration::zero())
+                            .and_then(|d| started.checked_add_signed(d)),
                         outcome: crate::catalog::RunOutcome {
                             status: if s.summary.errors.is_empty() {
                                 crate::catalog::Status::Success
