@@ -87,7 +87,20 @@ pub fn evidence_record(data: &[u8]) {
         let key = ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]).verifying_key();
         let _ = copy.entry.record();
         let entry = copy.entry.clone();
-        let _ = crate::evidence::verify::verify(std::slice::from_ref(&entry), &[copy], &key);
+        let repo = crate::evidence::verify::RepoEvidence {
+            repository_id: crate::evidence::verify::chain_repository(&entry.chain).to_string(),
+            copies: vec![copy],
+            keys: vec![],
+        };
+        let none = std::collections::HashSet::new();
+        let _ = crate::evidence::verify::verify_ledger(
+            std::slice::from_ref(&entry),
+            &[repo],
+            vec![],
+            Some(&key),
+            &[],
+            &none,
+        );
     }
 }
 

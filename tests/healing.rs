@@ -356,3 +356,28 @@ fn files_with_the_longest_names_restore_under_their_names() {
     env.ok(&["restore", "latest", "--target", target.to_str().unwrap()]);
     same_tree(&restored(&target, &src), &src);
 }
+
+#[test]
+fn a_damaged_forget_record_is_named_blocks_nothing_and_is_repaired() {
+    let env = Env::new();
+    let src = env.path().join("src");
+    make_source(&src, 2, 10_000, 9);
+    env.ok(&["init"]);
+    let first = env.json(&["backup", src.to_str().unwrap()])["snapshot"].as_str().unwrap().to_string();
+    env.ok(&["backup", src.to_str().unwrap()]);
+    env.ok(&["forget", &first[..8]]);
+    let record =
+        std::fs::read_dir(Path::new(&env.repo).join("forgotten")).unwrap().flatten().next().unwrap().path();
+    flip_byte(&record, 40);
+    let (code, out, err) = env.run(&["check"]);
+    assert_eq!(code, 4, "{out}{err}");
+    assert!(format!("{out}{err}").contains("repair snapshots"), "{out}{err}");
+    // Nothing else is blocked by it.
+    env.ok(&["snapshots"]);
+    env.ok(&["backup", src.to_str().unwrap()]);
+    env.ok(&["forget", "--keep-last", "2"]);
+    env.ok(&["prune"]);
+    let out = env.ok(&["repair", "snapshots"]);
+    assert!(out.contains("cannot be read: removed"), "{out}");
+    env.ok(&["check", "--read-data"]);
+}

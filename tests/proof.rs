@@ -539,3 +539,37 @@ fn a_cold_drill_on_a_read_only_repository_keeps_its_record_pending_until_it_can_
     let out = jobs.ok(&["evidence", "verify"]);
     assert!(out.contains("the ledger is intact"), "{out}");
 }
+
+#[test]
+fn an_outage_or_a_damaged_key_registration_is_said_and_never_sticks_or_hides() {
+    let (jobs, _) = drilled_job();
+    // The repository's disk goes away for one run, then comes back.
+    let repo = std::path::PathBuf::from(&jobs.env.repo);
+    let away = jobs.env.path().join("repo-unmounted");
+    std::fs::rename(&repo, &away).unwrap();
+    let (code, _, err) = jobs.run(&["drill", "j"]);
+    assert_ne!(code, 0, "{err}");
+    assert!(!repo.exists(), "a drill must not create a repository where the disk was");
+    assert_eq!(status_of(&jobs, "j").1, "NOT VERIFIED");
+    std::fs::rename(&away, &repo).unwrap();
+    // The failed run is in the ledger, checked locally; it does not leave the ledger "not
+    // intact" forever, and the job is not VERIFIED until a drill passes again.
+    let (code, out, err) = jobs.run(&["evidence", "verify"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(status_of(&jobs, "j").1, "NOT VERIFIED");
+    assert!(jobs.drill(&["j"]).0);
+    assert_eq!(status_of(&jobs, "j").1, "VERIFIED");
+
+    // One damaged key registration: named, and the job is not VERIFIED (nor "never drilled").
+    let keys_dir = repo.join("evidence-keys");
+    let reg = std::fs::read_dir(&keys_dir).unwrap().flatten().next().unwrap().path();
+    let mut bytes = std::fs::read(&reg).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x40;
+    std::fs::write(&reg, bytes).unwrap();
+    let (code, out, err) = jobs.run(&["evidence", "verify"]);
+    assert_eq!(code, 4, "{out}{err}");
+    assert!(out.contains("damaged-copy") || err.contains("damaged-copy"), "{out}{err}");
+    let (_, out, _) = jobs.run(&["--json", "status"]);
+    assert!(out.contains("NOT VERIFIED") && out.contains("evidence-tampered"), "{out}");
+}

@@ -311,19 +311,14 @@ pub fn check_structure(repo: &Repository, opts: &CheckOptions, report: &mut Chec
     }
 
     // Snapshots: each decodes; the ones this host wrote and did not forget still exist.
-    let forgotten = match crate::repo::forgotten::load(repo) {
-        Ok(f) => f,
-        Err(e @ Error::Corrupt { .. }) => {
-            let (object, detail) = split_corrupt(&e);
-            report.problems.push(problem(
-                object,
-                detail,
-                "snapshots this record forgot may show up again; forget them again with 'rempart forget ID'",
-            ));
-            Default::default()
-        }
-        Err(e) => return Err(e),
-    };
+    let forgotten = crate::repo::forgotten::load(repo)?;
+    for (name, why) in &forgotten.damaged {
+        report.problems.push(problem(
+            Kind::Forgotten.describe(name),
+            why.clone(),
+            "run 'rempart repair snapshots' to remove this record; snapshots it forgot whose objects remain show up again: forget them again with 'rempart forget ID'",
+        ));
+    }
     let (snapshots, damaged, leftover) = repo.read_snapshots(&forgotten)?;
     report.stats.snapshots = snapshots.len();
     if leftover > 0 {

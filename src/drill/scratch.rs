@@ -88,25 +88,27 @@ impl Guard {
     pub fn new(state_dir: &Path, id: &str) -> Result<Guard> {
         crate::state::ensure(&dir(state_dir))?;
         let marker_path = dir(state_dir).join(format!("{id}.json"));
-        let file =
-            std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&marker_path).map_err(
-                |e| crate::Error::io(format!("cannot create drill marker '{}'", marker_path.display()), e),
-            )?;
-        let lock = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(
-            |(_, e)| {
-                crate::Error::io(
-                    format!("cannot lock drill marker '{}'", marker_path.display()),
-                    std::io::Error::from_raw_os_error(e as i32),
-                )
-            },
-        )?;
+        // Made under another name, locked and written, then renamed into place: a cleaner
+        // never sees a marker that is not yet locked by its drill.
+        let new_path = dir(state_dir).join(format!("{id}.json.new"));
+        let io = |what: &str, e| {
+            crate::Error::io(format!("cannot {what} drill marker '{}'", marker_path.display()), e)
+        };
+        let file = std::fs::OpenOptions::new()
+            .create_new(true)
+            .write(true)
+            .open(&new_path)
+            .map_err(|e| io("create", e))?;
+        let lock = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
+            .map_err(|(_, e)| io("lock", std::io::Error::from_raw_os_error(e as i32)))?;
         let g = Guard {
-            marker_path,
+            marker_path: marker_path.clone(),
             lock: Some(lock),
             marker: Marker { pid: std::process::id(), ..Default::default() },
             cleanup: None,
         };
         g.save()?;
+        std::fs::rename(&new_path, &marker_path).map_err(|e| io("place", e))?;
         Ok(g)
     }
 
@@ -150,6 +152,15 @@ pub fn clean_leftovers(state_dir: &Path) -> Vec<String> {
     let Ok(rd) = std::fs::read_dir(dir(state_dir)) else { return out };
     for e in rd.flatten() {
         let p = e.path();
+        if p.extension().is_some_and(|x| x == "new") {
+            // A marker whose drill was killed before placing it: nothing was made yet.
+            if let Ok(file) = std::fs::OpenOptions::new().write(true).open(&p) {
+                if nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).is_ok() {
+                    let _ = std::fs::remove_file(&p);
+                }
+            }
+            continue;
+        }
         if p.extension().is_none_or(|x| x != "json") {
             continue;
         }
@@ -161,10 +172,6 @@ pub fn clean_leftovers(state_dir: &Path) -> Vec<String> {
             .map_err(|_| ())
             .and_then(|b| serde_json::from_slice::<Marker>(&b).map_err(|_| ()))
         else {
-            // Created but never written (killed at once): nothing was made yet.
-            if std::fs::metadata(&p).is_ok_and(|m| m.len() == 0) {
-                let _ = std::fs::remove_file(&p);
-            }
             continue;
         };
         let (ok, said) = clean(&m);

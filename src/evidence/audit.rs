@@ -17,7 +17,11 @@ use crate::jobs::Job;
 /// The ledger, its verdict, and which repository each job uses.
 #[derive(Clone, Debug, Default)]
 pub struct Audit {
+    /// The local ledger.
     pub entries: Vec<LedgerEntry>,
+    /// The copies the reachable repositories hold (other installations' chains among them,
+    /// which this ledger may not hold at all).
+    pub repository_entries: Vec<LedgerEntry>,
     pub verdict: Verdict,
     /// Job name to its repository id, or why it could not be opened.
     pub job_repositories: HashMap<String, std::result::Result<String, String>>,
@@ -36,7 +40,8 @@ impl Audit {
         pending: &std::collections::HashSet<String>,
     ) -> Audit {
         let verdict = verify_ledger(&entries, &repos, unreachable, local_key, pinned, pending);
-        Audit { entries, verdict, job_repositories }
+        let repository_entries = repos.into_iter().flat_map(|r| r.copies).map(|c| c.entry).collect();
+        Audit { entries, repository_entries, verdict, job_repositories }
     }
 }
 
@@ -74,10 +79,12 @@ pub fn audit(
         if repos.iter().any(|r| r.repository_id == rid) {
             continue;
         }
-        let read = load_copies_lenient(&repo)
-            .and_then(|(copies, bad)| Ok((copies, bad, super::registry::load(&repo)?)));
+        let read = load_copies_lenient(&repo).and_then(|(copies, bad)| {
+            let (keys, bad_keys) = super::registry::load(&repo)?;
+            Ok((copies, keys, bad.into_iter().chain(bad_keys).collect::<Vec<_>>()))
+        });
         match read {
-            Ok((copies, bad, keys)) => {
+            Ok((copies, keys, bad)) => {
                 damaged.extend(bad.into_iter().map(|(object, why)| Finding {
                     chain: format!("?/{rid}"),
                     seq: None,
@@ -87,8 +94,17 @@ pub fn audit(
                 }));
                 repos.push(RepoEvidence { repository_id: rid, copies, keys });
             }
-            Err(e) => unreachable
-                .push(format!("job '{}': evidence in repository '{}': {e}", job.name, job.repository)),
+            Err(e) => {
+                // The repository opened, but its evidence cannot be listed or read: nothing can
+                // be compared, and readiness says why rather than "never drilled".
+                let why = format!("its evidence cannot be read: {e}");
+                unreachable.push(format!("job '{}': repository '{}': {why}", job.name, job.repository));
+                for (name, r) in &mut job_repositories {
+                    if r.as_ref().is_ok_and(|id| *id == rid) || *name == job.name {
+                        *r = Err(why.clone());
+                    }
+                }
+            }
         }
     }
     let vk = key.map(|k| k.verifying_key());

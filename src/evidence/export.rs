@@ -12,8 +12,7 @@
 //! signed head without a gap, and nothing was cut from the end. Records signed by any other key
 //! fail. A `--since` window verifies on its own, from its anchor.
 
-use base64::Engine;
-use ed25519_dalek::{Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{Signer, SigningKey};
 use serde::{Deserialize, Serialize};
 
 use super::ledger::{sha256_hex, LedgerEntry, GENESIS};
@@ -81,10 +80,6 @@ struct Line {
     signature: String,
 }
 
-fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
 fn ended(e: &LedgerEntry) -> Option<chrono::DateTime<chrono::Utc>> {
     e.record().ended_at()
 }
@@ -111,7 +106,7 @@ fn windows<'a>(
         let mine = match super::verify::chain_fingerprint(chain) {
             Some(f) => f == fp,
             // Legacy chains were all signed with this installation's key.
-            None => recs.first().is_some_and(|e| super::verify::key_signed(&key.verifying_key(), e)),
+            None => recs.first().is_some_and(|e| super::verify::signature_ok(&key.verifying_key(), e)),
         };
         if !mine {
             others += 1;
@@ -164,7 +159,7 @@ pub fn jsonl(
             head_hash,
             signature: String::new(),
         };
-        w.signature = b64(&key.sign(head_statement(&w, &exported).as_bytes()).to_bytes());
+        w.signature = super::key::b64(&key.sign(head_statement(&w, &exported).as_bytes()).to_bytes());
         header.chains.push(w);
         for e in recs {
             let line = Line {
@@ -180,7 +175,7 @@ pub fn jsonl(
             lines.push('\n');
         }
     }
-    header.signature = b64(&key.sign(header_statement(&header).as_bytes()).to_bytes());
+    header.signature = super::key::b64(&key.sign(header_statement(&header).as_bytes()).to_bytes());
     let mut out = serde_json::to_string(&header).expect("serializable");
     out.push('\n');
     out.push_str(&lines);
@@ -222,12 +217,6 @@ pub struct ExportCheck {
     pub problems: Vec<String>,
 }
 
-fn sig_ok(key: &VerifyingKey, text: &str, sig_b64: &str) -> bool {
-    let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(sig_b64) else { return false };
-    let Ok(sig) = ed25519_dalek::Signature::from_slice(&bytes) else { return false };
-    key.verify(text.as_bytes(), &sig).is_ok()
-}
-
 /// Verifies an export against the pinned key fingerprint `fingerprint`.
 pub fn verify_export(text: &str, fingerprint: &str) -> ExportCheck {
     let mut r = ExportCheck::default();
@@ -248,7 +237,7 @@ pub fn verify_export(text: &str, fingerprint: &str) -> ExportCheck {
         ));
         return r;
     }
-    if !sig_ok(&key, &header_statement(&header), &header.signature) {
+    if !super::verify::signature_valid(&key, &header_statement(&header), &header.signature) {
         r.problems.push(
             "the header's list of chains is not signed by the pinned key (a chain was removed or added, or the export predates header signatures)"
                 .into(),
@@ -256,7 +245,7 @@ pub fn verify_export(text: &str, fingerprint: &str) -> ExportCheck {
     }
     let mut state: std::collections::HashMap<String, (u64, String, &ChainWindow)> = Default::default();
     for w in &header.chains {
-        if !sig_ok(&key, &head_statement(w, &header.exported), &w.signature) {
+        if !super::verify::signature_valid(&key, &head_statement(w, &header.exported), &w.signature) {
             r.problems.push(format!("chain {}: the signed window statement does not verify", w.chain));
         }
         state.insert(w.chain.clone(), (w.first_seq.saturating_sub(1), w.anchor.clone(), w));
@@ -275,7 +264,7 @@ pub fn verify_export(text: &str, fingerprint: &str) -> ExportCheck {
         if sha256_hex(&line.canonical) != line.hash {
             r.problems.push(format!("{where_}: its content does not match its hash"));
         }
-        if !sig_ok(&key, &line.canonical, &line.signature) {
+        if !super::verify::signature_valid(&key, &line.canonical, &line.signature) {
             r.problems.push(format!("{where_}: not signed by the pinned key"));
         }
         let fields = super::record::EvidenceRecord::parse(&line.canonical);

@@ -169,22 +169,6 @@ pub fn load_copies_lenient(repo: &Repository) -> Result<CopyList> {
     Ok((out, bad))
 }
 
-/// Every evidence copy in the repository (damaged ones are errors naming the object).
-pub fn load_copies(repo: &Repository) -> Result<Vec<RepoCopy>> {
-    let names: Vec<String> = repo.storage().list(Kind::Evidence)?.into_iter().map(|o| o.name).collect();
-    let mut out = Vec::new();
-    for (name, bytes) in repo.fetch_many(Kind::Evidence, names) {
-        let bytes = bytes?;
-        let what = Kind::Evidence.describe(&name);
-        if Id::of_bytes(&bytes).to_hex() != name {
-            return Err(Error::corrupt(&what, "content does not hash to its name"));
-        }
-        let plain = crate::crypto::seal::open_object(repo.keys(), "evidence", &bytes, &what)?;
-        out.push(serde_json::from_slice(&plain).map_err(|e| Error::corrupt(&what, e))?);
-    }
-    Ok(out)
-}
-
 /// Notes that the repository copy of `record_id` is still to be written.
 ///
 /// # Errors

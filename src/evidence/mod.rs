@@ -44,13 +44,13 @@ pub fn record_run(
         Some(r) => Some(r),
         None => crate::jobs::access::open_existing_job_repository(job, &ctx.state_dir, &ctx.handle).ok(),
     };
-    let repo_id = repo.as_ref().map(|r| r.id().to_hex()).unwrap_or_else(|| "unreachable".into());
+    let repo_id = repo.as_ref().map(|r| r.id().to_hex()).unwrap_or_else(|| verify::UNREACHABLE.into());
     let fp = key::fingerprint(&key.verifying_key());
     let chain = verify::chain_id(&fp, &repo_id);
     let mut catalog = ctx.catalog()?;
     if let Some(repo) = &repo {
         if ledger::entries(&mut catalog, Some(&chain))?.is_empty() {
-            adopt_chain(&mut catalog, repo, &chain)?;
+            adopt_chain(&mut catalog, repo, &chain, &key.verifying_key())?;
         }
     }
     let entry =
@@ -73,14 +73,61 @@ pub fn record_run(
     Ok(entry)
 }
 
-/// Brings the records of `chain` that the repository holds into the local ledger.
-fn adopt_chain(catalog: &mut crate::catalog::Catalog, repo: &Repository, chain: &str) -> Result<usize> {
-    let (mut copies, _) = ledger::load_copies_lenient(repo)?;
-    copies.retain(|c| c.entry.chain == chain);
-    copies.sort_by_key(|c| c.entry.seq);
+/// The chains of `repo`'s evidence copies that verify standalone (each with its own key,
+/// registered in the repository), in order; and, for each chain that does not, why. What a
+/// ledger adopts from a repository must verify first: a planted copy must never become part
+/// of the chain new records are linked to.
+///
+/// # Errors
+/// Storage errors other than damaged objects.
+pub fn verified_copies(
+    repo: &Repository,
+    local_key: Option<&ed25519_dalek::VerifyingKey>,
+) -> Result<(Vec<ledger::LedgerEntry>, Vec<String>)> {
+    let (copies, damaged) = ledger::load_copies_lenient(repo)?;
+    let (keys, bad_keys) = registry::load(repo)?;
+    let evidence = verify::RepoEvidence { repository_id: repo.id().to_hex(), copies, keys };
+    let verdict = verify::verify_ledger(
+        &[],
+        std::slice::from_ref(&evidence),
+        vec![],
+        local_key,
+        &[],
+        &Default::default(),
+    );
+    let mut refused: Vec<String> =
+        damaged.into_iter().chain(bad_keys).map(|(object, why)| format!("{object}: {why}")).collect();
+    let bad_chains: std::collections::HashSet<&str> =
+        verdict.chains.iter().filter(|c| c.findings > 0).map(|c| c.chain.as_str()).collect();
+    for f in &verdict.findings {
+        refused.push(format!("chain {} record {}: {} ({})", f.chain, f.seq.unwrap_or(0), f.kind, f.detail));
+    }
+    let mut good: Vec<ledger::LedgerEntry> = evidence
+        .copies
+        .into_iter()
+        .map(|c| c.entry)
+        .filter(|e| !bad_chains.contains(e.chain.as_str()))
+        .collect();
+    good.sort_by(|a, b| (a.chain.as_str(), a.seq).cmp(&(b.chain.as_str(), b.seq)));
+    good.dedup_by(|a, b| a.chain == b.chain && a.seq == b.seq);
+    Ok((good, refused))
+}
+
+/// Brings the records of `chain` that the repository holds, and that verify, into the local
+/// ledger.
+fn adopt_chain(
+    catalog: &mut crate::catalog::Catalog,
+    repo: &Repository,
+    chain: &str,
+    key: &ed25519_dalek::VerifyingKey,
+) -> Result<usize> {
+    let (good, refused) = verified_copies(repo, Some(key))?;
+    for r in refused.iter().filter(|r| r.contains(chain)) {
+        tracing::warn!("not adopting evidence from the repository: {r}");
+    }
     let mut n = 0;
-    for c in &copies {
-        if ledger::restore_entry(catalog, &c.entry)? {
+    for e in good.iter().filter(|e| e.chain == chain) {
+        if ledger::restore_entry(catalog, e)? {
             n += 1;
         }
     }

@@ -97,6 +97,17 @@ pub struct JobReadiness {
     pub last_drill: Option<EvidenceRecord>,
 }
 
+/// True for a record of this installation's chain of runs that could not open their repository,
+/// when that chain verified without findings.
+fn local_failure(audit: &super::audit::Audit, e: &LedgerEntry) -> bool {
+    super::verify::chain_repository(&e.chain) == super::verify::UNREACHABLE
+        && audit
+            .verdict
+            .chains
+            .iter()
+            .any(|c| c.chain == e.chain && c.local_only && c.findings == 0 && c.pinned)
+}
+
 /// The readiness of `job` at `now` from an audit of the ledger.
 pub fn readiness(job: &Job, audit: &super::audit::Audit, now: DateTime<Utc>) -> JobReadiness {
     let mk = |state, cause: Cause, last: Option<EvidenceRecord>| JobReadiness {
@@ -130,12 +141,23 @@ pub fn readiness(job: &Job, audit: &super::audit::Audit, now: DateTime<Utc>) -> 
     if tampered > 0 {
         return mk(State::NotVerified, Cause::EvidenceTampered { findings: tampered }, None);
     }
+    // Drill records of trusted chains of this repository, from the local ledger or (another
+    // installation's, pinned) from the repository's copies; and failed drills that never
+    // reached the repository (they can only make things worse, never VERIFIED).
+    let mut seen = std::collections::HashSet::new();
     let mut drills: Vec<EvidenceRecord> = audit
         .entries
         .iter()
-        .filter(|e| audit.verdict.trusted(&e.chain))
+        .chain(&audit.repository_entries)
+        .filter(|e| seen.insert(e.record_id.as_str()))
+        .filter(|e| {
+            let in_repo =
+                super::verify::chain_repository(&e.chain) == repo_id && audit.verdict.trusted(&e.chain);
+            in_repo || (local_failure(audit, e) && !e.record().passed())
+        })
         .map(LedgerEntry::record)
-        .filter(|r| r.job == job.name && r.step == Some(Step::Drill) && r.repository_id == repo_id)
+        .filter(|r| r.job == job.name && r.step == Some(Step::Drill))
+        .filter(|r| r.repository_id == repo_id || r.repository_id == super::verify::UNREACHABLE)
         .collect();
     drills.sort_by_key(EvidenceRecord::ended_at);
     let last = drills.last().cloned();
@@ -149,7 +171,13 @@ pub fn readiness(job: &Job, audit: &super::audit::Audit, now: DateTime<Utc>) -> 
         return mk(State::NotVerified, Cause::LastDrillFailed { ended: ended_text(l), error });
     }
     let required = u64::from(job.drill.level);
-    let good = drills.iter().rev().find(|r| r.passed() && r.level_reached.unwrap_or(0) >= required);
+    // A pass dated in the future (beyond clock skew) would never fall due: it does not count.
+    let skew = chrono::Duration::minutes(5);
+    let good = drills.iter().rev().find(|r| {
+        r.passed()
+            && r.level_reached.unwrap_or(0) >= required
+            && r.ended_at().is_some_and(|t| t <= now + skew)
+    });
     let Some(g) = good else {
         return mk(State::NeedsVerified, Cause::LevelNotReached { required });
     };
@@ -308,6 +336,64 @@ mod tests {
         let stranger = SigningKey::from_bytes(&[9; 32]);
         let forged = chain(&stranger, &id, vec![passed]);
         let r = readiness(&j, &audited(&key, forged.clone(), &forged, Ok("repo".into())), now);
+        assert_ne!(r.state, State::Verified, "{}", r.reason);
+    }
+
+    #[test]
+    fn pinned_chains_in_the_repository_count_and_local_failures_and_future_passes_do_not_flatter() {
+        let j = job(JOB);
+        let now = Utc::now();
+        let hour = chrono::Duration::hours(1);
+        let mine = SigningKey::from_bytes(&[7; 32]);
+        let theirs = SigningKey::from_bytes(&[8; 32]);
+        let their_fp = crate::evidence::key::fingerprint(&theirs.verifying_key());
+        // A recovery host's passing drill, only in the repository: counts once its key is pinned.
+        let their_chain = chain_id(&their_fp, "repo");
+        let copies = chain(&theirs, &their_chain, vec![drill("r", &j, now - hour, 4, Status::Success)]);
+        let pem = crate::evidence::key::public_pem(&theirs);
+        let repo = crate::evidence::verify::RepoEvidence {
+            repository_id: "repo".into(),
+            copies: copies
+                .iter()
+                .map(|e| crate::evidence::ledger::RepoCopy { entry: e.clone(), public_key_pem: pem.clone() })
+                .collect(),
+            keys: vec![crate::evidence::registry::RegisteredKey {
+                fingerprint: their_fp.clone(),
+                public_key_pem: pem,
+                host: "recovery".into(),
+                registered: now,
+            }],
+        };
+        let jobs = || HashMap::from([("j".to_string(), Ok("repo".to_string()))]);
+        let audit_with = |local: Vec<LedgerEntry>, pinned: &[String]| {
+            Audit::from_parts(
+                local,
+                vec![repo.clone()],
+                vec![],
+                jobs(),
+                Some(&mine.verifying_key()),
+                pinned,
+                &HashSet::new(),
+            )
+        };
+        assert_eq!(readiness(&j, &audit_with(vec![], &[]), now).state, State::NeedsVerified);
+        let pinned = [their_fp];
+        let r = readiness(&j, &audit_with(vec![], &pinned), now);
+        assert_eq!(r.state, State::Verified, "{}", r.reason);
+
+        // Then a drill of this host that could not even open the repository failed.
+        let unreachable = chain_id(
+            &crate::evidence::key::fingerprint(&mine.verifying_key()),
+            crate::evidence::verify::UNREACHABLE,
+        );
+        let mut failed = drill("f", &j, now - hour / 2, 0, Status::Failed);
+        failed.repository_id = crate::evidence::verify::UNREACHABLE.into();
+        let local = chain(&mine, &unreachable, vec![failed]);
+        let r = readiness(&j, &audit_with(local, &pinned), now);
+        assert_eq!(r.state, State::NotVerified, "{}", r.reason);
+
+        // A pass dated next week never falls due: it does not count.
+        let r = ready(&j, vec![drill("a", &j, now + chrono::Duration::days(7), 4, Status::Success)], now);
         assert_ne!(r.state, State::Verified, "{}", r.reason);
     }
 }

@@ -24,24 +24,38 @@ pub struct RegisteredKey {
     pub registered: chrono::DateTime<chrono::Utc>,
 }
 
-/// Every key registered in `repo`.
+/// The keys registered in a repository, and the registrations that cannot be read (object, why).
+pub type Registrations = (Vec<RegisteredKey>, Vec<(String, String)>);
+
+/// Every key registered in `repo`, and the registrations that cannot be read (object, why):
+/// one damaged object must not hide the others.
 ///
 /// # Errors
-/// Storage errors; `Corrupt` naming a damaged registration.
-pub fn load(repo: &Repository) -> Result<Vec<RegisteredKey>> {
+/// Storage errors other than damage.
+pub fn load(repo: &Repository) -> Result<Registrations> {
     let names: Vec<String> = repo.storage().list(Kind::EvidenceKey)?.into_iter().map(|o| o.name).collect();
     let mut out = Vec::new();
+    let mut bad = Vec::new();
     for (name, bytes) in repo.fetch_many(Kind::EvidenceKey, names) {
+        let what = Kind::EvidenceKey.describe(&name);
         let bytes = match bytes {
             Ok(b) => b,
             Err(Error::NotFound(_)) => continue,
-            Err(e) => return Err(e),
+            Err(e) if !e.is_integrity() => return Err(e),
+            Err(e) => {
+                bad.push((what, e.to_string()));
+                continue;
+            }
         };
-        let what = Kind::EvidenceKey.describe(&name);
-        let plain = repo.open_loaded(Kind::EvidenceKey, "evidence-key", &name, &bytes)?;
-        out.push(serde_json::from_slice(&plain).map_err(|e| Error::corrupt(&what, e))?);
+        let decoded = repo.open_loaded(Kind::EvidenceKey, "evidence-key", &name, &bytes).and_then(|plain| {
+            serde_json::from_slice::<RegisteredKey>(&plain).map_err(|e| Error::corrupt(&what, e))
+        });
+        match decoded {
+            Ok(k) => out.push(k),
+            Err(e) => bad.push((what, e.to_string())),
+        }
     }
-    Ok(out)
+    Ok((out, bad))
 }
 
 /// Registers `key` in `repo` unless it is there already.
@@ -50,7 +64,7 @@ pub fn load(repo: &Repository) -> Result<Vec<RegisteredKey>> {
 /// Storage errors.
 pub fn ensure(repo: &Repository, key: &ed25519_dalek::SigningKey) -> Result<()> {
     let fingerprint = super::key::fingerprint(&key.verifying_key());
-    if load(repo)?.iter().any(|k| k.fingerprint == fingerprint) {
+    if load(repo)?.0.iter().any(|k| k.fingerprint == fingerprint) {
         return Ok(());
     }
     let reg = RegisteredKey {

@@ -33,7 +33,7 @@ pub struct Finding {
     pub seq: Option<u64>,
     pub record_id: String,
     /// `edited`, `re-signed`, `deleted`, `inserted`, `reordered`, `bad-signature`,
-    /// `broken-link`, `unknown-key`, `key-unregistered`.
+    /// `broken-link`, `unknown-key`, `key-unregistered`, `conflicting-copies`, `damaged-copy`.
     pub kind: String,
     pub detail: String,
 }
@@ -60,6 +60,9 @@ pub struct ChainVerdict {
     pub repository_records: usize,
     /// Compared with its repository's copies (the repository was reachable).
     pub compared: bool,
+    /// Records of runs that never reached their repository (chain `KEY/unreachable`): their
+    /// signatures and links are checked, but no repository holds copies to compare with.
+    pub local_only: bool,
     /// Local records whose repository copy is still to be uploaded (not compared yet).
     pub pending_upload: usize,
     pub head_seq: u64,
@@ -90,7 +93,14 @@ impl Verdict {
 
     /// Local records whose repository copies could not be read.
     pub fn uncompared_records(&self) -> usize {
-        self.chains.iter().map(|c| if c.compared { c.pending_upload } else { c.local_records }).sum()
+        self.chains
+            .iter()
+            .map(|c| match (c.compared, c.local_only) {
+                (true, _) => c.pending_upload,
+                (false, true) => 0,
+                (false, false) => c.local_records,
+            })
+            .sum()
     }
 
     /// True when `chain` may be counted: a pinned key, no finding, compared.
@@ -106,15 +116,16 @@ pub fn key_from_pem(pem: &str) -> Option<VerifyingKey> {
     VerifyingKey::from_public_key_pem(pem).ok()
 }
 
-fn signature_ok(key: &VerifyingKey, e: &LedgerEntry) -> bool {
-    let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(&e.signature) else { return false };
+/// True when `sig_b64` (base64) is `key`'s Ed25519 signature of `text`.
+pub fn signature_valid(key: &VerifyingKey, text: &str, sig_b64: &str) -> bool {
+    let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(sig_b64) else { return false };
     let Ok(sig) = Signature::from_slice(&bytes) else { return false };
-    key.verify(e.canonical.as_bytes(), &sig).is_ok()
+    key.verify(text.as_bytes(), &sig).is_ok()
 }
 
 /// True when `key` signed entry `e`.
-pub fn key_signed(key: &VerifyingKey, e: &LedgerEntry) -> bool {
-    signature_ok(key, e)
+pub fn signature_ok(key: &VerifyingKey, e: &LedgerEntry) -> bool {
+    signature_valid(key, &e.canonical, &e.signature)
 }
 
 /// The repository part of a chain id (`X/REPOSITORY`).
@@ -129,6 +140,9 @@ pub fn chain_fingerprint(chain: &str) -> Option<&str> {
     let fp = head.strip_prefix("key-")?;
     (fp.len() == 16 && fp.chars().all(|c| c.is_ascii_hexdigit())).then_some(fp)
 }
+
+/// The repository part of the chain of runs that could not open their repository.
+pub const UNREACHABLE: &str = "unreachable";
 
 /// The chain id of an installation's records in a repository.
 pub fn chain_id(key_fingerprint: &str, repository_id: &str) -> String {
@@ -216,15 +230,44 @@ pub fn verify_ledger(
         };
         let is_mine = fp.as_deref() == Some(local_fp.as_str());
         let compared = reachable.contains_key(repository_id.as_str());
+        let local_only = repository_id == UNREACHABLE;
+        // Two different copies under one number or one record id: one of them was planted
+        // (a copy is write-once; an edit is a second object beside the first).
+        let mut by_seq: HashMap<u64, &RepoCopy> = HashMap::new();
+        let mut by_record: HashMap<&str, &RepoCopy> = HashMap::new();
+        for c in &theirs {
+            let same = |o: &&RepoCopy| {
+                o.entry.canonical == c.entry.canonical && o.entry.signature == c.entry.signature
+            };
+            let clash = [by_seq.get(&c.entry.seq), by_record.get(c.entry.record_id.as_str())]
+                .into_iter()
+                .flatten()
+                .any(|o| !same(o));
+            if clash {
+                find(
+                    &c.entry,
+                    "conflicting-copies",
+                    format!("the repository holds two different records numbered {} (or with id {}): one was planted", c.entry.seq, c.entry.record_id),
+                );
+            }
+            by_seq.entry(c.entry.seq).or_insert(c);
+            by_record.entry(c.entry.record_id.as_str()).or_insert(c);
+        }
         let host = mine
             .first()
             .map(|e| e.record())
             .or_else(|| theirs.first().map(|c| c.entry.record()))
             .map(|r| r.host)
             .unwrap_or_default();
-        // The records to walk: the local ones when there are any, else the repository's.
-        let walk: Vec<&LedgerEntry> =
-            if mine.is_empty() { theirs.iter().map(|c| &c.entry).collect() } else { mine.clone() };
+        // The records to walk: this installation's own chains from the local ledger (the
+        // repository's copies are compared below); another installation's from the repository
+        // when it can be read (what this ledger holds of it is a cache, perhaps behind).
+        let walk: Vec<&LedgerEntry> = if mine.is_empty() || (!is_mine && compared && !theirs.is_empty()) {
+            let mut seen = HashSet::new();
+            theirs.iter().map(|c| &c.entry).filter(|e| seen.insert(e.seq)).collect()
+        } else {
+            mine.clone()
+        };
         let mut prev = GENESIS.to_string();
         for (i, e) in walk.iter().enumerate() {
             let actual = sha256_hex(&e.canonical);
@@ -291,9 +334,10 @@ pub fn verify_ledger(
                 }
             }
         }
-        if compared && (is_mine || !mine.is_empty()) {
+        if compared && is_mine {
             // A record of this installation's chain that only the repository holds was
             // deleted locally (or the local ledger was lost: `catalog rebuild` brings it back).
+            // Another installation's chain goes on growing without this ledger: not deleted.
             let seen: HashSet<&str> = mine.iter().map(|e| e.record_id.as_str()).collect();
             for c in theirs.iter().filter(|c| !seen.contains(c.entry.record_id.as_str())) {
                 find(
@@ -323,6 +367,7 @@ pub fn verify_ledger(
             local_records: mine.len(),
             repository_records: theirs.len(),
             compared,
+            local_only,
             pending_upload: waiting,
             head_seq,
             head: prev,
@@ -331,26 +376,6 @@ pub fn verify_ledger(
     }
     v.findings.sort_by(|a, b| (a.chain.as_str(), a.seq).cmp(&(b.chain.as_str(), b.seq)));
     v
-}
-
-/// Verifies the records of some chains against repository copies (the older entry point,
-/// kept for callers that hold one repository's copies).
-pub fn verify(local: &[LedgerEntry], copies: &[RepoCopy], key: &VerifyingKey) -> Verdict {
-    let mut repos: HashMap<String, RepoEvidence> = HashMap::new();
-    for c in copies {
-        let r = chain_repository(&c.entry.chain).to_string();
-        repos
-            .entry(r.clone())
-            .or_insert_with(|| RepoEvidence { repository_id: r, ..Default::default() })
-            .copies
-            .push(c.clone());
-    }
-    for e in local {
-        let r = chain_repository(&e.chain).to_string();
-        repos.entry(r.clone()).or_insert_with(|| RepoEvidence { repository_id: r, ..Default::default() });
-    }
-    let repos: Vec<RepoEvidence> = repos.into_values().collect();
-    verify_ledger(local, &repos, vec![], Some(key), &[], &HashSet::new())
 }
 
 #[cfg(test)]
@@ -487,5 +512,75 @@ pub(crate) mod tests {
         unregistered.keys.clear();
         let v = verify_ledger(&[], &[unregistered], vec![], Some(&mine.verifying_key()), &[their_fp], &none);
         assert!(kinds(&v).iter().any(|k| k.starts_with("key-unregistered")), "{:?}", v.findings);
+    }
+
+    #[test]
+    fn a_second_copy_under_the_same_number_is_a_finding() {
+        let key = SigningKey::from_bytes(&[1; 32]);
+        let vk = key.verifying_key();
+        let id = chain_id(&crate::evidence::key::fingerprint(&vk), "repo");
+        let good = chain(&key, &id, vec![record("a"), record("b")]);
+        // The local ledger edited and re-signed, and a matching copy planted beside the true one.
+        let mut forged = record("b");
+        forged.errors = vec!["forged".into()];
+        let resigned = chain(&key, &id, vec![record("a"), forged]);
+        let mut repo = repo_with(&key, &good);
+        repo.copies.push(RepoCopy {
+            entry: resigned[1].clone(),
+            public_key_pem: crate::evidence::key::public_pem(&key),
+        });
+        let v =
+            verify_ledger(&resigned, std::slice::from_ref(&repo), vec![], Some(&vk), &[], &HashSet::new());
+        assert!(kinds(&v).contains(&"conflicting-copies@2".into()), "{:?}", v.findings);
+        assert!(!v.trusted(&id));
+    }
+
+    #[test]
+    fn another_installations_chain_grows_without_this_ledger_and_is_not_deleted() {
+        let mine = SigningKey::from_bytes(&[1; 32]);
+        let theirs = SigningKey::from_bytes(&[2; 32]);
+        let their_fp = crate::evidence::key::fingerprint(&theirs.verifying_key());
+        let id = chain_id(&their_fp, "repo");
+        let all = chain(&theirs, &id, vec![record("x"), record("y"), record("z")]);
+        let repo = repo_with(&theirs, &all);
+        // A rebuilt catalog holds the first two; the other installation wrote a third since.
+        let cached = all[..2].to_vec();
+        let pinned = [their_fp];
+        let v = verify_ledger(
+            &cached,
+            std::slice::from_ref(&repo),
+            vec![],
+            Some(&mine.verifying_key()),
+            &pinned,
+            &HashSet::new(),
+        );
+        assert!(v.findings.is_empty(), "{:?}", v.findings);
+        assert!(v.trusted(&id) && v.chains[0].head_seq == 3);
+        // An edit of the cache is still found.
+        let mut edited = cached.clone();
+        edited[1].canonical = edited[1].canonical.replace("\"y\"", "\"w\"");
+        let v = verify_ledger(
+            &edited,
+            std::slice::from_ref(&repo),
+            vec![],
+            Some(&mine.verifying_key()),
+            &pinned,
+            &HashSet::new(),
+        );
+        assert!(kinds(&v).iter().any(|k| k.ends_with("@2")), "{:?}", v.findings);
+    }
+
+    #[test]
+    fn runs_that_never_reached_their_repository_are_checked_locally_and_never_block_intact() {
+        let key = SigningKey::from_bytes(&[1; 32]);
+        let vk = key.verifying_key();
+        let id = chain_id(&crate::evidence::key::fingerprint(&vk), UNREACHABLE);
+        let local = chain(&key, &id, vec![record("a"), record("b")]);
+        let v = verify_ledger(&local, &[], vec![], Some(&vk), &[], &HashSet::new());
+        assert!(v.intact() && !v.trusted(&id), "{:?}", v.findings);
+        let mut bad = local.clone();
+        bad[0].signature = crate::evidence::key::b64(&[0u8; 64]);
+        let v = verify_ledger(&bad, &[], vec![], Some(&vk), &[], &HashSet::new());
+        assert!(kinds(&v).contains(&"bad-signature@1".into()), "{:?}", v.findings);
     }
 }

@@ -43,6 +43,8 @@ pub struct RepairSnapshotsReport {
     pub packs_salvaged: Vec<String>,
     /// Damaged blobs dropped from the index (`--read-data`).
     pub blobs_dropped: Vec<String>,
+    /// Forget records that could not be read, removed.
+    pub forget_records_removed: Vec<String>,
     pub dry_run: bool,
 }
 
@@ -136,6 +138,14 @@ pub fn repair_snapshots(
         }
     }
     reverify(repo, &mut findings.bad_blobs)?;
+    // A damaged forget record says nothing any more: removed (what it forgot, if still stored,
+    // is visible again and can be forgotten again).
+    for (name, _) in crate::repo::forgotten::load(repo)?.damaged {
+        if !dry_run {
+            repo.storage().delete(Kind::Forgotten, &name)?;
+        }
+        report.forget_records_removed.push(Kind::Forgotten.describe(&name));
+    }
     let bad: HashSet<Id> = findings.bad_blobs.keys().copied().collect();
     if forget {
         report.unreadable_snapshots = findings.damaged_snapshots.clone();

@@ -38,6 +38,10 @@ pub struct ForgetRecord {
 pub struct Forgotten {
     pub snapshots: HashSet<Id>,
     pub records: Vec<Id>,
+    /// Records that cannot be read (object name, why). Readers go on without them (the
+    /// snapshots they forgot, if their objects remain, show up again: nothing is lost), `check`
+    /// names them and `repair snapshots` removes them.
+    pub damaged: Vec<(String, String)>,
 }
 
 impl Forgotten {
@@ -46,25 +50,31 @@ impl Forgotten {
     }
 }
 
-/// Reads every forget record.
+/// Reads every forget record; damaged ones are listed in [`Forgotten::damaged`], never
+/// skipped silently.
 ///
 /// # Errors
-/// `Corrupt` naming a damaged record: forget records decide what readers see, so a damaged
-/// one is never skipped silently.
+/// Storage errors other than damage.
 pub fn load(repo: &Repository) -> Result<Forgotten> {
     let names: Vec<String> = repo.storage().list(Kind::Forgotten)?.into_iter().map(|o| o.name).collect();
     let mut out = Forgotten::default();
     for (name, bytes) in repo.fetch_many(Kind::Forgotten, names) {
-        let bytes = match bytes {
-            Ok(b) => b,
-            Err(Error::NotFound(_)) => continue, // merged and deleted meanwhile
-            Err(e) => return Err(e),
-        };
         let what = Kind::Forgotten.describe(&name);
-        let plain = repo.open_loaded(Kind::Forgotten, "forgotten", &name, &bytes)?;
-        let record: ForgetRecord = serde_json::from_slice(&plain).map_err(|e| Error::corrupt(&what, e))?;
-        out.snapshots.extend(record.snapshots);
-        out.records.push(Id::from_hex(&name)?);
+        let decoded = bytes.and_then(|bytes| {
+            let plain = repo.open_loaded(Kind::Forgotten, "forgotten", &name, &bytes)?;
+            let record: ForgetRecord =
+                serde_json::from_slice(&plain).map_err(|e| Error::corrupt(&what, e))?;
+            Ok((Id::from_hex(&name).map_err(|e| Error::corrupt(&what, e))?, record))
+        });
+        match decoded {
+            Ok((id, record)) => {
+                out.snapshots.extend(record.snapshots);
+                out.records.push(id);
+            }
+            Err(Error::NotFound(_)) => {} // merged and deleted meanwhile
+            Err(e) if e.is_integrity() => out.damaged.push((name, e.to_string())),
+            Err(e) => return Err(e),
+        }
     }
     Ok(out)
 }

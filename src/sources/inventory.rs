@@ -3,7 +3,8 @@
 //!
 //! A drill compares the two: a restore that silently lost tables or rows (a scratch database
 //! dropped mid-restore, a load that stopped early without failing) cannot pass. The dump side is
-//! counted from SQL text, streaming, in bounded memory:
+//! counted from SQL text, streaming (memory bounded by the longest line of the dump: one
+//! extended INSERT or one COPY row):
 //!
 //! - MariaDB/MySQL dumps: `CREATE TABLE` statements name the tables; rows are the tuples of the
 //!   `INSERT INTO ... VALUES (...),(...);` statements, counted with a small scanner that knows

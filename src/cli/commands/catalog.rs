@@ -72,24 +72,29 @@ pub fn run(ctx: &Context, cmd: CatalogCommand) -> Result<ExitStatus> {
                     added += 1;
                 }
             }
-            // The ledger comes back from the repositories' write-once copies.
+            // The ledger comes back from the repositories' write-once copies: the chains that
+            // verify (a planted or damaged chain is named and left out).
+            let key = crate::evidence::key::load(&ctx.run_context(String::new()).keys_dir)?;
+            let vk = key.map(|k| k.verifying_key());
             let mut restored = 0;
+            let mut refused_all = Vec::new();
             let mut seen = std::collections::HashSet::new();
             let mut chains = std::collections::BTreeSet::new();
             for repo in &repos {
                 if !seen.insert(repo.id()) {
                     continue;
                 }
-                let mut copies = crate::evidence::ledger::load_copies(repo)?;
-                copies.sort_by(|a, b| {
-                    (a.entry.chain.as_str(), a.entry.seq).cmp(&(b.entry.chain.as_str(), b.entry.seq))
-                });
-                for c in copies {
-                    chains.insert(c.entry.chain.clone());
-                    if crate::evidence::ledger::restore_entry(&mut catalog, &c.entry)? {
+                let (good, refused) = crate::evidence::verified_copies(repo, vk.as_ref())?;
+                refused_all.extend(refused);
+                for e in good {
+                    chains.insert(e.chain.clone());
+                    if crate::evidence::ledger::restore_entry(&mut catalog, &e)? {
                         restored += 1;
                     }
                 }
+            }
+            for r in &refused_all {
+                eprintln!("not restored: {r}");
             }
             for m in &missing {
                 eprintln!("note: {m}; nothing to rebuild from it (no repository was created)");
@@ -104,7 +109,7 @@ pub fn run(ctx: &Context, cmd: CatalogCommand) -> Result<ExitStatus> {
                     crate::outln!("  chain {c}");
                 }
             }
-            Ok(ExitStatus::Success)
+            Ok(if refused_all.is_empty() { ExitStatus::Success } else { ExitStatus::Integrity })
         }
         CatalogCommand::Runs { job, since } => {
             let since = crate::jobs::duration::parse_duration(&since).map_err(Error::invalid)?;

@@ -118,7 +118,13 @@ pub fn run(ctx: &Context, cmd: EvidenceCommand) -> Result<ExitStatus> {
                 .transpose()?
                 .map(|d| chrono::Utc::now() - chrono::Duration::from_std(d).unwrap_or_default());
             let rctx = ctx.run_context(crate::util::username());
-            let key = crate::evidence::key::load_or_create(&rctx.keys_dir)?;
+            // Read, never created: an export signed by a key minted now would prove nothing.
+            let key = crate::evidence::key::load(&rctx.keys_dir)?.ok_or_else(|| {
+                Error::not_found(format!(
+                    "no evidence key in '{}': this installation has recorded no evidence to export (give --keys of the installation that did)",
+                    rctx.keys_dir.display()
+                ))
+            })?;
             let mut catalog = rctx.catalog()?;
             let all = crate::evidence::ledger::entries(&mut catalog, None)?;
             let out = match format.as_str() {

@@ -63,6 +63,12 @@ pub fn run(ctx: &Context, cmd: RepairCommand) -> Result<ExitStatus> {
             for p in &r.packs_salvaged {
                 crate::outln!("salvaged {p}: readable blobs copied to new packs, the pack deleted");
             }
+            for f in &r.forget_records_removed {
+                crate::outln!(
+                    "{f} cannot be read: {}",
+                    if a.dry_run { "would be removed" } else { "removed" }
+                );
+            }
             if r.snapshots.is_empty() && r.unreadable_snapshots.is_empty() {
                 crate::outln!("no snapshot references unreadable data");
             }
