@@ -3,7 +3,8 @@
 //! A JSON Lines file. The first line is the header: the export time, the installation's public
 //! key and its fingerprint, and for each chain its window — the first record exported, the
 //! *anchor* (the hash of the record just before the window, 64 zeros from the start), and the
-//! head (last number and hash) — each chain's statement signed with the installation's key.
+//! head (last number and hash) — each chain's statement signed with the installation's key, and
+//! the header's list of chains signed as a whole.
 //! Then one line per record: chain, number, id, canonical text, hash, previous hash and
 //! signature. Whoever holds the export and the key's fingerprint (which `evidence verify`
 //! prints on the installation) can check, with `rempart evidence verify-export` or

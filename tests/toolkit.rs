@@ -1,0 +1,150 @@
+//! The operator's inspection and snapshot tools against the real binary: find, diff, stats,
+//! dump, tag, and how names are shown.
+
+mod common;
+
+use std::path::Path;
+
+use common::{flip_byte, open_repo, random_bytes, Env};
+
+fn setup() -> (Env, std::path::PathBuf) {
+    let env = Env::new();
+    let src = env.path().join("src");
+    std::fs::create_dir_all(src.join("etc/app")).unwrap();
+    std::fs::write(src.join("etc/app/main.conf"), "a = 1\n").unwrap();
+    std::fs::write(src.join("etc/other.conf"), "b = 2\n").unwrap();
+    std::fs::write(src.join("data.bin"), random_bytes(3, 2_500_000)).unwrap();
+    std::fs::write(src.join("gone.txt"), "soon removed\n").unwrap();
+    std::fs::write(src.join("becomes-dir"), "a file first\n").unwrap();
+    std::os::unix::fs::symlink("etc/other.conf", src.join("link")).unwrap();
+    env.ok(&["init", "--pack-size-mib", "1"]);
+    (env, src)
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn find_diff_and_stats_tell_what_snapshots_hold() {
+    let (env, src) = setup();
+    let first = env.json(&["backup", s(&src)])["snapshot"].as_str().unwrap().to_string();
+    std::fs::write(src.join("etc/app/main.conf"), "a = 2\n").unwrap();
+    std::fs::remove_file(src.join("gone.txt")).unwrap();
+    std::fs::write(src.join("new.conf"), "c = 3\n").unwrap();
+    std::fs::remove_file(src.join("becomes-dir")).unwrap();
+    std::fs::create_dir(src.join("becomes-dir")).unwrap();
+    std::fs::write(src.join("becomes-dir/inside"), "x").unwrap();
+    let mut perm = std::fs::metadata(src.join("etc/other.conf")).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o600);
+    std::fs::set_permissions(src.join("etc/other.conf"), perm).unwrap();
+    let second = env.json(&["backup", s(&src)])["snapshot"].as_str().unwrap().to_string();
+
+    // find: names anywhere, or whole paths; --path limits; each snapshot that holds a match.
+    let v = env.json(&["find", "*.conf"]);
+    assert_eq!(v["matches"], 5, "{v}");
+    let v = env.json(&["find", "*.conf", "--path", s(&src.join("etc/app"))]);
+    assert_eq!(v["matches"], 2, "{v}");
+    let pattern = format!("{}/etc/**/*.conf", s(&src));
+    let v = env.json(&["find", &pattern, "--snapshot", &second[..8]]);
+    assert_eq!(v["matches"], 2, "{v}");
+    let (code, _, err) = env.run(&["find", "[unclosed"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("[unclosed"), "{err}");
+
+    // diff: every kind of change, once.
+    let v = env.json(&["diff", &first[..8], &second[..8]]);
+    let change = |path: &str| -> String {
+        let full = format!("{}/{path}", s(&src));
+        let c = v["changes"].as_array().unwrap().iter().find(|c| c["path"] == full.as_str());
+        c.map(|c| c["change"].as_str().unwrap().to_string()).unwrap_or_default()
+    };
+    assert_eq!(change("etc/app/main.conf"), "M", "{v}");
+    assert_eq!(change("gone.txt"), "-");
+    assert_eq!(change("new.conf"), "+");
+    assert_eq!(change("becomes-dir"), "T");
+    assert_eq!(change("becomes-dir/inside"), "+");
+    assert_eq!(change("etc/other.conf"), "U");
+    assert_eq!(change("data.bin"), "", "an unchanged file is not listed");
+    assert_eq!(v["stats"]["removed"], 1);
+    let text = env.ok(&["diff", &first[..8], &second[..8]]);
+    assert!(text.contains("U  ") && text.contains("(mode"), "{text}");
+
+    // stats: the big file is stored once for both snapshots.
+    let v = env.json(&["stats"]);
+    let t = &v["total"];
+    assert_eq!(t["snapshots"], 2);
+    assert!(t["restore_size"].as_u64().unwrap() > 5_000_000, "{v}");
+    assert!(t["raw_size"].as_u64().unwrap() < 2_600_000, "deduplicated: {v}");
+    assert!(t["dedup_ratio"].as_f64().unwrap() > 1.9, "{v}");
+    assert_eq!(v["repository"]["unused_blobs"], 0);
+    let one = env.json(&["stats", &first[..8]]);
+    assert!(one["repository"]["unused_blobs"].as_u64().unwrap() > 0, "{one}");
+}
+
+#[test]
+fn dump_streams_verified_bytes_and_stops_at_damage() {
+    let (env, src) = setup();
+    env.ok(&["backup", s(&src)]);
+    let out = env.cmd().args(["dump", "latest", s(&src.join("data.bin"))]).output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(out.stdout, std::fs::read(src.join("data.bin")).unwrap());
+    // A folder as tar, extracted with the system's tar.
+    let tar = env.cmd().args(["dump", "latest", s(&src), "--archive", "tar"]).output().unwrap();
+    assert!(tar.status.success(), "{}", String::from_utf8_lossy(&tar.stderr));
+    let x = env.path().join("x");
+    std::fs::create_dir_all(&x).unwrap();
+    let mut child = std::process::Command::new("tar")
+        .args(["-x", "-C", s(&x)])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), &tar.stdout).unwrap();
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+    assert_eq!(std::fs::read(x.join("src/data.bin")).unwrap(), std::fs::read(src.join("data.bin")).unwrap());
+    assert_eq!(std::fs::read_link(x.join("src/link")).unwrap(), Path::new("etc/other.conf"));
+    let (code, _, err) = env.run(&["dump", "latest", s(&src)]);
+    assert_eq!(code, 2, "a folder without --archive is a usage error: {err}");
+
+    // Damage in the middle of the big file: the dump stops, exit 4, and never writes zeros.
+    let (_rt, repo) = open_repo(&env);
+    let index = repo.load_index().unwrap();
+    let (_, snap) = repo.find_snapshot("latest").unwrap();
+    let node =
+        rempart::restore::find_path(&repo, &index, &snap.tree, s(&src.join("data.bin"))).unwrap().unwrap();
+    let loc = index.lookup(&node.content[node.content.len() / 2]).unwrap();
+    let h = loc.pack.id.to_hex();
+    flip_byte(&Path::new(&env.repo).join("data").join(&h[..2]).join(&h), u64::from(loc.entry.offset) + 50);
+    let out = env.cmd().args(["dump", "latest", s(&src.join("data.bin"))]).output().unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+    let truth = std::fs::read(src.join("data.bin")).unwrap();
+    assert!(out.stdout.len() < truth.len() && truth.starts_with(&out.stdout), "a prefix of the truth");
+}
+
+#[test]
+fn tags_change_without_losing_the_snapshot_and_names_are_escaped() {
+    let (env, src) = setup();
+    std::fs::write(src.join("two\nlines\x1b[31m"), "x").unwrap();
+    env.ok(&["backup", s(&src), "--tag", "daily"]);
+    let v = env.json(&["tag", "latest", "--add", "keep", "--remove", "daily"]);
+    assert_eq!(v[0]["tags"], serde_json::json!(["keep"]));
+    let snaps = env.json(&["snapshots"]);
+    assert_eq!(snaps.as_array().unwrap().len(), 1, "{snaps}");
+    assert_eq!(snaps[0]["tags"], serde_json::json!(["keep"]));
+    env.ok(&["tag", "latest", "--set", "a", "--set", "b"]);
+    assert_eq!(env.json(&["snapshots"])[0]["tags"], serde_json::json!(["a", "b"]));
+    let (code, _, err) = env.run(&["tag", "latest", "--add", "a,b"]);
+    assert_eq!(code, 2, "{err}");
+    env.ok(&["check", "--read-data"]);
+    // The retagged snapshot restores like the original.
+    let target = env.path().join("t");
+    env.ok(&["restore", "latest", "--target", s(&target)]);
+
+    let out = env.ok(&["ls", "latest"]);
+    assert!(out.contains("two\\nlines\\x1b[31m"), "{out}");
+    assert!(!out.contains('\x1b'), "no raw escape sequence reaches the terminal");
+    let v = env.json(&["ls", "latest"]);
+    let mtime = v["entries"][0]["mtime"].as_str().unwrap();
+    assert!(mtime.ends_with('Z') || mtime.contains('+'), "RFC 3339 with offset: {mtime}");
+}
