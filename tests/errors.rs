@@ -136,6 +136,11 @@ fn keys_can_be_added_listed_removed_and_exported() {
     env.ok(&["key", "export", "-o", recovery.to_str().unwrap()]);
     let mode = std::fs::metadata(&recovery).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
+    // An existing file is not replaced unless asked.
+    let (code, _, err) = env.run(&["key", "export", "-o", recovery.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--force"), "{err}");
+    env.ok(&["key", "export", "-o", recovery.to_str().unwrap(), "--force"]);
     for k in std::fs::read_dir(std::path::Path::new(&env.repo).join("keys")).unwrap() {
         std::fs::write(k.unwrap().path(), b"{ damaged").unwrap();
     }

@@ -21,6 +21,21 @@ fn setup() -> (Env, std::path::PathBuf) {
     (env, src)
 }
 
+/// Every regular file below `dir`.
+fn files_below(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let t = e.file_type().unwrap();
+        if t.is_dir() {
+            out.extend(files_below(&e.path()));
+        } else if t.is_file() {
+            out.push(e.path());
+        }
+    }
+    out.sort();
+    out
+}
+
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
@@ -147,4 +162,36 @@ fn tags_change_without_losing_the_snapshot_and_names_are_escaped() {
     let v = env.json(&["ls", "latest"]);
     let mtime = v["entries"][0]["mtime"].as_str().unwrap();
     assert!(mtime.ends_with('Z') || mtime.contains('+'), "RFC 3339 with offset: {mtime}");
+}
+
+#[test]
+fn restore_takes_globs_excludes_and_dry_runs() {
+    let (env, src) = setup();
+    env.ok(&["backup", s(&src)]);
+    // A dry run counts and writes nothing.
+    let target = env.path().join("dry");
+    let v = env.json(&["restore", "latest", "--target", s(&target), "--dry-run", "--exclude", "*.bin"]);
+    assert_eq!(v["dry_run"], true);
+    assert_eq!(v["result"]["files"], 4, "{v}");
+    assert!(!target.exists(), "a dry run creates nothing");
+    // A glob include takes the matches and what is below them; folders above only as needed.
+    let target = env.path().join("conf");
+    let glob = format!("{}/etc/**/*.conf", s(&src));
+    env.ok(&["restore", "latest", "--target", s(&target), "--include", &glob]);
+    let got = files_below(&target);
+    let rel: Vec<String> =
+        got.iter().map(|p| p.strip_prefix(&target).unwrap().display().to_string()).collect();
+    assert_eq!(rel.len(), 2, "{rel:?}");
+    assert!(rel.iter().all(|r| r.ends_with(".conf")), "{rel:?}");
+    // Excludes win over includes, by name or by whole path.
+    let target = env.path().join("ex");
+    let etc = format!("{}/etc", s(&src));
+    let app = format!("{}/etc/app", s(&src));
+    env.ok(&["restore", "latest", "--target", s(&target), "--include", &etc, "--exclude", &app]);
+    let got = files_below(&target);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].ends_with("etc/other.conf"));
+    let (code, _, err) = env.run(&["restore", "latest", "--target", s(&target), "--include", "/nowhere/*.x"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("nothing in the snapshot matches"), "{err}");
 }

@@ -26,43 +26,49 @@ pub struct Cli {
 #[derive(Args, Debug, Clone)]
 pub struct GlobalArgs {
     /// Repository: a local folder or s3://BUCKET/PREFIX.
-    #[arg(short = 'r', long = "repo", env = "REMPART_REPOSITORY", global = true)]
+    #[arg(
+        short = 'r',
+        long = "repo",
+        env = "REMPART_REPOSITORY",
+        global = true,
+        help_heading = "Global options"
+    )]
     pub repo: Option<String>,
     /// File holding the repository passphrase (first line). Also REMPART_PASSWORD_FILE, or
     /// REMPART_PASSWORD; otherwise rempart asks on the terminal.
-    #[arg(long, env = "REMPART_PASSWORD_FILE", global = true)]
+    #[arg(long, env = "REMPART_PASSWORD_FILE", global = true, help_heading = "Global options")]
     pub password_file: Option<PathBuf>,
     /// Open the repository with a recovery file from 'rempart key export' instead of its key
     /// objects (the passphrase is still needed).
-    #[arg(long, env = "REMPART_RECOVERY_FILE", global = true)]
+    #[arg(long, env = "REMPART_RECOVERY_FILE", global = true, help_heading = "Global options")]
     pub recovery_file: Option<PathBuf>,
     /// Configuration file supplying defaults for the folders and the daemon (docs/cli.md);
     /// flags and environment variables win over it.
-    #[arg(long, env = "REMPART_CONFIG", global = true)]
+    #[arg(long, env = "REMPART_CONFIG", global = true, help_heading = "Global options")]
     pub config: Option<PathBuf>,
     /// State directory (caches, catalog, evidence).
-    #[arg(long, env = "REMPART_STATE_DIR", global = true)]
+    #[arg(long, env = "REMPART_STATE_DIR", global = true, help_heading = "Global options")]
     pub state_dir: Option<PathBuf>,
     /// Print machine-readable JSON instead of text.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     pub json: bool,
     /// The folder of job files (default: the configuration file's jobs_dir, else jobs/ in the
     /// current folder).
-    #[arg(long, env = "REMPART_JOBS_DIR", global = true)]
+    #[arg(long, env = "REMPART_JOBS_DIR", global = true, help_heading = "Global options")]
     pub jobs: Option<PathBuf>,
     /// Key material of the jobs (default: keys/ beside the jobs folder).
-    #[arg(long, env = "REMPART_KEYS_DIR", global = true)]
+    #[arg(long, env = "REMPART_KEYS_DIR", global = true, help_heading = "Global options")]
     pub keys: Option<PathBuf>,
     /// Reading commands (snapshots, ls, restore, check) write no lock object. Needed on a
     /// repository that cannot be written (detected by itself on read-only mounts); the risk: a
     /// prune running meanwhile elsewhere could delete data being read.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     pub no_lock: bool,
     /// Print only errors.
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, help_heading = "Global options")]
     pub quiet: bool,
     /// More log output (-v info, -vv debug).
-    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, help_heading = "Global options")]
     pub verbose: u8,
 }
 
@@ -152,8 +158,10 @@ pub struct ReportArgs {
     /// Only these jobs (repeatable; default: all).
     #[arg(long = "job", id = "only_jobs")]
     pub only: Vec<String>,
+    /// Output format: a self-contained HTML page, Markdown, or JSON (schema in docs/).
     #[arg(long, default_value = "html", value_parser = ["html", "md", "json"])]
     pub format: String,
+    /// Language of the text (English or French).
     #[arg(long, default_value = "en", value_parser = ["en", "fr"])]
     pub lang: String,
     /// Output file (default: standard output).
@@ -200,17 +208,23 @@ pub struct ForgetArgs {
     /// Use this job's repository and retention policy (and only its snapshots).
     #[arg(long)]
     pub job: Option<String>,
-    #[arg(long)]
+    /// Keep the N newest snapshots.
+    #[arg(long, value_name = "N")]
     pub keep_last: Option<u32>,
-    #[arg(long)]
+    /// Keep the newest snapshot of each of the last N hours that have one.
+    #[arg(long, value_name = "N")]
     pub keep_hourly: Option<u32>,
-    #[arg(long)]
+    /// Keep the newest snapshot of each of the last N days that have one.
+    #[arg(long, value_name = "N")]
     pub keep_daily: Option<u32>,
-    #[arg(long)]
+    /// Keep the newest snapshot of each of the last N ISO weeks that have one.
+    #[arg(long, value_name = "N")]
     pub keep_weekly: Option<u32>,
-    #[arg(long)]
+    /// Keep the newest snapshot of each of the last N months that have one.
+    #[arg(long, value_name = "N")]
     pub keep_monthly: Option<u32>,
-    #[arg(long)]
+    /// Keep the newest snapshot of each of the last N years that have one.
+    #[arg(long, value_name = "N")]
     pub keep_yearly: Option<u32>,
     /// Keep everything this recent, counted from the newest snapshot (like 30d).
     #[arg(long)]
@@ -254,6 +268,7 @@ pub enum EvidenceCommand {
         /// Only records of the last DURATION (like 90d).
         #[arg(long)]
         since: Option<String>,
+        /// JSON Lines (verifiable: signed header and records) or CSV (one row per record).
         #[arg(long, default_value = "jsonl", value_parser = ["jsonl", "csv"])]
         format: String,
         /// Output file (default: standard output).
@@ -277,6 +292,7 @@ pub enum CatalogCommand {
     Rebuild,
     /// List recorded runs.
     Runs {
+        /// Only runs of this job.
         #[arg(long)]
         job: Option<String>,
         /// Only runs of the last DURATION (like 7d).
@@ -489,9 +505,16 @@ pub struct RestoreArgs {
     /// File holding the target database's password.
     #[arg(long, env = "REMPART_DB_PASSWORD_FILE")]
     pub db_password_file: Option<PathBuf>,
-    /// Restore only this snapshot path and what is below it (repeatable).
-    #[arg(long = "include", short = 'i', value_name = "PATH")]
+    /// Restore only this snapshot path, or the paths matching this glob ('/etc/**/*.conf'),
+    /// with what is below them (repeatable).
+    #[arg(long = "include", short = 'i', value_name = "PATH|GLOB")]
     pub includes: Vec<String>,
+    /// Leave out what matches this glob, with backup's --exclude rules (repeatable).
+    #[arg(long = "exclude", short = 'e', value_name = "GLOB")]
+    pub excludes: Vec<String>,
+    /// Say what would be restored (files, folders, bytes); write nothing.
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
     /// Parallel pack readers (default: cores; at least 8 on S3).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -530,6 +553,9 @@ pub struct KeyExportArgs {
     /// Where to write the recovery file (mode 0600); '-' for standard output.
     #[arg(long, short = 'o')]
     pub output: PathBuf,
+    /// Replace the file when it exists (a recovery file of another repository may be there).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Args, Debug)]

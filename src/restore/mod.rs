@@ -9,6 +9,7 @@
 
 pub(crate) mod database;
 pub(crate) mod metadata;
+pub(crate) mod select;
 pub(crate) mod stream;
 pub(crate) mod writer;
 
@@ -42,8 +43,12 @@ pub struct RestoreCounters {
 #[derive(Clone, Debug)]
 pub struct RestoreOptions {
     pub target: PathBuf,
-    /// Snapshot paths to restore (with everything below them); empty means everything.
+    /// Snapshot paths or globs to restore (with everything below them); empty: everything.
     pub includes: Vec<String>,
+    /// Globs of entries to leave out (backup's `--exclude` rules).
+    pub excludes: Vec<String>,
+    /// Walk and count what would be restored; write nothing.
+    pub dry_run: bool,
     pub threads: Option<usize>,
     pub counters: Arc<RestoreCounters>,
     pub cancel: Arc<AtomicBool>,
@@ -54,6 +59,8 @@ impl RestoreOptions {
         RestoreOptions {
             target,
             includes: vec![],
+            excludes: vec![],
+            dry_run: false,
             threads: None,
             counters: Arc::new(RestoreCounters::default()),
             cancel: Arc::new(AtomicBool::new(false)),
@@ -89,21 +96,6 @@ impl RestoreResult {
     }
 }
 
-fn included(path: &[u8], includes: &[Vec<u8>]) -> (bool, bool) {
-    if includes.is_empty() {
-        return (true, true);
-    }
-    let mut take = false;
-    let mut enter = false;
-    for inc in includes {
-        let under = path == inc.as_slice() || (path.starts_with(inc) && path.get(inc.len()) == Some(&b'/'));
-        let above = inc.starts_with(path) && inc.get(path.len()) == Some(&b'/');
-        take |= under;
-        enter |= under || above;
-    }
-    (take, enter)
-}
-
 /// Restores snapshot `snapshot` into `opts.target`.
 ///
 /// # Errors
@@ -122,18 +114,12 @@ pub fn restore_with_index(
     opts: &RestoreOptions,
 ) -> Result<RestoreResult> {
     let started = std::time::Instant::now();
-    std::fs::create_dir_all(&opts.target).map_err(|e| {
-        Error::invalid(format!("restore target '{}' cannot be created: {e}", opts.target.display()))
-    })?;
-    let includes: Vec<Vec<u8>> = opts
-        .includes
-        .iter()
-        .map(|p| {
-            let t = p.trim_end_matches('/');
-            let t = if t.starts_with('/') { t.to_string() } else { format!("/{t}") };
-            t.into_bytes()
-        })
-        .collect();
+    let selection = select::Selection::new(&opts.includes, &opts.excludes)?;
+    if !opts.dry_run {
+        std::fs::create_dir_all(&opts.target).map_err(|e| {
+            Error::invalid(format!("restore target '{}' cannot be created: {e}", opts.target.display()))
+        })?;
+    }
     let chown = metadata::can_chown();
     let threads = opts.threads.unwrap_or_else(|| {
         let cores = crate::backup::default_workers();
@@ -151,7 +137,9 @@ pub fn restore_with_index(
     let mut dirs: Vec<(PathBuf, Node)> = Vec::new();
     let mut links: Vec<(PathBuf, (u64, u64))> = Vec::new();
     let mut first_link: HashMap<(u64, u64), PathBuf> = HashMap::new();
-    let mut found_any = includes.is_empty();
+    let mut found_any = !selection.is_partial();
+    // A partial restore creates the folders above what it takes only as needed.
+    let mut made: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
 
     let flush = |batch: &mut Vec<FileTask>, result: &mut RestoreResult| -> Result<()> {
         let out = writer.run(std::mem::take(batch))?;
@@ -173,17 +161,32 @@ pub fn restore_with_index(
                 Ok(false)
             }
             WalkItem::Entry { path, node } => {
-                let (take, enter) = included(path, &includes);
+                let (take, enter) = selection.decide(path, &node.name);
                 if !take {
-                    if enter && node.kind == NodeKind::Dir {
-                        let dest = opts.target.join(std::ffi::OsStr::from_bytes(&path[1..]));
-                        std::fs::create_dir_all(&dest)
-                            .map_err(|e| Error::io(format!("cannot create '{}'", dest.display()), e))?;
-                    }
-                    return Ok(enter);
+                    return Ok(enter && node.kind == NodeKind::Dir);
                 }
                 found_any = true;
                 let dest = opts.target.join(std::ffi::OsStr::from_bytes(&path[1..]));
+                if opts.dry_run {
+                    match node.kind {
+                        NodeKind::Dir => result.dirs += 1,
+                        NodeKind::File => {
+                            result.files += 1;
+                            result.bytes += node.size;
+                        }
+                        _ => result.other += 1,
+                    }
+                    return Ok(true);
+                }
+                if selection.is_partial() {
+                    if let Some(parent) = dest.parent() {
+                        if !made.contains(parent) {
+                            std::fs::create_dir_all(parent)
+                                .map_err(|e| Error::io(format!("cannot create '{}'", parent.display()), e))?;
+                            made.insert(parent.to_path_buf());
+                        }
+                    }
+                }
                 match node.kind {
                     NodeKind::Dir => {
                         match std::fs::create_dir(&dest) {
@@ -239,8 +242,12 @@ pub fn restore_with_index(
     if !found_any {
         return Err(Error::not_found(format!(
             "nothing in the snapshot matches --include {}; 'rempart ls SNAPSHOT' shows its paths",
-            opts.includes.iter().map(|i| format!("'{i}'")).collect::<Vec<_>>().join(", ")
+            selection.given().iter().map(|i| format!("'{i}'")).collect::<Vec<_>>().join(", ")
         )));
+    }
+    if opts.dry_run {
+        result.duration_secs = started.elapsed().as_secs_f64();
+        return Ok(result);
     }
     for (dest, key) in links {
         let first = &first_link[&key];

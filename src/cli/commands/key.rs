@@ -129,12 +129,17 @@ pub fn run(ctx: &Context, cmd: KeyCommand) -> Result<ExitStatus> {
             } else {
                 let mut f = std::fs::OpenOptions::new()
                     .write(true)
-                    .create(true)
+                    .create(a.force)
+                    .create_new(!a.force)
                     .truncate(true)
                     .mode(0o600)
                     .open(&a.output)
-                    .map_err(|e| {
-                        Error::io(format!("cannot write recovery file '{}'", a.output.display()), e)
+                    .map_err(|e| match e.kind() {
+                        std::io::ErrorKind::AlreadyExists => Error::invalid(format!(
+                            "'{}' exists: it may be the recovery file of another repository; give another file, or --force to replace it",
+                            a.output.display()
+                        )),
+                        _ => Error::io(format!("cannot write recovery file '{}'", a.output.display()), e),
                     })?;
                 writeln!(f, "{text}").and_then(|_| f.sync_all()).map_err(|e| {
                     Error::io(format!("cannot write recovery file '{}'", a.output.display()), e)

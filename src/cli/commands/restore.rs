@@ -40,6 +40,8 @@ pub fn run(ctx: &Context, a: RestoreArgs) -> Result<ExitStatus> {
     }
     let mut opts = RestoreOptions::new(a.target.expect("clap requires --target without --to"));
     opts.includes = a.includes;
+    opts.excludes = a.excludes;
+    opts.dry_run = a.dry_run;
     opts.threads = a.threads;
     opts.cancel = crate::cli::cancel_on_signal(ctx);
     let c = opts.counters.clone();
@@ -55,6 +57,24 @@ pub fn run(ctx: &Context, a: RestoreArgs) -> Result<ExitStatus> {
     let result = restore(&repo, &snap, &opts);
     progress.finish();
     let result = result?;
+    if opts.dry_run {
+        if ctx.global.json {
+            crate::cli::print_json(
+                &serde_json::json!({ "snapshot": id.to_hex(), "dry_run": true, "result": result }),
+            );
+        } else {
+            crate::outln!(
+                "dry run: would restore {} files, {} folders, {} other entries, {} from snapshot {} into {}; nothing written",
+                result.files,
+                result.dirs,
+                result.other,
+                human_bytes(result.bytes),
+                id.short(),
+                opts.target.display()
+            );
+        }
+        return Ok(ExitStatus::Success);
+    }
     if ctx.global.json {
         crate::cli::print_json(&serde_json::json!({
             "snapshot": id.to_hex(),
