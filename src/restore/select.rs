@@ -115,10 +115,10 @@ mod tests {
         assert_eq!(p.decide(b"/srv/app/x", b"x"), (true, true));
         assert_eq!(p.decide(b"/srv/apple", b"apple"), (false, false));
         let g = sel(&["/etc/**/*.conf"], &[]);
-        assert_eq!(g.decide(b"/etc/a/b.conf", b"b.conf").0, true);
-        assert_eq!(g.decide(b"/etc/a/b.txt", b"b.txt").0, false);
+        assert!(g.decide(b"/etc/a/b.conf", b"b.conf").0);
+        assert!(!g.decide(b"/etc/a/b.txt", b"b.txt").0);
         let d = sel(&["/srv/*/data"], &[]);
-        assert_eq!(d.decide(b"/srv/app/data/f", b"f").0, true, "below a matching folder");
+        assert!(d.decide(b"/srv/app/data/f", b"f").0, "below a matching folder");
         let e = sel(&[], &["*.tmp", "/srv/cache"]);
         assert_eq!(e.decide(b"/srv/x.tmp", b"x.tmp"), (false, false));
         assert_eq!(e.decide(b"/srv/cache", b"cache"), (false, false));
