@@ -116,6 +116,16 @@ ensure_jsonschema() {
     fi
 }
 
+# promtool (Debian's prometheus package): the daemon test checks /metrics with it.
+ensure_promtool() {
+    if ! command -v promtool >/dev/null; then
+        log "installing promtool (Debian's prometheus package)"
+        apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends prometheus >/dev/null
+        # Only the tool is wanted: the server the package starts is not.
+        (systemctl stop prometheus || service prometheus stop || pkill -x prometheus) >/dev/null 2>&1 || true
+    fi
+}
+
 # Headless Chromium for the report and dashboard tests.
 ensure_chromium() {
     if ! command -v chromium >/dev/null; then

@@ -42,6 +42,8 @@ pub struct DaemonSettings {
     pub listen: Option<SocketAddr>,
     pub max_concurrent: Option<usize>,
     pub grace: Option<Duration>,
+    /// File holding the bearer token of the HTTP pages (all but /healthz).
+    pub token_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -69,6 +71,7 @@ struct RawDaemon {
     listen: Option<Spanned<String>>,
     max_concurrent: Option<Spanned<i64>>,
     grace: Option<Spanned<String>>,
+    token_file: Option<String>,
 }
 
 /// Reads and checks a configuration file.
@@ -92,7 +95,7 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<Settings> {
         let line = e.span().map_or(1, line_of);
         let message = e.message().to_string();
         let hint = if message.starts_with("unknown field") {
-            " (keys: jobs_dir, keys_dir, state_dir, [daemon] listen, max_concurrent, grace, and [evidence] pinned_keys; see docs/cli.md)"
+            " (keys: jobs_dir, keys_dir, state_dir, [daemon] listen, max_concurrent, grace, token_file, and [evidence] pinned_keys; see docs/cli.md)"
         } else {
             ""
         };
@@ -158,7 +161,7 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<Settings> {
         jobs_dir: path(raw.jobs_dir),
         keys_dir: path(raw.keys_dir),
         state_dir: path(raw.state_dir),
-        daemon: DaemonSettings { listen, max_concurrent, grace },
+        daemon: DaemonSettings { listen, max_concurrent, grace, token_file: path(raw.daemon.token_file) },
         pinned_keys,
     })
 }

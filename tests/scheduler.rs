@@ -563,3 +563,122 @@ fn daemon_runs_on_schedule_and_stops_cleanly_on_sigterm() {
     let log = std::fs::read_to_string(&log).unwrap();
     assert!(log.contains("broken.toml") && log.contains("reloaded 2 jobs"), "{log}");
 }
+
+/// GET `path` with an optional bearer token: (status code, body).
+fn http_get(addr: &str, path: &str, token: Option<&str>) -> Option<(u16, String)> {
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    let auth = token.map(|t| format!("authorization: Bearer {t}\r\n")).unwrap_or_default();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\n{auth}connection: close\r\n\r\n").as_bytes())
+        .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let code = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    Some((code, body))
+}
+
+#[test]
+fn the_http_side_wants_its_token_says_why_it_is_not_ready_and_its_metrics_pass_promtool() {
+    let env = Env::new();
+    let src = env.path().join("data");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("a"), b"a").unwrap();
+    let job = |name: &str| {
+        format!(
+            "name = \"{name}\"\nsources = [\"{}\"]\nrepository = \"{}\"\npassword_file = \"{}\"\n[objectives]\nrpo = \"1d\"\nrto = \"1h\"\n[drill]\nlevel = 3\n",
+            src.display(),
+            env.repo,
+            env.password_file.display()
+        )
+    };
+    let dir = jobs_dir(&env, &[("ready.toml", job("ready")), ("never.toml", job("never"))]);
+    assert_eq!(with_jobs(&env, &dir, &["run", "ready"]).0, 0);
+    assert_eq!(with_jobs(&env, &dir, &["drill", "ready"]).0, 0);
+    let token = "0123456789abcdef0123456789abcdef";
+    let token_file = env.path().join("token");
+    std::fs::write(&token_file, format!("{token}\n")).unwrap();
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut daemon = env
+        .std_cmd()
+        .arg("--jobs")
+        .arg(&dir)
+        .args(["daemon", "--listen", &addr, "--grace", "1s", "--token-file"])
+        .arg(&token_file)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while http_get(&addr, "/healthz", None).is_none() {
+        assert!(started.elapsed() < Duration::from_secs(30), "the daemon did not answer");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(http_get(&addr, "/healthz", None).unwrap().0, 200, "liveness needs no token");
+    for page in ["/metrics", "/", "/readyz", "/report"] {
+        assert_eq!(http_get(&addr, page, None).unwrap().0, 401, "{page} without the token");
+        assert_eq!(http_get(&addr, page, Some("wrong-token-wrong-token")).unwrap().0, 401, "{page}");
+    }
+    let (code, body) = http_get(&addr, "/readyz", Some(token)).unwrap();
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("job never") && !body.contains("job ready"), "{body}");
+
+    let (code, metrics) = http_get(&addr, "/metrics", Some(token)).unwrap();
+    assert_eq!(code, 200);
+    for want in [
+        "rempart_build_info{version=",
+        "rempart_job_verified{job=\"ready\"} 1",
+        "rempart_job_not_verified{job=\"never\"} 0",
+        "rempart_runs_total{job=\"ready\",step=\"drill\",status=\"success\"} 1",
+        "rempart_job_rpo_seconds{job=\"ready\"} 86400",
+        "rempart_newest_snapshot_age_seconds{job=\"ready\"}",
+        "rempart_last_drill_restore_seconds{job=\"ready\"}",
+    ] {
+        assert!(metrics.contains(want), "{want} missing from:\n{metrics}");
+    }
+    let mut promtool = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian's prometheus package, which scripts/test installs)");
+    promtool.stdin.take().unwrap().write_all(metrics.as_bytes()).unwrap();
+    let out = promtool.wait_with_output().unwrap();
+    assert!(
+        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The documented alert rules load, and every rempart metric they use is exported.
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/monitoring");
+    let rules = docs.join("rempart-rules.yml");
+    let out = std::process::Command::new("promtool").arg("check").arg("rules").arg(&rules).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let dashboard = std::fs::read_to_string(docs.join("grafana-dashboard.json")).unwrap();
+    let _: serde_json::Value = serde_json::from_str(&dashboard).unwrap();
+    let used = std::fs::read_to_string(&rules).unwrap() + &dashboard;
+    for name in
+        used.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).filter(|w| w.starts_with("rempart_"))
+    {
+        let exported = metrics.lines().any(|l| l.starts_with(&format!("# TYPE {name} ")));
+        assert!(exported, "{name} is used by the docs but not exported");
+    }
+
+    // The job that was never drilled goes; after a reload the installation is ready.
+    std::fs::remove_file(dir.join("never.toml")).unwrap();
+    let pid = nix::unistd::Pid::from_raw(daemon.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
+    loop {
+        let (code, body) = http_get(&addr, "/readyz", Some(token)).unwrap();
+        if code == 200 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "never ready: {body}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    assert!(daemon.wait().unwrap().success());
+}

@@ -275,6 +275,21 @@ impl Catalog {
         }
     }
 
+    /// How many ended runs each job, step and status has (the metrics' counters).
+    ///
+    /// # Errors
+    /// `Io` naming the catalog when it cannot be read.
+    pub fn run_counts(&self) -> Result<Vec<(String, String, String, u64)>> {
+        let mut stmt = self
+            .conn
+            .prepare("select job, step, status, count(*) from runs where status != 'running' group by job, step, status")
+            .map_err(|e| db_err(&self.path, e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? as u64)))
+            .map_err(|e| db_err(&self.path, e))?;
+        rows.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| db_err(&self.path, e))
+    }
+
     /// The latest run of a step of a job (any status).
     pub fn last_run(&self, job: &str, step: Step) -> Result<Option<RunRecord>> {
         let step = step.name();

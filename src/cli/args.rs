@@ -197,6 +197,10 @@ pub struct DaemonArgs {
     /// How long running steps may go on after SIGTERM before they are cancelled (default: 60s).
     #[arg(long)]
     pub grace: Option<String>,
+    /// File holding a bearer token that every HTTP page but /healthz then requires (first
+    /// line; the configuration file's `[daemon] token_file` otherwise).
+    #[arg(long, env = "REMPART_TOKEN_FILE")]
+    pub token_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Args, Debug)]

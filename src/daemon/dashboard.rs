@@ -13,6 +13,36 @@ fn ago(t: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> 
     crate::report::render::dur((now - t).to_std().ok().map(|d| d.as_secs())) + " ago"
 }
 
+/// Why the installation is not ready (empty when it is): jobs not VERIFIED, and steps whose
+/// last run failed. `/readyz` answers 503 with these lines.
+pub fn not_ready(shared: &Shared) -> Vec<String> {
+    let now = (shared.ctx.now)();
+    let jobs = shared.jobs.lock().clone();
+    let audit = shared.audit();
+    let catalog = shared.ctx.catalog().ok();
+    let mut out = Vec::new();
+    for job in &jobs {
+        let r = readiness(job, &audit, now);
+        if r.state != State::Verified {
+            out.push(format!("job {}: {}: {}", job.name, r.state.label(), r.reason));
+        }
+        for step in Step::ALL {
+            if let Some(run) = catalog.as_ref().and_then(|c| c.last_run(&job.name, step).ok().flatten()) {
+                if !run.succeeded() && run.outcome.status != crate::catalog::Status::Running {
+                    out.push(format!(
+                        "job {}: the last {} {}: {}",
+                        job.name,
+                        step.name(),
+                        run.outcome.status.name(),
+                        run.outcome.error.as_deref().unwrap_or("")
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
 pub fn render_index(shared: &Shared) -> String {
     let now = (shared.ctx.now)();
     let jobs = shared.jobs.lock().clone();

@@ -43,6 +43,8 @@ pub struct DaemonOptions {
     pub listen: SocketAddr,
     pub max_concurrent: usize,
     pub grace: Duration,
+    /// The bearer token every HTTP page but /healthz requires, when set.
+    pub token: Option<String>,
 }
 
 /// One async lock per repository: shared for backups, checks and drills, exclusive for prune.
@@ -150,7 +152,7 @@ pub async fn run(
         "rempart daemon: {} jobs; dashboard http://{addr}/ metrics http://{addr}/metrics",
         shared.jobs.lock().len()
     );
-    let http_task = tokio::spawn(http::serve(listener, shared.clone()));
+    let http_task = tokio::spawn(http::serve(listener, shared.clone(), opts.token.clone()));
 
     let semaphore = Arc::new(Semaphore::new(opts.max_concurrent.max(1)));
     let repo_locks: RepoLocks = Default::default();
@@ -211,6 +213,9 @@ pub async fn run(
                         Ok(j) => {
                             tracing::info!("reloaded {} jobs", j.len());
                             *shared.jobs.lock() = j;
+                            // The audit was made for the old jobs: a new job would read
+                            // "not audited" until it expired.
+                            *shared.audit.lock() = None;
                             reschedule(&shared, (ctx.now)());
                         }
                         Err(e) => tracing::error!("reload refused, keeping the current jobs: {e}"),
