@@ -682,3 +682,29 @@ fn the_http_side_wants_its_token_says_why_it_is_not_ready_and_its_metrics_pass_p
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
     assert!(daemon.wait().unwrap().success());
 }
+
+#[test]
+fn json_logs_are_one_object_per_line_with_the_run_they_belong_to() {
+    let env = Env::new();
+    let src = env.path().join("data");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("a"), b"a").unwrap();
+    let job = format!(
+        "name = \"logged\"\nsources = [\"{}\"]\nrepository = \"{}\"\npassword_file = \"{}\"\n",
+        src.display(),
+        env.repo,
+        env.password_file.display()
+    );
+    let dir = jobs_dir(&env, &[("logged.toml", job)]);
+    let (code, _, err) = with_jobs(&env, &dir, &["--log-format", "json", "-v", "run", "logged"]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<serde_json::Value> = err
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let end = lines.iter().find(|l| l["fields"]["status"] == "success").unwrap_or_else(|| panic!("{err}"));
+    assert_eq!(end["span"]["job"], "logged", "{end}");
+    assert_eq!(end["span"]["step"], "backup", "{end}");
+    assert!(end["span"]["run"].as_str().is_some_and(|r| r.len() == 16), "{end}");
+    assert_eq!(end["fields"]["snapshot"].as_str().map(str::len), Some(64), "{end}");
+}

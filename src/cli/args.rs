@@ -67,6 +67,10 @@ pub struct GlobalArgs {
     /// Print only errors.
     #[arg(short, long, global = true, help_heading = "Global options")]
     pub quiet: bool,
+    /// Log lines as text, or as one JSON object per line (with the job, step and run id of the
+    /// run they belong to) for journald and log shippers.
+    #[arg(long, env = "REMPART_LOG_FORMAT", value_parser = ["text", "json"], default_value = "text", global = true, help_heading = "Global options")]
+    pub log_format: String,
     /// More log output (-v info, -vv debug).
     #[arg(short, long, action = clap::ArgAction::Count, global = true, help_heading = "Global options")]
     pub verbose: u8,

@@ -68,13 +68,15 @@ fn init_tracing(g: &args::GlobalArgs, daemon: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("REMPART_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    let _ = if g.log_format == "json" {
+        // One object per line; the fields of the run's span (job, step, run) come along.
+        builder.json().with_current_span(true).with_span_list(false).try_init()
+    } else {
         // Colours only on a terminal: journald and log files get plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .try_init();
+        builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).try_init()
+    };
 }
 
 /// A flag set by SIGINT or SIGTERM, for commands that stop cleanly.

@@ -120,10 +120,13 @@ pub fn run_step_with(
         record.attempts = Some(attempt as u32 + 1);
     }
     record.ended = Some((ctx.now)());
-    match &record.outcome.error {
+    let o = &record.outcome;
+    let snapshot = o.snapshot.as_deref().unwrap_or("");
+    let bytes_added = o.bytes_added.unwrap_or(0);
+    match &o.error {
         // The status as a field: an interruption's message already starts with "interrupted".
-        Some(e) => tracing::warn!(status = %record.outcome.status, "{e}"),
-        None => tracing::info!("{}", record.outcome.status),
+        Some(e) => tracing::warn!(status = %o.status, snapshot, bytes_added, "{e}"),
+        None => tracing::info!(status = %o.status, snapshot, bytes_added, "{}", o.status),
     }
     let mut unrecorded = match &mut catalog {
         Ok(c) => c.record(&record).err().map(|e| format!("cannot record the run in the catalog: {e}")),
