@@ -315,8 +315,8 @@ fn a_replaced_key_that_re_signed_everything_is_tampering_for_the_report_too() {
             .unwrap();
     }
     drop(c);
-    let (code, _, err) = jobs.run(&["evidence", "verify"]);
-    assert_eq!(code, 4, "{err}");
+    let (code, out, err) = jobs.run(&["evidence", "verify"]);
+    assert_eq!(code, 4, "{out}{err}");
     let md = jobs.ok(&["report", "--format", "md"]);
     assert!(!md.contains("verification: intact"), "the report must not call it intact: {md}");
     assert_eq!(status_of(&jobs, "j").1, "NOT VERIFIED");

@@ -708,3 +708,51 @@ fn json_logs_are_one_object_per_line_with_the_run_they_belong_to() {
     assert!(end["span"]["run"].as_str().is_some_and(|r| r.len() == 16), "{end}");
     assert_eq!(end["fields"]["snapshot"].as_str().map(str::len), Some(64), "{end}");
 }
+
+#[test]
+fn under_systemd_the_daemon_says_ready_feeds_the_watchdog_and_says_stopping() {
+    let env = Env::new();
+    let dir = jobs_dir(&env, &[]);
+    let socket_path = env.path().join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    socket.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut daemon = env
+        .std_cmd()
+        .env("NOTIFY_SOCKET", &socket_path)
+        .env("WATCHDOG_USEC", "400000")
+        .arg("--jobs")
+        .arg(&dir)
+        .args(["daemon", "--listen", &format!("127.0.0.1:{port}"), "--grace", "1s"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 512];
+    while got.iter().filter(|m: &&String| m.as_str() == "WATCHDOG=1").count() < 3 {
+        let n = socket.recv(&mut buf).expect("a notification within 30 s");
+        got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    assert!(got[0].starts_with("READY=1\nSTATUS="), "{got:?}");
+    let pid = nix::unistd::Pid::from_raw(daemon.id() as i32);
+    // A reload is announced (with the monotonic time Type=notify-reload wants), then READY=1.
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
+    let mut reload = Vec::new();
+    while reload.last().map(String::as_str) != Some("READY=1") {
+        let n = socket.recv(&mut buf).expect("the reload's notifications within 30 s");
+        let m = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if m != "WATCHDOG=1" {
+            reload.push(m);
+        }
+    }
+    assert!(reload[0].starts_with("RELOADING=1\nMONOTONIC_USEC="), "{reload:?}");
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    loop {
+        let n = socket.recv(&mut buf).expect("STOPPING=1 within 30 s");
+        if &buf[..n] == b"STOPPING=1" {
+            break;
+        }
+    }
+    assert!(daemon.wait().unwrap().success());
+}

@@ -195,3 +195,47 @@ fn restore_takes_globs_excludes_and_dry_runs() {
     assert_ne!(code, 0);
     assert!(err.contains("nothing in the snapshot matches"), "{err}");
 }
+
+#[test]
+fn completions_complete_commands_and_flags_and_man_pages_cover_every_command() {
+    let env = Env::new();
+    let script = env.ok(&["completions", "bash"]);
+    let file = env.path().join("rempart.bash");
+    std::fs::write(&file, script).unwrap();
+    let complete = |words: &str| {
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "source '{}'; COMP_WORDS=({words}); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); \
+                 COMP_LINE='{words}'; COMP_POINT=${{#COMP_LINE}}; \
+                 _rempart rempart \"${{COMP_WORDS[-1]}}\" \"${{COMP_WORDS[-2]}}\"; echo \"${{COMPREPLY[@]}}\"",
+                file.display()
+            ))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(complete("rempart sn"), "snapshots");
+    assert_eq!(complete("rempart restore --inc"), "--include");
+    for shell in ["zsh", "fish"] {
+        assert!(env.ok(&["completions", shell]).contains("snapshots"), "{shell}");
+    }
+    let (code, _, err) = env.run(&["completions", "tcsh"]);
+    assert_eq!(code, 2, "an unknown shell is a usage error: {err}");
+    assert!(err.contains("bash, zsh, fish"), "{err}");
+
+    let dir = env.path().join("man/man1");
+    let out = env.ok(&["man", s(&dir)]);
+    let commands = env.ok(&["--help"]);
+    let pages: Vec<String> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    assert!(out.contains(&format!("wrote {} manual pages", pages.len())), "{out}");
+    for name in ["rempart.1", "rempart-backup.1", "rempart-drill.1", "rempart-man.1"] {
+        assert!(pages.iter().any(|p| p == name), "{name} in {pages:?}");
+    }
+    let backup = std::fs::read_to_string(dir.join("rempart-backup.1")).unwrap();
+    assert!(backup.starts_with(".ie") || backup.contains(".TH rempart-backup"), "{backup}");
+    assert!(backup.contains("exclude"), "the flags are documented: {backup}");
+    assert!(commands.contains("completions") && commands.contains("man"), "{commands}");
+}

@@ -131,6 +131,17 @@ pub enum Command {
     /// Rebuild the index, or rewrite snapshots without what can no longer be read.
     #[command(subcommand)]
     Repair(RepairCommand),
+    /// Print the shell completion script for bash, zsh or fish.
+    Completions {
+        /// The shell.
+        #[arg(value_parser = ["bash", "zsh", "fish"])]
+        shell: String,
+    },
+    /// Write the manual pages (rempart.1 and one per command) into a folder.
+    Man {
+        /// The folder (created when missing).
+        dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]

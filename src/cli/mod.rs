@@ -126,6 +126,8 @@ fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Prune(a) => commands::maintenance::prune(&ctx, a),
         Command::Catalog(c) => commands::catalog::run(&ctx, c),
         Command::Repair(r) => commands::repair::run(&ctx, r),
+        Command::Completions { shell } => commands::docs::completions(&shell),
+        Command::Man { dir } => commands::docs::man(&dir),
     }
 }
 

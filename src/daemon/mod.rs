@@ -20,6 +20,7 @@
 pub mod dashboard;
 pub mod http;
 pub mod metrics;
+pub mod notify;
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -182,6 +183,10 @@ pub async fn run(
         }
     }
     reschedule(&shared, now);
+    let systemd = notify::Notifier::from_env();
+    systemd.send(&format!("READY=1\nSTATUS=scheduling {} jobs; http://{addr}/", shared.jobs.lock().len()));
+    // The watchdog is fed from the scheduling loop: a loop that stops turning is restarted.
+    let mut watchdog = tokio::time::interval(systemd.watchdog.unwrap_or(Duration::from_secs(3600)));
 
     loop {
         for d in due.drain(..) {
@@ -193,6 +198,7 @@ pub async fn run(
             None => Duration::from_secs(3600),
         };
         tokio::select! {
+            _ = watchdog.tick(), if systemd.watchdog.is_some() => systemd.send("WATCHDOG=1"),
             _ = tokio::time::sleep(sleep) => {
                 let now = (ctx.now)();
                 let mut next = shared.next.lock();
@@ -209,6 +215,7 @@ pub async fn run(
             Some(Ok(())) = tasks.join_next(), if !tasks.is_empty() => {}
             sig = signals.recv() => match sig {
                 Some(Signal::Reload) => {
+                    systemd.reloading();
                     match load_jobs(&opts, &ctx.state_dir) {
                         Ok(j) => {
                             tracing::info!("reloaded {} jobs", j.len());
@@ -220,6 +227,7 @@ pub async fn run(
                         }
                         Err(e) => tracing::error!("reload refused, keeping the current jobs: {e}"),
                     }
+                    systemd.send("READY=1");
                 }
                 Some(Signal::Shutdown) | None => break,
             },
@@ -227,6 +235,7 @@ pub async fn run(
     }
 
     // Shutdown: no new runs; running ones get the grace period, then are cancelled.
+    systemd.send("STOPPING=1");
     let running = tasks.len();
     if running > 0 {
         tracing::info!("stopping: waiting up to {:?} for {running} running steps", opts.grace);

@@ -97,9 +97,11 @@ pub fn verified_copies(
     );
     let mut refused: Vec<String> =
         damaged.into_iter().chain(bad_keys).map(|(object, why)| format!("{object}: {why}")).collect();
-    let bad_chains: std::collections::HashSet<&str> =
-        verdict.chains.iter().filter(|c| c.findings > 0).map(|c| c.chain.as_str()).collect();
-    for f in &verdict.findings {
+    // The copies are verified on their own: that the local ledger lacks them ("deleted") is
+    // what adoption and `catalog rebuild` are for, never a reason to refuse them.
+    let findings: Vec<&verify::Finding> = verdict.findings.iter().filter(|f| f.kind != "deleted").collect();
+    let bad_chains: std::collections::HashSet<&str> = findings.iter().map(|f| f.chain.as_str()).collect();
+    for f in &findings {
         refused.push(format!("chain {} record {}: {} ({})", f.chain, f.seq.unwrap_or(0), f.kind, f.detail));
     }
     let mut good: Vec<ledger::LedgerEntry> = evidence

@@ -325,6 +325,16 @@ pub fn verify_ledger(
                             find(e, "edited", "it differs from the repository's copy".into());
                         }
                     }
+                    // Same content, another signature: the local record was re-signed (by
+                    // a replaced key, say) and no longer matches what was written.
+                    Some(copy) if copy.signature != e.signature => {
+                        let by_local_key = local_key.is_some_and(|k| signature_ok(k, e));
+                        if by_local_key && !key.is_some_and(|k| signature_ok(k, e)) {
+                            find(e, "re-signed", "its signature differs from the repository's copy and was made with this installation's current key, not the chain's: re-signed".into());
+                        } else if !key.is_some_and(|k| signature_ok(k, e)) {
+                            find(e, "bad-signature", "its signature differs from the repository's copy and does not verify with the chain's key".into());
+                        }
+                    }
                     Some(copy) if copy.seq != e.seq => find(
                         e,
                         "reordered",
@@ -568,6 +578,25 @@ pub(crate) mod tests {
             &HashSet::new(),
         );
         assert!(kinds(&v).iter().any(|k| k.ends_with("@2")), "{:?}", v.findings);
+        // The cache re-signed by this installation's (replaced) key, contents untouched: the
+        // chain is walked from the repository, yet the local records are still compared.
+        let mut resigned = cached.clone();
+        for e in &mut resigned {
+            e.signature = crate::evidence::key::b64(&mine.sign(e.canonical.as_bytes()).to_bytes());
+        }
+        let v = verify_ledger(
+            &resigned,
+            std::slice::from_ref(&repo),
+            vec![],
+            Some(&mine.verifying_key()),
+            &pinned,
+            &HashSet::new(),
+        );
+        assert_eq!(kinds(&v), ["re-signed@1", "re-signed@2"], "{:?}", v.findings);
+        resigned[0].signature = crate::evidence::key::b64(&[0u8; 64]);
+        let v =
+            verify_ledger(&resigned, &[repo], vec![], Some(&mine.verifying_key()), &pinned, &HashSet::new());
+        assert!(kinds(&v).contains(&"bad-signature@1".into()), "{:?}", v.findings);
     }
 
     #[test]

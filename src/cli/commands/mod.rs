@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod check;
 pub mod daemon;
 pub mod diff;
+pub mod docs;
 pub mod drill;
 pub mod dump;
 pub mod evidence;
