@@ -212,8 +212,12 @@ fn a_backup_forget_or_prune_failing_at_any_storage_operation_loses_nothing() {
     lab.backup(&base, 2).unwrap();
     lab.fresh_copy("repo0", "forget0");
     let policy = rempart::jobs::Retention { keep_last: Some(1), ..Default::default() };
-    let forget_opts =
-        ForgetOptions { what: ForgetWhat::Policy { policy, tz: chrono_tz::UTC }, job: None, dry_run: false };
+    let forget_opts = ForgetOptions {
+        what: ForgetWhat::Policy { policy, tz: chrono_tz::UTC },
+        job: None,
+        select: Default::default(),
+        dry_run: false,
+    };
     let runs_forget = every_index(
         &lab,
         "forget0",

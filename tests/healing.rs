@@ -77,6 +77,7 @@ fn check_and_repair_see_data_a_prune_set_aside_while_a_backup_was_running() {
         let f = rempart::maintenance::forget::ForgetOptions {
             what: rempart::maintenance::forget::ForgetWhat::Ids(vec![first_id.to_hex()]),
             job: None,
+            select: Default::default(),
             dry_run: false,
         };
         rempart::maintenance::forget::forget(&pruner, &f).unwrap();
@@ -123,6 +124,7 @@ fn a_forget_killed_between_its_record_and_its_deletions_is_not_damage_and_is_com
     let f = rempart::maintenance::forget::ForgetOptions {
         what: rempart::maintenance::forget::ForgetWhat::Policy { policy, tz: chrono_tz::UTC },
         job: None,
+        select: Default::default(),
         dry_run: false,
     };
     assert!(rempart::maintenance::forget::forget(&repo, &f).is_err());

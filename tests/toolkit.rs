@@ -239,3 +239,48 @@ fn completions_complete_commands_and_flags_and_man_pages_cover_every_command() {
     assert!(backup.contains("exclude"), "the flags are documented: {backup}");
     assert!(commands.contains("completions") && commands.contains("man"), "{commands}");
 }
+
+#[test]
+fn forget_rules_apply_to_the_chosen_host_tags_paths_and_groups() {
+    let (env, src) = setup();
+    let other = env.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("x"), "x").unwrap();
+    for tag in ["db", "db", "web", "db", "web"] {
+        env.ok(&["backup", s(&src), "--tag", tag]);
+    }
+    env.ok(&["backup", s(&src), "--tag", "db", "--host", "elsewhere"]);
+    env.ok(&["backup", s(&other), "--tag", "db"]);
+    let tags_left = |env: &Env| -> Vec<String> {
+        let v = env.json(&["snapshots"]);
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| format!("{}:{}", s["hostname"].as_str().unwrap(), s["tags"][0].as_str().unwrap()))
+            .collect()
+    };
+    assert_eq!(tags_left(&env).len(), 7);
+    // Only this host's db snapshots of `src` are in scope: two of the three go.
+    let host = env.json(&["snapshots"])[0]["hostname"].as_str().unwrap().to_string();
+    let v = env.json(&["forget", "--keep-last", "1", "--tag", "db", "--host", &host, "--path", s(&src)]);
+    assert_eq!(v["removed"].as_array().unwrap().len(), 2, "{v}");
+    let left = tags_left(&env);
+    assert_eq!(left.iter().filter(|t| t.ends_with(":web")).count(), 2, "{left:?}");
+    assert_eq!(left.iter().filter(|t| t.starts_with("elsewhere:")).count(), 1, "{left:?}");
+    assert_eq!(left.len(), 5, "{left:?}");
+    // Grouped by tags only, one of each tag is kept whatever the host and paths.
+    let out = env.ok(&["forget", "--keep-last", "1", "--group-by", "tags", "--dry-run"]);
+    assert!(out.contains("tags db:") && out.contains("tags web:"), "{out}");
+    assert!(out.contains("2 kept, 3 would be removed"), "{out}");
+    // One group of everything.
+    env.ok(&["forget", "--keep-last", "1", "--group-by", ""]);
+    assert_eq!(tags_left(&env).len(), 1);
+    env.ok(&["check", "--read-data"]);
+
+    let (code, _, err) = env.run(&["forget", "--keep-last", "1", "--group-by", "owner"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("'owner' is not something to group by"), "{err}");
+    let (code, _, err) = env.run(&["forget", "latest", "--host", "x"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--host, --tag and --path choose what --keep-* rules apply to"), "{err}");
+}

@@ -257,6 +257,20 @@ pub struct ForgetArgs {
     /// Show what would be kept and removed, and which rule kept what; change nothing.
     #[arg(long, short = 'n')]
     pub dry_run: bool,
+    /// Apply the rules only to this host's snapshots.
+    #[arg(long, value_name = "HOST")]
+    pub host: Option<String>,
+    /// Apply the rules only to snapshots carrying these tags (comma-separated: all of them;
+    /// repeated: any of the lists).
+    #[arg(long = "tag", value_name = "TAG[,TAG...]")]
+    pub tags: Vec<String>,
+    /// Apply the rules only to snapshots that backed up this path (repeatable: all of them).
+    #[arg(long = "path", value_name = "PATH")]
+    pub paths: Vec<String>,
+    /// Group snapshots by a comma-separated subset of host, paths, tags ('' for one group)
+    /// and apply the rules to each group.
+    #[arg(long, default_value = "host,paths", value_name = "FIELDS")]
+    pub group_by: crate::maintenance::retention::GroupBy,
     /// Prune right after.
     #[arg(long)]
     pub prune: bool,

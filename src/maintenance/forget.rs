@@ -7,7 +7,7 @@
 
 use serde::Serialize;
 
-use super::retention::{apply, group, Decision};
+use super::retention::{apply, group, Decision, GroupBy};
 use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::jobs::Retention;
@@ -30,13 +30,46 @@ pub struct ForgetOptions {
     pub what: ForgetWhat,
     /// Only snapshots written by this job (a shared repository holds other jobs' too).
     pub job: Option<String>,
+    /// Which snapshots a policy looks at, and how it groups them.
+    pub select: PolicyScope,
     pub dry_run: bool,
+}
+
+/// Which snapshots a retention policy applies to (`--host`, `--tag`, `--path`) and how it
+/// groups them (`--group-by`); snapshots outside the scope are neither kept nor removed.
+#[derive(Clone, Debug, Default)]
+pub struct PolicyScope {
+    pub host: Option<String>,
+    /// Each entry a comma-separated set of tags a snapshot must all carry; a snapshot passes
+    /// when it matches any entry (restic's rule). Empty: any tags.
+    pub tags: Vec<String>,
+    /// Paths a snapshot must all have backed up. Empty: any paths.
+    pub paths: Vec<String>,
+    pub group_by: GroupBy,
+}
+
+impl PolicyScope {
+    /// True when `s` is in scope.
+    pub fn covers(&self, s: &crate::repo::snapshot::Snapshot) -> bool {
+        let tags_ok = self.tags.is_empty()
+            || self.tags.iter().any(|set| {
+                set.split(',').map(str::trim).filter(|t| !t.is_empty()).all(|t| s.tags.iter().any(|x| x == t))
+            });
+        self.host.as_ref().is_none_or(|h| &s.hostname == h)
+            && tags_ok
+            && self.paths.iter().all(|p| s.paths.iter().any(|x| x == p))
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
 pub struct GroupDecisions {
-    pub host: String,
-    pub paths: Vec<String>,
+    /// What the group shares (only what it was grouped by is set).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paths: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
     pub decisions: Vec<Decision>,
 }
 
@@ -69,8 +102,9 @@ pub fn forget(repo: &Repository, opts: &ForgetOptions) -> Result<ForgetReport> {
             let snaps: Vec<_> = snaps
                 .into_iter()
                 .filter(|(_, s)| opts.job.as_ref().is_none_or(|j| s.job.as_ref() == Some(j)))
+                .filter(|(_, s)| opts.select.covers(s))
                 .collect();
-            for ((host, paths), members) in group(snaps) {
+            for (key, members) in group(snaps, opts.select.group_by) {
                 let decisions = apply(policy, &members, *tz)?;
                 for d in &decisions {
                     if d.keep {
@@ -79,7 +113,12 @@ pub fn forget(repo: &Repository, opts: &ForgetOptions) -> Result<ForgetReport> {
                         report.removed.push(d.id);
                     }
                 }
-                report.groups.push(GroupDecisions { host, paths, decisions });
+                report.groups.push(GroupDecisions {
+                    host: key.host,
+                    paths: key.paths,
+                    tags: key.tags,
+                    decisions,
+                });
             }
         }
         ForgetWhat::Ids(specs) => {

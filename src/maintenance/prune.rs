@@ -274,7 +274,8 @@ mod tests {
         std::fs::write(src.join("a"), noise(3, 3_000_000)).unwrap();
         let second = t.backup(&src);
         let what = ForgetWhat::Ids(vec![first.to_hex()]);
-        forget(&t.repo, &ForgetOptions { what, job: None, dry_run: false }).unwrap();
+        forget(&t.repo, &ForgetOptions { what, job: None, select: Default::default(), dry_run: false })
+            .unwrap();
         (t, second)
     }
 

@@ -116,16 +116,68 @@ pub fn validate(policy: &Retention) -> Result<Option<std::time::Duration>> {
         .map_err(|e| Error::invalid(format!("keep_within: {e}")))
 }
 
-/// Host and sorted paths: what snapshots are grouped by.
-pub type GroupKey = (String, Vec<String>);
+/// What snapshots are grouped by before a policy is applied to each group (`--group-by`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GroupBy {
+    pub host: bool,
+    pub paths: bool,
+    pub tags: bool,
+}
 
-/// Groups snapshots by host and paths (restic's default grouping).
-pub fn group(snaps: Vec<(Id, Snapshot)>) -> Vec<(GroupKey, Vec<(Id, Snapshot)>)> {
+impl Default for GroupBy {
+    /// Host and paths, as restic does.
+    fn default() -> GroupBy {
+        GroupBy { host: true, paths: true, tags: false }
+    }
+}
+
+impl std::str::FromStr for GroupBy {
+    type Err = String;
+
+    /// `host,paths` (the default), any comma-separated subset of `host`, `paths`, `tags`, or
+    /// an empty string for one group of every snapshot.
+    fn from_str(text: &str) -> std::result::Result<GroupBy, String> {
+        let mut g = GroupBy { host: false, paths: false, tags: false };
+        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match part {
+                "host" => g.host = true,
+                "paths" | "path" => g.paths = true,
+                "tags" | "tag" => g.tags = true,
+                other => {
+                    return Err(format!(
+                        "'{other}' is not something to group by: expected a comma-separated list of host, paths, tags (or '' for one group)"
+                    ))
+                }
+            }
+        }
+        Ok(g)
+    }
+}
+
+/// One group's key: the host, sorted paths and sorted tags it was grouped by (`None` for
+/// what it was not grouped by).
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct GroupKey {
+    pub host: Option<String>,
+    pub paths: Option<Vec<String>>,
+    pub tags: Option<Vec<String>>,
+}
+
+/// Groups snapshots by what `by` says (restic's default: host and paths).
+pub fn group(snaps: Vec<(Id, Snapshot)>, by: GroupBy) -> Vec<(GroupKey, Vec<(Id, Snapshot)>)> {
     let mut groups: std::collections::BTreeMap<GroupKey, Vec<(Id, Snapshot)>> = Default::default();
     for (id, s) in snaps {
-        let mut paths = s.paths.clone();
-        paths.sort();
-        groups.entry((s.hostname.clone(), paths)).or_default().push((id, s));
+        let sorted = |v: &[String]| {
+            let mut v = v.to_vec();
+            v.sort();
+            v
+        };
+        let key = GroupKey {
+            host: by.host.then(|| s.hostname.clone()),
+            paths: by.paths.then(|| sorted(&s.paths)),
+            tags: by.tags.then(|| sorted(&s.tags)),
+        };
+        groups.entry(key).or_default().push((id, s));
     }
     groups.into_iter().collect()
 }

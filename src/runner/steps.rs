@@ -137,6 +137,7 @@ fn run_prune(ctx: &RunContext, job: &Job) -> Result<StepOutcome> {
             &ForgetOptions {
                 what: ForgetWhat::Policy { policy: job.retention.clone(), tz },
                 job: Some(job.name.clone()),
+                select: Default::default(),
                 dry_run: false,
             },
         )?;

@@ -4,7 +4,7 @@ use crate::cli::args::{ForgetArgs, PruneArgs};
 use crate::cli::context::Context;
 use crate::error::{Error, ExitStatus, Result};
 use crate::jobs::Retention;
-use crate::maintenance::forget::{forget as do_forget, ForgetOptions, ForgetWhat};
+use crate::maintenance::forget::{forget as do_forget, ForgetOptions, ForgetWhat, PolicyScope};
 use crate::maintenance::prune::{prune as do_prune, PruneOptions};
 use crate::util::human_bytes;
 
@@ -20,9 +20,20 @@ pub fn forget(ctx: &Context, a: ForgetArgs) -> Result<ExitStatus> {
         keep_within: a.keep_within.clone(),
         keep_tags: a.keep_tags.clone(),
     };
+    let scope = PolicyScope {
+        host: a.host.clone(),
+        tags: a.tags.clone(),
+        paths: a.paths.clone(),
+        group_by: a.group_by,
+    };
     let what = if !a.ids.is_empty() {
         if !flags.is_empty() {
             return Err(Error::invalid("give either snapshot ids or --keep-* rules to forget, not both"));
+        }
+        if scope.host.is_some() || !scope.tags.is_empty() || !scope.paths.is_empty() {
+            return Err(Error::invalid(
+                "--host, --tag and --path choose what --keep-* rules apply to; with snapshot ids, name only the snapshots to forget",
+            ));
         }
         ForgetWhat::Ids(a.ids.clone())
     } else {
@@ -33,7 +44,8 @@ pub fn forget(ctx: &Context, a: ForgetArgs) -> Result<ExitStatus> {
         let tz = crate::jobs::schedule::parse_tz(&tz_name).map_err(Error::invalid)?;
         ForgetWhat::Policy { policy, tz }
     };
-    let opts = ForgetOptions { what, job: job.as_ref().map(|j| j.name.clone()), dry_run: a.dry_run };
+    let opts =
+        ForgetOptions { what, job: job.as_ref().map(|j| j.name.clone()), select: scope, dry_run: a.dry_run };
     let report = do_forget(&repo, &opts)?;
     if !a.dry_run {
         let register = crate::state::SnapshotRegister::open(&ctx.state_dir(), &repo.id());
@@ -45,7 +57,20 @@ pub fn forget(ctx: &Context, a: ForgetArgs) -> Result<ExitStatus> {
         crate::cli::print_json(&report);
     } else {
         for g in &report.groups {
-            crate::outln!("host {} paths {}:", g.host, g.paths.join(" "));
+            let mut title = Vec::new();
+            if let Some(h) = &g.host {
+                title.push(format!("host {h}"));
+            }
+            if let Some(p) = &g.paths {
+                title.push(format!("paths {}", p.join(" ")));
+            }
+            if let Some(t) = &g.tags {
+                title.push(format!("tags {}", if t.is_empty() { "(none)".to_string() } else { t.join(",") }));
+            }
+            crate::outln!(
+                "{}:",
+                if title.is_empty() { "all snapshots".to_string() } else { title.join(" ") }
+            );
             for d in &g.decisions {
                 crate::outln!(
                     "  {} {} {}",
