@@ -284,3 +284,85 @@ fn forget_rules_apply_to_the_chosen_host_tags_paths_and_groups() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--host, --tag and --path choose what --keep-* rules apply to"), "{err}");
 }
+
+#[test]
+fn restore_overwrite_policies_and_delete_make_the_target_equal_to_the_snapshot() {
+    let (env, src) = setup();
+    env.ok(&["backup", s(&src)]);
+    let target = env.path().join("t");
+    env.ok(&["restore", "latest", "--target", s(&target)]);
+    let root = target.join(src.strip_prefix("/").unwrap());
+    let conf = root.join("etc/other.conf");
+    let set_mtime = |p: &Path, secs: i64| {
+        let t = nix::sys::time::TimeSpec::new(secs, 0);
+        nix::sys::stat::utimensat(None, p, &t, &t, nix::sys::stat::UtimensatFlags::NoFollowSymlink).unwrap();
+    };
+    // Edited after the restore, with an old modification time.
+    std::fs::write(&conf, "b = 3\n").unwrap();
+    set_mtime(&conf, 1_000_000);
+    let restore = |extra: &[&str]| {
+        let mut args = vec!["restore", "latest", "--target", s(&target)];
+        args.extend_from_slice(extra);
+        env.json(&args)
+    };
+    let v = restore(&["--overwrite", "never"]);
+    assert_eq!(std::fs::read_to_string(&conf).unwrap(), "b = 3\n", "never replaces");
+    assert_eq!(v["result"]["files"], 0, "{v}");
+    assert_eq!(v["result"]["skipped"], 6, "5 files and the symlink: {v}");
+    // if-changed rewrites only the edited file: the others match the backup's hash.
+    let v = restore(&["--overwrite", "if-changed"]);
+    assert_eq!(std::fs::read_to_string(&conf).unwrap(), "b = 2\n");
+    assert_eq!((v["result"]["files"].as_u64(), v["result"]["skipped"].as_u64()), (Some(1), Some(5)), "{v}");
+    // if-newer keeps a file edited after the snapshot, and replaces an older one.
+    std::fs::write(&conf, "b = 4\n").unwrap();
+    let v = restore(&["--overwrite", "if-newer"]);
+    assert_eq!(std::fs::read_to_string(&conf).unwrap(), "b = 4\n", "newer than the snapshot: kept {v}");
+    set_mtime(&conf, 1_000_000);
+    restore(&["--overwrite", "if-newer"]);
+    assert_eq!(std::fs::read_to_string(&conf).unwrap(), "b = 2\n", "older: replaced");
+
+    // --delete removes what the snapshot does not hold, only within the selection.
+    std::fs::write(root.join("etc/app/stray.conf"), "x").unwrap();
+    std::fs::create_dir_all(root.join("etc/newdir/deep")).unwrap();
+    std::fs::write(root.join("etc/newdir/deep/f"), "x").unwrap();
+    std::fs::write(root.join("extra.txt"), "x").unwrap();
+    std::fs::write(root.join("skip.tmp"), "x").unwrap();
+    let etc = format!("{}/etc", s(&src));
+    let v = restore(&["--delete", "--dry-run", "--include", &etc]);
+    let would: Vec<&str> =
+        v["result"]["deleted"].as_array().unwrap().iter().map(|d| d.as_str().unwrap()).collect();
+    assert_eq!(would.len(), 2, "{v}");
+    assert!(
+        would.iter().any(|d| d.ends_with("etc/app/stray.conf"))
+            && would.iter().any(|d| d.ends_with("etc/newdir"))
+    );
+    assert!(root.join("etc/app/stray.conf").exists(), "a dry run deletes nothing");
+    restore(&["--delete", "--include", &etc, "--overwrite", "if-changed"]);
+    assert!(!root.join("etc/app/stray.conf").exists() && !root.join("etc/newdir").exists());
+    assert!(root.join("extra.txt").exists(), "outside --include: untouched");
+    restore(&["--delete", "--exclude", "*.tmp"]);
+    assert!(!root.join("extra.txt").exists());
+    assert!(root.join("skip.tmp").exists(), "excluded: untouched");
+    // The target now equals the snapshot, but for the excluded file.
+    let mut got: Vec<String> =
+        files_below(&root).iter().map(|p| p.strip_prefix(&root).unwrap().display().to_string()).collect();
+    got.retain(|p| p != "skip.tmp");
+    assert_eq!(got, ["becomes-dir", "data.bin", "etc/app/main.conf", "etc/other.conf", "gone.txt"]);
+
+    // Damage never replaces the file in place, and --delete never removes it.
+    std::fs::write(&conf, "b = 9\n").unwrap();
+    let (_rt, repo) = open_repo(&env);
+    let index = repo.load_index().unwrap();
+    let (_, snap) = repo.find_snapshot("latest").unwrap();
+    let node = rempart::restore::find_path(&repo, &index, &snap.tree, s(&src.join("etc/other.conf")))
+        .unwrap()
+        .unwrap();
+    let loc = index.lookup(&node.content[0]).unwrap();
+    let h = loc.pack.id.to_hex();
+    flip_byte(&Path::new(&env.repo).join("data").join(&h[..2]).join(&h), u64::from(loc.entry.offset) + 20);
+    let (code, out, _) = env.run(&["restore", "latest", "--target", s(&target), "--delete"]);
+    assert_eq!(code, 4, "{out}");
+    assert!(out.contains("DAMAGED") && out.contains("other.conf"), "{out}");
+    assert_eq!(std::fs::read_to_string(&conf).unwrap(), "b = 9\n", "the file in place stays: {out}");
+    assert!(!root.join("etc/.other.conf.rempart-partial").exists(), "{out}");
+}

@@ -548,6 +548,15 @@ pub struct RestoreArgs {
     /// Say what would be restored (files, folders, bytes); write nothing.
     #[arg(long, short = 'n')]
     pub dry_run: bool,
+    /// What to do with what is already in the target: always replace it, only if-changed
+    /// (content checked against the backup's hash), only if-newer (by modification time), or
+    /// never. A file that cannot be restored intact never replaces the one in place.
+    #[arg(long, value_enum, default_value = "always")]
+    pub overwrite: crate::restore::Overwrite,
+    /// Make the target equal to the snapshot: remove what it holds and the snapshot does not
+    /// (only within --include, never what --exclude leaves out).
+    #[arg(long)]
+    pub delete: bool,
     /// Parallel pack readers (default: cores; at least 8 on S3).
     #[arg(long)]
     pub threads: Option<usize>,

@@ -8,7 +8,9 @@
 //! stop the rest.
 
 pub(crate) mod database;
+pub(crate) mod extraneous;
 pub(crate) mod metadata;
+pub mod overwrite;
 pub(crate) mod select;
 pub(crate) mod stream;
 pub(crate) mod writer;
@@ -29,6 +31,7 @@ use crate::repo::snapshot::Snapshot;
 use crate::repo::tree::{Node, NodeKind};
 use crate::repo::walk::{show, walk, WalkItem};
 use crate::repo::Repository;
+pub use overwrite::Overwrite;
 use writer::{BatchWriter, FileTask};
 
 const BATCH_FILES: usize = 20_000;
@@ -49,6 +52,10 @@ pub struct RestoreOptions {
     pub excludes: Vec<String>,
     /// Walk and count what would be restored; write nothing.
     pub dry_run: bool,
+    /// What to do with entries already in the target.
+    pub overwrite: Overwrite,
+    /// Remove what the target holds and the snapshot does not (within the selection).
+    pub delete: bool,
     pub threads: Option<usize>,
     pub counters: Arc<RestoreCounters>,
     pub cancel: Arc<AtomicBool>,
@@ -61,6 +68,8 @@ impl RestoreOptions {
             includes: vec![],
             excludes: vec![],
             dry_run: false,
+            overwrite: Overwrite::Always,
+            delete: false,
             threads: None,
             counters: Arc::new(RestoreCounters::default()),
             cancel: Arc::new(AtomicBool::new(false)),
@@ -81,6 +90,10 @@ pub struct RestoreResult {
     pub dirs: u64,
     pub other: u64,
     pub bytes: u64,
+    /// Entries left as they were (`--overwrite`).
+    pub skipped: u64,
+    /// Paths removed from the target (`--delete`), or that would be in a dry run.
+    pub deleted: Vec<String>,
     pub damaged: Vec<Damaged>,
     pub warnings: Vec<String>,
     pub duration_secs: f64,
@@ -140,6 +153,9 @@ pub fn restore_with_index(
     let mut found_any = !selection.is_partial();
     // A partial restore creates the folders above what it takes only as needed.
     let mut made: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
+    // With --delete: every path the snapshot puts in the target (and their damaged copies).
+    let mut keep: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
+    let keys = repo.keys();
 
     let flush = |batch: &mut Vec<FileTask>, result: &mut RestoreResult| -> Result<()> {
         let out = writer.run(std::mem::take(batch))?;
@@ -167,6 +183,23 @@ pub fn restore_with_index(
                 }
                 found_any = true;
                 let dest = opts.target.join(std::ffi::OsStr::from_bytes(&path[1..]));
+                if opts.delete {
+                    if node.kind == NodeKind::File {
+                        keep.insert(writer::damaged_path(&dest));
+                    }
+                    keep.insert(dest.clone());
+                }
+                // A hard link's later paths are decided with the first one, below.
+                let later_link = node.kind == NodeKind::File
+                    && node.links > 1
+                    && first_link.contains_key(&(node.device, node.inode));
+                if !later_link && !overwrite::should_write(opts.overwrite, &dest, node, keys) {
+                    result.skipped += 1;
+                    if node.kind == NodeKind::File && node.links > 1 {
+                        first_link.insert((node.device, node.inode), dest);
+                    }
+                    return Ok(true);
+                }
                 if opts.dry_run {
                     match node.kind {
                         NodeKind::Dir => result.dirs += 1,
@@ -246,11 +279,28 @@ pub fn restore_with_index(
         )));
     }
     if opts.dry_run {
+        if opts.delete {
+            let swept = extraneous::sweep(&opts.target, &selection, &keep, true);
+            result.deleted = swept.removed.iter().map(|p| p.display().to_string()).collect();
+        }
         result.duration_secs = started.elapsed().as_secs_f64();
         return Ok(result);
     }
     for (dest, key) in links {
         let first = &first_link[&key];
+        if opts.overwrite != Overwrite::Always {
+            let same = |a: &Path, b: &Path| {
+                use std::os::unix::fs::MetadataExt;
+                match (std::fs::symlink_metadata(a), std::fs::symlink_metadata(b)) {
+                    (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+                    _ => false,
+                }
+            };
+            if same(first, &dest) || (opts.overwrite == Overwrite::Never && dest.symlink_metadata().is_ok()) {
+                result.skipped += 1;
+                continue;
+            }
+        }
         let _ = std::fs::remove_file(&dest);
         if let Err(e) = std::fs::hard_link(first, &dest) {
             result.damaged.push(Damaged {
@@ -260,6 +310,11 @@ pub fn restore_with_index(
         } else {
             result.files += 1;
         }
+    }
+    if opts.delete {
+        let swept = extraneous::sweep(&opts.target, &selection, &keep, false);
+        result.deleted = swept.removed.iter().map(|p| p.display().to_string()).collect();
+        result.warnings.extend(swept.errors);
     }
     for (dest, node) in dirs.iter().rev() {
         result.warnings.extend(metadata::apply(dest, node, chown));

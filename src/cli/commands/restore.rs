@@ -42,6 +42,8 @@ pub fn run(ctx: &Context, a: RestoreArgs) -> Result<ExitStatus> {
     opts.includes = a.includes;
     opts.excludes = a.excludes;
     opts.dry_run = a.dry_run;
+    opts.overwrite = a.overwrite;
+    opts.delete = a.delete;
     opts.threads = a.threads;
     opts.cancel = crate::cli::cancel_on_signal(ctx);
     let c = opts.counters.clone();
@@ -72,6 +74,12 @@ pub fn run(ctx: &Context, a: RestoreArgs) -> Result<ExitStatus> {
                 id.short(),
                 opts.target.display()
             );
+            if result.skipped > 0 {
+                crate::outln!("{} entries already there would be left as they are", result.skipped);
+            }
+            for d in &result.deleted {
+                crate::outln!("would delete '{d}' (not in the snapshot)");
+            }
         }
         return Ok(ExitStatus::Success);
     }
@@ -100,6 +108,24 @@ pub fn run(ctx: &Context, a: RestoreArgs) -> Result<ExitStatus> {
                 human_bytes(result.bytes),
                 human_duration(std::time::Duration::from_secs_f64(result.duration_secs))
             );
+        }
+        if result.skipped > 0 && !ctx.global.quiet {
+            let why = match opts.overwrite {
+                crate::restore::Overwrite::IfChanged => "their content matches the backup's hash",
+                crate::restore::Overwrite::IfNewer => {
+                    "they are as new as the snapshot's or newer (not checked)"
+                }
+                _ => "--overwrite never (not checked)",
+            };
+            crate::outln!("{} entries already there were left as they are: {why}", result.skipped);
+        }
+        if !result.deleted.is_empty() && !ctx.global.quiet {
+            crate::outln!("deleted {} paths the snapshot does not hold", result.deleted.len());
+            if ctx.global.verbose > 0 {
+                for d in &result.deleted {
+                    crate::outln!("  deleted '{d}'");
+                }
+            }
         }
         for d in &result.damaged {
             crate::outln!("DAMAGED '{}': {}", d.path, d.error);
