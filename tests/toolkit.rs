@@ -366,3 +366,95 @@ fn restore_overwrite_policies_and_delete_make_the_target_equal_to_the_snapshot()
     assert_eq!(std::fs::read_to_string(&conf).unwrap(), "b = 9\n", "the file in place stays: {out}");
     assert!(!root.join("etc/.other.conf.rempart-partial").exists(), "{out}");
 }
+
+#[test]
+fn backup_inputs_lists_markers_sizes_and_stdin() {
+    let (env, src) = setup();
+    // A cache folder (valid tag), a fake tag, a marker, a big file.
+    let cache = src.join("cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    std::fs::write(cache.join("CACHEDIR.TAG"), "Signature: 8a477f597d28d172789f06886806bc55\n").unwrap();
+    std::fs::write(cache.join("blob"), "cached").unwrap();
+    let fake = src.join("fake");
+    std::fs::create_dir_all(&fake).unwrap();
+    std::fs::write(fake.join("CACHEDIR.TAG"), "not a tag").unwrap();
+    std::fs::write(fake.join("kept"), "x").unwrap();
+    let private = src.join("private");
+    std::fs::create_dir_all(&private).unwrap();
+    std::fs::write(private.join(".nobackup"), "").unwrap();
+    std::fs::write(private.join("secret"), "x").unwrap();
+    let patterns = env.path().join("excludes.txt");
+    std::fs::write(&patterns, "# build output\n*.conf\n\n").unwrap();
+    let list = env.path().join("list");
+    std::fs::write(&list, format!("{}\n# not this\n{}\n", s(&src.join("etc")), s(&src.join("cache"))))
+        .unwrap();
+    let v = env.json(&[
+        "backup",
+        s(&src),
+        "--exclude-caches",
+        "--exclude-if-present",
+        ".nobackup",
+        "--exclude-larger-than",
+        "1M",
+        "--exclude-file",
+        s(&patterns),
+    ]);
+    assert_eq!(v["status"], "success", "{v}");
+    let names: Vec<String> = env
+        .ok(&["ls", "latest"])
+        .lines()
+        .filter_map(|l| l.split_whitespace().last().map(str::to_string))
+        .collect();
+    let has = |p: &str| names.iter().any(|n| n.ends_with(p));
+    assert!(has("cache/CACHEDIR.TAG") && !has("cache/blob"), "a tagged cache keeps its tag only: {names:?}");
+    assert!(has("fake/kept"), "a tag without the signature excludes nothing: {names:?}");
+    assert!(has("private/.nobackup") && !has("private/secret"), "{names:?}");
+    assert!(!has("data.bin"), "larger than 1M: {names:?}");
+    assert!(!has("main.conf") && !has("other.conf"), "patterns from the file: {names:?}");
+    assert!(has("gone.txt"));
+
+    // --files-from: the listed paths (comments skipped), and NUL-separated with -0.
+    let v = env.json(&["backup", "--files-from", s(&list)]);
+    assert_eq!(
+        v["summary"]["files_new"].as_u64().unwrap() + v["summary"]["files_unmodified"].as_u64().unwrap(),
+        4,
+        "{v}"
+    );
+    std::fs::write(&list, format!("{}\0{}\0", s(&src.join("gone.txt")), s(&src.join("becomes-dir"))))
+        .unwrap();
+    let snap = env.json(&["backup", "--files-from", s(&list), "-0"]);
+    assert_eq!(snap["status"], "success");
+    let all = env.json(&["snapshots"]);
+    let newest = all.as_array().unwrap().iter().find(|x| x["id"] == snap["snapshot"]).unwrap();
+    assert_eq!(newest["paths"].as_array().unwrap().len(), 2, "{newest}");
+    std::fs::write(&list, "# nothing\n").unwrap();
+    let (code, _, err) = env.run(&["backup", "--files-from", s(&list)]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("lists no path"), "{err}");
+    let (code, _, err) = env.run(&["backup", s(&src), "--exclude-larger-than", "lots"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("'lots' is not a size"), "{err}");
+
+    // --stdin: one file, restored byte for byte.
+    let data = random_bytes(9, 300_000);
+    let mut child = env
+        .std_cmd()
+        .args(["--json", "backup", "--stdin", "--stdin-filename", "db.sql"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), &data).unwrap();
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["source"]["kind"], "stdin", "{v}");
+    let dumped = env.cmd().args(["dump", "latest", "/db.sql"]).output().unwrap();
+    assert_eq!(dumped.stdout, data);
+    let (code, _, err) = env.run(&["backup", "--stdin", "--stdin-filename", "a/b"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("expected a plain file name"), "{err}");
+    let (code, _, err) = env.run(&["backup", "--stdin", s(&src)]);
+    assert_eq!(code, 2, "--stdin with paths: {err}");
+}

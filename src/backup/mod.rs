@@ -15,6 +15,7 @@
 pub(crate) mod adopt;
 pub(crate) mod commit;
 pub(crate) mod database;
+pub(crate) mod filters;
 pub(crate) mod fsmeta;
 pub(crate) mod shared;
 pub(crate) mod stream;
@@ -37,7 +38,7 @@ use crate::repo::snapshot::{Snapshot, SourceInfo};
 use crate::repo::Repository;
 use shared::{Counters, Shared};
 use uploader::Uploader;
-use walker::{absolute, Excludes, SourceTrie, Walker};
+use walker::{absolute, SourceTrie, Walker};
 use workers::WorkerState;
 
 /// Which snapshot a backup compares against to skip unchanged files.
@@ -56,6 +57,12 @@ pub enum ParentChoice {
 pub struct BackupOptions {
     pub paths: Vec<PathBuf>,
     pub excludes: Vec<String>,
+    /// Marker files (`NAME` or `NAME:HEADER`) whose folder is kept with the marker alone.
+    pub exclude_if_present: Vec<String>,
+    /// Leave out the contents of folders tagged with a valid `CACHEDIR.TAG`.
+    pub exclude_caches: bool,
+    /// Leave out regular files larger than this many bytes.
+    pub exclude_larger_than: Option<u64>,
     pub tags: Vec<String>,
     pub hostname: Option<String>,
     pub one_file_system: bool,
@@ -79,6 +86,9 @@ impl BackupOptions {
         BackupOptions {
             paths,
             excludes: vec![],
+            exclude_if_present: vec![],
+            exclude_caches: false,
+            exclude_larger_than: None,
             tags: vec![],
             hostname: None,
             one_file_system: false,
@@ -203,7 +213,12 @@ pub fn backup(repo: &Repository, opts: &BackupOptions) -> Result<BackupResult> {
     paths.sort();
     paths.dedup();
     let path_strings: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-    let excludes = Excludes::new(&opts.excludes)?;
+    let filters = filters::Filters::new(
+        &opts.excludes,
+        &opts.exclude_if_present,
+        opts.exclude_caches,
+        opts.exclude_larger_than,
+    )?;
     let hostname = opts.hostname.clone().unwrap_or_else(crate::util::hostname);
 
     let lock = repo.lock(LockKind::Backup, "backup")?;
@@ -251,7 +266,7 @@ pub fn backup(repo: &Repository, opts: &BackupOptions) -> Result<BackupResult> {
             .name("backup-walker".into())
             .stack_size(64 << 20)
             .spawn(move || {
-                let mut w = Walker::new(shared, job_tx, tree_tx, excludes, one_fs);
+                let mut w = Walker::new(shared, job_tx, tree_tx, filters, one_fs);
                 let slot = if trie.is_source {
                     w.walk_dir(std::path::Path::new("/"), parent_tree.as_ref(), root_dev)
                 } else {

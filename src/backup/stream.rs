@@ -27,6 +27,36 @@ use crate::repo::Repository;
 
 pub use crate::sources::dump::DumpItem as StreamItem;
 
+/// Backs up stdin as one file named `name` (`rempart backup --stdin`): a snapshot of kind
+/// `stdin` whose one file restores as `/NAME`.
+///
+/// # Errors
+/// `InvalidInput` for a name that is not a plain file name; read and storage errors (no
+/// snapshot then).
+pub fn backup_stdin(repo: &Repository, opts: &BackupOptions, name: &str) -> Result<BackupResult> {
+    if name.is_empty() || name.contains('/') || name == "." || name == ".." || name.contains('\0') {
+        return Err(Error::invalid(format!(
+            "--stdin-filename '{name}': expected a plain file name (no '/'), like db.sql"
+        )));
+    }
+    let item = StreamItem {
+        name: name.to_string(),
+        database: String::new(),
+        format: "stdin".into(),
+        open: Box::new(|| {
+            Ok(crate::sources::dump::DumpStream {
+                reader: Box::new(std::io::stdin()),
+                process: None,
+                keep_alive: None,
+            })
+        }),
+    };
+    let source = SourceInfo { kind: "stdin".into(), ..Default::default() };
+    let mut opts = opts.clone();
+    opts.paths = vec![std::path::PathBuf::from(format!("/{name}"))];
+    backup_streams(repo, &opts, vec![item], source)
+}
+
 /// Stores `items` and writes a snapshot with `source` (its `dumps` are filled in here).
 ///
 /// # Errors
@@ -152,7 +182,11 @@ pub fn backup_streams(
         time,
         hostname: opts.hostname.clone().unwrap_or_else(crate::util::hostname),
         username: crate::util::username(),
-        paths: vec![source.url.clone().unwrap_or_default()],
+        // A database's URL; stdin's `/NAME`.
+        paths: match &source.url {
+            Some(u) => vec![u.clone()],
+            None => opts.paths.iter().map(|p| p.display().to_string()).collect(),
+        },
         tags: opts.tags.clone(),
         tree: root,
         parent: None,

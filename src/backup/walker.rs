@@ -110,7 +110,7 @@ pub struct Walker {
     pub jobs: Sender<Job>,
     pub trees: Sender<PendingDir>,
     pub names: NameCache,
-    pub excludes: Excludes,
+    pub filters: super::filters::Filters,
     pub one_file_system: bool,
     pub errors: Vec<EntryError>,
     next_slot: usize,
@@ -121,7 +121,7 @@ impl Walker {
         shared: Arc<Shared>,
         jobs: Sender<Job>,
         trees: Sender<PendingDir>,
-        excludes: Excludes,
+        filters: super::filters::Filters,
         one_file_system: bool,
     ) -> Walker {
         Walker {
@@ -129,7 +129,7 @@ impl Walker {
             jobs,
             trees,
             names: NameCache::default(),
-            excludes,
+            filters,
             one_file_system,
             errors: Vec::new(),
             next_slot: 0,
@@ -269,10 +269,15 @@ impl Walker {
             Err(e) => self.skip(path, format!("cannot list folder: {e}")),
         }
         names.sort();
+        if let Some(marker) = self.filters.marker_in(path) {
+            // Kept with its marker alone, so a restore shows why it is empty.
+            let marker = marker.name.clone();
+            names.retain(|n| *n == marker);
+        }
         let mut entries = Vec::with_capacity(names.len());
         for name in names {
             let child = path.join(std::ffi::OsStr::from_bytes(&name));
-            if self.excludes.matches(&child, &name) {
+            if self.filters.patterns.matches(&child, &name) {
                 continue;
             }
             let meta = match std::fs::symlink_metadata(&child) {
@@ -282,6 +287,9 @@ impl Walker {
                     continue;
                 }
             };
+            if meta.is_file() && self.filters.larger_than.is_some_and(|limit| meta.len() > limit) {
+                continue;
+            }
             if let Some(e) = self.entry(&child, &name, &meta, parent, root_dev)? {
                 entries.push(e);
             }

@@ -396,8 +396,34 @@ pub struct InitArgs {
 pub struct BackupArgs {
     /// Files and folders to back up, or database URLs (`postgres://USER@HOST:PORT/DB[,DB]`,
     /// mysql://USER@HOST:PORT/DB, sqlite:///PATH; a path of '/' means every database).
-    #[arg(required = true)]
+    #[arg(required_unless_present_any = ["files_from", "stdin"])]
     pub paths: Vec<String>,
+    /// Also back up the paths listed in FILE ('-' for stdin): one per line ('#' comments and
+    /// blank lines skipped), or NUL-separated with -0.
+    #[arg(long, value_name = "FILE")]
+    pub files_from: Vec<PathBuf>,
+    /// --files-from lists are separated by NUL bytes (find -print0).
+    #[arg(short = '0', long = "null", requires = "files_from")]
+    pub null: bool,
+    /// Leave out what matches the globs in FILE (one per line, '#' comments) (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub exclude_file: Vec<PathBuf>,
+    /// Leave out the contents of folders tagged with a valid CACHEDIR.TAG (the tag is kept).
+    #[arg(long)]
+    pub exclude_caches: bool,
+    /// Leave out the contents of folders holding a file NAME (and, with :HEADER, starting with
+    /// HEADER); the marker itself is kept (repeatable).
+    #[arg(long, value_name = "NAME[:HEADER]")]
+    pub exclude_if_present: Vec<String>,
+    /// Leave out regular files larger than SIZE (like 100M, 2G).
+    #[arg(long, value_name = "SIZE", value_parser = crate::backup::filters::parse_size)]
+    pub exclude_larger_than: Option<u64>,
+    /// Back up what is read from stdin as one file (named by --stdin-filename).
+    #[arg(long, conflicts_with_all = ["paths", "files_from"])]
+    pub stdin: bool,
+    /// The name of the --stdin file in the snapshot.
+    #[arg(long, default_value = "stdin", value_name = "NAME", requires = "stdin")]
+    pub stdin_filename: String,
     /// File holding the database password (first line); never put it in the URL.
     #[arg(long, env = "REMPART_DB_PASSWORD_FILE")]
     pub db_password_file: Option<PathBuf>,

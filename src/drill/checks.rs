@@ -387,10 +387,15 @@ fn spot_check(
         }
         Ok(true)
     })?;
-    let excludes = crate::backup::walker::Excludes::new(&job.exclude)?;
+    let filters = crate::backup::filters::Filters::new(
+        &job.exclude,
+        &job.exclude_if_present,
+        job.exclude_caches,
+        job.exclude_larger_than,
+    )?;
     let mut live = 0u64;
     for p in snap.paths.iter() {
-        count_files(Path::new(p), &excludes, &mut live);
+        count_files(Path::new(p), &filters, &mut live);
     }
     let in_snap = files.len() as u64;
     let count_diff = (in_snap as f64 - live as f64).abs() * 100.0 / (in_snap.max(1) as f64);
@@ -424,18 +429,28 @@ fn spot_check(
     Ok((name, ok, detail))
 }
 
-fn count_files(p: &Path, ex: &crate::backup::walker::Excludes, n: &mut u64) {
+/// Counts the regular files below `p` that a backup with `filters` would take.
+fn count_files(p: &Path, filters: &crate::backup::filters::Filters, n: &mut u64) {
     let Ok(m) = std::fs::symlink_metadata(p) else { return };
     if m.is_file() {
         *n += 1;
     } else if m.is_dir() {
+        let marker = filters.marker_in(p).map(|m| m.name.clone());
         if let Ok(rd) = std::fs::read_dir(p) {
             for e in rd.flatten() {
                 let path = e.path();
-                if ex.matches(&path, e.file_name().as_encoded_bytes()) {
+                let name = e.file_name();
+                if marker.as_ref().is_some_and(|m| m.as_slice() != name.as_encoded_bytes())
+                    || filters.patterns.matches(&path, name.as_encoded_bytes())
+                {
                     continue;
                 }
-                count_files(&path, ex, n);
+                let too_big = filters.larger_than.is_some_and(|limit| {
+                    std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file() && m.len() > limit)
+                });
+                if !too_big {
+                    count_files(&path, filters, n);
+                }
             }
         }
     }

@@ -89,6 +89,12 @@ pub struct Job {
     pub file: PathBuf,
     pub sources: Vec<Source>,
     pub exclude: Vec<String>,
+    /// Leave out the contents of folders with a valid CACHEDIR.TAG.
+    pub exclude_caches: bool,
+    /// Marker files (`NAME[:HEADER]`) whose folder is kept with the marker alone.
+    pub exclude_if_present: Vec<String>,
+    /// Leave out regular files larger than this many bytes.
+    pub exclude_larger_than: Option<u64>,
     pub tags: Vec<String>,
     pub host: Option<String>,
     pub one_file_system: bool,

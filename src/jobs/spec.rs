@@ -19,6 +19,11 @@ struct RawJob {
     #[serde(default)]
     exclude: Vec<String>,
     #[serde(default)]
+    exclude_caches: bool,
+    #[serde(default)]
+    exclude_if_present: Vec<String>,
+    exclude_larger_than: Option<Spanned<String>>,
+    #[serde(default)]
     tags: Vec<String>,
     host: Option<String>,
     #[serde(default)]
@@ -474,6 +479,26 @@ pub fn parse_job(file: &Path, text: &str, defaults: &Defaults) -> Result<Job, Ve
         server_password_file: raw.drill.server_password_file.as_ref().map(|p| cx.path(p.get_ref())),
         checks: raw.drill.checks.clone(),
     };
+    let exclude_larger_than = match &raw.exclude_larger_than {
+        Some(v) => match crate::backup::filters::parse_size(v.get_ref()) {
+            Ok(n) => Some(n),
+            Err(e) => {
+                cx.err(v, "exclude_larger_than", e);
+                None
+            }
+        },
+        None => None,
+    };
+    for m in &raw.exclude_if_present {
+        if let Err(e) = crate::backup::filters::Marker::parse(m) {
+            cx.errors.push(JobError {
+                file: file.to_path_buf(),
+                line: None,
+                key: Some("exclude_if_present".into()),
+                message: e.to_string(),
+            });
+        }
+    }
     if !cx.errors.is_empty() {
         return Err(cx.errors);
     }
@@ -482,6 +507,9 @@ pub fn parse_job(file: &Path, text: &str, defaults: &Defaults) -> Result<Job, Ve
         file: crate::backup::walker::absolute(file).unwrap_or_else(|_| file.to_path_buf()),
         sources,
         exclude: raw.exclude,
+        exclude_caches: raw.exclude_caches,
+        exclude_if_present: raw.exclude_if_present,
+        exclude_larger_than,
         tags: raw.tags,
         host: raw.host,
         one_file_system: raw.one_file_system,
@@ -524,5 +552,33 @@ mod normalized_hash_tests {
         let b = "# a comment\nsources = [ \"/srv\" ]   # inline\nname=\"j\"\n\n[retention]\nkeep_daily = 7\n";
         assert_eq!(normalized_hash(a), normalized_hash(b));
         assert_ne!(normalized_hash(a), normalized_hash(&a.replace('7', "8")));
+    }
+}
+
+#[cfg(test)]
+mod filter_settings_tests {
+    use super::parse_job;
+
+    #[test]
+    fn backup_filters_are_read_and_bad_values_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("j.toml");
+        let defaults = crate::jobs::Defaults::new(dir.path(), dir.path(), None);
+        let text = "name = \"j\"\nsources = [\"/\"]\nexclude_caches = true\nexclude_if_present = [\".nobackup\"]\nexclude_larger_than = \"2G\"\n";
+        let job = parse_job(&file, text, &defaults).unwrap();
+        assert!(job.exclude_caches);
+        assert_eq!(job.exclude_if_present, [".nobackup"]);
+        assert_eq!(job.exclude_larger_than, Some(2 << 30));
+        let bad = text.replace("2G", "huge").replace(".nobackup", "a/b");
+        let errors = parse_job(&file, &bad, &defaults).unwrap_err();
+        let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        assert!(
+            text.iter().any(|e| e.contains("exclude_larger_than") && e.contains("'huge' is not a size")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter().any(|e| e.contains("exclude_if_present") && e.contains("without '/'")),
+            "{text:?}"
+        );
     }
 }

@@ -34,6 +34,9 @@ fn run_backup(ctx: &RunContext, job: &Job) -> Result<StepOutcome> {
     for source in &job.sources {
         let mut opts = BackupOptions::new(vec![]);
         opts.excludes = job.exclude.clone();
+        opts.exclude_caches = job.exclude_caches;
+        opts.exclude_if_present = job.exclude_if_present.clone();
+        opts.exclude_larger_than = job.exclude_larger_than;
         opts.tags = job.tags.clone();
         opts.hostname = job.host.clone();
         opts.one_file_system = job.one_file_system;

@@ -9,7 +9,21 @@ use crate::error::{ExitStatus, Result};
 use crate::id::Id;
 use crate::util::{human_bytes, human_duration};
 
-pub fn run(ctx: &Context, a: BackupArgs) -> Result<ExitStatus> {
+pub fn run(ctx: &Context, mut a: BackupArgs) -> Result<ExitStatus> {
+    for f in &a.files_from {
+        let listed = crate::backup::filters::read_files_from(f, a.null)?;
+        if listed.is_empty() {
+            return Err(crate::Error::invalid(format!(
+                "--files-from '{}' lists no path; expected one path per line{}",
+                f.display(),
+                if a.null { " (NUL-separated with -0)" } else { "" }
+            )));
+        }
+        a.paths.extend(listed.iter().map(|p| p.to_string_lossy().into_owned()));
+    }
+    for f in &a.exclude_file {
+        a.excludes.extend(crate::backup::filters::read_pattern_file(f)?);
+    }
     let db_urls: Vec<&String> = a.paths.iter().filter(|p| crate::sources::is_db_url(p)).collect();
     if !db_urls.is_empty() && db_urls.len() != a.paths.len() {
         return Err(crate::Error::invalid(
@@ -20,6 +34,9 @@ pub fn run(ctx: &Context, a: BackupArgs) -> Result<ExitStatus> {
     let repo = ctx.open()?;
     let mut opts = BackupOptions::new(a.paths.iter().map(std::path::PathBuf::from).collect());
     opts.excludes = a.excludes;
+    opts.exclude_if_present = a.exclude_if_present;
+    opts.exclude_caches = a.exclude_caches;
+    opts.exclude_larger_than = a.exclude_larger_than;
     opts.tags = a.tags;
     opts.hostname = a.host;
     opts.one_file_system = a.one_file_system;
@@ -43,6 +60,13 @@ pub fn run(ctx: &Context, a: BackupArgs) -> Result<ExitStatus> {
             human_bytes(Counters::get(&c.bytes_added))
         )
     });
+    if a.stdin {
+        progress.finish();
+        let r = crate::backup::stream::backup_stdin(&repo, &opts, &a.stdin_filename)?;
+        crate::state::SnapshotRegister::open(&ctx.state_dir(), &repo.id()).added(&r.snapshot_id)?;
+        print_result(ctx, &r);
+        return Ok(r.status());
+    }
     if !urls.is_empty() {
         progress.finish();
         let auth = crate::sources::DbAuth { password_file: a.db_password_file.clone() };
@@ -70,15 +94,15 @@ fn print_result(ctx: &Context, result: &crate::backup::BackupResult) {
     if !result.snapshot.source.dumps.is_empty() && !ctx.global.json && !ctx.global.quiet {
         let src = &result.snapshot.source;
         crate::outln!(
-            "snapshot {} saved: {} from {} ({})",
+            "snapshot {} saved: {} from {}{}",
             result.snapshot_id.short(),
             src.dumps
                 .iter()
                 .map(|d| format!("{} {}", d.path.trim_start_matches('/'), human_bytes(d.size)))
                 .collect::<Vec<_>>()
                 .join(", "),
-            src.url.clone().unwrap_or_default(),
-            src.server_version.clone().unwrap_or_default()
+            src.url.clone().unwrap_or_else(|| src.kind.clone()),
+            src.server_version.as_ref().map(|v| format!(" ({v})")).unwrap_or_default()
         );
         crate::outln!(
             "added {} ({} stored) in {}",
