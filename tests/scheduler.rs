@@ -756,3 +756,31 @@ fn under_systemd_the_daemon_says_ready_feeds_the_watchdog_and_says_stopping() {
     }
     assert!(daemon.wait().unwrap().success());
 }
+
+#[test]
+fn a_jobs_nice_and_ionice_reach_its_step_and_hooks_only() {
+    let env = Env::new();
+    let src = env.path().join("data");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("a.txt"), b"hello").unwrap();
+    let seen = env.path().join("priority");
+    let job = format!(
+        "name = \"low\"\nsources = [\"{}\"]\nrepository = \"{}\"\npassword_file = \"../keys/low.pass\"\n\
+         nice = 7\nionice = \"idle\"\n[hooks]\nbefore = \"cut -d' ' -f19 /proc/$$/stat > {s}; ionice -p $$ >> {s}\"\n",
+        src.display(),
+        env.repo,
+        s = seen.display()
+    );
+    let dir = jobs_dir(&env, &[("low.toml", job.clone())]);
+    let (code, out, err) = with_jobs(&env, &dir, &["run", "low"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let got = std::fs::read_to_string(&seen).unwrap();
+    let mut lines = got.lines();
+    assert_eq!(lines.next(), Some("7"), "{got}");
+    assert_eq!(lines.next(), Some("idle"), "{got}");
+    // A bad setting is named with its file and key.
+    std::fs::write(dir.join("low.toml"), job.replace("nice = 7", "nice = 40")).unwrap();
+    let (code, _, err) = with_jobs(&env, &dir, &["run", "low"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("nice") && err.contains("expected -20 (highest) to 19 (lowest)"), "{err}");
+}

@@ -458,3 +458,26 @@ fn backup_inputs_lists_markers_sizes_and_stdin() {
     let (code, _, err) = env.run(&["backup", "--stdin", s(&src)]);
     assert_eq!(code, 2, "--stdin with paths: {err}");
 }
+
+#[test]
+fn bandwidth_limits_hold_the_rate_down() {
+    let env = Env::new();
+    env.ok(&["init"]);
+    let src = env.path().join("big");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("random"), random_bytes(21, 10 << 20)).unwrap();
+    // 10 MiB at 1024 KiB/s: at least 9 s (a lower bound only; the machine may be slower).
+    let started = std::time::Instant::now();
+    env.ok(&["backup", s(&src), "--limit-upload", "1024"]);
+    let took = started.elapsed();
+    assert!(took >= std::time::Duration::from_secs(9), "uploaded 10 MiB in {took:?}");
+    let started = std::time::Instant::now();
+    let target = env.path().join("t");
+    env.ok(&["restore", "latest", "--target", s(&target), "--limit-download", "4096"]);
+    let took = started.elapsed();
+    assert!(took >= std::time::Duration::from_secs(2), "downloaded 10 MiB at 4 MiB/s in {took:?}");
+    assert_eq!(
+        std::fs::read(target.join(src.strip_prefix("/").unwrap()).join("random")).unwrap().len(),
+        10 << 20
+    );
+}

@@ -64,6 +64,24 @@ pub struct GlobalArgs {
     /// prune running meanwhile elsewhere could delete data being read.
     #[arg(long, global = true, help_heading = "Global options")]
     pub no_lock: bool,
+    /// Limit uploads to the repository to this many KiB/s.
+    #[arg(
+        long,
+        env = "REMPART_LIMIT_UPLOAD",
+        value_name = "KIB_S",
+        global = true,
+        help_heading = "Global options"
+    )]
+    pub limit_upload: Option<u64>,
+    /// Limit downloads from the repository to this many KiB/s.
+    #[arg(
+        long,
+        env = "REMPART_LIMIT_DOWNLOAD",
+        value_name = "KIB_S",
+        global = true,
+        help_heading = "Global options"
+    )]
+    pub limit_download: Option<u64>,
     /// Print only errors.
     #[arg(short, long, global = true, help_heading = "Global options")]
     pub quiet: bool,

@@ -59,7 +59,12 @@ impl Context {
     pub fn storage(&self) -> Result<BlockingStorage> {
         let url = self.repo_url()?;
         let _guard = self.runtime.enter();
-        Ok(BlockingStorage::new(crate::storage::open_url(&url)?, self.runtime.handle().clone()))
+        let inner = crate::storage::throttle(
+            crate::storage::open_url(&url)?,
+            self.global.limit_upload,
+            self.global.limit_download,
+        );
+        Ok(BlockingStorage::new(inner, self.runtime.handle().clone()))
     }
 
     /// The jobs of the jobs folder, validated (file errors only; see `jobs validate`).

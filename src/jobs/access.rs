@@ -31,6 +31,7 @@ pub fn job_storage(job: &Job, handle: &tokio::runtime::Handle) -> Result<Blockin
         }
         None => crate::storage::open_url(&job.repository)?,
     };
+    let inner = crate::storage::throttle(inner, job.limit_upload, job.limit_download);
     Ok(BlockingStorage::new(inner, handle.clone()))
 }
 

@@ -95,6 +95,11 @@ pub struct Job {
     pub exclude_if_present: Vec<String>,
     /// Leave out regular files larger than this many bytes.
     pub exclude_larger_than: Option<u64>,
+    /// Bandwidth limits to and from the repository, KiB/s.
+    pub limit_upload: Option<u64>,
+    pub limit_download: Option<u64>,
+    /// CPU and I/O priority of the job's steps.
+    pub priority: crate::runner::priority::Priority,
     pub tags: Vec<String>,
     pub host: Option<String>,
     pub one_file_system: bool,

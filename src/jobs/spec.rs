@@ -23,6 +23,10 @@ struct RawJob {
     #[serde(default)]
     exclude_if_present: Vec<String>,
     exclude_larger_than: Option<Spanned<String>>,
+    limit_upload: Option<u64>,
+    limit_download: Option<u64>,
+    nice: Option<Spanned<i32>>,
+    ionice: Option<Spanned<String>>,
     #[serde(default)]
     tags: Vec<String>,
     host: Option<String>,
@@ -489,6 +493,24 @@ pub fn parse_job(file: &Path, text: &str, defaults: &Defaults) -> Result<Job, Ve
         },
         None => None,
     };
+    let mut priority = crate::runner::priority::Priority::default();
+    if let Some(n) = &raw.nice {
+        if (-20..=19).contains(n.get_ref()) {
+            priority.nice = Some(*n.get_ref());
+        } else {
+            cx.err(
+                n,
+                "nice",
+                format!("{} is not a nice value: expected -20 (highest) to 19 (lowest)", n.get_ref()),
+            );
+        }
+    }
+    if let Some(io) = &raw.ionice {
+        match io.get_ref().parse() {
+            Ok(v) => priority.ionice = Some(v),
+            Err(e) => cx.err(io, "ionice", e),
+        }
+    }
     for m in &raw.exclude_if_present {
         if let Err(e) = crate::backup::filters::Marker::parse(m) {
             cx.errors.push(JobError {
@@ -510,6 +532,9 @@ pub fn parse_job(file: &Path, text: &str, defaults: &Defaults) -> Result<Job, Ve
         exclude_caches: raw.exclude_caches,
         exclude_if_present: raw.exclude_if_present,
         exclude_larger_than,
+        limit_upload: raw.limit_upload,
+        limit_download: raw.limit_download,
+        priority,
         tags: raw.tags,
         host: raw.host,
         one_file_system: raw.one_file_system,

@@ -14,13 +14,14 @@
 //! - **Listing** returns every object of a kind whose put has returned (S3 and Garage list
 //!   with read-after-write consistency); objects being written are not listed.
 //!
-//! Wrappers (fault injection in tests, retries) implement the same trait.
+//! Wrappers (fault injection in tests, bandwidth limits) implement the same trait.
 
 mod blocking;
 mod faulty;
 mod layout;
 mod local;
 mod s3;
+mod throttled;
 
 use std::fmt;
 use std::ops::Range;
@@ -37,6 +38,7 @@ pub use faulty::{
 };
 pub use layout::Kind;
 pub use s3::S3Settings;
+pub use throttled::throttle;
 
 /// One stored object as a listing shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
