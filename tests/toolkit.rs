@@ -481,3 +481,40 @@ fn bandwidth_limits_hold_the_rate_down() {
         10 << 20
     );
 }
+
+#[test]
+fn progress_lines_off_a_terminal_and_verbose_file_lists() {
+    let (env, src) = setup();
+    let status_lines = |args: &[&str]| {
+        let out = env.cmd().env("REMPART_PROGRESS_INTERVAL", "0.05").args(args).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    // -v lists what is new; a status line with share, rate and ETA (the run is slowed down so
+    // that at least one line is due).
+    let (out, err) = status_lines(&["-v", "backup", s(&src), "--limit-upload", "4096"]);
+    for name in ["etc/app/main.conf", "data.bin", "gone.txt"] {
+        assert!(out.lines().any(|l| l.starts_with("new ") && l.contains(name)), "{name}: {out}");
+    }
+    let line =
+        err.lines().find(|l| l.starts_with("backup [")).unwrap_or_else(|| panic!("a status line: {err}"));
+    assert!(line.contains(" % ") && line.contains("/s, ETA ") && line.contains("files"), "{line}");
+    // Then only what changed, and -vv names the unchanged files too.
+    std::fs::write(src.join("gone.txt"), "changed\n").unwrap();
+    let (out, _) = status_lines(&["-v", "backup", s(&src)]);
+    let listed: Vec<&str> =
+        out.lines().filter(|l| l.starts_with("new ") || l.starts_with("modified ")).collect();
+    assert_eq!(listed.len(), 1, "{out}");
+    assert!(listed[0].starts_with("modified") && listed[0].contains("gone.txt"), "{out}");
+    let (out, _) = status_lines(&["-vv", "backup", s(&src)]);
+    assert_eq!(out.lines().filter(|l| l.starts_with("unchanged ")).count(), 5, "{out}");
+    // --json keeps stdout to the one JSON document.
+    let (out, _) = status_lines(&["-v", "--json", "backup", s(&src)]);
+    serde_json::from_str::<serde_json::Value>(&out).unwrap();
+    // check --read-data and restore report too.
+    let (_, err) = status_lines(&["check", "--read-data", "--limit-download", "4096"]);
+    assert!(err.lines().any(|l| l.starts_with("check [") && l.contains("packs verified")), "{err}");
+    let target = env.path().join("t");
+    let (_, err) = status_lines(&["restore", "latest", "--target", s(&target), "--limit-download", "4096"]);
+    assert!(err.lines().any(|l| l.starts_with("restore [") && l.contains("ETA")), "{err}");
+}

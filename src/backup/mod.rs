@@ -279,6 +279,7 @@ pub fn backup(repo: &Repository, opts: &BackupOptions) -> Result<BackupResult> {
 
     let (root_slot, mut walk_errors) =
         walk.join().map_err(|_| Error::failed("the walker thread panicked"))?;
+    opts.counters.walk_done.store(true, Ordering::Relaxed);
     if root_slot.is_err() {
         shared.abort.store(true, Ordering::Relaxed);
     }

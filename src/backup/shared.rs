@@ -29,9 +29,41 @@ pub struct Counters {
     pub packs_written: AtomicU64,
     /// Files whose content is done (read, or reused unchanged).
     pub files_done: AtomicU64,
+    /// Regular files the walk has found so far, and their size: the total to do, once
+    /// `walk_done` is set.
+    pub files_found: AtomicU64,
+    pub bytes_found: AtomicU64,
+    /// Bytes of files reused unchanged from the parent snapshot (done without being read).
+    pub bytes_unmodified: AtomicU64,
+    pub walk_done: AtomicBool,
+    /// When set, every file stored or reused is reported here (`backup -v`).
+    pub changes: std::sync::OnceLock<crossbeam_channel::Sender<FileChange>>,
+}
+
+/// What a backup did with one file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeKind {
+    New,
+    Modified,
+    Unchanged,
+}
+
+/// One file a backup stored or reused, for `backup -v`.
+#[derive(Clone, Debug)]
+pub struct FileChange {
+    pub kind: ChangeKind,
+    pub path: std::path::PathBuf,
+    pub size: u64,
 }
 
 impl Counters {
+    /// Reports a file to whoever listens (`backup -v`); nothing when no one does.
+    pub fn report(&self, kind: ChangeKind, path: &std::path::Path, size: u64) {
+        if let Some(tx) = self.changes.get() {
+            let _ = tx.send(FileChange { kind, path: path.to_path_buf(), size });
+        }
+    }
+
     /// The snapshot summary of what was counted.
     pub fn summary(
         &self,

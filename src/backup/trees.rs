@@ -13,7 +13,7 @@ use std::sync::Arc;
 use crossbeam_channel::Receiver;
 
 use super::commit::References;
-use super::shared::{Counters, Shared};
+use super::shared::{ChangeKind, Counters, Shared};
 use super::workers::{FileReply, WorkerState};
 use crate::error::{Error, Result};
 use crate::id::Id;
@@ -69,6 +69,8 @@ pub fn run_tree_builder(
                             if changed { &shared.counters.files_changed } else { &shared.counters.files_new };
                         Counters::add(counter, 1);
                         Counters::add(&shared.counters.bytes_total, c.size);
+                        let kind = if changed { ChangeKind::Modified } else { ChangeKind::New };
+                        shared.counters.report(kind, &path, c.size);
                         Counters::add(&shared.counters.files_done, 1);
                         tree.nodes.push(node);
                     }

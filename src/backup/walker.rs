@@ -221,6 +221,8 @@ impl Walker {
                 }
             }
             NodeKind::File => {
+                Counters::add(&counters.files_found, 1);
+                Counters::add(&counters.bytes_found, meta.len());
                 let old = parent.and_then(|t| t.find(name));
                 if let Some(old) = old.filter(|o| unchanged(o, &node)) {
                     if old.content.iter().all(|id| self.shared.known(id)) {
@@ -230,6 +232,8 @@ impl Walker {
                         Counters::add(&counters.files_unmodified, 1);
                         Counters::add(&counters.files_done, 1);
                         Counters::add(&counters.bytes_total, node.size);
+                        Counters::add(&counters.bytes_unmodified, meta.len());
+                        counters.report(super::shared::ChangeKind::Unchanged, path, node.size);
                         return Ok(Some(PendingEntry::Ready(node)));
                     }
                 }

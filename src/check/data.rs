@@ -130,6 +130,21 @@ pub fn verify_groups(
     threads: usize,
     cancel: &std::sync::atomic::AtomicBool,
 ) -> Result<DataVerdict> {
+    verify_groups_counted(repo, work, threads, cancel, None)
+}
+
+/// [`verify_groups`], counting what is done in `progress`.
+fn verify_groups_counted(
+    repo: &Repository,
+    work: &[(PackRef, Vec<PackEntry>)],
+    threads: usize,
+    cancel: &std::sync::atomic::AtomicBool,
+    progress: Option<&super::DataProgress>,
+) -> Result<DataVerdict> {
+    if let Some(p) = progress {
+        p.packs_total.store(work.len() as u64, Ordering::Relaxed);
+        p.bytes_total.store(work.iter().map(|(pack, _)| pack.size).sum(), Ordering::Relaxed);
+    }
     let next = AtomicUsize::new(0);
     let out = Mutex::new(DataVerdict::default());
     std::thread::scope(|s| {
@@ -141,6 +156,10 @@ pub fn verify_groups(
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some((pack, entries)) = work.get(i) else { return };
                 let v = verify_pack(repo, pack, entries);
+                if let Some(p) = progress {
+                    p.packs_read.fetch_add(1, Ordering::Relaxed);
+                    p.bytes_read.fetch_add(pack.size, Ordering::Relaxed);
+                }
                 let object = Kind::Pack.describe(&pack.id.to_hex());
                 let mut o = out.lock();
                 o.packs_read += 1;
@@ -194,7 +213,7 @@ pub fn read_data(
         per_pack.entry(loc.pack.id).or_insert_with(|| (loc.pack, vec![])).1.push(loc.entry);
     }
     let work: Vec<_> = per_pack.into_values().collect();
-    let v = verify_groups(repo, &work, opts.threads, &opts.cancel)?;
+    let v = verify_groups_counted(repo, &work, opts.threads, &opts.cancel, Some(&opts.progress))?;
     report.stats.packs_read = v.packs_read;
     report.stats.bytes_read = v.bytes_read;
     for (object, detail) in v.pack_problems {

@@ -85,6 +85,17 @@ pub struct CheckOptions {
     /// Parallel pack readers for `--read-data`.
     pub threads: usize,
     pub cancel: Arc<AtomicBool>,
+    /// What `--read-data` has read so far, for progress displays.
+    pub progress: Arc<DataProgress>,
+}
+
+/// Live counters of `check --read-data`.
+#[derive(Debug, Default)]
+pub struct DataProgress {
+    pub packs_total: std::sync::atomic::AtomicU64,
+    pub packs_read: std::sync::atomic::AtomicU64,
+    pub bytes_total: std::sync::atomic::AtomicU64,
+    pub bytes_read: std::sync::atomic::AtomicU64,
 }
 
 impl Default for CheckOptions {
@@ -94,6 +105,7 @@ impl Default for CheckOptions {
             known_snapshots: HashSet::new(),
             threads: crate::backup::default_workers(),
             cancel: Arc::new(AtomicBool::new(false)),
+            progress: Arc::default(),
         }
     }
 }

@@ -4,7 +4,7 @@ use crate::backup::shared::Counters;
 use crate::backup::{backup, BackupOptions, ParentChoice};
 use crate::cli::args::BackupArgs;
 use crate::cli::context::Context;
-use crate::cli::progress::Progress;
+use crate::cli::progress::{Progress, Status};
 use crate::error::{ExitStatus, Result};
 use crate::id::Id;
 use crate::util::{human_bytes, human_duration};
@@ -52,14 +52,25 @@ pub fn run(ctx: &Context, mut a: BackupArgs) -> Result<ExitStatus> {
     };
     opts.cancel = crate::cli::cancel_on_signal(ctx);
     let c = opts.counters.clone();
-    let progress = Progress::start(!ctx.global.quiet && !ctx.global.json, move || {
-        format!(
-            "{} files, {} read, {} new",
-            Counters::get(&c.files_done),
-            human_bytes(Counters::get(&c.bytes_read)),
-            human_bytes(Counters::get(&c.bytes_added))
-        )
-    });
+    let lines = file_lines(ctx, &opts.counters);
+    let progress = Progress::start(
+        !ctx.global.quiet,
+        "backup",
+        move || Status {
+            done: Counters::get(&c.bytes_read) + Counters::get(&c.bytes_unmodified),
+            total: c
+                .walk_done
+                .load(std::sync::atomic::Ordering::Relaxed)
+                .then(|| Counters::get(&c.bytes_found)),
+            detail: format!(
+                "{} of {} files, {} new",
+                Counters::get(&c.files_done),
+                Counters::get(&c.files_found),
+                human_bytes(Counters::get(&c.bytes_added))
+            ),
+        },
+        lines,
+    );
     if a.stdin {
         progress.finish();
         let r = crate::backup::stream::backup_stdin(&repo, &opts, &a.stdin_filename)?;
@@ -87,6 +98,32 @@ pub fn run(ctx: &Context, mut a: BackupArgs) -> Result<ExitStatus> {
     crate::state::SnapshotRegister::open(&ctx.state_dir(), &repo.id()).added(&result.snapshot_id)?;
     print_result(ctx, &result);
     Ok(result.status())
+}
+
+/// With `-v`, one line per new or modified file (and with `-vv`, per unchanged one too), as
+/// restic prints them; none with `--json` or `--quiet`.
+fn file_lines(ctx: &Context, counters: &Counters) -> Option<crate::cli::progress::Lines> {
+    if ctx.global.verbose == 0 || ctx.global.json || ctx.global.quiet {
+        return None;
+    }
+    let (tx, rx) = crossbeam_channel::unbounded::<crate::backup::shared::FileChange>();
+    let _ = counters.changes.set(tx);
+    let all = ctx.global.verbose > 1;
+    Some(Box::new(move || {
+        use crate::backup::shared::ChangeKind;
+        rx.try_iter()
+            .filter_map(|c| {
+                let word = match c.kind {
+                    ChangeKind::New => "new      ",
+                    ChangeKind::Modified => "modified ",
+                    ChangeKind::Unchanged if all => "unchanged",
+                    ChangeKind::Unchanged => return None,
+                };
+                let path = crate::repo::walk::show_escaped(c.path.as_os_str().as_encoded_bytes());
+                Some(format!("{word} {path} ({})", human_bytes(c.size)))
+            })
+            .collect()
+    }))
 }
 
 fn print_result(ctx: &Context, result: &crate::backup::BackupResult) {

@@ -19,7 +19,28 @@ pub fn run(ctx: &Context, a: CheckArgs) -> Result<ExitStatus> {
         cancel: crate::cli::cancel_on_signal(ctx),
         ..Default::default()
     };
-    let report = check(&repo, &opts)?;
+    let p = opts.progress.clone();
+    let progress = crate::cli::progress::Progress::start(
+        !ctx.global.quiet && opts.read_data != ReadData::None,
+        "check",
+        move || {
+            use std::sync::atomic::Ordering::Relaxed;
+            let total = p.bytes_total.load(Relaxed);
+            crate::cli::progress::Status {
+                done: p.bytes_read.load(Relaxed),
+                total: (total > 0).then_some(total),
+                detail: format!(
+                    "{} of {} packs verified",
+                    p.packs_read.load(Relaxed),
+                    p.packs_total.load(Relaxed)
+                ),
+            }
+        },
+        None,
+    );
+    let report = check(&repo, &opts);
+    progress.finish();
+    let report = report?;
     if ctx.global.json {
         crate::cli::print_json(&serde_json::json!({ "status": report.status(), "report": report }));
         return Ok(report.status());

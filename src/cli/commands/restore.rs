@@ -47,15 +47,18 @@ pub fn run(ctx: &Context, a: RestoreArgs) -> Result<ExitStatus> {
     opts.threads = a.threads;
     opts.cancel = crate::cli::cancel_on_signal(ctx);
     let c = opts.counters.clone();
-    let total = snap.summary.bytes_total;
-    let progress = Progress::start(!ctx.global.quiet && !ctx.global.json, move || {
-        format!(
-            "{} files, {} of {} written",
-            c.files.load(Ordering::Relaxed),
-            human_bytes(c.bytes.load(Ordering::Relaxed)),
-            human_bytes(total)
-        )
-    });
+    // Known only for a whole restore (a part restores an unknown share of it).
+    let total = (opts.includes.is_empty() && opts.excludes.is_empty()).then_some(snap.summary.bytes_total);
+    let progress = Progress::start(
+        !ctx.global.quiet && !opts.dry_run,
+        "restore",
+        move || crate::cli::progress::Status {
+            done: c.bytes.load(Ordering::Relaxed),
+            total,
+            detail: format!("{} files", c.files.load(Ordering::Relaxed)),
+        },
+        None,
+    );
     let result = restore(&repo, &snap, &opts);
     progress.finish();
     let result = result?;
