@@ -126,6 +126,30 @@ ensure_promtool() {
     fi
 }
 
+# FUSE for the mount tests: the kernel's /dev/fuse and Debian's fuse3 (fusermount3).
+ensure_fuse() {
+    if ! command -v fusermount3 >/dev/null; then
+        log "installing fuse3 (Debian package)"
+        apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends fuse3 >/dev/null
+    fi
+    [ -e /dev/fuse ] || modprobe fuse 2>/dev/null || log "no /dev/fuse: the mount test will fail"
+}
+
+# cargo-deb (the Debian package) and lintian (its checks).
+ensure_cargo_deb() {
+    if ! command -v cargo-deb >/dev/null && [ ! -x "$HOME/.cargo/bin/cargo-deb" ]; then
+        log "installing cargo-deb"
+        cargo install cargo-deb --locked --quiet >&2
+    fi
+}
+
+ensure_lintian() {
+    if ! command -v lintian >/dev/null; then
+        log "installing lintian (Debian package)"
+        apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends lintian >/dev/null
+    fi
+}
+
 # Headless Chromium for the report and dashboard tests.
 ensure_chromium() {
     if ! command -v chromium >/dev/null; then

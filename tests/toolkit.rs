@@ -518,3 +518,115 @@ fn progress_lines_off_a_terminal_and_verbose_file_lists() {
     let (_, err) = status_lines(&["restore", "latest", "--target", s(&target), "--limit-download", "4096"]);
     assert!(err.lines().any(|l| l.starts_with("restore [") && l.contains("ETA")), "{err}");
 }
+
+/// `rempart mount` in the background; returns once the mount answers.
+fn mounted(env: &Env, at: &Path) -> std::process::Child {
+    std::fs::create_dir_all(at).unwrap();
+    let mut child = env
+        .std_cmd()
+        .args(["mount", s(at)])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if at.join("latest").symlink_metadata().is_ok() {
+            return child;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    panic!("the mount did not come up within 10 s: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn is_mounted(at: &Path) -> bool {
+    std::fs::read_to_string("/proc/mounts").unwrap().lines().any(|l| l.split(' ').nth(1) == Some(s(at)))
+}
+
+fn stop(child: std::process::Child) -> String {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM)
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn mount_shows_every_snapshot_holds_off_prune_and_never_reads_zeros() {
+    let (env, src) = setup();
+    let first =
+        env.json(&["backup", s(&src), "--tag", "first"])["snapshot"].as_str().unwrap()[..8].to_string();
+    let old = std::fs::read(src.join("data.bin")).unwrap();
+    std::fs::write(src.join("data.bin"), random_bytes(4, 2_000_000)).unwrap();
+    let second = env.json(&["backup", s(&src)])["snapshot"].as_str().unwrap()[..8].to_string();
+    let mnt = env.path().join("mnt");
+    let child = mounted(&env, &mnt);
+    assert!(is_mounted(&mnt));
+    let inside = |snap: &str| mnt.join("snapshots").join(snap).join(src.strip_prefix("/").unwrap());
+    assert_eq!(std::fs::read_link(mnt.join("latest")).unwrap(), Path::new(&format!("snapshots/{second}")));
+    assert_eq!(
+        std::fs::read_link(mnt.join("tags/first/latest")).unwrap(),
+        Path::new(&format!("../../snapshots/{first}"))
+    );
+    let host = env.json(&["snapshots"])[0]["hostname"].as_str().unwrap().to_string();
+    assert!(mnt.join("hosts").join(&host).join(&second).symlink_metadata().is_ok());
+    // The second snapshot reads back as the source is now, file by file, with its metadata.
+    let mut got: Vec<_> = files_below(&inside(&second))
+        .iter()
+        .map(|p| p.strip_prefix(inside(&second)).unwrap().to_path_buf())
+        .collect();
+    got.sort();
+    assert_eq!(got.len(), 5, "{got:?}");
+    for rel in &got {
+        assert_eq!(
+            std::fs::read(inside(&second).join(rel)).unwrap(),
+            std::fs::read(src.join(rel)).unwrap(),
+            "{rel:?}"
+        );
+    }
+    assert_eq!(std::fs::read_link(inside(&second).join("link")).unwrap(), Path::new("etc/other.conf"));
+    let m = std::fs::metadata(inside(&second).join("etc/other.conf")).unwrap();
+    let orig = std::fs::metadata(src.join("etc/other.conf")).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!((m.mode(), m.mtime(), m.size()), (orig.mode(), orig.mtime(), orig.size()));
+    assert!(std::fs::write(inside(&second).join("gone.txt"), "x").is_err(), "read-only");
+
+    // The first snapshot forgotten and pruned twice while mounted: the mount's read lock holds
+    // the sweep off, so its data still reads.
+    env.ok(&["forget", &first]);
+    env.ok(&["prune", "--grace", "0s"]);
+    let out = env.ok(&["prune", "--grace", "0s"]);
+    assert!(out.contains("waits for"), "{out}");
+    assert_eq!(std::fs::read(inside(&first).join("data.bin")).unwrap(), old);
+    stop(child);
+    assert!(!is_mounted(&mnt), "SIGTERM unmounts");
+    env.ok(&["prune", "--grace", "0s"]);
+    env.ok(&["check", "--read-data"]);
+
+    // Damage reads as EIO, never as zeros; the rest still reads.
+    let (_rt, repo) = open_repo(&env);
+    let index = repo.load_index().unwrap();
+    let (_, snap) = repo.find_snapshot("latest").unwrap();
+    let node =
+        rempart::restore::find_path(&repo, &index, &snap.tree, s(&src.join("data.bin"))).unwrap().unwrap();
+    let loc = index.lookup(&node.content[0]).unwrap();
+    let h = loc.pack.id.to_hex();
+    flip_byte(&Path::new(&env.repo).join("data").join(&h[..2]).join(&h), u64::from(loc.entry.offset) + 50);
+    let child = mounted(&env, &mnt);
+    let err = std::fs::read(inside(&second).join("data.bin")).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(5), "EIO: {err}");
+    assert_eq!(
+        std::fs::read(inside(&second).join("gone.txt")).unwrap(),
+        std::fs::read(src.join("gone.txt")).unwrap()
+    );
+    // Unmounted from outside: the command ends by itself.
+    assert!(std::process::Command::new("umount").arg(&mnt).status().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("Unmount failed"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -114,6 +114,12 @@ pub enum Command {
     Dump(DumpArgs),
     /// Add, remove or set the tags of snapshots.
     Tag(TagArgs),
+    /// Show the snapshots as a read-only file system (FUSE) until Ctrl-C or umount:
+    /// snapshots/ID/, hosts/HOST/, tags/TAG/, latest.
+    Mount {
+        /// An empty folder to mount on.
+        mountpoint: PathBuf,
+    },
     /// Restore a snapshot into a folder.
     Restore(RestoreArgs),
     /// Manage the repository's keys (passphrases) and export a recovery file.

@@ -3,7 +3,7 @@
 //! Two phases (docs/format.md): this run first *sweeps* what earlier runs marked, then *marks*
 //! what is unused now.
 //!
-//! - Sweep: a trash object older than the grace period, when no backup that started before it
+//! - Sweep: a trash object older than the grace period, when no backup or reader that started before it
 //!   was written is still running, has its packs deleted, except packs that a snapshot written
 //!   since uses (taken back into the index) or that an index lists again (adopted by a backup).
 //! - Mark: packs whose blobs no snapshot uses, and packs left unindexed by interrupted backups,
@@ -129,8 +129,10 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
             report.trash_waiting += 1;
             continue;
         }
+        // A backup may reference a marked pack; a reader (a restore, a mount) may be reading
+        // one through an index it loaded before the mark.
         let older_backup = locks.iter().filter_map(|l| l.info.as_ref()).find(|i| {
-            i.kind == LockKind::Backup
+            matches!(i.kind, LockKind::Backup | LockKind::Read)
                 && !i.is_stale(now)
                 && i.started < t.marked_at
                 && i.pid != std::process::id()

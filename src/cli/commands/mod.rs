@@ -15,6 +15,7 @@ pub mod jobs;
 pub mod key;
 pub mod ls;
 pub mod maintenance;
+pub mod mount;
 pub mod repair;
 pub mod report;
 pub mod restore;
