@@ -784,3 +784,64 @@ fn a_jobs_nice_and_ionice_reach_its_step_and_hooks_only() {
     assert_ne!(code, 0);
     assert!(err.contains("nice") && err.contains("expected -20 (highest) to 19 (lowest)"), "{err}");
 }
+
+#[test]
+fn drills_and_prunes_show_their_progress_and_keep_to_a_jobs_bandwidth_limit() {
+    let env = Env::new();
+    let src = env.path().join("data");
+    std::fs::create_dir_all(&src).unwrap();
+    // Small files share packs: removing most of them leaves sparse packs to repack.
+    for i in 0..20 {
+        std::fs::write(src.join(format!("f{i:02}")), random_bytes(i, 150_000)).unwrap();
+    }
+    let job = format!(
+        "name = \"slow\"\nsources = [\"{}\"]\nrepository = \"{}\"\npassword_file = \"../keys/slow.pass\"\n\
+         limit_download = 2048\n[drill]\nlevel = 3\n",
+        src.display(),
+        env.repo,
+    );
+    let dir = jobs_dir(&env, &[("slow.toml", job)]);
+    let (code, out, err) = with_jobs(&env, &dir, &["run", "slow"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let with_lines = |args: &[&str]| {
+        let out = env
+            .cmd()
+            .env("REMPART_PROGRESS_INTERVAL", "0.05")
+            .arg("--jobs")
+            .arg(&dir)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    // 3 MB read twice (verified, then restored) at 2 MiB/s: progress lines are due.
+    let started = std::time::Instant::now();
+    let err = with_lines(&["drill", "slow"]);
+    assert!(started.elapsed() >= Duration::from_secs(2), "the job's download limit holds");
+    assert!(
+        err.lines().any(|l| l.starts_with("drill [") && l.contains("verifying the snapshot's data")),
+        "{err}"
+    );
+    assert!(
+        err.lines().any(|l| l.starts_with("drill [")
+            && l.contains("restoring into the sandbox")
+            && l.contains(" % ")),
+        "{err}"
+    );
+    // A pack mostly unused after a forget is repacked: its live part is read at the job's limit.
+    for i in 5..20 {
+        std::fs::remove_file(src.join(format!("f{i:02}"))).unwrap();
+    }
+    let (code, out, err) = with_jobs(&env, &dir, &["run", "slow"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = with_jobs(&env, &dir, &["forget", "--job", "slow", "--keep-last", "1"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let err = with_lines(&["prune", "--job", "slow"]);
+    assert!(err.lines().any(|l| l.starts_with("prune [") && l.contains("repacking")), "{err}");
+}

@@ -179,13 +179,15 @@ fn verify_groups_counted(
     Ok(out.into_inner())
 }
 
-/// Verifies the blobs `ids` (a snapshot's, for a drill), reading only the packs holding them.
+/// Verifies the blobs `ids` (a snapshot's, for a drill), reading only the packs holding them;
+/// counts what is read in `progress`.
 pub fn verify_blobs(
     repo: &Repository,
     index: &Index,
     ids: &std::collections::HashSet<Id>,
     threads: usize,
     cancel: &std::sync::atomic::AtomicBool,
+    progress: Option<&super::DataProgress>,
 ) -> Result<DataVerdict> {
     let mut per_pack: HashMap<Id, (PackRef, Vec<PackEntry>)> = HashMap::new();
     for id in ids {
@@ -194,7 +196,7 @@ pub fn verify_blobs(
         }
     }
     let work: Vec<_> = per_pack.into_values().collect();
-    verify_groups(repo, &work, threads, cancel)
+    verify_groups_counted(repo, &work, threads, cancel, progress)
 }
 
 /// Reads the selected packs; adds every unreadable blob to `bad_blobs`.

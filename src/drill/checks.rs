@@ -153,7 +153,12 @@ fn restore_files(
     r.segregated = false; // isolated in a sandbox, but on this host
     let mut opts = RestoreOptions::new(target.clone());
     opts.cancel = ctx.cancel.clone();
+    let (counters, total) = (opts.counters.clone(), snap.summary.bytes_total);
+    ctx.progress.phase_with("restoring into the sandbox", move || {
+        (counters.bytes.load(std::sync::atomic::Ordering::Relaxed), Some(total))
+    });
     let result = restore_with_index(repo, index, snap.tree, &opts)?;
+    ctx.progress.phase("checking what was restored");
     if !result.damaged.is_empty() {
         let d = &result.damaged[0];
         let msg = format!("{} paths damaged, first '{}': {}", result.damaged.len(), d.path, d.error);

@@ -166,12 +166,20 @@ pub fn run_drill(
     }
     r.level_reached = 1;
     if target_level >= 2 {
+        let data = Arc::new(crate::check::DataProgress::default());
+        let d = data.clone();
+        ctx.progress.phase_with("verifying the snapshot's data", move || {
+            use std::sync::atomic::Ordering::Relaxed;
+            let total = d.bytes_total.load(Relaxed);
+            (d.bytes_read.load(Relaxed), (total > 0).then_some(total))
+        });
         let v = crate::check::data::verify_blobs(
             &repo,
             &index,
             &blobs,
             crate::backup::default_workers(),
             &ctx.cancel,
+            Some(&data),
         )?;
         let detail = format!(
             "{} blobs in {} packs, {}",
@@ -191,6 +199,7 @@ pub fn run_drill(
         }
     }
     if target_level >= 3 {
+        ctx.progress.phase("restoring");
         let started = Instant::now();
         let mut guard = scratch::Guard::new(&ctx.state_dir, &r.drill_id)?;
         let restored = checks::restore_and_check(ctx, job, &repo, &index, &snap, &mut guard, &mut r);

@@ -197,6 +197,8 @@ pub struct RunContext {
     pub backoff: Vec<Duration>,
     /// Other installations' evidence keys whose records count for readiness here.
     pub pinned_keys: Vec<String>,
+    /// Where the running step stands, for progress displays.
+    pub progress: Arc<crate::jobs::progress::StepProgress>,
 }
 
 impl RunContext {
@@ -215,6 +217,7 @@ impl RunContext {
             now: Utc::now,
             backoff: vec![Duration::from_secs(30), Duration::from_secs(120), Duration::from_secs(600)],
             pinned_keys: Vec::new(),
+            progress: Arc::default(),
         }
     }
 }

@@ -7,6 +7,7 @@
 
 pub(crate) mod access;
 pub(crate) mod duration;
+pub mod progress;
 pub(crate) mod schedule;
 pub(crate) mod spec;
 pub(crate) mod validate;

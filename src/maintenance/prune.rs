@@ -36,11 +36,40 @@ pub struct PruneOptions {
     pub grace: Duration,
     /// Packs with less than this share of their bytes in use are repacked.
     pub repack_below: f64,
+    /// Where the prune stands, for progress displays.
+    pub progress: std::sync::Arc<PruneProgress>,
 }
 
 impl Default for PruneOptions {
     fn default() -> Self {
-        PruneOptions { dry_run: false, grace: Duration::from_secs(3600), repack_below: 0.5 }
+        PruneOptions {
+            dry_run: false,
+            grace: Duration::from_secs(3600),
+            repack_below: 0.5,
+            progress: Default::default(),
+        }
+    }
+}
+
+/// Live counters of a prune: its phase, and what is done of the phase's total (bytes while
+/// repacking, packs while deleting; no total while reading the snapshots).
+#[derive(Debug, Default)]
+pub struct PruneProgress {
+    pub phase: parking_lot::Mutex<&'static str>,
+    pub done: std::sync::atomic::AtomicU64,
+    pub total: std::sync::atomic::AtomicU64,
+}
+
+impl PruneProgress {
+    fn start(&self, phase: &'static str, total: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        *self.phase.lock() = phase;
+        self.done.store(0, Relaxed);
+        self.total.store(total, Relaxed);
+    }
+
+    fn add(&self, n: u64) {
+        self.done.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -114,6 +143,7 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
         readable.add_file(*tid, IndexFile { supersedes: vec![], packs: t.packs.clone() });
     }
     let readable = readable.finish();
+    opts.progress.start("reading the snapshots", 0);
     let (snapshots, used) = used_blobs(repo, &readable)?;
     report.snapshots = snapshots;
     report.blobs_used = used.len();
@@ -204,6 +234,7 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
     }
 
     // Repack: copy live blobs into new packs (durable, indexed below).
+    opts.progress.start("repacking", report.bytes_repacked);
     let mut writer = BlobWriter::new(repo, &live);
     let mut skip: HashSet<Id> = HashSet::new();
     for (p, entries) in &repack {
@@ -216,6 +247,7 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
             )?;
             let raw = crate::repo::pack::open_blob(repo.keys(), &p.salt, e, &env)?;
             writer.add_fresh(e.blob_type, e.id, &raw)?;
+            opts.progress.add(u64::from(e.length));
         }
         skip.insert(p.id);
     }
@@ -233,8 +265,10 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
     let old: Vec<Id> = index_names.iter().filter_map(|n| Id::from_hex(n).ok()).collect();
     crate::repair::index::replace_index(repo, &old, packs)?;
     // Deletions last.
+    opts.progress.start("deleting packs", report.bytes_freed);
     for p in &to_delete {
         repo.storage().delete(Kind::Pack, &p.id.to_hex())?;
+        opts.progress.add(p.size);
     }
     for t in &swept {
         repo.storage().delete(Kind::Trash, &t.to_hex())?;

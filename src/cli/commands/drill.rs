@@ -19,7 +19,18 @@ pub fn run(ctx: &Context, a: DrillArgs) -> Result<ExitStatus> {
     };
     let _held = crate::runner::step_lock(&rctx, &job, Step::Drill)?;
     crate::drill::preflight(&rctx, &job, &opts)?;
+    let p = rctx.progress.clone();
+    let progress = crate::cli::progress::Progress::start(
+        !ctx.global.quiet,
+        "drill",
+        move || {
+            let (phase, done, total) = p.read();
+            crate::cli::progress::Status { done, total, detail: phase }
+        },
+        None,
+    );
     let r = crate::runner::run_step_with(&rctx, &job, Step::Drill, "manual", Some(&opts));
+    progress.finish();
     if ctx.global.json {
         crate::cli::print_json(&r);
     } else if !ctx.global.quiet {

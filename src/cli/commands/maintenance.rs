@@ -110,7 +110,25 @@ pub fn forget(ctx: &Context, a: ForgetArgs) -> Result<ExitStatus> {
 pub fn prune(ctx: &Context, a: PruneArgs) -> Result<ExitStatus> {
     let (repo, _) = ctx.open_for(a.job.as_deref())?;
     let grace = crate::jobs::duration::parse_duration(&a.grace).map_err(Error::invalid)?;
-    let r = do_prune(&repo, &PruneOptions { dry_run: a.dry_run, grace, ..Default::default() })?;
+    let opts = PruneOptions { dry_run: a.dry_run, grace, ..Default::default() };
+    let p = opts.progress.clone();
+    let progress = crate::cli::progress::Progress::start(
+        !ctx.global.quiet && !a.dry_run,
+        "prune",
+        move || {
+            use std::sync::atomic::Ordering::Relaxed;
+            let total = p.total.load(Relaxed);
+            crate::cli::progress::Status {
+                done: p.done.load(Relaxed),
+                total: (total > 0).then_some(total),
+                detail: p.phase.lock().to_string(),
+            }
+        },
+        None,
+    );
+    let r = do_prune(&repo, &opts);
+    progress.finish();
+    let r = r?;
     if ctx.global.json {
         crate::cli::print_json(&r);
         return Ok(ExitStatus::Success);
