@@ -630,3 +630,75 @@ fn mount_shows_every_snapshot_holds_off_prune_and_never_reads_zeros() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn restore_delete_never_reaches_the_repository_links_or_unread_folders() {
+    let (env, src) = setup();
+    std::fs::hard_link(src.join("gone.txt"), src.join("gone-link.txt")).unwrap();
+    env.ok(&["backup", s(&src)]);
+    // Restored with --delete into the folder that holds the repository and the state
+    // directory: both survive, and the repository still checks.
+    let stray = env.path().join("stray.txt");
+    std::fs::write(&stray, "not in the snapshot").unwrap();
+    let v = env.json(&["restore", "latest", "--target", s(env.path()), "--delete"]);
+    assert!(!stray.exists(), "{v}");
+    assert!(Path::new(&env.repo).join("config").exists() && env.state_dir.exists(), "{v}");
+    // (The passphrase file lay there too, outside the snapshot: --delete rightly took it.)
+    assert!(!env.password_file.exists());
+    std::fs::write(&env.password_file, "test passphrase\n").unwrap();
+    env.ok(&["check", "--read-data"]);
+
+    // A symlink in the target where the snapshot has a folder is replaced, never followed.
+    let target = env.path().join("t");
+    let outside = env.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    let root = target.join(src.strip_prefix("/").unwrap());
+    std::fs::create_dir_all(&root).unwrap();
+    std::os::unix::fs::symlink(&outside, root.join("etc")).unwrap();
+    env.ok(&["restore", "latest", "--target", s(&target)]);
+    assert!(std::fs::read_dir(&outside).unwrap().next().is_none(), "nothing written through the link");
+    assert!(
+        root.join("etc/other.conf").exists() && !root.join("etc").symlink_metadata().unwrap().is_symlink()
+    );
+
+    // A folder standing where the snapshot has a file, left by --overwrite never, is not
+    // emptied by --delete.
+    std::fs::remove_file(root.join("gone.txt")).unwrap();
+    std::fs::create_dir_all(root.join("gone.txt")).unwrap();
+    std::fs::write(root.join("gone.txt/mine"), "keep me").unwrap();
+    env.ok(&["restore", "latest", "--target", s(&target), "--overwrite", "never", "--delete"]);
+    assert!(root.join("gone.txt/mine").exists());
+
+    // A hard link whose first path cannot be restored keeps what it held and is named damaged.
+    std::fs::write(root.join("gone-link.txt"), "local").unwrap();
+    let (_rt, repo) = open_repo(&env);
+    let index = repo.load_index().unwrap();
+    let (_, snap) = repo.find_snapshot("latest").unwrap();
+    let node =
+        rempart::restore::find_path(&repo, &index, &snap.tree, s(&src.join("gone.txt"))).unwrap().unwrap();
+    let loc = index.lookup(&node.content[0]).unwrap();
+    let h = loc.pack.id.to_hex();
+    let pack = Path::new(&env.repo).join("data").join(&h[..2]).join(&h);
+    flip_byte(&pack, u64::from(loc.entry.offset) + 10);
+    std::fs::remove_dir_all(root.join("gone.txt")).unwrap();
+    let (code, out, _) = env.run(&["restore", "latest", "--target", s(&target)]);
+    assert_eq!(code, 4, "{out}");
+    assert!(out.contains("gone-link.txt") && out.contains("hard link of"), "{out}");
+    assert_eq!(std::fs::read_to_string(root.join("gone-link.txt")).unwrap(), "local");
+
+    // A folder whose tree cannot be read: --delete removes nothing at all.
+    std::fs::write(root.join("extra"), "x").unwrap();
+    let trees: Vec<_> = std::fs::read_dir(Path::new(&env.repo).join("data"))
+        .unwrap()
+        .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
+        .map(|e| e.unwrap().path())
+        .filter(|p| *p != pack && std::fs::metadata(p).unwrap().len() < 100_000)
+        .collect();
+    for t in &trees {
+        flip_byte(t, 40);
+    }
+    let (code, out, err) = env.run(&["restore", "latest", "--target", s(&target), "--delete"]);
+    assert_eq!(code, 4, "{out}{err}");
+    assert!(root.join("extra").exists(), "{out}{err}");
+    assert!(err.contains("--delete removed nothing"), "{err}");
+}

@@ -36,7 +36,7 @@ pub struct Progress {
 fn interval() -> Option<Duration> {
     let secs =
         std::env::var("REMPART_PROGRESS_INTERVAL").ok().and_then(|v| v.parse::<f64>().ok()).unwrap_or(10.0);
-    (secs > 0.0 && secs.is_finite()).then(|| Duration::from_secs_f64(secs))
+    Duration::try_from_secs_f64(secs).ok().filter(|d| !d.is_zero())
 }
 
 /// `45.0 % 1.2 GiB of 2.6 GiB, 30.0 MiB/s, ETA 47s` (or without the total while unknown).

@@ -31,7 +31,8 @@ impl Notifier {
             .ok()
             .and_then(|u| u.parse::<u64>().ok())
             .filter(|u| *u > 0 && for_us && socket.is_some())
-            .map(|u| Duration::from_micros(u / 2));
+            // At least a millisecond: a period of zero would spin (and tokio refuses it).
+            .map(|u| Duration::from_micros(u / 2).max(Duration::from_millis(1)));
         Notifier { socket, watchdog }
     }
 

@@ -40,8 +40,9 @@ pub struct ForgetOptions {
 #[derive(Clone, Debug, Default)]
 pub struct PolicyScope {
     pub host: Option<String>,
-    /// Each entry a comma-separated set of tags a snapshot must all carry; a snapshot passes
-    /// when it matches any entry (restic's rule). Empty: any tags.
+    /// Each entry a comma-separated set of tags a snapshot must all carry (an empty entry:
+    /// no tags at all); a snapshot passes when it matches any entry (restic's rule). Empty:
+    /// any tags.
     pub tags: Vec<String>,
     /// Paths a snapshot must all have backed up. Empty: any paths.
     pub paths: Vec<String>,
@@ -53,7 +54,13 @@ impl PolicyScope {
     pub fn covers(&self, s: &crate::repo::snapshot::Snapshot) -> bool {
         let tags_ok = self.tags.is_empty()
             || self.tags.iter().any(|set| {
-                set.split(',').map(str::trim).filter(|t| !t.is_empty()).all(|t| s.tags.iter().any(|x| x == t))
+                let wanted: Vec<&str> = set.split(',').map(str::trim).filter(|t| !t.is_empty()).collect();
+                // `--tag ''` means snapshots without tags (restic's rule).
+                if wanted.is_empty() {
+                    s.tags.is_empty()
+                } else {
+                    wanted.iter().all(|t| s.tags.iter().any(|x| x == t))
+                }
             });
         self.host.as_ref().is_none_or(|h| &s.hostname == h)
             && tags_ok

@@ -165,7 +165,7 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
             matches!(i.kind, LockKind::Backup | LockKind::Read)
                 && !i.is_stale(now)
                 && i.started < t.marked_at
-                && i.pid != std::process::id()
+                && !(i.pid == std::process::id() && i.hostname == crate::util::hostname())
         });
         if let Some(b) = older_backup {
             report.trash_waiting += 1;

@@ -56,6 +56,9 @@ pub struct RestoreOptions {
     pub overwrite: Overwrite,
     /// Remove what the target holds and the snapshot does not (within the selection).
     pub delete: bool,
+    /// A folder `--delete` never removes (nor anything above it): the state directory. The
+    /// repository's own folder is protected too.
+    pub protect: PathBuf,
     pub threads: Option<usize>,
     pub counters: Arc<RestoreCounters>,
     pub cancel: Arc<AtomicBool>,
@@ -70,6 +73,7 @@ impl RestoreOptions {
             dry_run: false,
             overwrite: Overwrite::Always,
             delete: false,
+            protect: PathBuf::new(),
             threads: None,
             counters: Arc::new(RestoreCounters::default()),
             cancel: Arc::new(AtomicBool::new(false)),
@@ -153,8 +157,15 @@ pub fn restore_with_index(
     let mut found_any = !selection.is_partial();
     // A partial restore creates the folders above what it takes only as needed.
     let mut made: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
-    // With --delete: every path the snapshot puts in the target (and their damaged copies).
-    let mut keep: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
+    // With --delete: every path the snapshot puts in the target (and their damaged copies),
+    // and which of them are folders in the snapshot (only those are swept inside).
+    let mut keep = extraneous::Keep::default();
+    // A folder whose tree cannot be read: what the target holds below it is unknown to the
+    // snapshot, so --delete must not touch anything.
+    let mut tree_damaged = false;
+    // Hard-link groups whose first path was left as it was (--overwrite): their other paths
+    // are restored as files of their own, never linked to content that is not the snapshot's.
+    let mut first_kept: std::collections::HashSet<(u64, u64)> = std::collections::HashSet::new();
     let keys = repo.keys();
 
     let flush = |batch: &mut Vec<FileTask>, result: &mut RestoreResult| -> Result<()> {
@@ -170,6 +181,7 @@ pub fn restore_with_index(
         }
         match item {
             WalkItem::Damaged { path, tree, error } => {
+                tree_damaged = true;
                 result.damaged.push(Damaged {
                     path: show(path),
                     error: format!("folder contents lost (tree {}): {error}", tree.short()),
@@ -185,18 +197,19 @@ pub fn restore_with_index(
                 let dest = opts.target.join(std::ffi::OsStr::from_bytes(&path[1..]));
                 if opts.delete {
                     if node.kind == NodeKind::File {
-                        keep.insert(writer::damaged_path(&dest));
+                        keep.paths.insert(writer::damaged_path(&dest));
                     }
-                    keep.insert(dest.clone());
+                    if node.kind == NodeKind::Dir {
+                        keep.folders.insert(dest.clone());
+                    }
+                    keep.paths.insert(dest.clone());
                 }
-                // A hard link's later paths are decided with the first one, below.
-                let later_link = node.kind == NodeKind::File
-                    && node.links > 1
-                    && first_link.contains_key(&(node.device, node.inode));
-                if !later_link && !overwrite::should_write(opts.overwrite, &dest, node, keys) {
+                let link_key = (node.device, node.inode);
+                if !overwrite::should_write(opts.overwrite, &dest, node, keys) {
                     result.skipped += 1;
-                    if node.kind == NodeKind::File && node.links > 1 {
-                        first_link.insert((node.device, node.inode), dest);
+                    if node.kind == NodeKind::File && node.links > 1 && !first_link.contains_key(&link_key) {
+                        first_kept.insert(link_key);
+                        first_link.insert(link_key, dest);
                     }
                     return Ok(true);
                 }
@@ -224,7 +237,21 @@ pub fn restore_with_index(
                     NodeKind::Dir => {
                         match std::fs::create_dir(&dest) {
                             Ok(()) => {}
-                            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dest.is_dir() => {}
+                            Err(e)
+                                if e.kind() == std::io::ErrorKind::AlreadyExists
+                                    && std::fs::symlink_metadata(&dest).is_ok_and(|m| m.is_dir()) => {}
+                            // A symlink (or a file) where the snapshot has a folder: replaced, so
+                            // nothing is ever written through a link out of the target.
+                            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                                std::fs::remove_file(&dest)
+                                    .and_then(|()| std::fs::create_dir(&dest))
+                                    .map_err(|e| {
+                                        Error::io(
+                                            format!("cannot replace '{}' with a folder", dest.display()),
+                                            e,
+                                        )
+                                    })?;
+                            }
                             Err(e) => {
                                 return Err(Error::io(
                                     format!("cannot create folder '{}'", dest.display()),
@@ -236,8 +263,8 @@ pub fn restore_with_index(
                         dirs.push((dest, node.clone()));
                     }
                     NodeKind::File => {
-                        let key = (node.device, node.inode);
-                        if node.links > 1 {
+                        let key = link_key;
+                        if node.links > 1 && !first_kept.contains(&key) {
                             if first_link.contains_key(&key) {
                                 links.push((dest, key));
                                 return Ok(false);
@@ -278,44 +305,67 @@ pub fn restore_with_index(
             selection.given().iter().map(|i| format!("'{i}'")).collect::<Vec<_>>().join(", ")
         )));
     }
-    if opts.dry_run {
-        if opts.delete {
-            let swept = extraneous::sweep(&opts.target, &selection, &keep, true);
-            result.deleted = swept.removed.iter().map(|p| p.display().to_string()).collect();
+    let sweep = |dry_run: bool, result: &mut RestoreResult| {
+        if !opts.delete {
+            return;
         }
+        if tree_damaged {
+            result.warnings.push(
+                "--delete removed nothing: folders of the snapshot could not be read, so what belongs in the target is not known".into(),
+            );
+            return;
+        }
+        let protected = [repo.storage().location(), opts.protect.display().to_string()];
+        let protected: Vec<PathBuf> =
+            protected.iter().filter(|p| !p.is_empty() && !p.contains("://")).map(PathBuf::from).collect();
+        let swept = extraneous::sweep(&opts.target, &selection, &keep, &protected, dry_run);
+        result.deleted = swept.removed.iter().map(|p| p.display().to_string()).collect();
+        result.warnings.extend(swept.errors);
+    };
+    if opts.dry_run {
+        sweep(true, &mut result);
         result.duration_secs = started.elapsed().as_secs_f64();
         return Ok(result);
     }
+    let damaged_paths: std::collections::HashSet<String> =
+        result.damaged.iter().map(|d| d.path.clone()).collect();
     for (dest, key) in links {
         let first = &first_link[&key];
-        if opts.overwrite != Overwrite::Always {
-            let same = |a: &Path, b: &Path| {
-                use std::os::unix::fs::MetadataExt;
-                match (std::fs::symlink_metadata(a), std::fs::symlink_metadata(b)) {
-                    (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
-                    _ => false,
-                }
-            };
-            if same(first, &dest) || (opts.overwrite == Overwrite::Never && dest.symlink_metadata().is_ok()) {
-                result.skipped += 1;
-                continue;
-            }
-        }
-        let _ = std::fs::remove_file(&dest);
-        if let Err(e) = std::fs::hard_link(first, &dest) {
+        // A first path that could not be restored intact: its other paths keep what they
+        // hold and are damaged too (never linked to old or partial content).
+        if damaged_paths.contains(&first.display().to_string()) {
             result.damaged.push(Damaged {
                 path: dest.display().to_string(),
-                error: format!("cannot recreate hard link: {e}"),
+                error: format!("hard link of '{}', which could not be restored intact", first.display()),
             });
-        } else {
-            result.files += 1;
+            continue;
+        }
+        let same = {
+            use std::os::unix::fs::MetadataExt;
+            match (std::fs::symlink_metadata(first), std::fs::symlink_metadata(&dest)) {
+                (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+                _ => false,
+            }
+        };
+        if same {
+            result.skipped += 1;
+            continue;
+        }
+        // Linked under a temporary name, then renamed over: the path is never left empty.
+        let temp = writer::partial_path(&dest);
+        let _ = std::fs::remove_file(&temp);
+        match std::fs::hard_link(first, &temp).and_then(|()| std::fs::rename(&temp, &dest)) {
+            Ok(()) => result.files += 1,
+            Err(e) => {
+                let _ = std::fs::remove_file(&temp);
+                result.damaged.push(Damaged {
+                    path: dest.display().to_string(),
+                    error: format!("cannot recreate hard link: {e}"),
+                });
+            }
         }
     }
-    if opts.delete {
-        let swept = extraneous::sweep(&opts.target, &selection, &keep, false);
-        result.deleted = swept.removed.iter().map(|p| p.display().to_string()).collect();
-        result.warnings.extend(swept.errors);
-    }
+    sweep(false, &mut result);
     for (dest, node) in dirs.iter().rev() {
         result.warnings.extend(metadata::apply(dest, node, chown));
     }

@@ -4,8 +4,10 @@
 //! Each direction has one schedule shared by every concurrent transfer: a transfer of `n`
 //! bytes books the next `n / rate` seconds of the link and returns when its booking ends, so
 //! the average rate over any run stays at or under the limit whatever the concurrency (an
-//! upload is booked before it starts, a download once its size is known). Listing and
-//! deleting are not counted: they move almost nothing.
+//! upload is booked before it starts, a download once its size is known). Only packs are
+//! paced: they are the bytes that fill a link. Locks, indexes, snapshots and keys are small,
+//! and a lock refresh queued behind minutes of pack uploads would go stale (docs/format.md:
+//! 30 minutes) and stop the backup; listing and deleting move almost nothing.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -74,7 +76,7 @@ impl Storage for Throttled {
     }
 
     async fn put(&self, kind: Kind, name: &str, data: Bytes) -> Result<()> {
-        if let Some(p) = &self.up {
+        if let Some(p) = self.up.as_ref().filter(|_| kind == Kind::Pack) {
             p.take(data.len() as u64).await;
         }
         self.inner.put(kind, name, data).await
@@ -85,7 +87,7 @@ impl Storage for Throttled {
     }
 
     async fn put_file(&self, kind: Kind, name: &str, path: &std::path::Path) -> Result<()> {
-        if let Some(p) = &self.up {
+        if let Some(p) = self.up.as_ref().filter(|_| kind == Kind::Pack) {
             let size = tokio::fs::metadata(path).await.map(|m| m.len()).unwrap_or(0);
             p.take(size).await;
         }
@@ -94,7 +96,7 @@ impl Storage for Throttled {
 
     async fn get(&self, kind: Kind, name: &str) -> Result<Bytes> {
         let data = self.inner.get(kind, name).await?;
-        if let Some(p) = &self.down {
+        if let Some(p) = self.down.as_ref().filter(|_| kind == Kind::Pack) {
             p.take(data.len() as u64).await;
         }
         Ok(data)
@@ -102,7 +104,7 @@ impl Storage for Throttled {
 
     async fn get_range(&self, kind: Kind, name: &str, range: Range<u64>) -> Result<Bytes> {
         let data = self.inner.get_range(kind, name, range).await?;
-        if let Some(p) = &self.down {
+        if let Some(p) = self.down.as_ref().filter(|_| kind == Kind::Pack) {
             p.take(data.len() as u64).await;
         }
         Ok(data)

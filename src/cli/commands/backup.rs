@@ -10,6 +10,8 @@ use crate::id::Id;
 use crate::util::{human_bytes, human_duration};
 
 pub fn run(ctx: &Context, mut a: BackupArgs) -> Result<ExitStatus> {
+    // Kept as paths, byte for byte (a name need not be UTF-8).
+    let mut listed_paths = Vec::new();
     for f in &a.files_from {
         let listed = crate::backup::filters::read_files_from(f, a.null)?;
         if listed.is_empty() {
@@ -19,20 +21,21 @@ pub fn run(ctx: &Context, mut a: BackupArgs) -> Result<ExitStatus> {
                 if a.null { " (NUL-separated with -0)" } else { "" }
             )));
         }
-        a.paths.extend(listed.iter().map(|p| p.to_string_lossy().into_owned()));
+        listed_paths.extend(listed);
     }
     for f in &a.exclude_file {
         a.excludes.extend(crate::backup::filters::read_pattern_file(f)?);
     }
     let db_urls: Vec<&String> = a.paths.iter().filter(|p| crate::sources::is_db_url(p)).collect();
-    if !db_urls.is_empty() && db_urls.len() != a.paths.len() {
+    if !db_urls.is_empty() && (db_urls.len() != a.paths.len() || !listed_paths.is_empty()) {
         return Err(crate::Error::invalid(
             "back up files and databases in separate commands: each database URL makes its own snapshot",
         ));
     }
     let urls = db_urls.iter().map(|u| crate::sources::DbUrl::parse(u)).collect::<Result<Vec<_>>>()?;
     let repo = ctx.open()?;
-    let mut opts = BackupOptions::new(a.paths.iter().map(std::path::PathBuf::from).collect());
+    let mut opts =
+        BackupOptions::new(a.paths.iter().map(std::path::PathBuf::from).chain(listed_paths).collect());
     opts.excludes = a.excludes;
     opts.exclude_if_present = a.exclude_if_present;
     opts.exclude_caches = a.exclude_caches;

@@ -44,6 +44,7 @@ pub fn run(ctx: &Context, a: RestoreArgs) -> Result<ExitStatus> {
     opts.dry_run = a.dry_run;
     opts.overwrite = a.overwrite;
     opts.delete = a.delete;
+    opts.protect = ctx.state_dir();
     opts.threads = a.threads;
     opts.cancel = crate::cli::cancel_on_signal(ctx);
     let c = opts.counters.clone();

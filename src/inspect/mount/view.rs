@@ -197,6 +197,22 @@ impl View {
             out.extend_from_slice(&data[from..from + take]);
             pos += take as u64;
             i += 1;
+            // The next blob must start where this one ended: else the file's layout is
+            // inconsistent and what follows would be read from the wrong place.
+            if i < layout.len() && pos < end && layout[i].0 != start + data.len() as u64 {
+                return Err(Error::corrupt(
+                    format!("data blob {id}"),
+                    "its length is not the one the index records",
+                ));
+            }
+        }
+        if pos < end {
+            // Blobs end before the size the file was backed up with: never a short read that
+            // looks like the end of the file.
+            return Err(Error::corrupt(
+                format!("inode {ino}"),
+                format!("its blobs hold {pos} bytes of the {file_size} recorded"),
+            ));
         }
         Ok(out)
     }
