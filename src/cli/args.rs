@@ -114,6 +114,9 @@ pub enum Command {
     Dump(DumpArgs),
     /// Add, remove or set the tags of snapshots.
     Tag(TagArgs),
+    /// Copy snapshots into another repository (re-encrypted with its keys; only what it lacks
+    /// is sent).
+    Copy(CopyArgs),
     /// Show the snapshots as a read-only file system (FUSE) until Ctrl-C or umount:
     /// snapshots/ID/, hosts/HOST/, tags/TAG/, latest.
     Mount {
@@ -536,6 +539,26 @@ pub struct StatsArgs {
     /// Only snapshots with this tag.
     #[arg(long)]
     pub tag: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct CopyArgs {
+    /// Snapshots to copy (ids, prefixes or 'latest'). Default: all.
+    #[arg(value_name = "ID")]
+    pub snapshots: Vec<String>,
+    /// Only snapshots of this host.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Only snapshots with this tag.
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// The destination repository: a local folder or s3://BUCKET/PREFIX (S3 settings from the
+    /// environment, as for the source). It must exist ('rempart init').
+    #[arg(long, value_name = "REPO")]
+    pub to: String,
+    /// File holding the destination's passphrase (first line).
+    #[arg(long, env = "REMPART_TO_PASSWORD_FILE", value_name = "FILE")]
+    pub to_password_file: PathBuf,
 }
 
 #[derive(Args, Debug)]

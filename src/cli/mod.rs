@@ -126,6 +126,7 @@ fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Prune(a) => commands::maintenance::prune(&ctx, a),
         Command::Catalog(c) => commands::catalog::run(&ctx, c),
         Command::Repair(r) => commands::repair::run(&ctx, r),
+        Command::Copy(a) => commands::copy::run(&ctx, a),
         Command::Mount { mountpoint } => commands::mount::run(&ctx, &mountpoint),
         Command::Completions { shell } => commands::docs::completions(&shell),
         Command::Man { dir } => commands::docs::man(&dir),

@@ -41,6 +41,11 @@ impl<'a> BlobWriter<'a> {
         }
     }
 
+    /// True when this writer stored `id` (or holds it in an open pack).
+    pub fn has(&self, id: &Id) -> bool {
+        self.written.contains(id)
+    }
+
     /// Stores `raw` unless the repository (or this writer) already has it; returns its id.
     pub fn add(&mut self, blob_type: BlobType, raw: &[u8]) -> Result<Id> {
         let id = self.repo.keys().blob_id(raw);

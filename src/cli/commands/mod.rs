@@ -3,6 +3,7 @@
 pub mod backup;
 pub mod catalog;
 pub mod check;
+pub mod copy;
 pub mod daemon;
 pub mod diff;
 pub mod docs;

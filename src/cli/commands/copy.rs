@@ -1,0 +1,51 @@
+//! `rempart copy [ID...] --to REPO --to-password-file FILE`
+
+use crate::cli::args::CopyArgs;
+use crate::cli::context::Context;
+use crate::cli::select::SnapshotFilter;
+use crate::error::{Error, ExitStatus, Result};
+use crate::storage::BlockingStorage;
+use crate::util::human_bytes;
+
+pub fn run(ctx: &Context, a: CopyArgs) -> Result<ExitStatus> {
+    let src = ctx.open()?;
+    let (snapshots, damaged) = SnapshotFilter { ids: a.snapshots, host: a.host, tag: a.tag }.select(&src)?;
+    let storage = {
+        let _guard = ctx.runtime.enter();
+        let inner = crate::storage::throttle(
+            crate::storage::open_url(&a.to)?,
+            ctx.global.limit_upload,
+            ctx.global.limit_download,
+        );
+        BlockingStorage::new(inner, ctx.runtime.handle().clone())
+    };
+    let pass = crate::jobs::access::read_password_file(&a.to_password_file)?;
+    let dst = crate::repo::Repository::open(storage, &pass).map_err(|e| match e {
+        Error::NotFound(m) => Error::not_found(format!(
+            "destination '{}': {m}; create it first with 'rempart -r {} init'",
+            a.to, a.to
+        )),
+        e => e,
+    })?;
+    let report = crate::maintenance::copy::copy(&src, &dst, &snapshots, &ctx.state_dir())?;
+    for e in &damaged {
+        eprintln!("not copied, cannot be read: {e}");
+    }
+    if ctx.global.json {
+        crate::cli::print_json(&report);
+    } else if !ctx.global.quiet {
+        for (s, d) in &report.copied {
+            crate::outln!("copied snapshot {} to {} as {}", s.short(), a.to, d.short());
+        }
+        for s in &report.already {
+            crate::outln!("snapshot {} is already in {}", s.short(), a.to);
+        }
+        crate::outln!(
+            "{} blobs stored ({}), {} found in the destination without reading them",
+            report.blobs_stored,
+            human_bytes(report.bytes_stored),
+            report.blobs_skipped
+        );
+    }
+    Ok(if damaged.is_empty() { ExitStatus::Success } else { ExitStatus::Integrity })
+}

@@ -1,0 +1,156 @@
+//! `rempart copy` against the real binary: local and S3 (Garage) repositories, incremental
+//! copies, a copy killed mid-way, and damaged source data.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{flip_byte, random_bytes, restored, same_tree, Env};
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A destination repository `URL` with its own passphrase file, created.
+fn destination(env: &Env, url: &str) -> PathBuf {
+    let pass = env.path().join(format!("dst-{:08x}.pass", rand::random::<u32>()));
+    std::fs::write(&pass, "another passphrase\n").unwrap();
+    env.ok(&["-r", url, "--password-file", s(&pass), "init"]);
+    pass
+}
+
+fn copy(env: &Env, to: &str, pass: &Path, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["--json", "copy", "--to", to, "--to-password-file", s(pass)];
+    args.extend_from_slice(extra);
+    let out = env.ok(&args);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+}
+
+/// Restores `latest` of `url` and compares it with `src`.
+fn restores_as(env: &Env, url: &str, pass: &Path, src: &Path) {
+    let target = env.path().join(format!("r-{:08x}", rand::random::<u32>()));
+    env.ok(&["-r", url, "--password-file", s(pass), "restore", "latest", "--target", s(&target)]);
+    same_tree(src, &restored(&target, src));
+}
+
+#[test]
+fn copies_are_incremental_resume_after_a_kill_and_never_carry_damage() {
+    let env = Env::new();
+    env.ok(&["init"]);
+    let src = env.path().join("src");
+    std::fs::create_dir_all(src.join("d")).unwrap();
+    std::fs::write(src.join("big.bin"), random_bytes(1, 5_000_000)).unwrap();
+    for i in 0..20 {
+        std::fs::write(src.join("d").join(format!("f{i}")), random_bytes(100 + i, 20_000)).unwrap();
+    }
+    env.ok(&["backup", s(&src)]);
+    std::fs::write(src.join("d/f0"), "changed").unwrap();
+    env.ok(&["backup", s(&src)]);
+    let dst = env.path().join("dst");
+    let pass = destination(&env, s(&dst));
+
+    let first = copy(&env, s(&dst), &pass, &[]);
+    assert_eq!(first["copied"].as_array().unwrap().len(), 2, "{first}");
+    let full = first["bytes_stored"].as_u64().unwrap();
+    assert!(full >= 5_400_000, "{first}");
+    env.ok(&["-r", s(&dst), "--password-file", s(&pass), "check", "--read-data"]);
+    restores_as(&env, s(&dst), &pass, &src);
+
+    // One small change: the next copy sends that and the trees, ≤ 1 % of the first.
+    std::fs::write(src.join("d/f1"), "changed too").unwrap();
+    env.ok(&["backup", s(&src)]);
+    let next = copy(&env, s(&dst), &pass, &["latest"]);
+    assert_eq!(next["copied"].as_array().unwrap().len(), 1, "{next}");
+    assert!(next["bytes_stored"].as_u64().unwrap() * 100 <= full, "{next} after {full}");
+    let again = copy(&env, s(&dst), &pass, &[]);
+    assert_eq!(
+        (again["copied"].as_array().unwrap().len(), again["bytes_stored"].as_u64()),
+        (0, Some(0)),
+        "{again}"
+    );
+    assert_eq!(again["already"].as_array().unwrap().len(), 3);
+
+    // Killed mid-way (slowed down by a bandwidth limit): the destination stays consistent and
+    // holds no snapshot of the interrupted copy; the next copy finishes it.
+    std::fs::write(src.join("new.bin"), random_bytes(2, 8_000_000)).unwrap();
+    env.ok(&["backup", s(&src)]);
+    let mut child = env
+        .std_cmd()
+        .args(["copy", "--to", s(&dst), "--to-password-file", s(&pass), "--limit-upload", "1024"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let snaps = env.json(&["-r", s(&dst), "--password-file", s(&pass), "snapshots"]);
+    assert_eq!(snaps.as_array().unwrap().len(), 3, "no snapshot from the killed copy");
+    env.ok(&["-r", s(&dst), "--password-file", s(&pass), "unlock"]);
+    env.ok(&["-r", s(&dst), "--password-file", s(&pass), "check"]);
+    let resumed = copy(&env, s(&dst), &pass, &[]);
+    assert_eq!(resumed["copied"].as_array().unwrap().len(), 1, "{resumed}");
+    env.ok(&["-r", s(&dst), "--password-file", s(&pass), "check", "--read-data"]);
+    restores_as(&env, s(&dst), &pass, &src);
+
+    // Damaged source data is never copied: the copy fails (exit 4) and commits nothing.
+    std::fs::write(src.join("last.bin"), random_bytes(3, 300_000)).unwrap();
+    env.ok(&["backup", s(&src)]);
+    let (_rt, repo) = common::open_repo(&env);
+    let index = repo.load_index().unwrap();
+    let (_, snap) = repo.find_snapshot("latest").unwrap();
+    let node =
+        rempart::restore::find_path(&repo, &index, &snap.tree, s(&src.join("last.bin"))).unwrap().unwrap();
+    let loc = index.lookup(&node.content[0]).unwrap();
+    let h = loc.pack.id.to_hex();
+    flip_byte(&Path::new(&env.repo).join("data").join(&h[..2]).join(&h), u64::from(loc.entry.offset) + 30);
+    let (code, out, err) = env.run(&["copy", "--to", s(&dst), "--to-password-file", s(&pass)]);
+    assert_eq!(code, 4, "{out}{err}");
+    let snaps = env.json(&["-r", s(&dst), "--password-file", s(&pass), "snapshots"]);
+    assert_eq!(snaps.as_array().unwrap().len(), 4);
+
+    // Usage errors say what is wrong.
+    let (code, _, err) =
+        env.run(&["copy", "--to", s(&env.path().join("nowhere")), "--to-password-file", s(&pass)]);
+    assert_ne!(code, 0);
+    assert!(err.contains("nowhere"), "{err}");
+    let (code, _, err) = env.run(&["copy", "--to", &env.repo, "--to-password-file", s(&env.password_file)]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("same repository"), "{err}");
+}
+
+#[test]
+fn copies_between_s3_and_a_local_folder_both_ways() {
+    let Some(env) = Env::s3() else { return };
+    env.ok(&["init"]);
+    let src = env.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("a.bin"), random_bytes(5, 2_000_000)).unwrap();
+    std::fs::write(src.join("b.txt"), "on S3").unwrap();
+    env.ok(&["backup", s(&src)]);
+    // S3 → local.
+    let local = env.path().join("local");
+    let pass = destination(&env, s(&local));
+    let v = copy(&env, s(&local), &pass, &[]);
+    assert_eq!(v["copied"].as_array().unwrap().len(), 1, "{v}");
+    restores_as(&env, s(&local), &pass, &src);
+    // Local → another S3 prefix.
+    let s3 = format!("s3://rempart-test/t{:016x}", rand::random::<u64>());
+    let pass2 = destination(&env, &s3);
+    let out = env.ok(&[
+        "--json",
+        "-r",
+        s(&local),
+        "--password-file",
+        s(&pass),
+        "copy",
+        "--to",
+        &s3,
+        "--to-password-file",
+        s(&pass2),
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["copied"].as_array().unwrap().len(), 1, "{v}");
+    env.ok(&["-r", &s3, "--password-file", s(&pass2), "check", "--read-data"]);
+    restores_as(&env, &s3, &pass2, &src);
+}
