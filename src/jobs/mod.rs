@@ -7,6 +7,7 @@
 
 pub(crate) mod access;
 pub(crate) mod duration;
+pub mod priority;
 pub mod progress;
 pub(crate) mod schedule;
 pub(crate) mod spec;
@@ -100,7 +101,7 @@ pub struct Job {
     pub limit_upload: Option<u64>,
     pub limit_download: Option<u64>,
     /// CPU and I/O priority of the job's steps.
-    pub priority: crate::runner::priority::Priority,
+    pub priority: crate::jobs::priority::Priority,
     pub tags: Vec<String>,
     pub host: Option<String>,
     pub one_file_system: bool,

@@ -493,7 +493,7 @@ pub fn parse_job(file: &Path, text: &str, defaults: &Defaults) -> Result<Job, Ve
         },
         None => None,
     };
-    let mut priority = crate::runner::priority::Priority::default();
+    let mut priority = crate::jobs::priority::Priority::default();
     if let Some(n) = &raw.nice {
         if (-20..=19).contains(n.get_ref()) {
             priority.nice = Some(*n.get_ref());

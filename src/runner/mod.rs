@@ -6,7 +6,6 @@
 
 pub mod hooks;
 pub mod notify;
-pub mod priority;
 pub mod steps;
 
 use std::sync::atomic::Ordering;
@@ -89,7 +88,7 @@ pub fn run_step_with(
     let mut repository = None;
     let mut attempt = 0usize;
     let outcome = loop {
-        let result = priority::run_with(job.priority, || attempt_step(ctx, job, step, drill));
+        let result = crate::jobs::priority::run_with(job.priority, || attempt_step(ctx, job, step, drill));
         match result {
             Err(e)
                 if e.is_retryable()
