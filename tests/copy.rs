@@ -70,6 +70,21 @@ fn copies_are_incremental_resume_after_a_kill_and_never_carry_damage() {
     );
     assert_eq!(again["already"].as_array().unwrap().len(), 3);
 
+    // The destination forgets and prunes the first copy: copying it again must not trust the
+    // map for data the prune removed.
+    let first_copy = first["copied"][0][1].as_str().unwrap().to_string();
+    let dst_cmd = |args: &[&str]| {
+        let mut a = vec!["-r", s(&dst), "--password-file", s(&pass)];
+        a.extend_from_slice(args);
+        env.ok(&a)
+    };
+    dst_cmd(&["forget", &first_copy[..8]]);
+    dst_cmd(&["prune", "--grace", "0s"]);
+    dst_cmd(&["prune", "--grace", "0s"]);
+    let back = copy(&env, s(&dst), &pass, &[]);
+    assert_eq!(back["copied"].as_array().unwrap().len(), 1, "{back}");
+    dst_cmd(&["check", "--read-data"]);
+
     // Killed mid-way (slowed down by a bandwidth limit): the destination stays consistent and
     // holds no snapshot of the interrupted copy; the next copy finishes it.
     std::fs::write(src.join("new.bin"), random_bytes(2, 8_000_000)).unwrap();

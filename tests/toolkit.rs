@@ -648,6 +648,12 @@ fn restore_delete_never_reaches_the_repository_links_or_unread_folders() {
     std::fs::write(&env.password_file, "test passphrase\n").unwrap();
     env.ok(&["check", "--read-data"]);
 
+    // --delete into the repository (or the state directory) is refused before anything.
+    let (code, _, err) = env.run(&["restore", "latest", "--target", &env.repo, "--delete"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("refused"), "{err}");
+    env.ok(&["check"]);
+
     // A symlink in the target where the snapshot has a folder is replaced, never followed.
     let target = env.path().join("t");
     let outside = env.path().join("outside");
@@ -660,6 +666,21 @@ fn restore_delete_never_reaches_the_repository_links_or_unread_folders() {
     assert!(
         root.join("etc/other.conf").exists() && !root.join("etc").symlink_metadata().unwrap().is_symlink()
     );
+
+    // The same for the folders above a partial restore.
+    std::fs::remove_dir_all(root.join("etc")).unwrap();
+    std::os::unix::fs::symlink(&outside, root.join("etc")).unwrap();
+    let app = format!("{}/etc/app/main.conf", s(&src));
+    env.ok(&["restore", "latest", "--target", s(&target), "--include", &app]);
+    assert!(std::fs::read_dir(&outside).unwrap().next().is_none(), "nothing written through the link");
+    assert!(root.join("etc/app/main.conf").exists());
+    // A file where the snapshot has a folder stays with --overwrite never.
+    std::fs::remove_dir_all(root.join("etc/app")).unwrap();
+    std::fs::write(root.join("etc/app"), "a file").unwrap();
+    env.ok(&["restore", "latest", "--target", s(&target), "--overwrite", "never"]);
+    assert_eq!(std::fs::read_to_string(root.join("etc/app")).unwrap(), "a file");
+    env.ok(&["restore", "latest", "--target", s(&target)]);
+    assert!(root.join("etc/app/main.conf").exists(), "--overwrite always replaces it");
 
     // A folder standing where the snapshot has a file, left by --overwrite never, is not
     // emptied by --delete.

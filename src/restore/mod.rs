@@ -132,6 +132,9 @@ pub fn restore_with_index(
 ) -> Result<RestoreResult> {
     let started = std::time::Instant::now();
     let selection = select::Selection::new(&opts.includes, &opts.excludes)?;
+    if opts.delete {
+        refuse_delete_into(repo, opts)?;
+    }
     if !opts.dry_run {
         std::fs::create_dir_all(&opts.target).map_err(|e| {
             Error::invalid(format!("restore target '{}' cannot be created: {e}", opts.target.display()))
@@ -227,8 +230,7 @@ pub fn restore_with_index(
                 if selection.is_partial() {
                     if let Some(parent) = dest.parent() {
                         if !made.contains(parent) {
-                            std::fs::create_dir_all(parent)
-                                .map_err(|e| Error::io(format!("cannot create '{}'", parent.display()), e))?;
+                            folders_without_links(&opts.target, parent)?;
                             made.insert(parent.to_path_buf());
                         }
                     }
@@ -240,9 +242,17 @@ pub fn restore_with_index(
                             Err(e)
                                 if e.kind() == std::io::ErrorKind::AlreadyExists
                                     && std::fs::symlink_metadata(&dest).is_ok_and(|m| m.is_dir()) => {}
-                            // A symlink (or a file) where the snapshot has a folder: replaced, so
-                            // nothing is ever written through a link out of the target.
+                            // A symlink where the snapshot has a folder is always replaced, so
+                            // nothing is ever written through a link out of the target; a
+                            // file only when --overwrite allows replacing it (else it, and what
+                            // the snapshot holds below it, are left out).
                             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                                let is_link = std::fs::symlink_metadata(&dest).is_ok_and(|m| m.is_symlink());
+                                if !is_link && matches!(opts.overwrite, Overwrite::Never | Overwrite::IfNewer)
+                                {
+                                    result.skipped += 1;
+                                    return Ok(false);
+                                }
                                 std::fs::remove_file(&dest)
                                     .and_then(|()| std::fs::create_dir(&dest))
                                     .map_err(|e| {
@@ -371,6 +381,56 @@ pub fn restore_with_index(
     }
     result.duration_secs = started.elapsed().as_secs_f64();
     Ok(result)
+}
+
+/// Refuses `--delete` into the repository's folder or the state directory (or below them):
+/// the sweep would remove them.
+fn refuse_delete_into(repo: &Repository, opts: &RestoreOptions) -> Result<()> {
+    let real = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let target = real(&opts.target);
+    let location = repo.storage().location();
+    let mut protected = vec![opts.protect.clone()];
+    if !location.contains("://") {
+        protected.push(PathBuf::from(&location));
+    }
+    for p in protected.iter().filter(|p| !p.as_os_str().is_empty()) {
+        if target.starts_with(real(p)) {
+            return Err(Error::invalid(format!(
+                "restore --delete into '{}' refused: it is inside '{}' (the repository or the state directory), which the sweep would remove",
+                opts.target.display(),
+                p.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Creates the folders from `target` down to `dir`, replacing a symlink on the way by a
+/// folder, so nothing is ever written through a link out of the target.
+fn folders_without_links(target: &Path, dir: &Path) -> Result<()> {
+    let rel = dir.strip_prefix(target).unwrap_or(dir);
+    let mut at = target.to_path_buf();
+    std::fs::create_dir_all(&at).map_err(|e| Error::io(format!("cannot create '{}'", at.display()), e))?;
+    for part in rel.components() {
+        at.push(part);
+        match std::fs::symlink_metadata(&at) {
+            Ok(m) if m.is_dir() => continue,
+            Ok(m) if m.is_symlink() => std::fs::remove_file(&at)
+                .map_err(|e| Error::io(format!("cannot replace the link '{}'", at.display()), e))?,
+            _ => {}
+        }
+        match std::fs::create_dir(&at) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(Error::invalid(format!(
+                    "'{}' is a file where the snapshot has a folder; move it away or restore elsewhere",
+                    at.display()
+                )))
+            }
+            Err(e) => return Err(Error::io(format!("cannot create '{}'", at.display()), e)),
+        }
+    }
+    Ok(())
 }
 
 /// Resolves the path inside a snapshot (`/a/b`) to its node, for `ls` and drills.
