@@ -227,7 +227,11 @@ impl Index {
     }
 
     fn finish(&mut self) {
-        self.entries.sort_unstable_by_key(|e| e.id);
+        // A blob in several packs is kept once, in the pack added first: index objects are
+        // added before trash objects, so a live pack wins over a marked one (which an
+        // interrupted sweep may already have deleted). An unstable sort alone would pick
+        // either, at random.
+        self.entries.sort_unstable_by_key(|e| (e.id, e.pack_and_flags & PACK_MASK));
         self.entries.dedup_by(|a, b| a.id == b.id);
         self.entries.shrink_to_fit();
         self.fanout = vec![0u32; 65537];
@@ -382,6 +386,26 @@ mod tests {
             assert_eq!(index.lookup(&b).unwrap().pack.size, 2);
             assert_eq!(index.packs().len(), 1);
             assert!(index.pack(&p1.id).is_none());
+        }
+    }
+
+    #[test]
+    fn a_blob_in_a_live_pack_and_a_marked_one_is_found_in_the_live_one() {
+        // Many blobs, each in a live pack and again in a marked pack added after it (as
+        // load_index adds trash objects after index objects): every lookup must give the live
+        // pack, whatever order an unstable sort would leave equal ids in.
+        let ids: Vec<Id> = (0..2000u32).map(|i| Id::of_bytes(&i.to_le_bytes())).collect();
+        let pack = |name: &[u8], size| IndexedPack {
+            id: Id::of_bytes(name),
+            salt: [0; SALT_LEN],
+            size,
+            blobs: ids.iter().enumerate().map(|(i, id)| entry(*id, i as u32, BlobType::Data)).collect(),
+        };
+        let live = IndexFile { supersedes: vec![], packs: vec![pack(b"live", 1)] };
+        let marked = IndexFile { supersedes: vec![], packs: vec![pack(b"marked", 2)] };
+        let index = Index::from_files(vec![(Id::of_bytes(b"index"), live), (Id::of_bytes(b"trash"), marked)]);
+        for id in &ids {
+            assert_eq!(index.lookup(id).unwrap().pack.size, 1);
         }
     }
 
