@@ -169,3 +169,57 @@ fn copies_between_s3_and_a_local_folder_both_ways() {
     env.ok(&["-r", &s3, "--password-file", s(&pass2), "check", "--read-data"]);
     restores_as(&env, &s3, &pass2, &src);
 }
+
+/// A job with a `[[copy]]` on S3 (its settings in `s3_env_file`, as an operator would keep
+/// them): `rempart run JOB` backs up and copies; the primary is lost; the copy alone restores
+/// every file, as a scheduled copy would have left it.
+#[test]
+fn a_job_copies_after_each_backup_and_the_copy_alone_restores_after_the_primary_is_lost() {
+    let Some(settings_file) = std::env::var_os("REMPART_TEST_S3_ENV").map(PathBuf::from) else {
+        // Without Garage, as the other S3 tests: skipped only when explicitly asked.
+        assert!(common::s3_settings().is_none());
+        return;
+    };
+    let jobs = common::Jobs::new(Env::new());
+    let env = &jobs.env;
+    let src = env.path().join("src");
+    std::fs::create_dir_all(src.join("d")).unwrap();
+    std::fs::write(src.join("big.bin"), random_bytes(21, 3_000_000)).unwrap();
+    std::fs::write(src.join("d/small.txt"), "first").unwrap();
+    let offsite = format!("s3://rempart-test/t{:016x}", rand::random::<u64>());
+    jobs.job(
+        "web",
+        &format!("\"{}\"", s(&src)),
+        &format!(
+            "[[copy]]\nname = \"offsite\"\nrepository = \"{offsite}\"\ns3_env_file = \"{}\"\n",
+            s(&settings_file)
+        ),
+    );
+    let keys = env.path().join("keys");
+    let first = jobs.ok(&["--keys", s(&keys), "run", "web"]);
+    assert!(first.contains("backup success") && first.contains("copy success"), "{first}");
+    assert!(
+        first.contains("copy 'offsite' (") && first.contains("1 snapshots copied, 0 already there"),
+        "{first}"
+    );
+    // The copy's passphrase was created beside the job's keys, mode 0600.
+    let pass = keys.join("web-offsite.pass");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&pass).unwrap().permissions().mode() & 0o777, 0o600);
+
+    std::fs::write(src.join("d/small.txt"), "second").unwrap();
+    let second = jobs.ok(&["--keys", s(&keys), "run", "web"]);
+    assert!(second.contains("1 snapshots copied, 1 already there"), "{second}");
+
+    // The primary is lost: the copy, with its own passphrase and the S3 settings, restores.
+    std::fs::remove_dir_all(&env.repo).unwrap();
+    let target = env.path().join("restored");
+    let mut restore = env.std_cmd();
+    restore.args(["-r", &offsite, "--password-file", s(&pass), "restore", "latest", "--target", s(&target)]);
+    for (k, v) in common::s3_settings().unwrap() {
+        restore.env(k, v);
+    }
+    let out = restore.output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    same_tree(&src, &restored(&target, &src));
+}

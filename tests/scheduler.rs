@@ -519,11 +519,13 @@ fn daemon_runs_on_schedule_and_stops_cleanly_on_sigterm() {
     let small = env.path().join("small");
     std::fs::create_dir_all(&small).unwrap();
     std::fs::write(small.join("a"), b"reloaded").unwrap();
+    // Its copy follows each of its backups (no schedule of its own).
     let second = format!(
-        "name = \"second\"\nsources = [\"{}\"]\nrepository = \"{}\"\npassword_file = \"{}\"\n[schedule]\nbackup = \"*/2 * * * * *\"\n",
+        "name = \"second\"\nsources = [\"{}\"]\nrepository = \"{}\"\npassword_file = \"{}\"\n[schedule]\nbackup = \"*/2 * * * * *\"\n[[copy]]\nrepository = \"{}\"\n",
         small.display(),
         env.repo,
-        env.password_file.display()
+        env.password_file.display(),
+        env.path().join("second-copy").display()
     );
     std::fs::remove_file(dir.join("broken.toml")).unwrap();
     std::fs::write(dir.join("second.toml"), second).unwrap();
@@ -531,6 +533,10 @@ fn daemon_runs_on_schedule_and_stops_cleanly_on_sigterm() {
     hup();
     while metric(&addr, "rempart_last_success_timestamp_seconds{job=\"second\",step=\"backup\"}").is_none() {
         assert!(started.elapsed() < Duration::from_secs(90), "the job added by SIGHUP never ran");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    while metric(&addr, "rempart_copy_last_run_success{job=\"second\",copy=\"copy\"} 1").is_none() {
+        assert!(started.elapsed() < Duration::from_secs(90), "no copy followed the backup");
         std::thread::sleep(Duration::from_millis(200));
     }
     // New data so the next backup has work to interrupt.
@@ -556,6 +562,11 @@ fn daemon_runs_on_schedule_and_stops_cleanly_on_sigterm() {
     let runs: serde_json::Value = serde_json::from_slice(&runs.stdout).unwrap();
     let runs = runs.as_array().unwrap();
     assert!(runs.iter().any(|r| r["status"] == "success" && r["trigger"] == "schedule"), "{runs:?}");
+    assert!(
+        runs.iter()
+            .any(|r| r["step"] == "copy" && r["status"] == "success" && r["trigger"] == "after-backup"),
+        "{runs:?}"
+    );
     assert!(runs.iter().all(|r| r["status"] != "running"), "no run left running: {runs:?}");
     let (code, out, err) = env.run(&["check"]);
     assert_eq!(code, 0, "the repository passes check after the stop: {out}{err}");
@@ -591,8 +602,16 @@ fn the_http_side_wants_its_token_says_why_it_is_not_ready_and_its_metrics_pass_p
             env.password_file.display()
         )
     };
-    let dir = jobs_dir(&env, &[("ready.toml", job("ready")), ("never.toml", job("never"))]);
-    assert_eq!(with_jobs(&env, &dir, &["run", "ready"]).0, 0);
+    // The ready job keeps a copy on another disk, made right after its backup.
+    let ready = format!(
+        "{}[[copy]]\nname = \"usb\"\nrepository = \"{}\"\n",
+        job("ready"),
+        env.path().join("usb").display()
+    );
+    let dir = jobs_dir(&env, &[("ready.toml", ready), ("never.toml", job("never"))]);
+    let (code, out, err) = with_jobs(&env, &dir, &["run", "ready"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("copy success of job 'ready'") && out.contains("1 snapshots copied"), "{out}");
     assert_eq!(with_jobs(&env, &dir, &["drill", "ready"]).0, 0);
     let token = "0123456789abcdef0123456789abcdef";
     let token_file = env.path().join("token");
@@ -633,9 +652,13 @@ fn the_http_side_wants_its_token_says_why_it_is_not_ready_and_its_metrics_pass_p
         "rempart_job_rpo_seconds{job=\"ready\"} 86400",
         "rempart_newest_snapshot_age_seconds{job=\"ready\"}",
         "rempart_last_drill_restore_seconds{job=\"ready\"}",
+        "rempart_copy_newest_snapshot_age_seconds{job=\"ready\",copy=\"usb\"}",
+        "rempart_copy_last_run_success{job=\"ready\",copy=\"usb\"} 1",
     ] {
         assert!(metrics.contains(want), "{want} missing from:\n{metrics}");
     }
+    let (_, page) = http_get(&addr, "/", Some(token)).unwrap();
+    assert!(page.contains(">usb</span> newest snapshot"), "the dashboard shows the copy: {page}");
     let mut promtool = std::process::Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(std::process::Stdio::piped())

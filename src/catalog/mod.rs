@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 
+pub mod copy_state;
 pub(crate) mod run;
 
 pub use run::{RunOutcome, Status, Step, StepDetails};
@@ -302,6 +303,21 @@ impl Catalog {
                 &[&job, &step],
             )?
             .pop())
+    }
+
+    /// The latest `limit` runs of a step of a job, newest first.
+    ///
+    /// # Errors
+    /// `Io` naming the catalog when it cannot be read.
+    pub fn recent_runs(&self, job: &str, step: Step, limit: u32) -> Result<Vec<RunRecord>> {
+        let step = step.name();
+        self.query_runs(
+            &format!(
+                "select {} from runs where job = ?1 and step = ?2 order by started desc, id desc limit {limit}",
+                Self::COLUMNS
+            ),
+            &[&job, &step],
+        )
     }
 
     /// The latest successful run of a step of a job.

@@ -184,6 +184,36 @@ pub struct PruneDetails {
     pub prune: PruneReport,
 }
 
+/// What a copy step did in one `[[copy]]` repository.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct CopyTargetDetails {
+    pub name: String,
+    pub repository: String,
+    /// Snapshots copied now, already there, and forgotten there since an earlier copy.
+    pub copied: u64,
+    pub already: u64,
+    pub forgotten_there: u64,
+    pub blobs_stored: u64,
+    pub bytes_stored: u64,
+    pub evidence_records_copied: u64,
+    pub evidence_keys_copied: u64,
+    /// The newest snapshot of the job in the copy after the step, and its time.
+    pub newest_snapshot: Option<String>,
+    pub newest_snapshot_time: Option<chrono::DateTime<chrono::Utc>>,
+    /// Why this copy failed (the others still ran).
+    pub error: Option<String>,
+}
+
+/// What a copy step did.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct CopyDetails {
+    pub targets: Vec<CopyTargetDetails>,
+    /// Snapshots of the job in the source that could not be read (not copied).
+    pub damaged_sources: Vec<String>,
+}
+
 /// The facts a run's step produced.
 #[derive(Clone, Debug, Default, Serialize)]
 #[serde(untagged)]
@@ -194,6 +224,7 @@ pub enum StepDetails {
     Check(CheckDetails),
     Prune(PruneDetails),
     Drill(DrillReport),
+    Copy(CopyDetails),
 }
 
 impl StepDetails {
@@ -208,6 +239,7 @@ impl StepDetails {
             Step::Check => serde_json::from_value(v).map(StepDetails::Check),
             Step::Prune => serde_json::from_value(v).map(StepDetails::Prune),
             Step::Drill => serde_json::from_value(v).map(StepDetails::Drill),
+            Step::Copy => serde_json::from_value(v).map(StepDetails::Copy),
         };
         typed.unwrap_or_default()
     }
@@ -224,6 +256,14 @@ impl StepDetails {
     pub fn backup(&self) -> Option<&BackupDetails> {
         match self {
             StepDetails::Backup(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// The copy facts, for a copy run.
+    pub fn copy(&self) -> Option<&CopyDetails> {
+        match self {
+            StepDetails::Copy(c) => Some(c),
             _ => None,
         }
     }

@@ -187,8 +187,9 @@ pub enum JobsCommand {
 pub struct RunArgs {
     /// The job's name.
     pub job: String,
-    /// The step to run.
-    #[arg(long, default_value = "backup", value_parser = ["backup", "check", "prune", "drill"])]
+    /// The step to run (a backup is followed by the copy step when the job's copies have no
+    /// schedule of their own, as in the daemon).
+    #[arg(long, default_value = "backup", value_parser = ["backup", "check", "prune", "drill", "copy"])]
     pub step: String,
 }
 

@@ -1,5 +1,6 @@
-//! The daemon's live page: one row per job with its readiness, last backup, last drill, next
-//! runs and recent failures; a page per job (its report section with charts) and `/report`.
+//! The daemon's live page: one row per job with its readiness, last backup, last drill, its
+//! copies (newest snapshot in each), next runs and recent failures; a page per job (its report
+//! section with charts) and `/report`.
 
 use std::fmt::Write;
 
@@ -51,7 +52,7 @@ pub fn render_index(shared: &Shared) -> String {
     let audit = shared.audit();
     let mut body = String::from(
         "<h1>rempart</h1><p><a href=\"/report\">PRA readiness report</a> · <a href=\"/metrics\">metrics</a></p>\
-         <table id=\"jobs\"><tr><th>job</th><th>readiness</th><th>last backup</th><th>last drill</th><th>next runs</th><th>recent failures</th></tr>",
+         <table id=\"jobs\"><tr><th>job</th><th>readiness</th><th>last backup</th><th>last drill</th><th>copies</th><th>next runs</th><th>recent failures</th></tr>",
     );
     for job in &jobs {
         let c: Option<&Catalog> = catalog.as_ref();
@@ -71,6 +72,27 @@ pub fn render_index(shared: &Shared) -> String {
             ),
             None => "<span class=\"warn\">never</span>".into(),
         };
+        let copies: Vec<String> = c
+            .and_then(|c| crate::catalog::copy_state::copy_states(c, job).ok())
+            .unwrap_or_default()
+            .iter()
+            .map(|s| {
+                let class = match s.last_run_ok {
+                    Some(true) => "ok",
+                    Some(false) => "bad",
+                    None => "warn",
+                };
+                let newest = match s.newest_snapshot_time {
+                    Some(t) => format!("newest snapshot {}", ago(t, now)),
+                    None => "no snapshot yet".into(),
+                };
+                format!(
+                    "<span class=\"{class}\" title=\"{}\">{}</span> {newest}",
+                    esc(&s.repository),
+                    esc(&s.name)
+                )
+            })
+            .collect();
         let mut nexts = String::new();
         for step in Step::ALL {
             if let Some(t) = next.get(&(job.name.clone(), step)) {
@@ -95,9 +117,10 @@ pub fn render_index(shared: &Shared) -> String {
             .collect();
         let _ = write!(
             body,
-            "<tr class=\"job\" data-job=\"{n}\"><td><a href=\"/job/{n}\">{n}</a></td><td class=\"readiness {class}\" title=\"{why}\">{state}</td><td>{}</td><td>{}</td><td>{nexts}</td><td>{}</td></tr>",
+            "<tr class=\"job\" data-job=\"{n}\"><td><a href=\"/job/{n}\">{n}</a></td><td class=\"readiness {class}\" title=\"{why}\">{state}</td><td>{}</td><td>{}</td><td>{}</td><td>{nexts}</td><td>{}</td></tr>",
             run_cell(Step::Backup),
             run_cell(Step::Drill),
+            if copies.is_empty() { "none".into() } else { copies.join("<br>") },
             if failures.is_empty() { "none".into() } else { failures.join("<br>") },
             n = esc(&job.name),
             why = esc(&ready.reason),

@@ -89,6 +89,16 @@ pub fn render(shared: &Shared) -> String {
         "gauge",
         "How long the last drill's restore and checks took (compare with rempart_job_rto_seconds).",
     );
+    let mut copy_age = Family::new(
+        "rempart_copy_newest_snapshot_age_seconds",
+        "gauge",
+        "Age of the job's newest snapshot in each of its copies, as of the last copy run that reached it.",
+    );
+    let mut copy_ok = Family::new(
+        "rempart_copy_last_run_success",
+        "gauge",
+        "1 when the last copy run reached the copy, else 0.",
+    );
     let mut findings = Family::new(
         "rempart_evidence_findings",
         "gauge",
@@ -110,6 +120,17 @@ pub fn render(shared: &Shared) -> String {
         }
         if let Some(d) = job.rto {
             rto.add(&format!("job=\"{j}\""), d.as_secs());
+        }
+        if let Ok(catalog) = &catalog {
+            for c in crate::catalog::copy_state::copy_states(catalog, job).unwrap_or_default() {
+                let labels = format!("job=\"{j}\",copy=\"{}\"", escape(&c.name));
+                if let Some(t) = c.newest_snapshot_time {
+                    copy_age.add(&labels, (now - t).num_seconds().max(0));
+                }
+                if let Some(ok) = c.last_run_ok {
+                    copy_ok.add(&labels, u8::from(ok));
+                }
+            }
         }
         for step in Step::ALL {
             let labels = format!("job=\"{j}\",step=\"{}\"", step.name());
@@ -181,6 +202,8 @@ pub fn render(shared: &Shared) -> String {
         rpo,
         rto,
         drill_rto,
+        copy_age,
+        copy_ok,
         findings,
     ] {
         if f.samples.is_empty() {

@@ -252,6 +252,23 @@ pub async fn run(
     Ok(())
 }
 
+/// The copy step of a job whose copies follow its backups, right after a backup that stored a
+/// snapshot (skipped, with a warning, while a copy of the job is still running).
+fn copy_after_backup(shared: &Shared, ctx: &RunContext, job: &Job) {
+    let key = (job.name.clone(), Step::Copy);
+    if !shared.running.lock().insert(key.clone()) {
+        tracing::warn!("{}/copy is still running: the copy after this backup is skipped", job.name);
+        return;
+    }
+    match crate::runner::step_lock(ctx, job, Step::Copy) {
+        Ok(_held) => {
+            run_step(ctx, job, Step::Copy, "after-backup");
+        }
+        Err(e) => tracing::warn!("{}/copy: skipped: {e}", job.name),
+    }
+    shared.running.lock().remove(&key);
+}
+
 /// Recomputes every step's next run time from `now`.
 fn reschedule(shared: &Shared, now: DateTime<Utc>) {
     let mut next = shared.next.lock();
@@ -297,14 +314,19 @@ fn start(
             return;
         }
         let ctx = shared.ctx.clone();
-        let (job2, step, trigger) = (job.clone(), d.step, d.trigger);
+        let (job2, step, trigger, shared2) = (job.clone(), d.step, d.trigger, shared.clone());
         let rec = tokio::task::spawn_blocking(move || {
             // `rempart run` of the same step from a shell holds it: never run a step twice.
-            match crate::runner::step_lock(&ctx, &job2, step) {
-                Ok(_held) => {
-                    run_step(&ctx, &job2, step, trigger);
+            let ran = match crate::runner::step_lock(&ctx, &job2, step) {
+                Ok(_held) => Some(run_step(&ctx, &job2, step, trigger)),
+                Err(e) => {
+                    tracing::warn!("{}/{}: skipped: {e}", job2.name, step.name());
+                    None
                 }
-                Err(e) => tracing::warn!("{}/{}: skipped: {e}", job2.name, step.name()),
+            };
+            let stored = ran.is_some_and(|r| r.outcome.status.succeeded() && r.outcome.snapshot.is_some());
+            if step == Step::Backup && stored && job2.copies_after_backup() {
+                copy_after_backup(&shared2, &ctx, &job2);
             }
         })
         .await;

@@ -18,6 +18,7 @@ pub mod ledger;
 pub mod readiness;
 pub mod record;
 pub(crate) mod registry;
+pub mod replicate;
 pub mod verify;
 
 use crate::catalog::RunRecord;

@@ -21,17 +21,53 @@ use crate::jobs::Job;
 use crate::repo::{InitOptions, Repository};
 use crate::storage::{BlockingStorage, Kind};
 
+/// Where a repository is and what opens it: a job's own, or one of the job's copies
+/// (`[[copy]]`). Every step opens repositories through this, so both behave alike.
+pub struct RepoAccess<'a> {
+    /// Who owns it, for messages: "job 'web'", "copy 'offsite' of job 'web'".
+    pub owner: String,
+    /// The label a new repository gets.
+    pub label: String,
+    /// A local path or `s3://...`.
+    pub repository: &'a str,
+    pub password_file: &'a Path,
+    pub s3_env_file: Option<&'a Path>,
+    /// Bandwidth limits, KiB/s.
+    pub limit_upload: Option<u64>,
+    pub limit_download: Option<u64>,
+}
+
+impl Job {
+    /// How to reach the job's own repository.
+    pub fn access(&self) -> RepoAccess<'_> {
+        RepoAccess {
+            owner: format!("job '{}'", self.name),
+            label: format!("job {}", self.name),
+            repository: &self.repository,
+            password_file: &self.password_file,
+            s3_env_file: self.s3_env_file.as_deref(),
+            limit_upload: self.limit_upload,
+            limit_download: self.limit_download,
+        }
+    }
+}
+
 /// The storage of a job's repository (with its S3 settings file, if any).
 pub fn job_storage(job: &Job, handle: &tokio::runtime::Handle) -> Result<BlockingStorage> {
+    storage_of(&job.access(), handle)
+}
+
+/// The storage `access` names (with its S3 settings file, if any), paced by its limits.
+pub fn storage_of(access: &RepoAccess<'_>, handle: &tokio::runtime::Handle) -> Result<BlockingStorage> {
     let _g = handle.enter();
-    let inner = match job.repository.strip_prefix("s3://") {
+    let inner = match access.repository.strip_prefix("s3://") {
         Some(rest) => {
-            let settings = crate::storage::S3Settings::from_env_and_file(rest, job.s3_env_file.as_deref())?;
+            let settings = crate::storage::S3Settings::from_env_and_file(rest, access.s3_env_file)?;
             crate::storage::open_s3(settings)?
         }
-        None => crate::storage::open_url(&job.repository)?,
+        None => crate::storage::open_url(access.repository)?,
     };
-    let inner = crate::storage::throttle(inner, job.limit_upload, job.limit_download);
+    let inner = crate::storage::throttle(inner, access.limit_upload, access.limit_download);
     Ok(BlockingStorage::new(inner, handle.clone()))
 }
 
@@ -77,15 +113,27 @@ pub fn open_existing_job_repository(
     state_dir: &std::path::Path,
     handle: &tokio::runtime::Handle,
 ) -> Result<Repository> {
-    let storage = job_storage(job, handle)?;
+    open_existing(&job.access(), state_dir, handle)
+}
+
+/// [`open_existing_job_repository`] of any [`RepoAccess`].
+///
+/// # Errors
+/// `NotFound` naming the owner and the repository when there is none; the errors of opening.
+pub fn open_existing(
+    access: &RepoAccess<'_>,
+    state_dir: &std::path::Path,
+    handle: &tokio::runtime::Handle,
+) -> Result<Repository> {
+    let storage = storage_of(access, handle)?;
     if storage.list(Kind::Config)?.is_empty() {
         return Err(Error::not_found(format!(
-            "job '{}': there is no repository at '{}' yet (the job's first backup creates it)",
-            job.name, job.repository
+            "{}: there is no repository at '{}' yet (the job's first backup creates it)",
+            access.owner, access.repository
         )));
     }
-    let pass = read_password_file(&job.password_file)?;
-    open_repository(storage, &job.repository, &Unlock::Passphrase(&pass), state_dir)
+    let pass = read_password_file(access.password_file)?;
+    open_repository(storage, access.repository, &Unlock::Passphrase(&pass), state_dir)
 }
 
 /// Opens (or, the first time, creates) the repository of `job`.
@@ -98,36 +146,48 @@ pub fn open_job_repository(
     state_dir: &std::path::Path,
     handle: &tokio::runtime::Handle,
 ) -> Result<Repository> {
-    let storage = job_storage(job, handle)?;
+    open_or_create(&job.access(), state_dir, handle)
+}
+
+/// [`open_job_repository`] of any [`RepoAccess`].
+///
+/// # Errors
+/// As [`open_job_repository`].
+pub fn open_or_create(
+    access: &RepoAccess<'_>,
+    state_dir: &std::path::Path,
+    handle: &tokio::runtime::Handle,
+) -> Result<Repository> {
+    let storage = storage_of(access, handle)?;
     let exists = !storage.list(Kind::Config)?.is_empty();
     if !exists {
-        if create_password_file(&job.password_file)? {
+        if create_password_file(access.password_file)? {
             tracing::info!(
                 "created passphrase file '{}' (mode 0600): keep a copy offline",
-                job.password_file.display()
+                access.password_file.display()
             );
         }
-        let pass = read_password_file(&job.password_file)?;
+        let pass = read_password_file(access.password_file)?;
         match Repository::init(
             storage.clone(),
             &pass,
-            &InitOptions { label: format!("job {}", job.name), ..Default::default() },
+            &InitOptions { label: access.label.clone(), ..Default::default() },
         ) {
-            Ok(_) => tracing::info!("created repository '{}' for job '{}'", job.repository, job.name),
+            Ok(_) => tracing::info!("created repository '{}' for {}", access.repository, access.owner),
             // Another job sharing the repository created it meanwhile.
             Err(Error::AlreadyExists(_)) => {}
             Err(e) => return Err(e),
         }
-    } else if !job.password_file.exists() {
+    } else if !access.password_file.exists() {
         return Err(Error::invalid(format!(
-            "job '{}': repository '{}' exists but its passphrase file '{}' is missing: restore that file (or use the recovery file)",
-            job.name,
-            job.repository,
-            job.password_file.display()
+            "{}: repository '{}' exists but its passphrase file '{}' is missing: restore that file (or use the recovery file)",
+            access.owner,
+            access.repository,
+            access.password_file.display()
         )));
     }
-    let pass = read_password_file(&job.password_file)?;
-    open_repository(storage, &job.repository, &Unlock::Passphrase(&pass), state_dir)
+    let pass = read_password_file(access.password_file)?;
+    open_repository(storage, access.repository, &Unlock::Passphrase(&pass), state_dir)
 }
 
 /// Reads a passphrase file: its first line, without the line ending.

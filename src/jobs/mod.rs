@@ -6,6 +6,7 @@
 //! against the job file's folder. [`load_dir`] reads every `*.toml` of a folder.
 
 pub(crate) mod access;
+pub mod copies;
 pub(crate) mod duration;
 pub mod priority;
 pub mod progress;
@@ -30,10 +31,12 @@ pub enum Step {
     Check,
     Prune,
     Drill,
+    /// Copies the job's snapshots and evidence into its `[[copy]]` repositories.
+    Copy,
 }
 
 impl Step {
-    pub const ALL: [Step; 4] = [Step::Backup, Step::Check, Step::Prune, Step::Drill];
+    pub const ALL: [Step; 5] = [Step::Backup, Step::Check, Step::Prune, Step::Drill, Step::Copy];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -41,6 +44,7 @@ impl Step {
             Step::Check => "check",
             Step::Prune => "prune",
             Step::Drill => "drill",
+            Step::Copy => "copy",
         }
     }
 
@@ -121,6 +125,8 @@ pub struct Job {
     pub hooks: Hooks,
     pub notify: Notify,
     pub drill: DrillSpec,
+    /// Second repositories the job's snapshots are copied to (3-2-1).
+    pub copies: Vec<copies::CopyTarget>,
     pub run_at_start: bool,
     pub catch_up: bool,
     pub retries: u32,
@@ -136,6 +142,11 @@ pub struct Job {
 impl Job {
     pub fn schedule(&self, step: Step) -> Option<&CronSchedule> {
         self.schedules.iter().find(|(s, _)| *s == step).map(|(_, c)| c)
+    }
+
+    /// True when a copy runs right after each backup (copies without a schedule of their own).
+    pub fn copies_after_backup(&self) -> bool {
+        !self.copies.is_empty() && self.schedule(Step::Copy).is_none()
     }
 }
 

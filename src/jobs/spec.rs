@@ -52,6 +52,8 @@ struct RawJob {
     notify: Notify,
     #[serde(default)]
     drill: RawDrill,
+    #[serde(default)]
+    copy: Vec<super::copies::RawCopy>,
 }
 
 #[derive(Deserialize, Default)]
@@ -61,6 +63,7 @@ struct RawSchedule {
     check: Option<Spanned<String>>,
     prune: Option<Spanned<String>>,
     drill: Option<Spanned<String>>,
+    copy: Option<Spanned<String>>,
     timezone: Option<Spanned<String>>,
     check_read_data: Option<Spanned<String>>,
 }
@@ -190,11 +193,11 @@ pub struct DrillSpec {
     pub checks: Vec<DrillCheck>,
 }
 
-struct Ctx<'a> {
-    file: &'a Path,
+pub(super) struct Ctx<'a> {
+    pub(super) file: &'a Path,
     text: &'a str,
     dir: PathBuf,
-    errors: Vec<JobError>,
+    pub(super) errors: Vec<JobError>,
 }
 
 impl Ctx<'_> {
@@ -202,7 +205,7 @@ impl Ctx<'_> {
         crate::util::line_at(self.text, span.start)
     }
 
-    fn err<T>(&mut self, spanned: &Spanned<T>, key: &str, message: impl Into<String>) {
+    pub(super) fn err<T>(&mut self, spanned: &Spanned<T>, key: &str, message: impl Into<String>) {
         let line = self.line_of(spanned.span());
         self.errors.push(JobError {
             file: self.file.to_path_buf(),
@@ -212,13 +215,25 @@ impl Ctx<'_> {
         });
     }
 
-    fn path(&self, p: &str) -> PathBuf {
+    pub(super) fn path(&self, p: &str) -> PathBuf {
         let p = PathBuf::from(p);
         if p.is_absolute() {
             p
         } else {
             let joined = self.dir.join(p);
             crate::backup::walker::absolute(&joined).unwrap_or(joined)
+        }
+    }
+
+    /// A repository location: `s3://...` as given, a local path made absolute.
+    pub(super) fn repository(&mut self, r: &Spanned<String>, key: &str) -> String {
+        if r.get_ref().contains("://") {
+            if !r.get_ref().starts_with("s3://") {
+                self.err(r, key, format!("'{}': expected a local path or s3://BUCKET/PREFIX", r.get_ref()));
+            }
+            r.get_ref().clone()
+        } else {
+            self.path(r.get_ref()).display().to_string()
         }
     }
 
@@ -299,17 +314,7 @@ pub fn parse_job(file: &Path, text: &str, defaults: &Defaults) -> Result<Job, Ve
     }
 
     let repository = match &raw.repository {
-        Some(r) if r.get_ref().contains("://") => {
-            if !r.get_ref().starts_with("s3://") {
-                cx.err(
-                    r,
-                    "repository",
-                    format!("'{}': expected a local path or s3://BUCKET/PREFIX", r.get_ref()),
-                );
-            }
-            r.get_ref().clone()
-        }
-        Some(r) => cx.path(r.get_ref()).display().to_string(),
+        Some(r) => cx.repository(r, "repository"),
         None => defaults.repository.display().to_string(),
     };
     let password_file = match &raw.password_file {
@@ -334,6 +339,7 @@ pub fn parse_job(file: &Path, text: &str, defaults: &Defaults) -> Result<Job, Ve
         (Step::Check, &raw.schedule.check),
         (Step::Prune, &raw.schedule.prune),
         (Step::Drill, &raw.schedule.drill),
+        (Step::Copy, &raw.schedule.copy),
     ] {
         if let Some(v) = v {
             match CronSchedule::parse(v.get_ref(), tz) {
@@ -521,6 +527,8 @@ pub fn parse_job(file: &Path, text: &str, defaults: &Defaults) -> Result<Job, Ve
             });
         }
     }
+    let copies =
+        super::copies::parse(&mut cx, &raw.copy, raw.schedule.copy.as_ref(), &name, &repository, defaults);
     if !cx.errors.is_empty() {
         return Err(cx.errors);
     }
@@ -551,6 +559,7 @@ pub fn parse_job(file: &Path, text: &str, defaults: &Defaults) -> Result<Job, Ve
         hooks,
         notify: raw.notify,
         drill,
+        copies,
         run_at_start: raw.run_at_start,
         catch_up: raw.catch_up.unwrap_or(true),
         retries: raw.retries.unwrap_or(2),

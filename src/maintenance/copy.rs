@@ -15,6 +15,11 @@
 //! blob is durable in the destination, and is used only while the destination's index still
 //! holds the blob, so a stale map costs a re-copy, never a dangling reference.
 //!
+//! The map also pairs each source snapshot with its copy: a snapshot the destination has
+//! forgotten since (its own retention) is not copied again, while one deleted there without a
+//! forget record (an attacker, a mistake) is. The evidence records and registered keys of the
+//! source follow the snapshots ([`crate::evidence::replicate`]).
+//!
 //! Write order, as for a backup: packs, then the index naming them, then the snapshot. A copy
 //! killed at any point leaves no snapshot in the destination that points at missing data; the
 //! next copy finds the blobs already stored (indexed, or adopted as a backup adopts orphan
@@ -50,13 +55,19 @@ pub struct CopyReport {
     pub bytes_stored: u64,
     /// Blobs found in the destination through the id map, without reading them.
     pub blobs_skipped: u64,
+    /// Source snapshots copied earlier and since forgotten in the destination (by its own
+    /// retention, say): not copied again. One deleted there outside rempart is copied again.
+    pub forgotten_there: Vec<Id>,
+    /// The evidence records and registered keys copied with the snapshots.
+    pub evidence: crate::evidence::replicate::Replicated,
 }
 
-/// Source id → destination id, for blobs (data and trees) and file content hashes.
+/// Source id → destination id, for blobs (data and trees), file content hashes and snapshots.
 #[derive(Default)]
 pub struct IdMap {
     blobs: HashMap<Id, Id>,
     contents: HashMap<Id, Id>,
+    snapshots: HashMap<Id, Id>,
     /// Entries not yet saved.
     fresh: Vec<(u8, Id, Id)>,
     path: PathBuf,
@@ -64,6 +75,7 @@ pub struct IdMap {
 
 const BLOB: u8 = 0;
 const CONTENT: u8 = 1;
+const SNAPSHOT: u8 = 2;
 
 impl IdMap {
     /// The map of the pair `source` → `destination`, kept in `state_dir/copy/`.
@@ -93,6 +105,7 @@ impl IdMap {
             match entry[0] {
                 BLOB => map.blobs.insert(src, dst),
                 CONTENT => map.contents.insert(src, dst),
+                SNAPSHOT => map.snapshots.insert(src, dst),
                 _ => None,
             };
         }
@@ -100,7 +113,11 @@ impl IdMap {
     }
 
     fn add(&mut self, kind: u8, src: Id, dst: Id) {
-        let m = if kind == BLOB { &mut self.blobs } else { &mut self.contents };
+        let m = match kind {
+            BLOB => &mut self.blobs,
+            CONTENT => &mut self.contents,
+            _ => &mut self.snapshots,
+        };
         if m.insert(src, dst) != Some(dst) {
             self.fresh.push((kind, src, dst));
         }
@@ -253,9 +270,23 @@ pub fn copy(
     let mut report = CopyReport::default();
     let mut stored = HashSet::new();
     let (existing, _) = dst.list_snapshots()?;
+    let existing_ids: HashSet<Id> = existing.iter().map(|(id, _)| *id).collect();
+    let forgotten = crate::repo::forgotten::load(dst)?;
     let mut ordered: Vec<&(Id, Snapshot)> = snapshots.iter().collect();
     ordered.sort_by_key(|(_, s)| s.time);
     for (src_id, snap) in ordered {
+        // Copied before: nothing to read if the copy is still there, nothing to do if the
+        // destination forgot it since. Gone without a forget record, it is copied again.
+        if let Some(d) = map.snapshots.get(src_id) {
+            if existing_ids.contains(d) {
+                report.already.push(*src_id);
+                continue;
+            }
+            if forgotten.contains(d) {
+                report.forgotten_there.push(*src_id);
+                continue;
+            }
+        }
         let mut copier = Copier {
             src,
             src_index: &src_index,
@@ -273,8 +304,10 @@ pub fn copy(
         stored.extend(packs.iter().flat_map(|p| p.blobs.iter().map(|b| b.id)));
         map.save()?;
         let same = |s: &Snapshot| s.tree == root && s.time == snap.time && s.hostname == snap.hostname;
-        if existing.iter().any(|(_, s)| same(s)) {
+        if let Some((d, _)) = existing.iter().find(|(_, s)| same(s)) {
             report.already.push(*src_id);
+            map.add(SNAPSHOT, *src_id, *d);
+            map.save()?;
             continue;
         }
         let mut copied = snap.clone();
@@ -282,8 +315,11 @@ pub fn copy(
         copied.parent = None;
         write.ensure_held()?;
         let new_id = dst.save_snapshot(&copied)?;
+        map.add(SNAPSHOT, *src_id, new_id);
+        map.save()?;
         report.copied.push((*src_id, new_id));
     }
+    report.evidence = crate::evidence::replicate::replicate(src, dst)?;
     Ok(report)
 }
 
@@ -326,6 +362,18 @@ mod tests {
                 % 65
                 == 0
         );
+        // Forgotten in the destination (its own retention): not copied again. Deleted there
+        // without a forget record: copied again.
+        let (dst_id, _) = dst.repo.find_snapshot("latest").unwrap();
+        crate::repo::forgotten::record(&dst.repo, "forget", &[dst_id]).unwrap();
+        let after_forget = copy(&src.repo, &dst.repo, &snaps, &state).unwrap();
+        assert_eq!((after_forget.copied.len(), after_forget.forgotten_there.clone()), (0, vec![first]));
+        let dst2 = TempRepo::new();
+        copy(&src.repo, &dst2.repo, &snaps, &state).unwrap();
+        let (gone, _) = dst2.repo.find_snapshot("latest").unwrap();
+        dst2.repo.storage().delete(crate::storage::Kind::Snapshot, &gone.to_hex()).unwrap();
+        let repaired = copy(&src.repo, &dst2.repo, &snaps, &state).unwrap();
+        assert_eq!(repaired.copied.len(), 1, "{repaired:?}");
         // Into itself: refused.
         assert!(copy(&src.repo, &src.repo, &snaps, &state).is_err());
     }

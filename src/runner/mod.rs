@@ -4,6 +4,7 @@
 //! `rempart run JOB --step S` and the daemon both call [`run_step`]; only the trigger and the
 //! operator differ.
 
+mod copy_step;
 pub mod hooks;
 pub mod notify;
 pub mod steps;
@@ -354,6 +355,63 @@ mod tests {
         let left: Vec<_> =
             std::fs::read_dir(ctx.state_dir.join("drills")).unwrap().flatten().map(|e| e.path()).collect();
         assert!(left.is_empty(), "the drill left {left:?}");
+    }
+
+    #[test]
+    fn copies_take_the_snapshots_and_the_evidence_and_one_bad_copy_fails_the_step_not_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let copy_repo = dir.path().join("usb");
+        std::fs::write(dir.path().join("a-file"), "not a folder").unwrap();
+        let extra = format!(
+            "[[copy]]\nname = \"usb\"\nrepository = \"{}\"\n[[copy]]\nname = \"broken\"\nrepository = \"{}\"\n",
+            copy_repo.display(),
+            dir.path().join("a-file/repo").display()
+        );
+        let (ctx, job, _rt) = setup(dir.path(), &extra);
+        let backup = run_step(&ctx, &job, Step::Backup, "manual");
+        assert_eq!(backup.outcome.status, Status::Success, "{:?}", backup.outcome.error);
+        assert_eq!(run_step(&ctx, &job, Step::Check, "manual").outcome.status, Status::Success);
+
+        let first = run_step(&ctx, &job, Step::Copy, "manual");
+        assert_eq!(first.outcome.status, Status::Failed);
+        let error = first.outcome.error.clone().unwrap_or_default();
+        assert!(error.contains("copy 'broken'") && !error.contains("copy 'usb'"), "{error}");
+        let details = first.outcome.details.copy().expect("copy details").clone();
+        let usb = &details.targets[0];
+        assert_eq!((usb.name.as_str(), usb.copied, usb.error.as_deref()), ("usb", 1, None), "{usb:?}");
+        // The backup's and the check's records (the copy's own follows with the next copy).
+        assert_eq!((usb.evidence_records_copied, usb.evidence_keys_copied), (2, 1), "{usb:?}");
+        assert_eq!(usb.newest_snapshot_time, backup.outcome.snapshot_time);
+        assert!(details.targets[1].error.is_some());
+
+        // Again: nothing to store; the first copy's record follows.
+        let second = run_step(&ctx, &job, Step::Copy, "manual");
+        let usb2 = second.outcome.details.copy().unwrap().targets[0].clone();
+        assert_eq!(
+            (usb2.copied, usb2.already, usb2.bytes_stored, usb2.evidence_records_copied),
+            (0, 1, 0, 1)
+        );
+        let states = crate::catalog::copy_state::copy_states(&ctx.catalog().unwrap(), &job).unwrap();
+        assert_eq!((states[0].last_run_ok, states[1].last_run_ok), (Some(true), Some(false)));
+        assert_eq!(states[0].newest_snapshot_time, backup.outcome.snapshot_time);
+
+        // The primary is lost: the copy alone restores the files and holds verifiable proof.
+        std::fs::remove_dir_all(dir.path().join("repo")).unwrap();
+        let target = job.copies[0].clone();
+        let copy =
+            crate::jobs::access::open_existing(&target.access(&job), &ctx.state_dir, &ctx.handle).unwrap();
+        let (records, refused) = crate::evidence::verified_copies(&copy, None).unwrap();
+        assert!(refused.is_empty(), "{refused:?}");
+        let local = crate::evidence::ledger::entries(&mut ctx.catalog().unwrap(), None).unwrap();
+        assert_eq!(records.len(), local.len() - 1, "every record but the last copy's");
+        let (_, snap) = copy.find_snapshot("latest").unwrap();
+        let out = dir.path().join("restored");
+        let r =
+            crate::restore::restore(&copy, &snap, &crate::restore::RestoreOptions::new(out.clone())).unwrap();
+        assert!(r.damaged.is_empty());
+        let back =
+            crate::restore::target_path(&out, dir.path().join("src/sub/b.bin").to_str().unwrap().as_bytes());
+        assert_eq!(std::fs::read(back).unwrap(), crate::backup::testing::noise(7, 200_000));
     }
 
     #[test]

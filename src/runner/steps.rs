@@ -1,4 +1,4 @@
-//! The steps themselves: backup, check, prune (forget + prune), drill.
+//! The steps themselves: backup, check, prune (forget + prune), drill (copy: `copy_step`).
 
 use super::{RunContext, StepOutcome};
 use crate::backup::{backup, BackupOptions};
@@ -21,6 +21,7 @@ pub fn execute(ctx: &RunContext, job: &Job, step: Step, drill: Option<&DrillOpti
         Step::Check => run_check(ctx, job),
         Step::Prune => run_prune(ctx, job),
         Step::Drill => run_drill(ctx, job, drill),
+        Step::Copy => super::copy_step::run_copy(ctx, job),
     }
 }
 

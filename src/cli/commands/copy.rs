@@ -40,6 +40,25 @@ pub fn run(ctx: &Context, a: CopyArgs) -> Result<ExitStatus> {
         for s in &report.already {
             crate::outln!("snapshot {} is already in {}", s.short(), a.to);
         }
+        for s in &report.forgotten_there {
+            crate::outln!(
+                "snapshot {} was copied before and forgotten in {} since: not copied again",
+                s.short(),
+                a.to
+            );
+        }
+        let ev = &report.evidence;
+        crate::outln!(
+            "evidence: {} records and {} keys copied, {} records already there{}",
+            ev.records_copied,
+            ev.keys_copied,
+            ev.records_already,
+            if ev.damaged > 0 {
+                format!(", {} unreadable in the source (not copied)", ev.damaged)
+            } else {
+                String::new()
+            }
+        );
         crate::outln!(
             "{} blobs stored ({}), {} found in the destination without reading them",
             report.blobs_stored,

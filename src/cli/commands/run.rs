@@ -10,10 +10,27 @@ pub fn run(ctx: &Context, a: RunArgs) -> Result<ExitStatus> {
     let step = Step::parse(&a.step).expect("clap checked");
     let mut rctx = ctx.run_context(crate::util::username());
     rctx.cancel = crate::cli::cancel_on_signal(ctx);
-    let _held = crate::runner::step_lock(&rctx, &job, step)?;
-    let r = crate::runner::run_step(&rctx, &job, step, "manual");
+    let r = {
+        let _held = crate::runner::step_lock(&rctx, &job, step)?;
+        crate::runner::run_step(&rctx, &job, step, "manual")
+    };
+    let mut status = report(ctx, &job, step, &r);
+    let stored = r.outcome.status.succeeded() && r.outcome.snapshot.is_some();
+    if step == Step::Backup && stored && job.copies_after_backup() {
+        let _held = crate::runner::step_lock(&rctx, &job, Step::Copy)?;
+        let c = crate::runner::run_step(&rctx, &job, Step::Copy, "after-backup");
+        let copy_status = report(ctx, &job, Step::Copy, &c);
+        if copy_status != ExitStatus::Success {
+            status = copy_status;
+        }
+    }
+    Ok(status)
+}
+
+/// Prints the outcome of a run; its exit status.
+fn report(ctx: &Context, job: &crate::jobs::Job, step: Step, r: &crate::catalog::RunRecord) -> ExitStatus {
     if ctx.global.json {
-        crate::cli::print_json(&r);
+        crate::cli::print_json(r);
     } else if !ctx.global.quiet {
         crate::outln!(
             "{} {} of job '{}' in {}{}",
@@ -23,12 +40,28 @@ pub fn run(ctx: &Context, a: RunArgs) -> Result<ExitStatus> {
             crate::util::human_duration(r.duration().unwrap_or_default()),
             r.outcome.snapshot.as_ref().map(|s| format!(": snapshot {}", &s[..8])).unwrap_or_default()
         );
+        if let Some(c) = r.outcome.details.copy() {
+            for t in &c.targets {
+                match &t.error {
+                    None => crate::outln!(
+                        "  copy '{}' ({}): {} snapshots copied, {} already there, {} stored; newest {}",
+                        t.name,
+                        t.repository,
+                        t.copied,
+                        t.already,
+                        crate::util::human_bytes(t.bytes_stored),
+                        t.newest_snapshot.as_deref().map(|s| &s[..8]).unwrap_or("none")
+                    ),
+                    Some(e) => crate::outln!("  copy '{}' ({}): FAILED: {e}", t.name, t.repository),
+                }
+            }
+        }
     }
     if let Some(e) = &r.outcome.error {
         eprintln!("error: {e}");
     }
     use crate::catalog::Status;
-    Ok(match r.outcome.status {
+    match r.outcome.status {
         Status::Success => ExitStatus::Success,
         Status::Partial => ExitStatus::Partial,
         Status::Interrupted => ExitStatus::Interrupted,
@@ -36,5 +69,5 @@ pub fn run(ctx: &Context, a: RunArgs) -> Result<ExitStatus> {
             ExitStatus::Integrity
         }
         _ => ExitStatus::Failure,
-    })
+    }
 }

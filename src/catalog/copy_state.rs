@@ -1,0 +1,65 @@
+//! Where each copy of a job stands, from the copy runs in the catalog: the newest snapshot the
+//! copy held when last reached, and whether the last attempt reached it. The metrics and the
+//! dashboard show these, so a copy that silently stopped following is seen (3-2-1 is only as
+//! good as its oldest copy).
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::{Catalog, Status, Step};
+use crate::error::Result;
+use crate::jobs::Job;
+
+/// How far back the copy runs are read.
+const RUNS_READ: u32 = 500;
+
+/// One copy of a job.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct CopyState {
+    pub name: String,
+    pub repository: String,
+    /// When the last copy run that tried this copy ended, and whether it reached it.
+    pub last_run: Option<DateTime<Utc>>,
+    pub last_run_ok: Option<bool>,
+    /// The newest snapshot of the job in the copy, as of the last run that reached it.
+    pub newest_snapshot_time: Option<DateTime<Utc>>,
+}
+
+/// The state of every copy of `job` (in the job's order).
+///
+/// # Errors
+/// The catalog cannot be read.
+pub fn copy_states(catalog: &Catalog, job: &Job) -> Result<Vec<CopyState>> {
+    let runs = catalog.recent_runs(&job.name, Step::Copy, RUNS_READ)?;
+    let mut out = Vec::new();
+    for target in &job.copies {
+        let mut state = CopyState {
+            name: target.name.clone(),
+            repository: target.repository.clone(),
+            ..Default::default()
+        };
+        for r in runs.iter().filter(|r| r.outcome.status != Status::Running) {
+            let mine =
+                r.outcome.details.copy().and_then(|c| c.targets.iter().find(|t| t.name == target.name));
+            if state.last_run_ok.is_none() {
+                // A run that failed before reaching any copy (the source unreadable) failed
+                // for every copy; one that ran without this copy (added since) says nothing.
+                let ok = match (mine, r.outcome.details.copy()) {
+                    (Some(t), _) => Some(t.error.is_none()),
+                    (None, None) => Some(false),
+                    (None, Some(_)) => None,
+                };
+                if ok.is_some() {
+                    state.last_run_ok = ok;
+                    state.last_run = r.ended.or(Some(r.started));
+                }
+            }
+            if let Some(t) = mine.filter(|t| t.error.is_none()) {
+                state.newest_snapshot_time = t.newest_snapshot_time;
+                break;
+            }
+        }
+        out.push(state);
+    }
+    Ok(out)
+}
