@@ -5,7 +5,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{flip_byte, random_bytes, restored, same_tree, Env};
+use common::{damage_first_chunk, random_bytes, restored, same_tree, Env};
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -70,8 +70,10 @@ fn copies_are_incremental_resume_after_a_kill_and_never_carry_damage() {
     );
     assert_eq!(again["already"].as_array().unwrap().len(), 3);
 
-    // The destination forgets and prunes the first copy: copying it again must not trust the
-    // map for data the prune removed.
+    // The destination forgets and prunes the first copy: a copy of everything leaves it
+    // forgotten; naming it copies it again, and that must not trust the map for data the
+    // prune removed.
+    let first_src = first["copied"][0][0].as_str().unwrap().to_string();
     let first_copy = first["copied"][0][1].as_str().unwrap().to_string();
     let dst_cmd = |args: &[&str]| {
         let mut a = vec!["-r", s(&dst), "--password-file", s(&pass)];
@@ -81,7 +83,10 @@ fn copies_are_incremental_resume_after_a_kill_and_never_carry_damage() {
     dst_cmd(&["forget", &first_copy[..8]]);
     dst_cmd(&["prune", "--grace", "0s"]);
     dst_cmd(&["prune", "--grace", "0s"]);
-    let back = copy(&env, s(&dst), &pass, &[]);
+    let skipped = copy(&env, s(&dst), &pass, &[]);
+    assert_eq!(skipped["copied"].as_array().unwrap().len(), 0, "{skipped}");
+    assert_eq!(skipped["forgotten_there"][0].as_str(), Some(first_src.as_str()), "{skipped}");
+    let back = copy(&env, s(&dst), &pass, &[&first_src[..8]]);
     assert_eq!(back["copied"].as_array().unwrap().len(), 1, "{back}");
     dst_cmd(&["check", "--read-data"]);
 
@@ -111,14 +116,7 @@ fn copies_are_incremental_resume_after_a_kill_and_never_carry_damage() {
     // Damaged source data is never copied: the copy fails (exit 4) and commits nothing.
     std::fs::write(src.join("last.bin"), random_bytes(3, 300_000)).unwrap();
     env.ok(&["backup", s(&src)]);
-    let (_rt, repo) = common::open_repo(&env);
-    let index = repo.load_index().unwrap();
-    let (_, snap) = repo.find_snapshot("latest").unwrap();
-    let node =
-        rempart::restore::find_path(&repo, &index, &snap.tree, s(&src.join("last.bin"))).unwrap().unwrap();
-    let loc = index.lookup(&node.content[0]).unwrap();
-    let h = loc.pack.id.to_hex();
-    flip_byte(&Path::new(&env.repo).join("data").join(&h[..2]).join(&h), u64::from(loc.entry.offset) + 30);
+    damage_first_chunk(Path::new(&env.repo), b"test passphrase", &src.join("last.bin"));
     let (code, out, err) = env.run(&["copy", "--to", s(&dst), "--to-password-file", s(&pass)]);
     assert_eq!(code, 4, "{out}{err}");
     let snaps = env.json(&["-r", s(&dst), "--password-file", s(&pass), "snapshots"]);
@@ -222,4 +220,72 @@ fn a_job_copies_after_each_backup_and_the_copy_alone_restores_after_the_primary_
     let out = restore.output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     same_tree(&src, &restored(&target, &src));
+}
+
+/// A damaged pack heals from a copy, in both directions: the primary from its copy (through
+/// the copy's id map), then the copy from the primary on a host that has no map (by walking
+/// each snapshot beside its copy). Every healed blob is verified by its id.
+#[test]
+fn a_damaged_pack_heals_from_a_copy_both_ways() {
+    let env = Env::new();
+    env.ok(&["init"]);
+    let src = env.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("big.bin"), random_bytes(31, 4_000_000)).unwrap();
+    std::fs::write(src.join("note.txt"), "keep me").unwrap();
+    env.ok(&["backup", s(&src)]);
+    let dst = env.path().join("dst");
+    let pass = destination(&env, s(&dst));
+    copy(&env, s(&dst), &pass, &[]);
+
+    // The primary is damaged: check fails; heal from the copy; check passes; files restore.
+    damage_first_chunk(Path::new(&env.repo), b"test passphrase", &src.join("big.bin"));
+    assert_eq!(env.run(&["check", "--read-data"]).0, 4);
+    let dry = env.json(&["repair", "heal", "--from", s(&dst), "--from-password-file", s(&pass), "--dry-run"]);
+    assert_eq!(dry["missing"], 0, "a dry run does not read packs: the damage is not found yet: {dry}");
+    let healed =
+        env.json(&["repair", "heal", "--from", s(&dst), "--from-password-file", s(&pass), "--read-data"]);
+    assert!(healed["missing"].as_u64().unwrap() >= 1, "{healed}");
+    assert_eq!(healed["healed"], healed["missing"], "{healed}");
+    env.ok(&["check", "--read-data"]);
+    let target = env.path().join("r1");
+    env.ok(&["restore", "latest", "--target", s(&target)]);
+    same_tree(&src, &restored(&target, &src));
+
+    // The copy is damaged, and this host has lost its state (no id map): heal by walking
+    // the snapshots side by side.
+    damage_first_chunk(&dst, b"another passphrase", &src.join("big.bin"));
+    let on_dst = |args: &[&str]| {
+        let mut c = env.std_cmd();
+        c.env("REMPART_STATE_DIR", env.path().join("fresh-state"));
+        c.args(["-r", s(&dst), "--password-file", s(&pass)]).args(args);
+        c.output().unwrap()
+    };
+    assert_eq!(on_dst(&["check", "--read-data"]).status.code(), Some(4));
+    let out = on_dst(&[
+        "repair",
+        "heal",
+        "--from",
+        &env.repo,
+        "--from-password-file",
+        s(&env.password_file),
+        "--read-data",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("stored again"),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(on_dst(&["check", "--read-data"]).status.success());
+    restores_as(&env, s(&dst), &pass, &src);
+
+    // Data neither holds stays damaged, and heal says so (exit 4).
+    std::fs::write(src.join("only-here.bin"), random_bytes(32, 500_000)).unwrap();
+    env.ok(&["backup", s(&src)]);
+    damage_first_chunk(Path::new(&env.repo), b"test passphrase", &src.join("only-here.bin"));
+    let (code, out, _) =
+        env.run(&["repair", "heal", "--from", s(&dst), "--from-password-file", s(&pass), "--read-data"]);
+    assert_eq!(code, 4, "{out}");
+    assert!(out.contains("not in") && out.contains("either"), "{out}");
 }

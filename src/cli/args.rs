@@ -378,6 +378,25 @@ pub enum RepairCommand {
     Index(RepairIndexArgs),
     /// Write new snapshots without the files and folders that can no longer be read.
     Snapshots(RepairSnapshotsArgs),
+    /// Store lost or damaged data again from another repository holding the same files (a
+    /// copy), each blob verified by its id.
+    Heal(RepairHealArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RepairHealArgs {
+    /// The other repository (a local path or s3://...).
+    #[arg(long, value_name = "REPO")]
+    pub from: String,
+    /// Its passphrase file.
+    #[arg(long, value_name = "FILE")]
+    pub from_password_file: PathBuf,
+    /// Also read every pack first: damaged blobs are healed too, not only missing ones.
+    #[arg(long)]
+    pub read_data: bool,
+    /// Say what would be healed; change nothing (damaged packs are not looked for).
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
 }
 
 #[derive(Args, Debug)]

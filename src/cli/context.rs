@@ -67,6 +67,30 @@ impl Context {
         Ok(BlockingStorage::new(inner, self.runtime.handle().clone()))
     }
 
+    /// A second repository (`copy --to`, `repair heal --from`), paced by the global limits.
+    ///
+    /// # Errors
+    /// `NotFound` naming `url` when there is no repository there; the errors of opening.
+    pub fn open_other(&self, url: &str, password_file: &std::path::Path) -> Result<Repository> {
+        let storage = {
+            let _guard = self.runtime.enter();
+            let inner = crate::storage::throttle(
+                crate::storage::open_url(url)?,
+                self.global.limit_upload,
+                self.global.limit_download,
+            );
+            BlockingStorage::new(inner, self.runtime.handle().clone())
+        };
+        let pass = crate::jobs::access::read_password_file(password_file)?;
+        let repo = Repository::open(storage, &pass).map_err(|e| match e {
+            Error::NotFound(m) => {
+                Error::not_found(format!("'{url}': {m}; create it first with 'rempart -r {url} init'"))
+            }
+            e => e,
+        })?;
+        Ok(repo.with_locking(self.locking()))
+    }
+
     /// The jobs of the jobs folder, validated (file errors only; see `jobs validate`).
     pub fn jobs(&self) -> Result<Vec<crate::jobs::Job>> {
         let defaults =

@@ -112,6 +112,11 @@ impl IdMap {
         Ok(map)
     }
 
+    /// Every (source, destination) pair of blob ids.
+    pub fn blob_pairs(&self) -> impl Iterator<Item = (Id, Id)> + '_ {
+        self.blobs.iter().map(|(s, d)| (*s, *d))
+    }
+
     fn add(&mut self, kind: u8, src: Id, dst: Id) {
         let m = match kind {
             BLOB => &mut self.blobs,
@@ -249,6 +254,8 @@ impl Copier<'_> {
 }
 
 /// Copies `snapshots` (of `src`) into `dst`, oldest first; `state_dir` keeps the id map.
+/// Snapshots copied before and forgotten in `dst` since are skipped unless `recopy_forgotten`
+/// (the operator named them).
 ///
 /// # Errors
 /// Damaged source data (named; nothing of that snapshot is committed), storage errors, or the
@@ -258,6 +265,7 @@ pub fn copy(
     dst: &Repository,
     snapshots: &[(Id, Snapshot)],
     state_dir: &Path,
+    recopy_forgotten: bool,
 ) -> Result<CopyReport> {
     if src.id() == dst.id() {
         return Err(Error::invalid("the source and the destination are the same repository"));
@@ -282,7 +290,7 @@ pub fn copy(
                 report.already.push(*src_id);
                 continue;
             }
-            if forgotten.contains(d) {
+            if forgotten.contains(d) && !recopy_forgotten {
                 report.forgotten_there.push(*src_id);
                 continue;
             }
@@ -336,7 +344,7 @@ mod tests {
         let first = src.backup(&files);
         let (snaps, _) = src.repo.list_snapshots().unwrap();
         let state = src.dir.path().join("state");
-        let r = copy(&src.repo, &dst.repo, &snaps, &state).unwrap();
+        let r = copy(&src.repo, &dst.repo, &snaps, &state, false).unwrap();
         assert_eq!(r.copied.len(), 1);
         assert!(r.bytes_stored >= 3_000_000, "{r:?}");
         // The copy restores the same bytes, and its content hashes are the destination's.
@@ -349,7 +357,7 @@ mod tests {
         let back = crate::restore::target_path(&target, files.join("big.bin").to_str().unwrap().as_bytes());
         assert_eq!(std::fs::read(back).unwrap(), noise(1, 3_000_000));
         // Again: nothing new is read or stored, and the snapshot is not duplicated.
-        let again = copy(&src.repo, &dst.repo, &snaps, &state).unwrap();
+        let again = copy(&src.repo, &dst.repo, &snaps, &state, false).unwrap();
         assert_eq!((again.copied.len(), again.already, again.blobs_stored), (0, vec![first], 0));
         assert!(
             std::fs::read(state.join("copy").join(format!(
@@ -366,15 +374,15 @@ mod tests {
         // without a forget record: copied again.
         let (dst_id, _) = dst.repo.find_snapshot("latest").unwrap();
         crate::repo::forgotten::record(&dst.repo, "forget", &[dst_id]).unwrap();
-        let after_forget = copy(&src.repo, &dst.repo, &snaps, &state).unwrap();
+        let after_forget = copy(&src.repo, &dst.repo, &snaps, &state, false).unwrap();
         assert_eq!((after_forget.copied.len(), after_forget.forgotten_there.clone()), (0, vec![first]));
         let dst2 = TempRepo::new();
-        copy(&src.repo, &dst2.repo, &snaps, &state).unwrap();
+        copy(&src.repo, &dst2.repo, &snaps, &state, false).unwrap();
         let (gone, _) = dst2.repo.find_snapshot("latest").unwrap();
         dst2.repo.storage().delete(crate::storage::Kind::Snapshot, &gone.to_hex()).unwrap();
-        let repaired = copy(&src.repo, &dst2.repo, &snaps, &state).unwrap();
+        let repaired = copy(&src.repo, &dst2.repo, &snaps, &state, false).unwrap();
         assert_eq!(repaired.copied.len(), 1, "{repaired:?}");
         // Into itself: refused.
-        assert!(copy(&src.repo, &src.repo, &snaps, &state).is_err());
+        assert!(copy(&src.repo, &src.repo, &snaps, &state, false).is_err());
     }
 }

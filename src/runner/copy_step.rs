@@ -95,7 +95,7 @@ fn copy_to(
     d: &mut CopyTargetDetails,
 ) -> Result<()> {
     let dst = crate::jobs::access::open_or_create(&target.access(job), &ctx.state_dir, &ctx.handle)?;
-    let report = crate::maintenance::copy::copy(src, &dst, snapshots, &ctx.state_dir)?;
+    let report = crate::maintenance::copy::copy(src, &dst, snapshots, &ctx.state_dir, false)?;
     d.copied = report.copied.len() as u64;
     d.already = report.already.len() as u64;
     d.forgotten_there = report.forgotten_there.len() as u64;

@@ -169,6 +169,27 @@ pub fn open_repo(env: &Env) -> (tokio::runtime::Runtime, rempart::repo::Reposito
     (rt, repo)
 }
 
+/// Flips a byte inside the first chunk of `file` as the latest snapshot of the local repository
+/// `repo_dir` (opened with `passphrase`) stores it; returns the pack damaged.
+pub fn damage_first_chunk(repo_dir: &Path, passphrase: &[u8], file: &Path) -> PathBuf {
+    // BlockingStorage needs worker threads to drive its requests.
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let storage = rempart::storage::BlockingStorage::new(
+        rempart::storage::open_url(repo_dir.to_str().unwrap()).unwrap(),
+        rt.handle().clone(),
+    );
+    let repo = rempart::repo::Repository::open(storage, passphrase).unwrap();
+    let index = repo.load_index().unwrap();
+    let (_, snap) = repo.find_snapshot("latest").unwrap();
+    let node =
+        rempart::restore::find_path(&repo, &index, &snap.tree, file.to_str().unwrap()).unwrap().unwrap();
+    let loc = index.lookup(&node.content[0]).unwrap();
+    let h = loc.pack.id.to_hex();
+    let pack = repo_dir.join("data").join(&h[..2]).join(&h);
+    flip_byte(&pack, u64::from(loc.entry.offset) + 30);
+    pack
+}
+
 /// Copies a folder tree (to clone a pristine repository for each damage case).
 pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();

@@ -3,31 +3,16 @@
 use crate::cli::args::CopyArgs;
 use crate::cli::context::Context;
 use crate::cli::select::SnapshotFilter;
-use crate::error::{Error, ExitStatus, Result};
-use crate::storage::BlockingStorage;
+use crate::error::{ExitStatus, Result};
 use crate::util::human_bytes;
 
 pub fn run(ctx: &Context, a: CopyArgs) -> Result<ExitStatus> {
     let src = ctx.open()?;
+    // Snapshots named on the command line are copied even if the destination forgot them.
+    let named = !a.snapshots.is_empty();
     let (snapshots, damaged) = SnapshotFilter { ids: a.snapshots, host: a.host, tag: a.tag }.select(&src)?;
-    let storage = {
-        let _guard = ctx.runtime.enter();
-        let inner = crate::storage::throttle(
-            crate::storage::open_url(&a.to)?,
-            ctx.global.limit_upload,
-            ctx.global.limit_download,
-        );
-        BlockingStorage::new(inner, ctx.runtime.handle().clone())
-    };
-    let pass = crate::jobs::access::read_password_file(&a.to_password_file)?;
-    let dst = crate::repo::Repository::open(storage, &pass).map_err(|e| match e {
-        Error::NotFound(m) => Error::not_found(format!(
-            "destination '{}': {m}; create it first with 'rempart -r {} init'",
-            a.to, a.to
-        )),
-        e => e,
-    })?;
-    let report = crate::maintenance::copy::copy(&src, &dst, &snapshots, &ctx.state_dir())?;
+    let dst = ctx.open_other(&a.to, &a.to_password_file)?;
+    let report = crate::maintenance::copy::copy(&src, &dst, &snapshots, &ctx.state_dir(), named)?;
     for e in &damaged {
         eprintln!("not copied, cannot be read: {e}");
     }

@@ -1,4 +1,4 @@
-//! `rempart repair index | snapshots`
+//! `rempart repair index | snapshots | heal`
 
 use crate::cli::args::RepairCommand;
 use crate::cli::context::Context;
@@ -53,6 +53,45 @@ pub fn run(ctx: &Context, cmd: RepairCommand) -> Result<ExitStatus> {
                     r.new_index_objects.len()
                 );
             }
+        }
+        RepairCommand::Heal(a) => {
+            let other = ctx.open_other(&a.from, &a.from_password_file)?;
+            let r = crate::repair::heal::heal(&repo, &other, &ctx.state_dir(), a.read_data, a.dry_run)?;
+            if ctx.global.json {
+                crate::cli::print_json(&r);
+            } else if !ctx.global.quiet {
+                if let Some(i) = &r.index {
+                    crate::outln!(
+                        "index rebuilt: {} packs dropped (gone), {} salvaged, {} damaged blobs left it",
+                        i.packs_dropped.len(),
+                        i.packs_salvaged.len(),
+                        i.blobs_dropped.len()
+                    );
+                }
+                crate::outln!(
+                    "{} data blobs the snapshots use were missing; {} {} from {} ({}), each verified by its id",
+                    r.missing,
+                    r.healed,
+                    if a.dry_run { "would be stored again" } else { "stored again" },
+                    a.from,
+                    crate::util::human_bytes(r.healed_bytes)
+                );
+                if !r.not_found.is_empty() {
+                    crate::outln!(
+                        "{} blobs are not in {} either: 'rempart check' names the files that stay damaged; 'repair snapshots' removes them",
+                        r.not_found.len(),
+                        a.from
+                    );
+                }
+                if !r.unreadable_trees.is_empty() {
+                    crate::outln!(
+                        "{} trees cannot be read (not healed from a copy): see 'repair snapshots'",
+                        r.unreadable_trees.len()
+                    );
+                }
+            }
+            let whole = r.not_found.is_empty() && r.unreadable_trees.is_empty();
+            return Ok(if whole { ExitStatus::Success } else { ExitStatus::Integrity });
         }
         RepairCommand::Snapshots(a) => {
             let r = repair_snapshots(&repo, a.dry_run, a.forget, a.read_data)?;
