@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{Catalog, Status, Step};
+use super::{Catalog, RunRecord, Status, Step};
 use crate::error::Result;
 use crate::jobs::Job;
 
@@ -31,6 +31,11 @@ pub struct CopyState {
 /// The catalog cannot be read.
 pub fn copy_states(catalog: &Catalog, job: &Job) -> Result<Vec<CopyState>> {
     let runs = catalog.recent_runs(&job.name, Step::Copy, RUNS_READ)?;
+    Ok(from_runs(runs.iter(), job))
+}
+
+/// [`copy_states`] from copy runs of the job, newest first.
+pub fn from_runs<'a>(runs: impl Iterator<Item = &'a RunRecord> + Clone, job: &Job) -> Vec<CopyState> {
     let mut out = Vec::new();
     for target in &job.copies {
         let mut state = CopyState {
@@ -38,7 +43,7 @@ pub fn copy_states(catalog: &Catalog, job: &Job) -> Result<Vec<CopyState>> {
             repository: target.repository.clone(),
             ..Default::default()
         };
-        for r in runs.iter().filter(|r| r.outcome.status != Status::Running) {
+        for r in runs.clone().filter(|r| r.step == Step::Copy && r.outcome.status != Status::Running) {
             let mine =
                 r.outcome.details.copy().and_then(|c| c.targets.iter().find(|t| t.name == target.name));
             if state.last_run_ok.is_none() {
@@ -61,5 +66,5 @@ pub fn copy_states(catalog: &Catalog, job: &Job) -> Result<Vec<CopyState>> {
         }
         out.push(state);
     }
-    Ok(out)
+    out
 }

@@ -2,7 +2,10 @@
 //!
 //! - VERIFIED: the last drill at or above the job's required level passed, within the drill
 //!   interval, and the job definition has not changed since;
-//! - NEEDS VERIFIED: never drilled at that level, the drill is overdue, or the job changed;
+//!   and, when `[objectives] copies = N`, at least N of its copies held a snapshot younger than
+//!   the RPO (the drill interval without one) when the last copy step reached them;
+//! - NEEDS VERIFIED: never drilled at that level, the drill is overdue, the job changed, or too
+//!   few fresh copies;
 //! - NOT VERIFIED: the last drill failed, the evidence of the job's repository or chains was
 //!   tampered with, or its repository cannot be reached.
 //!
@@ -45,13 +48,35 @@ impl State {
 #[serde(tag = "code", rename_all = "kebab-case")]
 pub enum Cause {
     NeverDrilled,
-    LastDrillFailed { ended: String, error: Option<String> },
-    LevelNotReached { required: u64 },
-    Overdue { required: u64, age_hours: u64, interval: String },
+    LastDrillFailed {
+        ended: String,
+        error: Option<String>,
+    },
+    LevelNotReached {
+        required: u64,
+    },
+    Overdue {
+        required: u64,
+        age_hours: u64,
+        interval: String,
+    },
     JobChanged,
-    Passed { level: u64, ended: String },
-    EvidenceTampered { findings: u64 },
-    RepositoryUnreachable { error: String },
+    Passed {
+        level: u64,
+        ended: String,
+    },
+    EvidenceTampered {
+        findings: u64,
+    },
+    RepositoryUnreachable {
+        error: String,
+    },
+    /// Fewer copies than `[objectives] copies` hold a snapshot younger than `freshness`.
+    CopiesMissing {
+        required: u32,
+        fresh: u32,
+        freshness: String,
+    },
 }
 
 impl Cause {
@@ -77,6 +102,9 @@ impl Cause {
             Cause::RepositoryUnreachable { error } => {
                 format!("the repository cannot be read, so recovery cannot be proven now: {error}")
             }
+            Cause::CopiesMissing { required, fresh, freshness } => format!(
+                "{fresh} of the {required} required copies hold a snapshot younger than {freshness} (3-2-1 not met)"
+            ),
         }
     }
 }
@@ -196,8 +224,48 @@ pub fn readiness(job: &Job, audit: &super::audit::Audit, now: DateTime<Utc>) -> 
     {
         return mk(State::NeedsVerified, Cause::JobChanged);
     }
+    if job.required_copies > 0 {
+        let freshness = job.rpo.unwrap_or(job.drill.interval);
+        let fresh = fresh_copies(audit, &repo_id, job, now, freshness);
+        if fresh < job.required_copies {
+            let freshness = crate::jobs::duration::format_duration(freshness);
+            return mk(
+                State::NeedsVerified,
+                Cause::CopiesMissing { required: job.required_copies, fresh, freshness },
+            );
+        }
+    }
     let level = g.level_reached.unwrap_or(0);
     mk(State::Verified, Cause::Passed { level, ended: ended_text(g) })
+}
+
+/// How many of the job's copies held a snapshot younger than `freshness` at `now`, according
+/// to the latest copy record of a trusted chain of the job's repository.
+fn fresh_copies(
+    audit: &super::audit::Audit,
+    repo_id: &str,
+    job: &Job,
+    now: DateTime<Utc>,
+    freshness: std::time::Duration,
+) -> u32 {
+    let latest = audit
+        .entries
+        .iter()
+        .chain(&audit.repository_entries)
+        .filter(|e| super::verify::chain_repository(&e.chain) == repo_id && audit.verdict.trusted(&e.chain))
+        .map(LedgerEntry::record)
+        .filter(|r| r.job == job.name && r.step == Some(Step::Copy) && r.repository_id == repo_id)
+        .max_by_key(EvidenceRecord::ended_at);
+    let Some(latest) = latest else { return 0 };
+    let limit = chrono::Duration::from_std(freshness).unwrap_or(chrono::Duration::MAX);
+    latest
+        .copies
+        .iter()
+        .filter(|c| c.reached && job.copies.iter().any(|t| t.name == c.name))
+        .filter_map(|c| c.newest_snapshot_time.as_deref())
+        .filter_map(|t| DateTime::parse_from_rfc3339(t).ok())
+        .filter(|t| now.signed_duration_since(t.with_timezone(&Utc)) <= limit)
+        .count() as u32
 }
 
 #[cfg(test)]

@@ -42,6 +42,18 @@ pub struct RecordCheck {
     pub detail: Option<String>,
 }
 
+/// One copy as a copy step's record keeps it (`[[copy]]`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RecordCopy {
+    pub name: String,
+    pub repository: String,
+    /// The copy step reached it and copied what it lacked.
+    pub reached: bool,
+    /// The newest snapshot of the job in the copy after the step.
+    pub newest_snapshot_time: Option<String>,
+}
+
 /// Version 1 of the evidence record.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -77,6 +89,9 @@ pub struct EvidenceRecord {
     pub cleanup: Option<Vec<String>>,
     pub cleanup_ok: Option<bool>,
     pub cold: Option<bool>,
+    /// A copy step's copies (absent from the records of other steps).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub copies: Vec<RecordCopy>,
     pub rempart_version: String,
     pub job_definition_hash: Option<String>,
     pub repository_id: String,
@@ -146,6 +161,22 @@ impl EvidenceRecord {
             cleanup: drill.map(|d| d.cleanup.clone()),
             cleanup_ok: drill.map(|d| d.cleanup_ok),
             cold: drill.map(|d| d.cold),
+            copies: r
+                .outcome
+                .details
+                .copy()
+                .map(|c| {
+                    c.targets
+                        .iter()
+                        .map(|t| RecordCopy {
+                            name: t.name.clone(),
+                            repository: t.repository.clone(),
+                            reached: t.error.is_none(),
+                            newest_snapshot_time: t.newest_snapshot_time.map(rfc3339),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
             rempart_version: env!("CARGO_PKG_VERSION").into(),
             job_definition_hash: r.definition_hash.clone(),
             repository_id: repository_id.into(),

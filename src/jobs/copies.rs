@@ -156,6 +156,14 @@ mod tests {
         assert!(errors(&same).iter().any(|e| e.contains("names must be unique")), "{:?}", errors(&same));
         let lonely = "name = \"j\"\nsources = [\"/\"]\n[schedule]\ncopy = \"0 4 * * *\"\n";
         assert!(errors(lonely).iter().any(|e| e.contains("schedule.copy") && e.contains("no [[copy]]")));
+        let too_many = text.replace("[[copy]]", "[objectives]\ncopies = 2\n[[copy]]");
+        assert!(
+            errors(&too_many)
+                .iter()
+                .any(|e| e.contains("objectives.copies") && e.contains("2 copies required")),
+            "{:?}",
+            errors(&too_many)
+        );
         let unknown = format!("{text}retention = 3\n");
         assert!(errors(&unknown).iter().any(|e| e.contains("retention")), "{:?}", errors(&unknown));
     }

@@ -127,6 +127,8 @@ pub struct Job {
     pub drill: DrillSpec,
     /// Second repositories the job's snapshots are copied to (3-2-1).
     pub copies: Vec<copies::CopyTarget>,
+    /// `[objectives] copies`: how many copies must hold a fresh snapshot for VERIFIED.
+    pub required_copies: u32,
     pub run_at_start: bool,
     pub catch_up: bool,
     pub retries: u32,

@@ -102,6 +102,7 @@ impl Retention {
 struct RawObjectives {
     rpo: Option<Spanned<String>>,
     rto: Option<Spanned<String>>,
+    copies: Option<Spanned<u32>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -529,6 +530,20 @@ pub fn parse_job(file: &Path, text: &str, defaults: &Defaults) -> Result<Job, Ve
     }
     let copies =
         super::copies::parse(&mut cx, &raw.copy, raw.schedule.copy.as_ref(), &name, &repository, defaults);
+    let required_copies = raw.objectives.copies.as_ref().map(|c| *c.get_ref()).unwrap_or(0);
+    if let Some(c) = &raw.objectives.copies {
+        if *c.get_ref() as usize > copies.len() {
+            cx.err(
+                c,
+                "objectives.copies",
+                format!(
+                    "{} copies required but the job has {} [[copy]] sections: add them, or lower the requirement",
+                    c.get_ref(),
+                    copies.len()
+                ),
+            );
+        }
+    }
     if !cx.errors.is_empty() {
         return Err(cx.errors);
     }
@@ -560,6 +575,7 @@ pub fn parse_job(file: &Path, text: &str, defaults: &Defaults) -> Result<Job, Ve
         notify: raw.notify,
         drill,
         copies,
+        required_copies,
         run_at_start: raw.run_at_start,
         catch_up: raw.catch_up.unwrap_or(true),
         retries: raw.retries.unwrap_or(2),

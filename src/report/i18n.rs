@@ -46,6 +46,10 @@ pub fn t(lang: Lang, key: &str) -> &'static str {
         "failures" => ("Failures in the period", "Échecs sur la période"),
         "restore_points" => ("Restore points available", "Points de restauration disponibles"),
         "last_check" => ("Last repository check", "Dernière vérification du dépôt"),
+        "copies" => ("Copies (3-2-1)", "Copies (3-2-1)"),
+        "required" => ("required", "exigées"),
+        "newest_snapshot" => ("newest snapshot", "instantané le plus récent"),
+        "unreached" => ("last copy failed", "dernière copie en échec"),
         "verified_data" => ("Data verified by the last drill", "Données vérifiées au dernier exercice"),
         "timeline" => ("Timeline of backups and drills", "Chronologie des sauvegardes et exercices"),
         "rto_trend" => ("Recovery time of drills", "Durée de reprise des exercices"),
@@ -123,6 +127,7 @@ pub fn action(lang: Lang, code: &str) -> &'static str {
         "rto-exceeded" => ("A drill took longer than the RTO: speed up recovery or revise the objective.", "Un exercice a dépassé le RTO : accélérer la reprise ou revoir l'objectif."),
         "never-checked" => ("The repository was never checked: schedule `check`.", "Le dépôt n'a jamais été vérifié : planifier `check`."),
         "check-failed" => ("The last repository check found damage: run `rempart check` and repair.", "La dernière vérification a trouvé des dommages : lancer `rempart check` et réparer."),
+        "copies-missing" => ("Fewer copies than [objectives] copies hold a snapshot within the RPO: run the copy step ('rempart run JOB --step copy') and fix what its errors name (3-2-1).", "Moins de copies que [objectives] copies détiennent un instantané dans le RPO : lancer l'étape de copie (« rempart run JOB --step copy ») et corriger ce que ses erreurs nomment (3-2-1)."),
         "not-segregated" => ("Drills restore onto the source's host or server (isolated, not segregated): for databases set [drill] server to another server; for files run drills from another host (DORA art. 12).", "Les exercices restaurent sur l'hôte ou le serveur de la source (isolés, non séparés) : pour les bases, définir [drill] server vers un autre serveur ; pour les fichiers, exercer depuis un autre hôte (DORA art. 12)."),
         _ => ("", ""),
     };
@@ -158,5 +163,8 @@ pub fn reason(lang: Lang, cause: &Cause) -> String {
         Cause::RepositoryUnreachable { error } => {
             format!("le dépôt est illisible : la restauration ne peut pas être prouvée maintenant ({error})")
         }
+        Cause::CopiesMissing { required, fresh, freshness } => format!(
+            "{fresh} des {required} copies exigées détiennent un instantané de moins de {freshness} (3-2-1 non atteint)"
+        ),
     }
 }

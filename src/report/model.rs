@@ -96,6 +96,10 @@ pub struct JobReport {
     pub backups: Vec<BackupPoint>,
     pub drills: Vec<DrillPoint>,
     pub deficiencies: Vec<String>,
+    /// The job's copies (`[[copy]]`): the 3-2-1 line.
+    pub copies: Vec<crate::catalog::copy_state::CopyState>,
+    /// `[objectives] copies`.
+    pub copies_required: u32,
 }
 
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
@@ -281,6 +285,8 @@ pub fn build(
             backups: in_period.iter().map(|r| BackupPoint { time: r.started, ok: r.succeeded() }).collect(),
             drills,
             deficiencies: vec![],
+            copies: crate::catalog::copy_state::from_runs(mine.iter().rev().copied(), job),
+            copies_required: job.required_copies,
         };
         jr.deficiencies = deficiencies(&jr);
         out.push(jr);
@@ -314,7 +320,9 @@ fn deficiencies(j: &JobReport) -> Vec<String> {
     match (&j.last_drill, j.readiness) {
         (None, _) => d.push("never-drilled".into()),
         (Some(l), _) if !l.passed => d.push("drill-failed".into()),
-        (_, State::NeedsVerified) => d.push("drill-due".into()),
+        (_, State::NeedsVerified) if !matches!(j.cause, Cause::CopiesMissing { .. }) => {
+            d.push("drill-due".into())
+        }
         _ => {}
     }
     if let (Some(t), Some(w)) = (j.rto_target_secs, j.rto_worst_secs) {
@@ -329,6 +337,9 @@ fn deficiencies(j: &JobReport) -> Vec<String> {
     }
     if j.last_drill.as_ref().is_some_and(|l| !l.segregated) {
         d.push("not-segregated".into());
+    }
+    if matches!(j.cause, Cause::CopiesMissing { .. }) {
+        d.push("copies-missing".into());
     }
     d
 }

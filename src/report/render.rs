@@ -158,6 +158,37 @@ fn rows(j: &JobReport, period: u64, l: Lang) -> Vec<(String, String)> {
             ),
         ),
         (
+            t(l, "copies").into(),
+            if j.copies.is_empty() {
+                t(l, "none").into()
+            } else {
+                let list: Vec<String> = j
+                    .copies
+                    .iter()
+                    .map(|c| {
+                        format!(
+                            "{} ({}): {} {}{}",
+                            c.name,
+                            c.repository,
+                            t(l, "newest_snapshot"),
+                            date(c.newest_snapshot_time, l),
+                            if c.last_run_ok == Some(false) {
+                                format!(", {}", t(l, "unreached"))
+                            } else {
+                                String::new()
+                            }
+                        )
+                    })
+                    .collect();
+                let required = if j.copies_required > 0 {
+                    format!(" [{} {}]", j.copies_required, t(l, "required"))
+                } else {
+                    String::new()
+                };
+                format!("{}{required}", list.join("; "))
+            },
+        ),
+        (
             t(l, "last_check").into(),
             format!(
                 "{} ({})",

@@ -415,6 +415,49 @@ mod tests {
     }
 
     #[test]
+    fn a_job_that_requires_a_copy_is_verified_only_while_its_copy_is_fresh() {
+        use crate::evidence::readiness::{readiness, Cause, State};
+        let dir = tempfile::tempdir().unwrap();
+        let extra = format!(
+            "[objectives]\nrpo = \"1h\"\ncopies = 1\n[[copy]]\nrepository = \"{}\"\n",
+            dir.path().join("usb").display()
+        );
+        let (ctx, job, _rt) = setup(dir.path(), &extra);
+        let ready = |at: DateTime<Utc>| {
+            let audit = crate::evidence::audit::for_context(&ctx, std::slice::from_ref(&job)).unwrap();
+            readiness(&job, &audit, at)
+        };
+        assert_eq!(run_step(&ctx, &job, Step::Backup, "manual").outcome.status, Status::Success);
+        assert_eq!(run_step(&ctx, &job, Step::Drill, "manual").outcome.status, Status::Success);
+        let r = ready(Utc::now());
+        assert_eq!(r.state, State::NeedsVerified, "{}", r.reason);
+        assert!(matches!(r.cause, Cause::CopiesMissing { required: 1, fresh: 0, .. }), "{:?}", r.cause);
+        assert_eq!(run_step(&ctx, &job, Step::Copy, "manual").outcome.status, Status::Success);
+        let r = ready(Utc::now());
+        assert_eq!(r.state, State::Verified, "{}", r.reason);
+        // Two hours later the copy's newest snapshot is older than the 1 h RPO.
+        let r = ready(Utc::now() + chrono::Duration::hours(2));
+        assert!(matches!(r.cause, Cause::CopiesMissing { fresh: 0, .. }), "{:?}", r.cause);
+        assert!(r.reason.contains("3-2-1 not met"), "{}", r.reason);
+        // The report's 3-2-1 line names the copy and the requirement.
+        let audit = crate::evidence::audit::for_context(&ctx, std::slice::from_ref(&job)).unwrap();
+        let report = crate::report::gather::gather(
+            std::slice::from_ref(&job),
+            &ctx,
+            &audit,
+            Utc::now(),
+            Duration::from_secs(86_400),
+        )
+        .unwrap();
+        let text = crate::report::render::markdown(&report, crate::report::i18n::Lang::En);
+        let line = text.lines().find(|l| l.contains("Copies (3-2-1)")).unwrap_or_default();
+        assert!(
+            line.contains("copy (") && line.contains("newest snapshot 20") && line.contains("[1 required]"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn no_step_but_a_backup_creates_a_repository_or_a_passphrase() {
         let dir = tempfile::tempdir().unwrap();
         let (ctx, job, _rt) = setup(dir.path(), "");
