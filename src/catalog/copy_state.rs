@@ -23,6 +23,9 @@ pub struct CopyState {
     pub last_run_ok: Option<bool>,
     /// The newest snapshot of the job in the copy, as of the last run that reached it.
     pub newest_snapshot_time: Option<DateTime<Utc>>,
+    /// When the last drill of the copy (`drill --copy`) ended, and whether it passed.
+    pub last_drill: Option<DateTime<Utc>>,
+    pub last_drill_passed: Option<bool>,
 }
 
 /// The state of every copy of `job` (in the job's order).
@@ -30,11 +33,13 @@ pub struct CopyState {
 /// # Errors
 /// The catalog cannot be read.
 pub fn copy_states(catalog: &Catalog, job: &Job) -> Result<Vec<CopyState>> {
-    let runs = catalog.recent_runs(&job.name, Step::Copy, RUNS_READ)?;
+    let mut runs = catalog.recent_runs(&job.name, Step::Copy, RUNS_READ)?;
+    runs.extend(catalog.recent_runs(&job.name, Step::Drill, RUNS_READ)?);
+    runs.sort_by_key(|r| std::cmp::Reverse(r.started));
     Ok(from_runs(runs.iter(), job))
 }
 
-/// [`copy_states`] from copy runs of the job, newest first.
+/// [`copy_states`] from runs of the job (copy and drill runs count), newest first.
 pub fn from_runs<'a>(runs: impl Iterator<Item = &'a RunRecord> + Clone, job: &Job) -> Vec<CopyState> {
     let mut out = Vec::new();
     for target in &job.copies {
@@ -63,6 +68,13 @@ pub fn from_runs<'a>(runs: impl Iterator<Item = &'a RunRecord> + Clone, job: &Jo
                 state.newest_snapshot_time = t.newest_snapshot_time;
                 break;
             }
+        }
+        let drill = runs.clone().find_map(|r| {
+            r.outcome.details.drill().filter(|d| d.copy.as_deref() == Some(target.name.as_str())).map(|_| r)
+        });
+        if let Some(r) = drill {
+            state.last_drill = r.ended.or(Some(r.started));
+            state.last_drill_passed = Some(r.outcome.status == Status::Success);
         }
         out.push(state);
     }

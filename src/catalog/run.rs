@@ -92,6 +92,9 @@ pub struct CheckResult {
 #[serde(default)]
 pub struct DrillReport {
     pub drill_id: String,
+    /// The copy (`[[copy]]` name) drilled instead of the job's repository.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub copy: Option<String>,
     pub snapshot: String,
     pub snapshot_time: Option<DateTime<Utc>>,
     pub source_kind: String,
@@ -190,6 +193,8 @@ pub struct PruneDetails {
 pub struct CopyTargetDetails {
     pub name: String,
     pub repository: String,
+    /// The copy's repository id (its drills' evidence chain is keyed by it).
+    pub repository_id: Option<String>,
     /// Snapshots copied now, already there, and forgotten there since an earlier copy.
     pub copied: u64,
     pub already: u64,

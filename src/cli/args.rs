@@ -226,6 +226,10 @@ pub struct DrillArgs {
     /// from --recovery-file, or the passphrase), no cache, no catalog.
     #[arg(long)]
     pub cold: bool,
+    /// Drill this copy of the job (a `[[copy]]` name) instead of its repository: proves the
+    /// copy restores on its own.
+    #[arg(long, value_name = "NAME")]
+    pub copy: Option<String>,
 }
 
 #[derive(Args, Debug)]

@@ -46,16 +46,22 @@ pub struct DrillOptions {
     pub cold: bool,
     pub recovery_file: Option<PathBuf>,
     pub password_file: Option<PathBuf>,
+    /// Drill one of the job's copies (`[[copy]]` by name) instead of its repository.
+    pub copy: Option<String>,
 }
 
 /// Opens the repository the way the drill is asked to.
 fn open_repo(ctx: &RunContext, job: &Job, opts: &DrillOptions) -> Result<Repository> {
+    let access = match &opts.copy {
+        None => job.access(),
+        Some(name) => copy_target(job, name)?.access(job),
+    };
     if !opts.cold {
-        return crate::jobs::access::open_existing_job_repository(job, &ctx.state_dir, &ctx.handle);
+        return crate::jobs::access::open_existing(&access, &ctx.state_dir, &ctx.handle);
     }
     // A replacement machine: the URL and a key, nothing else.
-    let storage = crate::jobs::access::job_storage(job, &ctx.handle)?;
-    let pw_file = opts.password_file.clone().unwrap_or_else(|| job.password_file.clone());
+    let storage = crate::jobs::access::storage_of(&access, &ctx.handle)?;
+    let pw_file = opts.password_file.clone().unwrap_or_else(|| access.password_file.to_path_buf());
     let pass = crate::jobs::access::read_password_file(&pw_file)?;
     match &opts.recovery_file {
         Some(f) => {
@@ -63,6 +69,21 @@ fn open_repo(ctx: &RunContext, job: &Job, opts: &DrillOptions) -> Result<Reposit
         }
         None => Repository::open(storage, &pass),
     }
+}
+
+/// The copy `name` of `job`.
+///
+/// # Errors
+/// `InvalidInput` naming the job's copies when it has none by that name.
+pub fn copy_target<'a>(job: &'a Job, name: &str) -> Result<&'a crate::jobs::copies::CopyTarget> {
+    job.copies.iter().find(|c| c.name == name).ok_or_else(|| {
+        let names: Vec<&str> = job.copies.iter().map(|c| c.name.as_str()).collect();
+        Error::invalid(format!(
+            "job '{}' has no copy '{name}' (its [[copy]] sections: {})",
+            job.name,
+            if names.is_empty() { "none".to_string() } else { names.join(", ") }
+        ))
+    })
 }
 
 fn pick_snapshot(
@@ -99,6 +120,9 @@ fn pick_snapshot(
 /// `InvalidInput` naming what is wrong, or the error of opening the repository with a recovery
 /// or passphrase file given by hand.
 pub fn preflight(ctx: &RunContext, job: &Job, opts: &DrillOptions) -> Result<()> {
+    if let Some(name) = &opts.copy {
+        copy_target(job, name)?;
+    }
     let repo = match open_repo(ctx, job, opts) {
         Ok(r) => r,
         // A recovery or passphrase file given by hand that does not fit: the operator's
@@ -144,6 +168,7 @@ pub fn run_drill(
         source_kind: snap.source.kind.clone(),
         level_required: job.drill.level,
         cold: opts.cold,
+        copy: opts.copy.clone(),
         rto_target_secs: job.rto.map(|d| d.as_secs()),
         rpo_target_secs: job.rpo.map(|d| d.as_secs()),
         cleanup_ok: true,

@@ -11,7 +11,7 @@ use std::path::Path;
 use super::ledger::{entries, load_copies_lenient, LedgerEntry};
 use super::verify::{verify_ledger, Finding, RepoEvidence, Verdict};
 use crate::catalog::Catalog;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::jobs::Job;
 
 /// The ledger, its verdict, and which repository each job uses.
@@ -66,6 +66,34 @@ pub fn audit(
     let mut job_repositories = HashMap::new();
     let mut damaged: Vec<Finding> = Vec::new();
     for job in jobs {
+        // The job's copies hold the chains of drills run on them (`drill --copy`): read so
+        // those records are compared too; the job's own readiness never rests on them.
+        for target in &job.copies {
+            match crate::jobs::access::open_existing(&target.access(job), state_dir, handle) {
+                Ok(repo) => {
+                    let rid = repo.id().to_hex();
+                    if repos.iter().any(|r| r.repository_id == rid) {
+                        continue;
+                    }
+                    match load_copies_lenient(&repo).and_then(|(copies, _)| {
+                        let (keys, _) = super::registry::load(&repo)?;
+                        Ok((copies, keys))
+                    }) {
+                        Ok((copies, keys)) => repos.push(RepoEvidence { repository_id: rid, copies, keys }),
+                        Err(e) => unreachable.push(format!(
+                            "job '{}': copy '{}' at '{}': its evidence cannot be read: {e}",
+                            job.name, target.name, target.repository
+                        )),
+                    }
+                }
+                // Not made yet: no drill can have run on it.
+                Err(Error::NotFound(_)) => {}
+                Err(e) => unreachable.push(format!(
+                    "job '{}': copy '{}' at '{}': {e}",
+                    job.name, target.name, target.repository
+                )),
+            }
+        }
         let repo = match crate::jobs::access::open_existing_job_repository(job, state_dir, handle) {
             Ok(r) => r,
             Err(e) => {

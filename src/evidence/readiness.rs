@@ -3,7 +3,8 @@
 //! - VERIFIED: the last drill at or above the job's required level passed, within the drill
 //!   interval, and the job definition has not changed since;
 //!   and, when `[objectives] copies = N`, at least N of its copies held a snapshot younger than
-//!   the RPO (the drill interval without one) when the last copy step reached them;
+//!   the RPO (the drill interval without one) when the last copy step reached them, none of
+//!   them with a failed last drill (`drill --copy`);
 //! - NEEDS VERIFIED: never drilled at that level, the drill is overdue, the job changed, or too
 //!   few fresh copies;
 //! - NOT VERIFIED: the last drill failed, the evidence of the job's repository or chains was
@@ -262,10 +263,26 @@ fn fresh_copies(
         .copies
         .iter()
         .filter(|c| c.reached && job.copies.iter().any(|t| t.name == c.name))
+        .filter(|c| !last_copy_drill_failed(audit, job, c.repository_id.as_deref()))
         .filter_map(|c| c.newest_snapshot_time.as_deref())
         .filter_map(|t| DateTime::parse_from_rfc3339(t).ok())
         .filter(|t| now.signed_duration_since(t.with_timezone(&Utc)) <= limit)
         .count() as u32
+}
+
+/// True when the latest drill of the copy whose repository id is `copy_id` (`drill --copy`,
+/// a trusted chain of that repository) failed: such a copy does not count as a copy.
+fn last_copy_drill_failed(audit: &super::audit::Audit, job: &Job, copy_id: Option<&str>) -> bool {
+    let Some(copy_id) = copy_id else { return false };
+    audit
+        .entries
+        .iter()
+        .chain(&audit.repository_entries)
+        .filter(|e| super::verify::chain_repository(&e.chain) == copy_id && audit.verdict.trusted(&e.chain))
+        .map(LedgerEntry::record)
+        .filter(|r| r.job == job.name && r.step == Some(Step::Drill) && r.repository_id == copy_id)
+        .max_by_key(EvidenceRecord::ended_at)
+        .is_some_and(|r| !r.passed())
 }
 
 #[cfg(test)]

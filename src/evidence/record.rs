@@ -48,6 +48,8 @@ pub struct RecordCheck {
 pub struct RecordCopy {
     pub name: String,
     pub repository: String,
+    /// Its repository id, when the step could open it.
+    pub repository_id: Option<String>,
     /// The copy step reached it and copied what it lacked.
     pub reached: bool,
     /// The newest snapshot of the job in the copy after the step.
@@ -171,6 +173,7 @@ impl EvidenceRecord {
                         .map(|t| RecordCopy {
                             name: t.name.clone(),
                             repository: t.repository.clone(),
+                            repository_id: t.repository_id.clone(),
                             reached: t.error.is_none(),
                             newest_snapshot_time: t.newest_snapshot_time.map(rfc3339),
                         })

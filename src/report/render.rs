@@ -166,8 +166,13 @@ fn rows(j: &JobReport, period: u64, l: Lang) -> Vec<(String, String)> {
                     .copies
                     .iter()
                     .map(|c| {
+                        let drill = match c.last_drill_passed {
+                            Some(true) => format!("{} {}", t(l, "drill_passed"), date(c.last_drill, l)),
+                            Some(false) => format!("{} {}", t(l, "drill_failed"), date(c.last_drill, l)),
+                            None => t(l, "never_drilled").into(),
+                        };
                         format!(
-                            "{} ({}): {} {}{}",
+                            "{} ({}): {} {}{}, {drill}",
                             c.name,
                             c.repository,
                             t(l, "newest_snapshot"),

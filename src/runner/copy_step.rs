@@ -95,6 +95,7 @@ fn copy_to(
     d: &mut CopyTargetDetails,
 ) -> Result<()> {
     let dst = crate::jobs::access::open_or_create(&target.access(job), &ctx.state_dir, &ctx.handle)?;
+    d.repository_id = Some(dst.id().to_hex());
     let report = crate::maintenance::copy::copy(src, &dst, snapshots, &ctx.state_dir, false)?;
     d.copied = report.copied.len() as u64;
     d.already = report.already.len() as u64;

@@ -455,6 +455,52 @@ mod tests {
             line.contains("copy (") && line.contains("newest snapshot 20") && line.contains("[1 required]"),
             "{text}"
         );
+        assert!(line.contains("never drilled"), "{line}");
+
+        // A drill of the copy itself: its evidence is compared with the copy and the ledger
+        // stays intact; a failed one takes the copy out of the count.
+        let copy_drill = |ctx: &RunContext| {
+            let opts = crate::drill::DrillOptions {
+                snapshot: "latest".into(),
+                level: None,
+                cold: false,
+                recovery_file: None,
+                password_file: None,
+                copy: Some("copy".into()),
+            };
+            run_step_with(ctx, &job, Step::Drill, "manual", Some(&opts))
+        };
+        let d = copy_drill(&ctx);
+        assert_eq!(d.outcome.status, Status::Success, "{:?}", d.outcome.error);
+        assert_eq!(d.outcome.details.drill().unwrap().copy.as_deref(), Some("copy"));
+        let audit = crate::evidence::audit::for_context(&ctx, std::slice::from_ref(&job)).unwrap();
+        assert!(audit.verdict.intact(), "{:?}", audit.verdict);
+        assert_eq!(readiness(&job, &audit, Utc::now()).state, State::Verified);
+        let states = crate::catalog::copy_state::copy_states(&ctx.catalog().unwrap(), &job).unwrap();
+        assert_eq!(states[0].last_drill_passed, Some(true));
+        // Damage the copy's data: its drill fails, and the job needs a good copy again.
+        let mut packs: Vec<(u64, std::path::PathBuf)> = Vec::new();
+        let mut stack = vec![dir.path().join("usb/data")];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(d).unwrap().flatten() {
+                let m = e.metadata().unwrap();
+                if m.is_dir() {
+                    stack.push(e.path());
+                } else {
+                    packs.push((m.len(), e.path()));
+                }
+            }
+        }
+        let (len, pack) = packs.into_iter().max().unwrap();
+        let mut bytes = std::fs::read(&pack).unwrap();
+        for b in &mut bytes[len as usize / 3..len as usize / 3 + 64] {
+            *b ^= 0xff;
+        }
+        std::fs::write(&pack, bytes).unwrap();
+        assert_eq!(copy_drill(&ctx).outcome.status, Status::Failed);
+        let audit = crate::evidence::audit::for_context(&ctx, std::slice::from_ref(&job)).unwrap();
+        let r = readiness(&job, &audit, Utc::now());
+        assert!(matches!(r.cause, Cause::CopiesMissing { fresh: 0, .. }), "{:?}", r.cause);
     }
 
     #[test]

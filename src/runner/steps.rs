@@ -171,6 +171,7 @@ fn run_drill(ctx: &RunContext, job: &Job, given: Option<&DrillOptions>) -> Resul
         cold: false,
         recovery_file: None,
         password_file: None,
+        copy: None,
     });
     let (report, repo) = crate::drill::run_drill(ctx, job, &opts, last)?;
     Ok(outcome(report, Some(repo)))

@@ -16,6 +16,7 @@ pub fn run(ctx: &Context, a: DrillArgs) -> Result<ExitStatus> {
         cold: a.cold,
         recovery_file: ctx.global.recovery_file.clone(),
         password_file: ctx.global.password_file.clone(),
+        copy: a.copy,
     };
     let _held = crate::runner::step_lock(&rctx, &job, Step::Drill)?;
     crate::drill::preflight(&rctx, &job, &opts)?;
@@ -50,8 +51,9 @@ pub fn run(ctx: &Context, a: DrillArgs) -> Result<ExitStatus> {
 
 fn print_report(job: &str, d: &crate::drill::DrillReport) {
     crate::outln!(
-        "drill {} of job '{job}': snapshot {} ({}), level {} of {} {}",
+        "drill {} of job '{job}'{}: snapshot {} ({}), level {} of {} {}",
         d.drill_id,
+        d.copy.as_deref().map(|c| format!(" (its copy '{c}')")).unwrap_or_default(),
         &d.snapshot[..8.min(d.snapshot.len())],
         d.snapshot_time.map(|t| t.to_rfc3339()).unwrap_or_default(),
         d.level_reached,
