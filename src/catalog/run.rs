@@ -203,7 +203,8 @@ pub struct CopyTargetDetails {
     pub bytes_stored: u64,
     pub evidence_records_copied: u64,
     pub evidence_keys_copied: u64,
-    /// The newest snapshot of the job in the copy after the step, and its time.
+    /// The newest snapshot of the job (its source id and time) the step found in the copy or
+    /// copied there.
     pub newest_snapshot: Option<String>,
     pub newest_snapshot_time: Option<chrono::DateTime<chrono::Utc>>,
     /// Why this copy failed (the others still ran).

@@ -254,19 +254,26 @@ pub async fn run(
 
 /// The copy step of a job whose copies follow its backups, right after a backup that stored a
 /// snapshot (skipped, with a warning, while a copy of the job is still running).
-fn copy_after_backup(shared: &Shared, ctx: &RunContext, job: &Job) {
+async fn copy_after_backup(shared: &Arc<Shared>, job: &Job) {
     let key = (job.name.clone(), Step::Copy);
     if !shared.running.lock().insert(key.clone()) {
         tracing::warn!("{}/copy is still running: the copy after this backup is skipped", job.name);
         return;
     }
-    match crate::runner::step_lock(ctx, job, Step::Copy) {
+    let (ctx, job2) = (shared.ctx.clone(), job.clone());
+    let ran = tokio::task::spawn_blocking(move || match crate::runner::step_lock(&ctx, &job2, Step::Copy) {
         Ok(_held) => {
-            run_step(ctx, job, Step::Copy, "after-backup");
+            run_step(&ctx, &job2, Step::Copy, "after-backup");
         }
-        Err(e) => tracing::warn!("{}/copy: skipped: {e}", job.name),
+        Err(e) => tracing::warn!("{}/copy: skipped: {e}", job2.name),
+    })
+    .await;
+    if let Err(e) = ran {
+        tracing::error!("run of {}/copy panicked: {e}", job.name);
     }
+    // Removed whatever happened (a panic included), or every later copy would be skipped.
     shared.running.lock().remove(&key);
+    *shared.audit.lock() = None;
 }
 
 /// Recomputes every step's next run time from `now`.
@@ -314,26 +321,37 @@ fn start(
             return;
         }
         let ctx = shared.ctx.clone();
-        let (job2, step, trigger, shared2) = (job.clone(), d.step, d.trigger, shared.clone());
+        let (job2, step, trigger) = (job.clone(), d.step, d.trigger);
         let rec = tokio::task::spawn_blocking(move || {
             // `rempart run` of the same step from a shell holds it: never run a step twice.
-            let ran = match crate::runner::step_lock(&ctx, &job2, step) {
+            match crate::runner::step_lock(&ctx, &job2, step) {
                 Ok(_held) => Some(run_step(&ctx, &job2, step, trigger)),
                 Err(e) => {
                     tracing::warn!("{}/{}: skipped: {e}", job2.name, step.name());
                     None
                 }
-            };
-            let stored = ran.is_some_and(|r| r.outcome.status.succeeded() && r.outcome.snapshot.is_some());
-            if step == Step::Backup && stored && job2.copies_after_backup() {
-                copy_after_backup(&shared2, &ctx, &job2);
             }
         })
         .await;
-        if let Err(e) = rec {
-            tracing::error!("run of {}/{} panicked: {e}", job.name, d.step.name());
-        }
+        let stored = match &rec {
+            Ok(ran) => {
+                ran.as_ref().is_some_and(|r| r.outcome.status.succeeded() && r.outcome.snapshot.is_some())
+            }
+            Err(e) => {
+                tracing::error!("run of {}/{} panicked: {e}", job.name, d.step.name());
+                false
+            }
+        };
         shared.running.lock().remove(&(d.job.clone(), d.step));
         *shared.audit.lock() = None;
+        // The copies that follow each backup: a step of their own (the backup is no longer
+        // marked running), in the same slot and under the same repository read lock.
+        if d.step == Step::Backup
+            && stored
+            && job.copies_after_backup()
+            && !shared.ctx.cancel.load(Ordering::Relaxed)
+        {
+            copy_after_backup(&shared, &job).await;
+        }
     });
 }

@@ -66,34 +66,6 @@ pub fn audit(
     let mut job_repositories = HashMap::new();
     let mut damaged: Vec<Finding> = Vec::new();
     for job in jobs {
-        // The job's copies hold the chains of drills run on them (`drill --copy`): read so
-        // those records are compared too; the job's own readiness never rests on them.
-        for target in &job.copies {
-            match crate::jobs::access::open_existing(&target.access(job), state_dir, handle) {
-                Ok(repo) => {
-                    let rid = repo.id().to_hex();
-                    if repos.iter().any(|r| r.repository_id == rid) {
-                        continue;
-                    }
-                    match load_copies_lenient(&repo).and_then(|(copies, _)| {
-                        let (keys, _) = super::registry::load(&repo)?;
-                        Ok((copies, keys))
-                    }) {
-                        Ok((copies, keys)) => repos.push(RepoEvidence { repository_id: rid, copies, keys }),
-                        Err(e) => unreachable.push(format!(
-                            "job '{}': copy '{}' at '{}': its evidence cannot be read: {e}",
-                            job.name, target.name, target.repository
-                        )),
-                    }
-                }
-                // Not made yet: no drill can have run on it.
-                Err(Error::NotFound(_)) => {}
-                Err(e) => unreachable.push(format!(
-                    "job '{}': copy '{}' at '{}': {e}",
-                    job.name, target.name, target.repository
-                )),
-            }
-        }
         let repo = match crate::jobs::access::open_existing_job_repository(job, state_dir, handle) {
             Ok(r) => r,
             Err(e) => {
@@ -132,6 +104,55 @@ pub fn audit(
                         *r = Err(why.clone());
                     }
                 }
+            }
+        }
+    }
+    // The jobs' copies hold the chains of drills run on them (`drill --copy`): those chains,
+    // and only those, are read from each copy, so their records are compared too. What else a
+    // copy holds (the replicated chains of its source) is for the day the source is lost: read
+    // here, a planted record there could raise findings against the source's chains.
+    for job in jobs {
+        let own = job_repositories.get(&job.name).and_then(|r| r.as_ref().ok()).cloned();
+        for target in &job.copies {
+            let repo = match crate::jobs::access::open_existing(&target.access(job), state_dir, handle) {
+                Ok(r) => r,
+                // Not made yet: no drill can have run on it.
+                Err(Error::NotFound(_)) => continue,
+                Err(e) => {
+                    unreachable.push(format!(
+                        "job '{}': copy '{}' at '{}': {e}",
+                        job.name, target.name, target.repository
+                    ));
+                    continue;
+                }
+            };
+            let rid = repo.id().to_hex();
+            if own.as_deref() == Some(rid.as_str()) || repos.iter().any(|r| r.repository_id == rid) {
+                continue;
+            }
+            let read = load_copies_lenient(&repo).and_then(|(copies, bad)| {
+                let (keys, _) = super::registry::load(&repo)?;
+                Ok((copies, keys, bad))
+            });
+            match read {
+                Ok((copies, keys, bad)) => {
+                    damaged.extend(bad.into_iter().map(|(object, why)| Finding {
+                        chain: format!("?/{rid}"),
+                        seq: None,
+                        record_id: object,
+                        kind: "damaged-copy".into(),
+                        detail: why,
+                    }));
+                    let copies = copies
+                        .into_iter()
+                        .filter(|c| super::verify::chain_repository(&c.entry.chain) == rid)
+                        .collect();
+                    repos.push(RepoEvidence { repository_id: rid, copies, keys });
+                }
+                Err(e) => unreachable.push(format!(
+                    "job '{}': copy '{}' at '{}': its evidence cannot be read: {e}",
+                    job.name, target.name, target.repository
+                )),
             }
         }
     }

@@ -185,7 +185,7 @@ pub fn readiness(job: &Job, audit: &super::audit::Audit, now: DateTime<Utc>) -> 
             in_repo || (local_failure(audit, e) && !e.record().passed())
         })
         .map(LedgerEntry::record)
-        .filter(|r| r.job == job.name && r.step == Some(Step::Drill))
+        .filter(|r| r.job == job.name && r.step == Some(Step::Drill) && r.copy.is_none())
         .filter(|r| r.repository_id == repo_id || r.repository_id == super::verify::UNREACHABLE)
         .collect();
     drills.sort_by_key(EvidenceRecord::ended_at);
@@ -263,222 +263,33 @@ fn fresh_copies(
         .copies
         .iter()
         .filter(|c| c.reached && job.copies.iter().any(|t| t.name == c.name))
-        .filter(|c| !last_copy_drill_failed(audit, job, c.repository_id.as_deref()))
+        .filter(|c| !last_copy_drill_failed(audit, job, &c.name))
         .filter_map(|c| c.newest_snapshot_time.as_deref())
         .filter_map(|t| DateTime::parse_from_rfc3339(t).ok())
-        .filter(|t| now.signed_duration_since(t.with_timezone(&Utc)) <= limit)
+        .map(|t| now.signed_duration_since(t.with_timezone(&Utc)))
+        // A snapshot dated in the future (beyond clock skew) proves nothing about freshness.
+        .filter(|age| *age >= -chrono::Duration::minutes(5) && *age <= limit)
         .count() as u32
 }
 
-/// True when the latest drill of the copy whose repository id is `copy_id` (`drill --copy`,
-/// a trusted chain of that repository) failed: such a copy does not count as a copy.
-fn last_copy_drill_failed(audit: &super::audit::Audit, job: &Job, copy_id: Option<&str>) -> bool {
-    let Some(copy_id) = copy_id else { return false };
+/// True when the latest drill of copy `copy` (`drill --copy`) failed: such a copy does not
+/// count. Passes count only from trusted chains; failures of this installation count from the
+/// local ledger whatever the state of their chain (a copy unreachable at audit time, a record
+/// pending upload): they can only make things worse.
+fn last_copy_drill_failed(audit: &super::audit::Audit, job: &Job, copy: &str) -> bool {
+    let mut seen = std::collections::HashSet::new();
     audit
         .entries
         .iter()
-        .chain(&audit.repository_entries)
-        .filter(|e| super::verify::chain_repository(&e.chain) == copy_id && audit.verdict.trusted(&e.chain))
-        .map(LedgerEntry::record)
-        .filter(|r| r.job == job.name && r.step == Some(Step::Drill) && r.repository_id == copy_id)
+        .map(|e| (e, true))
+        .chain(audit.repository_entries.iter().map(|e| (e, false)))
+        .filter(|(e, _)| seen.insert(e.record_id.as_str()))
+        .map(|(e, local)| (e, local, e.record()))
+        .filter(|(_, _, r)| {
+            r.job == job.name && r.step == Some(Step::Drill) && r.copy.as_deref() == Some(copy)
+        })
+        .filter(|(e, local, r)| audit.verdict.trusted(&e.chain) || (*local && !r.passed()))
+        .map(|(_, _, r)| r)
         .max_by_key(EvidenceRecord::ended_at)
         .is_some_and(|r| !r.passed())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::catalog::run::Status;
-    use crate::evidence::audit::Audit;
-    use crate::evidence::verify::chain_id;
-    use crate::evidence::verify::tests::{chain, record};
-    use ed25519_dalek::SigningKey;
-    use std::collections::{HashMap, HashSet};
-
-    const JOB: &str = "name = \"j\"\nsources = [\"/srv\"]\n[drill]\nlevel = 3\ninterval = \"2d\"\n";
-
-    fn job(text: &str) -> Job {
-        let dir = std::path::Path::new("/nonexistent/jobs");
-        let defaults = crate::jobs::Defaults::new(dir, std::path::Path::new("/nonexistent/state"), Some(dir));
-        crate::jobs::spec::parse_job(&dir.join("j.toml"), text, &defaults).expect("valid job")
-    }
-
-    fn drill(id: &str, job: &Job, ended: DateTime<Utc>, level: u64, outcome: Status) -> EvidenceRecord {
-        let mut r = record(id);
-        r.step = Some(Step::Drill);
-        r.ended = Some(ended.to_rfc3339());
-        r.level_reached = Some(level);
-        r.outcome = Some(outcome);
-        r.job_definition_hash = Some(job.definition_hash.to_hex().to_string());
-        if outcome != Status::Success {
-            r.errors = vec!["restored file differs".into()];
-        }
-        r
-    }
-
-    /// The readiness of `job` when the ledger holds `records`, all copied to the repository.
-    fn ready(job: &Job, records: Vec<EvidenceRecord>, now: DateTime<Utc>) -> JobReadiness {
-        let key = SigningKey::from_bytes(&[7; 32]);
-        let id = chain_id(&crate::evidence::key::fingerprint(&key.verifying_key()), "repo");
-        let entries = chain(&key, &id, records);
-        let audit = audited(&key, entries.clone(), &entries, Ok("repo".into()));
-        readiness(job, &audit, now)
-    }
-
-    /// An audit of the local `entries` against a repository holding `copies` (or unreachable).
-    fn audited(
-        key: &SigningKey,
-        entries: Vec<LedgerEntry>,
-        copies: &[LedgerEntry],
-        repo: Result<String, String>,
-    ) -> Audit {
-        let pem = crate::evidence::key::public_pem(key);
-        let repos = match &repo {
-            Ok(_) => vec![crate::evidence::verify::RepoEvidence {
-                repository_id: "repo".into(),
-                copies: copies
-                    .iter()
-                    .map(|e| crate::evidence::ledger::RepoCopy {
-                        entry: e.clone(),
-                        public_key_pem: pem.clone(),
-                    })
-                    .collect(),
-                keys: vec![crate::evidence::registry::RegisteredKey {
-                    fingerprint: crate::evidence::key::fingerprint(&key.verifying_key()),
-                    public_key_pem: pem.clone(),
-                    host: "h".into(),
-                    registered: Utc::now(),
-                }],
-            }],
-            Err(_) => vec![],
-        };
-        let unreachable = repo.as_ref().err().cloned().into_iter().collect();
-        let jobs = HashMap::from([("j".to_string(), repo)]);
-        Audit::from_parts(entries, repos, unreachable, jobs, Some(&key.verifying_key()), &[], &HashSet::new())
-    }
-
-    #[test]
-    fn each_state_follows_from_the_verified_drills() {
-        let j = job(JOB);
-        let now = Utc::now();
-        let hour = chrono::Duration::hours(1);
-        let r = ready(&j, vec![], now);
-        assert_eq!((r.state, r.cause), (State::NeedsVerified, Cause::NeverDrilled));
-
-        let r = ready(&j, vec![drill("a", &j, now - hour, 4, Status::Success)], now);
-        assert_eq!(r.state, State::Verified, "{}", r.reason);
-
-        let r = ready(&j, vec![drill("a", &j, now - hour * 49, 4, Status::Success)], now);
-        assert!(matches!(r.cause, Cause::Overdue { age_hours: 49, .. }), "{:?}", r.cause);
-        assert_eq!(r.state, State::NeedsVerified);
-
-        let r = ready(&j, vec![drill("a", &j, now - hour, 2, Status::Success)], now);
-        assert_eq!(r.cause, Cause::LevelNotReached { required: 3 });
-
-        let passed_then_failed = vec![
-            drill("a", &j, now - hour * 2, 4, Status::Success),
-            drill("b", &j, now - hour, 4, Status::Failed),
-        ];
-        let r = ready(&j, passed_then_failed, now);
-        assert_eq!(r.state, State::NotVerified);
-        assert!(r.reason.contains("restored file differs"), "{}", r.reason);
-
-        let changed = job(&format!("{JOB}snapshot = \"latest\"\n"));
-        let r = ready(&changed, vec![drill("a", &j, now - hour, 4, Status::Success)], now);
-        assert_eq!(r.cause, Cause::JobChanged);
-        // Comments and key order are not changes.
-        let reworded = job(&format!("# reworded\n{JOB}"));
-        let r = ready(&reworded, vec![drill("a", &j, now - hour, 4, Status::Success)], now);
-        assert_eq!(r.state, State::Verified, "{}", r.reason);
-    }
-
-    #[test]
-    fn tampering_or_an_unreachable_repository_never_reads_verified() {
-        let j = job(JOB);
-        let now = Utc::now();
-        let key = SigningKey::from_bytes(&[7; 32]);
-        let id = chain_id(&crate::evidence::key::fingerprint(&key.verifying_key()), "repo");
-        let passed = drill("a", &j, now - chrono::Duration::hours(1), 4, Status::Success);
-
-        // A failed drill edited into a pass after it was copied to the repository.
-        let mut failed = passed.clone();
-        failed.outcome = Some(Status::Failed);
-        let copied = chain(&key, &id, vec![failed]);
-        let mut edited = copied.clone();
-        edited[0].canonical = edited[0].canonical.replace("\"failed\"", "\"success\"");
-        assert_ne!(edited[0].canonical, copied[0].canonical, "the edit must change the record");
-        let r = readiness(&j, &audited(&key, edited, &copied, Ok("repo".into())), now);
-        assert_eq!(r.state, State::NotVerified, "{}", r.reason);
-        assert!(matches!(r.cause, Cause::EvidenceTampered { .. }), "{:?}", r.cause);
-
-        // The repository cannot be read: nothing was compared, so nothing counts.
-        let entries = chain(&key, &id, vec![passed.clone()]);
-        let r = readiness(&j, &audited(&key, entries, &[], Err("connection refused".into())), now);
-        assert_eq!(r.state, State::NotVerified);
-        assert!(matches!(r.cause, Cause::RepositoryUnreachable { .. }));
-
-        // A pass signed by a stranger's key into this installation's chain, copied as well.
-        let stranger = SigningKey::from_bytes(&[9; 32]);
-        let forged = chain(&stranger, &id, vec![passed]);
-        let r = readiness(&j, &audited(&key, forged.clone(), &forged, Ok("repo".into())), now);
-        assert_ne!(r.state, State::Verified, "{}", r.reason);
-    }
-
-    #[test]
-    fn pinned_chains_in_the_repository_count_and_local_failures_and_future_passes_do_not_flatter() {
-        let j = job(JOB);
-        let now = Utc::now();
-        let hour = chrono::Duration::hours(1);
-        let mine = SigningKey::from_bytes(&[7; 32]);
-        let theirs = SigningKey::from_bytes(&[8; 32]);
-        let their_fp = crate::evidence::key::fingerprint(&theirs.verifying_key());
-        // A recovery host's passing drill, only in the repository: counts once its key is pinned.
-        let their_chain = chain_id(&their_fp, "repo");
-        let copies = chain(&theirs, &their_chain, vec![drill("r", &j, now - hour, 4, Status::Success)]);
-        let pem = crate::evidence::key::public_pem(&theirs);
-        let repo = crate::evidence::verify::RepoEvidence {
-            repository_id: "repo".into(),
-            copies: copies
-                .iter()
-                .map(|e| crate::evidence::ledger::RepoCopy { entry: e.clone(), public_key_pem: pem.clone() })
-                .collect(),
-            keys: vec![crate::evidence::registry::RegisteredKey {
-                fingerprint: their_fp.clone(),
-                public_key_pem: pem,
-                host: "recovery".into(),
-                registered: now,
-            }],
-        };
-        let jobs = || HashMap::from([("j".to_string(), Ok("repo".to_string()))]);
-        let audit_with = |local: Vec<LedgerEntry>, pinned: &[String]| {
-            Audit::from_parts(
-                local,
-                vec![repo.clone()],
-                vec![],
-                jobs(),
-                Some(&mine.verifying_key()),
-                pinned,
-                &HashSet::new(),
-            )
-        };
-        assert_eq!(readiness(&j, &audit_with(vec![], &[]), now).state, State::NeedsVerified);
-        let pinned = [their_fp];
-        let r = readiness(&j, &audit_with(vec![], &pinned), now);
-        assert_eq!(r.state, State::Verified, "{}", r.reason);
-
-        // Then a drill of this host that could not even open the repository failed.
-        let unreachable = chain_id(
-            &crate::evidence::key::fingerprint(&mine.verifying_key()),
-            crate::evidence::verify::UNREACHABLE,
-        );
-        let mut failed = drill("f", &j, now - hour / 2, 0, Status::Failed);
-        failed.repository_id = crate::evidence::verify::UNREACHABLE.into();
-        let local = chain(&mine, &unreachable, vec![failed]);
-        let r = readiness(&j, &audit_with(local, &pinned), now);
-        assert_eq!(r.state, State::NotVerified, "{}", r.reason);
-
-        // A pass dated next week never falls due: it does not count.
-        let r = ready(&j, vec![drill("a", &j, now + chrono::Duration::days(7), 4, Status::Success)], now);
-        assert_ne!(r.state, State::Verified, "{}", r.reason);
-    }
 }

@@ -91,6 +91,10 @@ pub struct EvidenceRecord {
     pub cleanup: Option<Vec<String>>,
     pub cleanup_ok: Option<bool>,
     pub cold: Option<bool>,
+    /// The copy a drill restored from (`drill --copy`), absent for drills of the job's own
+    /// repository: such a drill never counts for the job's own readiness.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub copy: Option<String>,
     /// A copy step's copies (absent from the records of other steps).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub copies: Vec<RecordCopy>,
@@ -163,6 +167,7 @@ impl EvidenceRecord {
             cleanup: drill.map(|d| d.cleanup.clone()),
             cleanup_ok: drill.map(|d| d.cleanup_ok),
             cold: drill.map(|d| d.cold),
+            copy: drill.and_then(|d| d.copy.clone()),
             copies: r
                 .outcome
                 .details

@@ -17,7 +17,8 @@
 //!
 //! The map also pairs each source snapshot with its copy: a snapshot the destination has
 //! forgotten since (its own retention) is not copied again, while one deleted there without a
-//! forget record (an attacker, a mistake) is. The evidence records and registered keys of the
+//! forget record (an attacker, a mistake) is, and one still there is walked again, so data
+//! lost there since is stored again. The evidence records and registered keys of the
 //! source follow the snapshots ([`crate::evidence::replicate`]).
 //!
 //! Write order, as for a backup: packs, then the index naming them, then the snapshot. A copy
@@ -283,14 +284,11 @@ pub fn copy(
     let mut ordered: Vec<&(Id, Snapshot)> = snapshots.iter().collect();
     ordered.sort_by_key(|(_, s)| s.time);
     for (src_id, snap) in ordered {
-        // Copied before: nothing to read if the copy is still there, nothing to do if the
-        // destination forgot it since. Gone without a forget record, it is copied again.
+        // Copied before and forgotten in the destination since: nothing to do. Still there,
+        // its trees are walked all the same (they are small): data lost there since is stored
+        // again. Gone without a forget record, it is copied again.
         if let Some(d) = map.snapshots.get(src_id) {
-            if existing_ids.contains(d) {
-                report.already.push(*src_id);
-                continue;
-            }
-            if forgotten.contains(d) && !recopy_forgotten {
+            if forgotten.contains(d) && !existing_ids.contains(d) && !recopy_forgotten {
                 report.forgotten_there.push(*src_id);
                 continue;
             }
@@ -370,6 +368,16 @@ mod tests {
                 % 65
                 == 0
         );
+        // Data lost in the destination (a pack gone, the index rebuilt): the next copy walks
+        // the snapshot it still lists and stores that data again.
+        let packs = dst.repo.storage().list(crate::storage::Kind::Pack).unwrap();
+        let biggest = packs.iter().max_by_key(|o| o.size).unwrap();
+        dst.repo.storage().delete(crate::storage::Kind::Pack, &biggest.name).unwrap();
+        crate::repair::repair_index(&dst.repo, false, false).unwrap();
+        let restocked = copy(&src.repo, &dst.repo, &snaps, &state, false).unwrap();
+        assert!(restocked.bytes_stored >= 500_000 && restocked.already == vec![first], "{restocked:?}");
+        let check = crate::check::check(&dst.repo, &crate::check::CheckOptions::default()).unwrap();
+        assert!(check.problems.is_empty(), "{:?}", check.problems);
         // Forgotten in the destination (its own retention): not copied again. Deleted there
         // without a forget record: copied again.
         let (dst_id, _) = dst.repo.find_snapshot("latest").unwrap();

@@ -85,10 +85,21 @@ pub fn heal(
     let mut ordered: Vec<&Id> = missing.iter().collect();
     ordered.sort();
     for id in ordered {
-        let found = candidates.get(id).into_iter().flatten().find_map(|d| {
-            let raw = other.read_blob(&other_index, d, BlobType::Data).ok()?;
-            (repo.keys().blob_id(&raw) == *id).then_some(raw)
-        });
+        let mut found = None;
+        for d in candidates.get(id).into_iter().flatten() {
+            match other.read_blob(&other_index, d, BlobType::Data) {
+                Ok(raw) if repo.keys().blob_id(&raw) == *id => {
+                    found = Some(raw);
+                    break;
+                }
+                Ok(_) => {}
+                // Damaged or gone there too: another candidate may do.
+                Err(e) if e.is_integrity() || matches!(e, Error::NotFound(_)) => {}
+                // Anything else (the other repository unreachable for a while) stops the heal:
+                // "not found" would send the operator to remove files the copy holds.
+                Err(e) => return Err(e),
+            }
+        }
         match found {
             Some(raw) => {
                 if !dry_run {

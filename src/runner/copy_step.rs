@@ -1,7 +1,8 @@
 //! The copy step: the job's snapshots and evidence into each of its `[[copy]]` repositories.
 //!
 //! Every copy is tried, even after one fails, so one unreachable site does not leave the
-//! others behind; the step fails when any copy failed, naming it. A copy's repository is
+//! others behind; transient failures are retried per copy (the job's `retries`, with the
+//! step's backoff); the step fails when any copy failed, naming it, and records what each did. A copy's repository is
 //! created (with its passphrase file) the first time, as a backup creates the job's own.
 
 use super::{RunContext, StepOutcome};
@@ -27,12 +28,31 @@ pub fn run_copy(ctx: &RunContext, job: &Job) -> Result<StepOutcome> {
         CopyDetails { targets: Vec::new(), damaged_sources: damaged.iter().map(|e| e.to_string()).collect() };
     let mut failures: Vec<(String, Error)> = Vec::new();
     for target in &job.copies {
-        let mut d = CopyTargetDetails {
-            name: target.name.clone(),
-            repository: target.repository.clone(),
-            ..Default::default()
+        // Retried per copy, so a site that is down for a while neither hides what the other
+        // copies did nor makes them run twice.
+        let mut attempt = 0usize;
+        let (d, result) = loop {
+            let mut d = CopyTargetDetails {
+                name: target.name.clone(),
+                repository: target.repository.clone(),
+                ..Default::default()
+            };
+            let r = copy_to(ctx, job, &src, &mine, target, &mut d);
+            match r {
+                Err(e) if e.is_retryable() && attempt < job.retries as usize => {
+                    let wait =
+                        ctx.backoff.get(attempt).copied().unwrap_or(std::time::Duration::from_secs(600));
+                    tracing::warn!("copy '{}': transient failure, retrying in {wait:?}: {e}", target.name);
+                    attempt += 1;
+                    if !super::sleep_or_cancel(ctx, wait) {
+                        break (d, Err(Error::Interrupted("stopped while waiting to retry".into())));
+                    }
+                }
+                r => break (d, r),
+            }
         };
-        match copy_to(ctx, job, &src, &mine, target, &mut d) {
+        let mut d = d;
+        match result {
             Ok(()) => tracing::info!(
                 "copy '{}': {} snapshots copied, {} already there ({} bytes stored)",
                 target.name,
@@ -48,11 +68,8 @@ pub fn run_copy(ctx: &RunContext, job: &Job) -> Result<StepOutcome> {
         }
         details.targets.push(d);
     }
-    // A transient failure (a site unreachable for a while) is retried like any step; copies
-    // that succeeded meanwhile find everything already there.
-    if let Some(pos) = failures.iter().position(|(_, e)| e.is_retryable()) {
-        let (name, e) = failures.swap_remove(pos);
-        return Err(wrap(&name, e));
+    if let Some((_, e)) = failures.iter().find(|(_, e)| matches!(e, Error::Interrupted(_))) {
+        return Err(Error::Interrupted(e.to_string()));
     }
     let mut errors: Vec<String> = failures.iter().map(|(n, e)| format!("copy '{n}': {e}")).collect();
     if !details.damaged_sources.is_empty() {
@@ -75,17 +92,6 @@ pub fn run_copy(ctx: &RunContext, job: &Job) -> Result<StepOutcome> {
     Ok(StepOutcome { repository: Some(src), outcome })
 }
 
-/// The error of copy `name`, naming it (kept retryable).
-fn wrap(name: &str, e: Error) -> Error {
-    match e {
-        Error::Storage { op, object, detail, retryable } => {
-            Error::Storage { op, object, detail: format!("{detail} (copy '{name}')"), retryable }
-        }
-        Error::Locked(m) => Error::Locked(format!("copy '{name}': {m}")),
-        e => e,
-    }
-}
-
 fn copy_to(
     ctx: &RunContext,
     job: &Job,
@@ -104,9 +110,11 @@ fn copy_to(
     d.bytes_stored = report.bytes_stored;
     d.evidence_records_copied = report.evidence.records_copied;
     d.evidence_keys_copied = report.evidence.keys_copied;
-    let (there, _) = dst.list_snapshots()?;
-    let newest =
-        there.iter().filter(|(_, s)| s.job.as_deref() == Some(job.name.as_str())).max_by_key(|(_, s)| s.time);
+    // The newest source snapshot this run found in the copy or put there: not whatever the
+    // copy lists under the job's name, which its holder could plant (with a date to come).
+    let confirmed: std::collections::HashSet<&crate::id::Id> =
+        report.copied.iter().map(|(s, _)| s).chain(&report.already).collect();
+    let newest = snapshots.iter().filter(|(id, _)| confirmed.contains(id)).max_by_key(|(_, s)| s.time);
     d.newest_snapshot = newest.map(|(id, _)| id.to_hex());
     d.newest_snapshot_time = newest.map(|(_, s)| s.time);
     Ok(())

@@ -115,6 +115,16 @@ pub fn run_step_with(
             record.outcome.status =
                 if matches!(e, Error::Interrupted(_)) { Status::Interrupted } else { Status::Failed };
             record.outcome.error = Some(e.to_string());
+            // A drill of a copy stays marked as one, so it never counts against the job's
+            // own repository.
+            if let Some(copy) = drill.and_then(|d| d.copy.clone()) {
+                record.outcome.details = crate::catalog::StepDetails::Drill(crate::drill::DrillReport {
+                    copy: Some(copy),
+                    level_required: job.drill.level,
+                    failure: Some(e.to_string()),
+                    ..Default::default()
+                });
+            }
         }
     }
     if attempt > 0 {
@@ -470,6 +480,15 @@ mod tests {
             };
             run_step_with(ctx, &job, Step::Drill, "manual", Some(&opts))
         };
+        // The copy out of reach: its drill fails as a drill of the copy, never of the job.
+        let usb = dir.path().join("usb");
+        std::fs::rename(&usb, dir.path().join("usb-away")).unwrap();
+        let away = copy_drill(&ctx);
+        assert_eq!(away.outcome.status, Status::Failed);
+        std::fs::rename(dir.path().join("usb-away"), &usb).unwrap();
+        let audit = crate::evidence::audit::for_context(&ctx, std::slice::from_ref(&job)).unwrap();
+        let r = readiness(&job, &audit, Utc::now());
+        assert!(matches!(r.cause, Cause::CopiesMissing { fresh: 0, .. }), "{:?}", r.cause);
         let d = copy_drill(&ctx);
         assert_eq!(d.outcome.status, Status::Success, "{:?}", d.outcome.error);
         assert_eq!(d.outcome.details.drill().unwrap().copy.as_deref(), Some("copy"));
@@ -478,6 +497,24 @@ mod tests {
         assert_eq!(readiness(&job, &audit, Utc::now()).state, State::Verified);
         let states = crate::catalog::copy_state::copy_states(&ctx.catalog().unwrap(), &job).unwrap();
         assert_eq!(states[0].last_drill_passed, Some(true));
+        // Whoever holds the copy plants a record under the job's own chain there (another
+        // version of one of its records): the job's evidence and readiness do not move.
+        let copy_repo =
+            crate::jobs::access::open_existing(&job.copies[0].access(&job), &ctx.state_dir, &ctx.handle)
+                .unwrap();
+        let (held, _) = crate::evidence::ledger::load_copies_lenient(&copy_repo).unwrap();
+        let own = crate::evidence::ledger::load_copies_lenient(
+            &crate::jobs::access::open_existing_job_repository(&job, &ctx.state_dir, &ctx.handle).unwrap(),
+        )
+        .unwrap()
+        .0;
+        let victim = held.iter().find(|c| own.iter().any(|o| o.entry.chain == c.entry.chain)).unwrap();
+        let mut forged = victim.entry.clone();
+        forged.canonical = forged.canonical.replacen("manual", "forged", 1);
+        crate::evidence::ledger::save_copy(&copy_repo, &forged, &victim.public_key_pem).unwrap();
+        let audit = crate::evidence::audit::for_context(&ctx, std::slice::from_ref(&job)).unwrap();
+        assert!(audit.verdict.findings.is_empty(), "{:?}", audit.verdict.findings);
+        assert_eq!(readiness(&job, &audit, Utc::now()).state, State::Verified);
         // Damage the copy's data: its drill fails, and the job needs a good copy again.
         let mut packs: Vec<(u64, std::path::PathBuf)> = Vec::new();
         let mut stack = vec![dir.path().join("usb/data")];

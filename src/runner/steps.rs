@@ -173,8 +173,27 @@ fn run_drill(ctx: &RunContext, job: &Job, given: Option<&DrillOptions>) -> Resul
         password_file: None,
         copy: None,
     });
-    let (report, repo) = crate::drill::run_drill(ctx, job, &opts, last)?;
-    Ok(outcome(report, Some(repo)))
+    match (crate::drill::run_drill(ctx, job, &opts, last), &opts.copy) {
+        (Ok((report, repo)), _) => Ok(outcome(report, Some(repo))),
+        // A drill of a copy that could not even start (the copy unreachable, empty, unreadable)
+        // is still a failed drill of that copy: recorded as one, never as a drill of the job.
+        (Err(e), Some(copy)) if !e.is_retryable() && !matches!(e, crate::Error::Interrupted(_)) => {
+            let report = DrillReport {
+                drill_id: crate::id::Id::random().to_hex()[..12].to_string(),
+                copy: Some(copy.clone()),
+                level_required: job.drill.level,
+                failure: Some(e.to_string()),
+                ..Default::default()
+            };
+            let repo = crate::drill::copy_target(job, copy).ok().and_then(|t| {
+                crate::jobs::access::open_existing(&t.access(job), &ctx.state_dir, &ctx.handle).ok()
+            });
+            let mut o = outcome(report, repo);
+            o.outcome.snapshot = None;
+            Ok(o)
+        }
+        (Err(e), _) => Err(e),
+    }
 }
 
 /// A drill report as a run outcome.
