@@ -17,6 +17,14 @@ pub(crate) mod run;
 
 pub use run::{RunOutcome, Status, Step, StepDetails};
 
+/// How many recent runs are searched for the latest one that is not a drill of a copy.
+const OWN_DRILL_SEARCH: u32 = 64;
+
+/// A drill of one of the job's copies rather than of its repository.
+fn is_copy_drill(r: &RunRecord) -> bool {
+    r.outcome.details.drill().is_some_and(|d| d.copy.is_some())
+}
+
 use crate::error::{Error, Result};
 
 /// Migrations in order; the schema version is the number applied.
@@ -291,18 +299,11 @@ impl Catalog {
         rows.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| db_err(&self.path, e))
     }
 
-    /// The latest run of a step of a job (any status).
+    /// The latest run of a step of a job (any status). For drills, the latest drill of the
+    /// job's own repository: drills of its copies (`drill --copy`) have their own line.
     pub fn last_run(&self, job: &str, step: Step) -> Result<Option<RunRecord>> {
-        let step = step.name();
-        Ok(self
-            .query_runs(
-                &format!(
-                    "select {} from runs where job = ?1 and step = ?2 order by started desc, id desc limit 1",
-                    Self::COLUMNS
-                ),
-                &[&job, &step],
-            )?
-            .pop())
+        let limit = if step == Step::Drill { OWN_DRILL_SEARCH } else { 1 };
+        Ok(self.recent_runs(job, step, limit)?.into_iter().find(|r| !is_copy_drill(r)))
     }
 
     /// The latest `limit` runs of a step of a job, newest first.
@@ -320,18 +321,20 @@ impl Catalog {
         )
     }
 
-    /// The latest successful run of a step of a job.
+    /// The latest successful run of a step of a job (for drills, of the job's own repository).
     pub fn last_success(&self, job: &str, step: Step) -> Result<Option<RunRecord>> {
+        let limit = if step == Step::Drill { OWN_DRILL_SEARCH } else { 1 };
         let step = step.name();
         Ok(self
             .query_runs(
                 &format!(
-                    "select {} from runs where job = ?1 and step = ?2 and status in ('success', 'partial') order by started desc, id desc limit 1",
+                    "select {} from runs where job = ?1 and step = ?2 and status in ('success', 'partial') order by started desc, id desc limit {limit}",
                     Self::COLUMNS
                 ),
                 &[&job, &step],
             )?
-            .pop())
+            .into_iter()
+            .find(|r| !is_copy_drill(r)))
     }
 
     /// Marks runs left `running` by a process that died as `interrupted`; returns them.

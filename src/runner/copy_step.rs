@@ -2,8 +2,9 @@
 //!
 //! Every copy is tried, even after one fails, so one unreachable site does not leave the
 //! others behind; transient failures are retried per copy (the job's `retries`, with the
-//! step's backoff); the step fails when any copy failed, naming it, and records what each did. A copy's repository is
-//! created (with its passphrase file) the first time, as a backup creates the job's own.
+//! step's backoff); the step fails when any copy failed, naming it, and records what each
+//! did. A copy's repository is created (with its passphrase file) the first time, as a backup
+//! creates the job's own.
 
 use super::{RunContext, StepOutcome};
 use crate::catalog::run::{CopyDetails, CopyTargetDetails, RunOutcome, Status, StepDetails};
@@ -31,7 +32,7 @@ pub fn run_copy(ctx: &RunContext, job: &Job) -> Result<StepOutcome> {
         // Retried per copy, so a site that is down for a while neither hides what the other
         // copies did nor makes them run twice.
         let mut attempt = 0usize;
-        let (d, result) = loop {
+        let (mut d, result) = loop {
             let mut d = CopyTargetDetails {
                 name: target.name.clone(),
                 repository: target.repository.clone(),
@@ -51,7 +52,6 @@ pub fn run_copy(ctx: &RunContext, job: &Job) -> Result<StepOutcome> {
                 r => break (d, r),
             }
         };
-        let mut d = d;
         match result {
             Ok(()) => tracing::info!(
                 "copy '{}': {} snapshots copied, {} already there ({} bytes stored)",

@@ -497,6 +497,9 @@ mod tests {
         assert_eq!(readiness(&job, &audit, Utc::now()).state, State::Verified);
         let states = crate::catalog::copy_state::copy_states(&ctx.catalog().unwrap(), &job).unwrap();
         assert_eq!(states[0].last_drill_passed, Some(true));
+        // The job's own last drill (dashboard, metrics, catch-up) is not the copy's.
+        let own = ctx.catalog().unwrap().last_run(&job.name, Step::Drill).unwrap().unwrap();
+        assert!(own.outcome.details.drill().is_some_and(|d| d.copy.is_none()), "{own:?}");
         // Whoever holds the copy plants a record under the job's own chain there (another
         // version of one of its records): the job's evidence and readiness do not move.
         let copy_repo =
