@@ -3,8 +3,9 @@
 //! Every copy is tried, even after one fails, so one unreachable site does not leave the
 //! others behind; transient failures are retried per copy (the job's `retries`, with the
 //! step's backoff); the step fails when any copy failed, naming it, and records what each
-//! did. A copy's repository is created (with its passphrase file) the first time, as a backup
-//! creates the job's own.
+//! did. A copy's repository is created with its passphrase file the first time; once the
+//! passphrase file exists, a missing repository is an error (an unmounted disk must not get a
+//! new, empty copy on the disk beneath it).
 
 use super::{RunContext, StepOutcome};
 use crate::catalog::run::{CopyDetails, CopyTargetDetails, RunOutcome, Status, StepDetails};
@@ -100,7 +101,27 @@ fn copy_to(
     target: &CopyTarget,
     d: &mut CopyTargetDetails,
 ) -> Result<()> {
-    let dst = crate::jobs::access::open_or_create(&target.access(job), &ctx.state_dir, &ctx.handle)?;
+    let access = target.access(job);
+    let dst = match crate::jobs::access::open_existing(&access, &ctx.state_dir, &ctx.handle) {
+        Ok(r) => r,
+        // The first copy: the repository and its passphrase file are made together.
+        Err(Error::NotFound(_)) if !target.password_file.exists() => {
+            crate::jobs::access::open_or_create(&access, &ctx.state_dir, &ctx.handle)?
+        }
+        // Made before and gone: an unmounted disk, say. A new, empty copy (on the disk that
+        // holds the mount point) would hide that.
+        Err(Error::NotFound(_)) => {
+            return Err(Error::not_found(format!(
+                "copy '{}': there is no repository at '{}' although its passphrase file '{}' exists: is its disk mounted or its bucket reachable? (to start it anew: rempart -r {} --password-file {} init)",
+                target.name,
+                target.repository,
+                target.password_file.display(),
+                target.repository,
+                target.password_file.display()
+            )))
+        }
+        Err(e) => return Err(e),
+    };
     d.repository_id = Some(dst.id().to_hex());
     let report = crate::maintenance::copy::copy(src, &dst, snapshots, &ctx.state_dir, false)?;
     d.copied = report.copied.len() as u64;

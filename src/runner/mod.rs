@@ -405,6 +405,15 @@ mod tests {
         assert_eq!((states[0].last_run_ok, states[1].last_run_ok), (Some(true), Some(false)));
         assert_eq!(states[0].newest_snapshot_time, backup.outcome.snapshot_time);
 
+        // The copy's disk is unmounted: the copy fails, naming why, and no new empty copy
+        // appears where the disk was mounted.
+        std::fs::rename(&copy_repo, dir.path().join("usb-unmounted")).unwrap();
+        let gone = run_step(&ctx, &job, Step::Copy, "manual");
+        let usb3 = &gone.outcome.details.copy().unwrap().targets[0];
+        assert!(usb3.error.as_deref().unwrap_or("").contains("is its disk mounted"), "{usb3:?}");
+        assert!(!copy_repo.exists());
+        std::fs::rename(dir.path().join("usb-unmounted"), &copy_repo).unwrap();
+
         // The primary is lost: the copy alone restores the files and holds verifiable proof.
         std::fs::remove_dir_all(dir.path().join("repo")).unwrap();
         let target = job.copies[0].clone();
@@ -413,7 +422,7 @@ mod tests {
         let (records, refused) = crate::evidence::verified_copies(&copy, None).unwrap();
         assert!(refused.is_empty(), "{refused:?}");
         let local = crate::evidence::ledger::entries(&mut ctx.catalog().unwrap(), None).unwrap();
-        assert_eq!(records.len(), local.len() - 1, "every record but the last copy's");
+        assert_eq!(records.len(), local.len() - 2, "every record but those of the last two copy runs");
         let (_, snap) = copy.find_snapshot("latest").unwrap();
         let out = dir.path().join("restored");
         let r =
