@@ -90,6 +90,20 @@ fn copies_are_incremental_resume_after_a_kill_and_never_carry_damage() {
     assert_eq!(back["copied"].as_array().unwrap().len(), 1, "{back}");
     dst_cmd(&["check", "--read-data"]);
 
+    // Data lost in the destination (its biggest pack gone, its index rebuilt): the next copy
+    // walks the snapshots it still lists and stores that data again.
+    let mut packs: Vec<(u64, PathBuf)> = common::files_in(&dst.join("data"))
+        .into_iter()
+        .flat_map(|d| common::files_in(&d))
+        .map(|p| (std::fs::metadata(&p).unwrap().len(), p))
+        .collect();
+    packs.sort();
+    std::fs::remove_file(&packs.last().unwrap().1).unwrap();
+    dst_cmd(&["repair", "index"]);
+    let restocked = copy(&env, s(&dst), &pass, &[]);
+    assert!(restocked["bytes_stored"].as_u64().unwrap() >= 500_000, "{restocked}");
+    dst_cmd(&["check", "--read-data"]);
+
     // Killed mid-way (slowed down by a bandwidth limit): the destination stays consistent and
     // holds no snapshot of the interrupted copy; the next copy finishes it.
     std::fs::write(src.join("new.bin"), random_bytes(2, 8_000_000)).unwrap();
@@ -189,7 +203,7 @@ fn a_job_copies_after_each_backup_and_the_copy_alone_restores_after_the_primary_
         "web",
         &format!("\"{}\"", s(&src)),
         &format!(
-            "[[copy]]\nname = \"offsite\"\nrepository = \"{offsite}\"\ns3_env_file = \"{}\"\n",
+            "[objectives]\ncopies = 1\n[[copy]]\nname = \"offsite\"\nrepository = \"{offsite}\"\ns3_env_file = \"{}\"\n",
             s(&settings_file)
         ),
     );
@@ -208,6 +222,17 @@ fn a_job_copies_after_each_backup_and_the_copy_alone_restores_after_the_primary_
     std::fs::write(src.join("d/small.txt"), "second").unwrap();
     let second = jobs.ok(&["--keys", s(&keys), "run", "web"]);
     assert!(second.contains("1 snapshots copied, 1 already there"), "{second}");
+
+    // The PRA report's 3-2-1 line names the copy, its newest snapshot and the requirement.
+    let report = jobs.ok(&["--keys", s(&keys), "report", "--format", "md"]);
+    let line = report.lines().find(|l| l.contains("Copies (3-2-1)")).unwrap_or_default();
+    assert!(
+        line.contains("offsite (s3://")
+            && line.contains("newest snapshot 20")
+            && line.contains("[1 required]"),
+        "{report}"
+    );
+    assert!(line.contains("never drilled"), "{line}");
 
     // The primary is lost: the copy, with its own passphrase and the S3 settings, restores.
     std::fs::remove_dir_all(&env.repo).unwrap();

@@ -18,8 +18,8 @@
 //! The map also pairs each source snapshot with its copy: a snapshot the destination has
 //! forgotten since (its own retention) is not copied again, while one deleted there without a
 //! forget record (an attacker, a mistake) is, and one still there is walked again, so data
-//! lost there since is stored again. The evidence records and registered keys of the
-//! source follow the snapshots ([`crate::evidence::replicate`]).
+//! lost there since is stored again. The callers then copy the evidence
+//! (`evidence::replicate`, a layer above).
 //!
 //! Write order, as for a backup: packs, then the index naming them, then the snapshot. A copy
 //! killed at any point leaves no snapshot in the destination that points at missing data; the
@@ -27,14 +27,14 @@
 //! packs) and goes on. The destination is locked as a backup locks it, so a prune there
 //! cannot remove what the copy references.
 
-use std::collections::{HashMap, HashSet};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::collections::HashSet;
+use std::path::Path;
 
 use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::id::Id;
+use crate::repo::copy_map::{IdMap, BLOB, CONTENT, SNAPSHOT};
 use crate::repo::index::Index;
 use crate::repo::lock::LockKind;
 use crate::repo::pack::BlobType;
@@ -59,97 +59,6 @@ pub struct CopyReport {
     /// Source snapshots copied earlier and since forgotten in the destination (by its own
     /// retention, say): not copied again. One deleted there outside rempart is copied again.
     pub forgotten_there: Vec<Id>,
-    /// The evidence records and registered keys copied with the snapshots.
-    pub evidence: crate::evidence::replicate::Replicated,
-}
-
-/// Source id → destination id, for blobs (data and trees), file content hashes and snapshots.
-#[derive(Default)]
-pub struct IdMap {
-    blobs: HashMap<Id, Id>,
-    contents: HashMap<Id, Id>,
-    snapshots: HashMap<Id, Id>,
-    /// Entries not yet saved.
-    fresh: Vec<(u8, Id, Id)>,
-    path: PathBuf,
-}
-
-const BLOB: u8 = 0;
-const CONTENT: u8 = 1;
-const SNAPSHOT: u8 = 2;
-
-impl IdMap {
-    /// The map of the pair `source` → `destination`, kept in `state_dir/copy/`.
-    ///
-    /// # Errors
-    /// An unreadable map file (a truncated last entry, from a kill, is dropped).
-    pub fn load(state_dir: &Path, source: &Id, destination: &Id) -> Result<IdMap> {
-        let path = state_dir.join("copy").join(format!("{}-{}.map", source.to_hex(), destination.to_hex()));
-        let mut map = IdMap { path, ..Default::default() };
-        let bytes = match std::fs::read(&map.path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(map),
-            Err(e) => return Err(Error::io(format!("cannot read the copy map '{}'", map.path.display()), e)),
-        };
-        if bytes.len() % 65 != 0 {
-            // A torn last entry (a kill mid-append): cut, so later appends stay aligned.
-            let whole = (bytes.len() - bytes.len() % 65) as u64;
-            std::fs::OpenOptions::new()
-                .write(true)
-                .open(&map.path)
-                .and_then(|f| f.set_len(whole))
-                .map_err(|e| Error::io(format!("cannot repair the copy map '{}'", map.path.display()), e))?;
-        }
-        for entry in bytes.chunks_exact(65) {
-            let (src, dst) =
-                (Id(entry[1..33].try_into().expect("32")), Id(entry[33..65].try_into().expect("32")));
-            match entry[0] {
-                BLOB => map.blobs.insert(src, dst),
-                CONTENT => map.contents.insert(src, dst),
-                SNAPSHOT => map.snapshots.insert(src, dst),
-                _ => None,
-            };
-        }
-        Ok(map)
-    }
-
-    /// Every (source, destination) pair of blob ids.
-    pub fn blob_pairs(&self) -> impl Iterator<Item = (Id, Id)> + '_ {
-        self.blobs.iter().map(|(s, d)| (*s, *d))
-    }
-
-    fn add(&mut self, kind: u8, src: Id, dst: Id) {
-        let m = match kind {
-            BLOB => &mut self.blobs,
-            CONTENT => &mut self.contents,
-            _ => &mut self.snapshots,
-        };
-        if m.insert(src, dst) != Some(dst) {
-            self.fresh.push((kind, src, dst));
-        }
-    }
-
-    /// Appends the new entries (call once the destination's index names their blobs).
-    ///
-    /// # Errors
-    /// The map file cannot be written.
-    pub fn save(&mut self) -> Result<()> {
-        if self.fresh.is_empty() {
-            return Ok(());
-        }
-        let io = |e| Error::io(format!("cannot write the copy map '{}'", self.path.display()), e);
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir).map_err(io)?;
-        }
-        let mut buf = Vec::with_capacity(self.fresh.len() * 65);
-        for (kind, src, dst) in self.fresh.drain(..) {
-            buf.push(kind);
-            buf.extend_from_slice(&src.0);
-            buf.extend_from_slice(&dst.0);
-        }
-        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&self.path).map_err(io)?;
-        f.write_all(&buf).and_then(|()| f.sync_all()).map_err(io)
-    }
 }
 
 /// Copies one snapshot tree at a time into a destination.
@@ -325,7 +234,6 @@ pub fn copy(
         map.save()?;
         report.copied.push((*src_id, new_id));
     }
-    report.evidence = crate::evidence::replicate::replicate(src, dst)?;
     Ok(report)
 }
 
@@ -368,16 +276,6 @@ mod tests {
                 % 65
                 == 0
         );
-        // Data lost in the destination (a pack gone, the index rebuilt): the next copy walks
-        // the snapshot it still lists and stores that data again.
-        let packs = dst.repo.storage().list(crate::storage::Kind::Pack).unwrap();
-        let biggest = packs.iter().max_by_key(|o| o.size).unwrap();
-        dst.repo.storage().delete(crate::storage::Kind::Pack, &biggest.name).unwrap();
-        crate::repair::repair_index(&dst.repo, false, false).unwrap();
-        let restocked = copy(&src.repo, &dst.repo, &snaps, &state, false).unwrap();
-        assert!(restocked.bytes_stored >= 500_000 && restocked.already == vec![first], "{restocked:?}");
-        let check = crate::check::check(&dst.repo, &crate::check::CheckOptions::default()).unwrap();
-        assert!(check.problems.is_empty(), "{:?}", check.problems);
         // Forgotten in the destination (its own retention): not copied again. Deleted there
         // without a forget record: copied again.
         let (dst_id, _) = dst.repo.find_snapshot("latest").unwrap();

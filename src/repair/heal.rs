@@ -134,7 +134,7 @@ fn candidates(
             v.push(theirs);
         }
     };
-    use crate::maintenance::copy::IdMap;
+    use crate::repo::copy_map::IdMap;
     for (mine, theirs) in IdMap::load(state_dir, &repo.id(), &other.id())?.blob_pairs() {
         if missing.contains(&mine) {
             add(mine, theirs);

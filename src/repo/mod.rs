@@ -7,6 +7,7 @@
 pub(crate) mod cache;
 pub(crate) mod chunker;
 pub(crate) mod config;
+pub mod copy_map;
 pub(crate) mod forgotten;
 pub mod index;
 pub(crate) mod keyfile;

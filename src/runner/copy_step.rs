@@ -129,8 +129,9 @@ fn copy_to(
     d.forgotten_there = report.forgotten_there.len() as u64;
     d.blobs_stored = report.blobs_stored;
     d.bytes_stored = report.bytes_stored;
-    d.evidence_records_copied = report.evidence.records_copied;
-    d.evidence_keys_copied = report.evidence.keys_copied;
+    let evidence = crate::evidence::replicate::replicate(src, &dst)?;
+    d.evidence_records_copied = evidence.records_copied;
+    d.evidence_keys_copied = evidence.keys_copied;
     // The newest source snapshot this run found in the copy or put there: not whatever the
     // copy lists under the job's name, which its holder could plant (with a date to come).
     let confirmed: std::collections::HashSet<&crate::id::Id> =

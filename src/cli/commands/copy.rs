@@ -13,11 +13,19 @@ pub fn run(ctx: &Context, a: CopyArgs) -> Result<ExitStatus> {
     let (snapshots, damaged) = SnapshotFilter { ids: a.snapshots, host: a.host, tag: a.tag }.select(&src)?;
     let dst = ctx.open_other(&a.to, &a.to_password_file)?;
     let report = crate::maintenance::copy::copy(&src, &dst, &snapshots, &ctx.state_dir(), named)?;
+    // The evidence follows the snapshots: the proof must survive the loss of the source.
+    let evidence = crate::evidence::replicate::replicate(&src, &dst)?;
     for e in &damaged {
         eprintln!("not copied, cannot be read: {e}");
     }
     if ctx.global.json {
-        crate::cli::print_json(&report);
+        #[derive(serde::Serialize)]
+        struct Out<'a> {
+            #[serde(flatten)]
+            copy: &'a crate::maintenance::copy::CopyReport,
+            evidence: &'a crate::evidence::replicate::Replicated,
+        }
+        crate::cli::print_json(&Out { copy: &report, evidence: &evidence });
     } else if !ctx.global.quiet {
         for (s, d) in &report.copied {
             crate::outln!("copied snapshot {} to {} as {}", s.short(), a.to, d.short());
@@ -32,7 +40,7 @@ pub fn run(ctx: &Context, a: CopyArgs) -> Result<ExitStatus> {
                 a.to
             );
         }
-        let ev = &report.evidence;
+        let ev = &evidence;
         crate::outln!(
             "evidence: {} records and {} keys copied, {} records already there{}",
             ev.records_copied,
