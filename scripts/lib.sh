@@ -61,6 +61,10 @@ CONF
         sleep 0.5
     done
     [ -n "$id" ] || { cat "$dir/server.log" >&2; return 1; }
+    [ "$id" = "$(od -An -tx1 "$dir/meta/node_key.pub" | tr -d ' \n' | cut -c1-${#id})" ] || {
+        log "Garage answered with another node's id ($id): an old server is still running"
+        return 1
+    }
     $g layout assign -z dc1 -c 10G "$id" >/dev/null
     $g layout apply --version 1 >/dev/null
     local key_id="GK$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
@@ -96,8 +100,14 @@ stop_garage() {
     pkill -f "garage -c $dir/garage.toml server" 2>/dev/null || true
     if ss -ltn 2>/dev/null | grep -q '127.0.0.1:3900 '; then
         pkill -f "garage -c .*rempart-garage.*/garage.toml server" 2>/dev/null || true
-        sleep 1
     fi
+    # Wait until the old server has let go of its ports: a dying server still answering RPC
+    # would take the new one's layout commands (seen: a fresh Garage without a layout, 403 on
+    # every request).
+    for _ in $(seq 1 60); do
+        ss -ltn 2>/dev/null | grep -qE '127.0.0.1:390[013] ' || break
+        sleep 0.25
+    done
 }
 
 # restic (Debian's package): the retention tests compare rempart's decisions with restic's.
