@@ -145,14 +145,7 @@ fn a_forget_killed_between_its_record_and_its_deletions_is_not_damage_and_is_com
 
 /// The data pack holding the first chunk of `file` in the latest snapshot.
 fn pack_of(env: &Env, file: &Path) -> std::path::PathBuf {
-    let (_rt, repo) = open_repo(env);
-    let index = repo.load_index().unwrap();
-    let (_, snap) = repo.find_snapshot("latest").unwrap();
-    let node =
-        rempart::restore::find_path(&repo, &index, &snap.tree, file.to_str().unwrap()).unwrap().unwrap();
-    let loc = index.lookup(&node.content[0]).unwrap();
-    let h = loc.pack.id.to_hex();
-    Path::new(&env.repo).join("data").join(&h[..2]).join(&h)
+    common::first_chunk_of(Path::new(&env.repo), b"test passphrase", file).0
 }
 
 #[test]

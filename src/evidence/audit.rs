@@ -85,13 +85,7 @@ pub fn audit(
         });
         match read {
             Ok((copies, keys, bad)) => {
-                damaged.extend(bad.into_iter().map(|(object, why)| Finding {
-                    chain: format!("?/{rid}"),
-                    seq: None,
-                    record_id: object,
-                    kind: "damaged-copy".into(),
-                    detail: why,
-                }));
+                damaged.extend(damaged_objects(&rid, bad));
                 repos.push(RepoEvidence { repository_id: rid, copies, keys });
             }
             Err(e) => {
@@ -136,13 +130,7 @@ pub fn audit(
             });
             match read {
                 Ok((copies, keys, bad)) => {
-                    damaged.extend(bad.into_iter().map(|(object, why)| Finding {
-                        chain: format!("?/{rid}"),
-                        seq: None,
-                        record_id: object,
-                        kind: "damaged-copy".into(),
-                        detail: why,
-                    }));
+                    damaged.extend(damaged_objects(&rid, bad));
                     let copies = copies
                         .into_iter()
                         .filter(|c| super::verify::chain_repository(&c.entry.chain) == rid)
@@ -160,6 +148,17 @@ pub fn audit(
     let mut a = Audit::from_parts(local, repos, unreachable, job_repositories, vk.as_ref(), pinned, &pending);
     a.verdict.findings.extend(damaged);
     Ok(a)
+}
+
+/// Findings for the evidence objects of repository `rid` that cannot be read (object, why).
+fn damaged_objects(rid: &str, bad: Vec<(String, String)>) -> impl Iterator<Item = Finding> + '_ {
+    bad.into_iter().map(move |(object, why)| Finding {
+        chain: format!("?/{rid}"),
+        seq: None,
+        record_id: object,
+        kind: "damaged-copy".into(),
+        detail: why,
+    })
 }
 
 /// [`audit`] in a step's context (its state and key folders, pinned keys and runtime).

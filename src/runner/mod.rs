@@ -249,6 +249,28 @@ mod tests {
         (ctx, job, rt)
     }
 
+    /// Flips 64 bytes a third of the way into the largest pack of the local repository `repo`.
+    fn damage_largest_pack(repo: &std::path::Path) {
+        let mut files = Vec::new();
+        let mut stack = vec![repo.join("data")];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(d).unwrap().flatten() {
+                let m = e.metadata().unwrap();
+                if m.is_dir() {
+                    stack.push(e.path());
+                } else {
+                    files.push((m.len(), e.path()));
+                }
+            }
+        }
+        let (len, pack) = files.into_iter().max().unwrap();
+        let mut bytes = std::fs::read(&pack).unwrap();
+        for b in &mut bytes[len as usize / 3..len as usize / 3 + 64] {
+            *b ^= 0xff;
+        }
+        std::fs::write(&pack, bytes).unwrap();
+    }
+
     #[test]
     fn the_four_steps_record_typed_runs_and_evidence_that_reads_verified() {
         let dir = tempfile::tempdir().unwrap();
@@ -311,24 +333,7 @@ mod tests {
         let (ctx, job, _rt) = setup(dir.path(), "");
         assert_eq!(run_step(&ctx, &job, Step::Backup, "manual").outcome.status, Status::Success);
         // Flip bytes in the middle of the largest data pack (the one holding b.bin).
-        let mut files = Vec::new();
-        let mut stack = vec![dir.path().join("repo/data")];
-        while let Some(d) = stack.pop() {
-            for e in std::fs::read_dir(d).unwrap().flatten() {
-                let m = e.metadata().unwrap();
-                if m.is_dir() {
-                    stack.push(e.path());
-                } else {
-                    files.push((m.len(), e.path()));
-                }
-            }
-        }
-        let (len, pack) = files.into_iter().max().unwrap();
-        let mut bytes = std::fs::read(&pack).unwrap();
-        for b in &mut bytes[len as usize / 3..len as usize / 3 + 64] {
-            *b ^= 0xff;
-        }
-        std::fs::write(&pack, bytes).unwrap();
+        damage_largest_pack(&dir.path().join("repo"));
 
         let r = run_step(&ctx, &job, Step::Drill, "manual");
         assert_eq!(r.outcome.status, Status::Failed, "{:?}", r.outcome.details);
@@ -511,24 +516,7 @@ mod tests {
         assert!(audit.verdict.findings.is_empty(), "{:?}", audit.verdict.findings);
         assert_eq!(readiness(&job, &audit, Utc::now()).state, State::Verified);
         // Damage the copy's data: its drill fails, and the job needs a good copy again.
-        let mut packs: Vec<(u64, std::path::PathBuf)> = Vec::new();
-        let mut stack = vec![dir.path().join("usb/data")];
-        while let Some(d) = stack.pop() {
-            for e in std::fs::read_dir(d).unwrap().flatten() {
-                let m = e.metadata().unwrap();
-                if m.is_dir() {
-                    stack.push(e.path());
-                } else {
-                    packs.push((m.len(), e.path()));
-                }
-            }
-        }
-        let (len, pack) = packs.into_iter().max().unwrap();
-        let mut bytes = std::fs::read(&pack).unwrap();
-        for b in &mut bytes[len as usize / 3..len as usize / 3 + 64] {
-            *b ^= 0xff;
-        }
-        std::fs::write(&pack, bytes).unwrap();
+        damage_largest_pack(&dir.path().join("usb"));
         assert_eq!(copy_drill(&ctx).outcome.status, Status::Failed);
         let audit = crate::evidence::audit::for_context(&ctx, std::slice::from_ref(&job)).unwrap();
         let r = readiness(&job, &audit, Utc::now());

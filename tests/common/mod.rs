@@ -169,9 +169,9 @@ pub fn open_repo(env: &Env) -> (tokio::runtime::Runtime, rempart::repo::Reposito
     (rt, repo)
 }
 
-/// Flips a byte inside the first chunk of `file` as the latest snapshot of the local repository
-/// `repo_dir` (opened with `passphrase`) stores it; returns the pack damaged.
-pub fn damage_first_chunk(repo_dir: &Path, passphrase: &[u8], file: &Path) -> PathBuf {
+/// The pack holding the first chunk of `file` as the latest snapshot of the local repository
+/// `repo_dir` (opened with `passphrase`) stores it, and the chunk's offset in that pack.
+pub fn first_chunk_of(repo_dir: &Path, passphrase: &[u8], file: &Path) -> (PathBuf, u64) {
     // BlockingStorage needs worker threads to drive its requests.
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let storage = rempart::storage::BlockingStorage::new(
@@ -185,8 +185,13 @@ pub fn damage_first_chunk(repo_dir: &Path, passphrase: &[u8], file: &Path) -> Pa
         rempart::restore::find_path(&repo, &index, &snap.tree, file.to_str().unwrap()).unwrap().unwrap();
     let loc = index.lookup(&node.content[0]).unwrap();
     let h = loc.pack.id.to_hex();
-    let pack = repo_dir.join("data").join(&h[..2]).join(&h);
-    flip_byte(&pack, u64::from(loc.entry.offset) + 30);
+    (repo_dir.join("data").join(&h[..2]).join(&h), u64::from(loc.entry.offset))
+}
+
+/// Flips a byte inside the first chunk of `file` (see [`first_chunk_of`]); returns the pack.
+pub fn damage_first_chunk(repo_dir: &Path, passphrase: &[u8], file: &Path) -> PathBuf {
+    let (pack, offset) = first_chunk_of(repo_dir, passphrase, file);
+    flip_byte(&pack, offset + 30);
     pack
 }
 
