@@ -118,6 +118,46 @@ ensure_restic() {
     fi
 }
 
+# moto's standalone S3 server (PyPI) with boto3: the Object Lock tests need a server that
+# enforces locks and keeps versions, which Garage does not (docs/copies.md says what moto
+# does not enforce).
+ensure_moto() {
+    if ! command -v moto_server >/dev/null || ! python3 -c "import boto3, flask" 2>/dev/null; then
+        log "installing moto's S3 server (PyPI)"
+        python3 -m pip install -q 'moto[server]' boto3 >/dev/null 2>&1 || pip install -q 'moto[server]' boto3
+    fi
+}
+
+# Starts moto on 127.0.0.1:PORT (its state is in memory: a restart starts empty). Writes the
+# AWS_* settings for it to FILE. Stops any moto left on that port first.
+start_moto() {
+    local port="$1" file="$2"
+    pkill -f "moto_server -H 127.0.0.1 -p $port" 2>/dev/null || true
+    for _ in $(seq 50); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || break
+        sleep 0.1
+    done
+    nohup moto_server -H 127.0.0.1 -p "$port" >"${file%.env}.log" 2>&1 &
+    echo $! >"${file%.env}.pid"
+    for _ in $(seq 100); do
+        if curl -sf "http://127.0.0.1:$port/" >/dev/null 2>&1; then
+            printf 'AWS_ENDPOINT_URL=http://127.0.0.1:%s\nAWS_ACCESS_KEY_ID=moto-test-key\nAWS_SECRET_ACCESS_KEY=moto-test-secret\nAWS_REGION=us-east-1\nAWS_ALLOW_HTTP=true\n' "$port" >"$file"
+            return 0
+        fi
+        sleep 0.2
+    done
+    log "moto did not start (see ${file%.env}.log)"
+    return 1
+}
+
+stop_moto() {
+    local file="$1"
+    if [ -f "${file%.env}.pid" ]; then
+        kill "$(cat "${file%.env}.pid")" 2>/dev/null || true
+        rm -f "${file%.env}.pid"
+    fi
+}
+
 # Python's jsonschema: the report test validates the JSON report against its schema.
 ensure_jsonschema() {
     if ! python3 -c "import jsonschema" 2>/dev/null; then

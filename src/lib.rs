@@ -46,6 +46,7 @@ pub mod cli;
 pub(crate) mod crypto;
 pub(crate) mod daemon;
 pub(crate) mod drill;
+pub mod duration;
 pub mod error;
 pub mod evidence;
 #[cfg(any(test, feature = "fuzzing"))]

@@ -11,7 +11,7 @@ use std::path::Path;
 
 fn layer(module: &str) -> Option<u32> {
     Some(match module {
-        "error" | "id" | "util" | "state" | "serde_b64" => 0,
+        "error" | "id" | "util" | "state" | "serde_b64" | "duration" => 0,
         "crypto" | "storage" => 1,
         "sources" | "repo" => 2,
         "restore" | "check" | "backup" | "inspect" => 3,

@@ -207,6 +207,10 @@ pub struct CopyTargetDetails {
     /// copied there.
     pub newest_snapshot: Option<String>,
     pub newest_snapshot_time: Option<chrono::DateTime<chrono::Utc>>,
+    /// On an Object Lock copy: objects whose retention this step extended, and the date every
+    /// live object of the copy is locked until at least.
+    pub locks_extended: u64,
+    pub locked_until: Option<chrono::DateTime<chrono::Utc>>,
     /// Why this copy failed (the others still ran).
     pub error: Option<String>,
 }

@@ -64,6 +64,11 @@ pub struct GlobalArgs {
     /// prune running meanwhile elsewhere could delete data being read.
     #[arg(long, global = true, help_heading = "Global options")]
     pub no_lock: bool,
+    /// Read an S3 repository exactly as it was at TIME (RFC 3339, e.g. 2026-11-30T07:00:00Z),
+    /// from its bucket's object versions: objects deleted or overwritten since are read as
+    /// they were. Read-only; for snapshots, ls, restore, check, find, diff, dump, stats.
+    #[arg(long, env = "REMPART_AS_OF", value_name = "TIME", value_parser = parse_as_of, global = true, help_heading = "Global options")]
+    pub as_of: Option<chrono::DateTime<chrono::Utc>>,
     /// Limit uploads to the repository to this many KiB/s.
     #[arg(
         long,
@@ -130,6 +135,9 @@ pub enum Command {
     Key(KeyCommand),
     /// Remove stale locks (left by processes that died).
     Unlock(UnlockArgs),
+    /// S3 Object Lock: what the bucket enforces, and extending the locks of live objects.
+    #[command(subcommand)]
+    Immutable(ImmutableCommand),
     /// Verify the repository's structure and, on request, its data.
     Check(CheckArgs),
     /// List or validate job files.
@@ -697,9 +705,34 @@ pub struct KeyExportArgs {
     pub force: bool,
 }
 
+#[derive(Subcommand, Debug)]
+pub enum ImmutableCommand {
+    /// Versioning, Object Lock and the retention of the repository's `config` object (the
+    /// date every live object is locked until at least). Needs no passphrase.
+    Status,
+    /// Extend the retention of every live object to now + immutable_for + lock_refresh when
+    /// due (half of lock_refresh after the last extension), or now with --force. Needs
+    /// REMPART_IMMUTABLE_FOR in the environment or the S3 settings file.
+    Extend {
+        /// Extend even when not due.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
 #[derive(Args, Debug)]
 pub struct UnlockArgs {
     /// Remove every lock, also live ones (only when no other rempart process uses the repository).
     #[arg(long)]
     pub remove_all: bool,
+}
+
+/// `--as-of`: an RFC 3339 time, or `YYYY-MM-DD HH:MM:SS` in UTC.
+fn parse_as_of(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S")
+        .map(|t| t.and_utc())
+        .map_err(|_| format!("'{text}' is not a time: expected RFC 3339 (2026-11-30T07:00:00Z) or 'YYYY-MM-DD HH:MM:SS' in UTC"))
 }

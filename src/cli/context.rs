@@ -59,11 +59,18 @@ impl Context {
     pub fn storage(&self) -> Result<BlockingStorage> {
         let url = self.repo_url()?;
         let _guard = self.runtime.enter();
-        let inner = crate::storage::throttle(
-            crate::storage::open_url(&url)?,
-            self.global.limit_upload,
-            self.global.limit_download,
-        );
+        let opened = match (self.global.as_of, url.strip_prefix("s3://")) {
+            (None, _) => crate::storage::open_url(&url)?,
+            (Some(at), Some(rest)) => {
+                crate::storage::open_s3_as_of(crate::storage::S3Settings::from_env(rest)?, at)?
+            }
+            (Some(_), None) => {
+                return Err(Error::invalid(format!(
+                    "--as-of reads object versions of an S3 bucket; '{url}' is a local folder (restore it from a file-system snapshot instead)"
+                )))
+            }
+        };
+        let inner = crate::storage::throttle(opened, self.global.limit_upload, self.global.limit_download);
         Ok(BlockingStorage::new(inner, self.runtime.handle().clone()))
     }
 
@@ -176,6 +183,16 @@ impl Context {
             Some(r) => Unlock::RecoveryFile { key: &r.key, passphrase: &pass },
             None => Unlock::Passphrase(&pass),
         };
+        if self.global.as_of.is_some() {
+            // No cache: it holds objects as they are now, which may be what an attacker wrote.
+            let repo = match unlock {
+                Unlock::Passphrase(p) => Repository::open(storage, p)?,
+                Unlock::RecoveryFile { key, passphrase } => {
+                    Repository::open_with_recovery(storage, key, passphrase)?
+                }
+            };
+            return Ok(repo.with_locking(self.locking()));
+        }
         Ok(open_repository(storage, &self.repo_url()?, &unlock, &self.state_dir())?
             .with_locking(self.locking()))
     }

@@ -114,6 +114,7 @@ fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Restore(a) => commands::restore::run(&ctx, a),
         Command::Key(k) => commands::key::run(&ctx, k),
         Command::Unlock(a) => commands::unlock::run(&ctx, a),
+        Command::Immutable(c) => commands::immutable::run(&ctx, c),
         Command::Check(a) => commands::check::run(&ctx, a),
         Command::Jobs(c) => commands::jobs::run(&ctx, c),
         Command::Run(a) => commands::run::run(&ctx, a),

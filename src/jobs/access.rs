@@ -35,6 +35,9 @@ pub struct RepoAccess<'a> {
     /// Bandwidth limits, KiB/s.
     pub limit_upload: Option<u64>,
     pub limit_download: Option<u64>,
+    /// Write objects locked (S3 Object Lock); the S3 settings file's REMPART_IMMUTABLE_FOR
+    /// applies when this is `None`.
+    pub object_lock: Option<crate::storage::LockPolicy>,
 }
 
 impl Job {
@@ -48,6 +51,7 @@ impl Job {
             s3_env_file: self.s3_env_file.as_deref(),
             limit_upload: self.limit_upload,
             limit_download: self.limit_download,
+            object_lock: None,
         }
     }
 }
@@ -62,7 +66,10 @@ pub fn storage_of(access: &RepoAccess<'_>, handle: &tokio::runtime::Handle) -> R
     let _g = handle.enter();
     let inner = match access.repository.strip_prefix("s3://") {
         Some(rest) => {
-            let settings = crate::storage::S3Settings::from_env_and_file(rest, access.s3_env_file)?;
+            let mut settings = crate::storage::S3Settings::from_env_and_file(rest, access.s3_env_file)?;
+            if access.object_lock.is_some() {
+                settings.object_lock = access.object_lock;
+            }
             crate::storage::open_s3(settings)?
         }
         None => crate::storage::open_url(access.repository)?,

@@ -23,6 +23,10 @@ pub(super) struct RawCopy {
     s3_env_file: Option<Spanned<String>>,
     limit_upload: Option<u64>,
     limit_download: Option<u64>,
+    /// S3 Object Lock: how long each object stays locked, the mode, how often locks are extended.
+    immutable_for: Option<Spanned<String>>,
+    lock_mode: Option<Spanned<String>>,
+    lock_refresh: Option<Spanned<String>>,
 }
 
 /// One repository a job's snapshots are copied to.
@@ -38,6 +42,8 @@ pub struct CopyTarget {
     /// Bandwidth limits to and from the copy, KiB/s.
     pub limit_upload: Option<u64>,
     pub limit_download: Option<u64>,
+    /// Objects are written locked (S3 Object Lock) with this policy.
+    pub object_lock: Option<crate::storage::LockPolicy>,
 }
 
 impl CopyTarget {
@@ -51,6 +57,7 @@ impl CopyTarget {
             s3_env_file: self.s3_env_file.as_deref(),
             limit_upload: self.limit_upload,
             limit_download: self.limit_download,
+            object_lock: self.object_lock,
         }
     }
 }
@@ -113,6 +120,31 @@ pub(super) fn parse(
             Some(p) => cx.path(p.get_ref()),
             None => defaults.keys_dir.join(format!("{job_name}-{name}.pass")),
         };
+        let object_lock = match crate::storage::LockPolicy::from_settings(
+            c.lock_mode.as_ref().map(|s| s.get_ref().as_str()),
+            c.immutable_for.as_ref().map(|s| s.get_ref().as_str()),
+            c.lock_refresh.as_ref().map(|s| s.get_ref().as_str()),
+        ) {
+            Ok(Some(p)) if !target.starts_with("s3://") => {
+                cx.err(
+                    c.immutable_for.as_ref().unwrap_or(&c.repository),
+                    "copy.immutable_for",
+                    format!("'{target}' is not an S3 repository: Object Lock needs an S3 bucket created with it (make a local copy immutable with the file system or the media instead)"),
+                );
+                Some(p)
+            }
+            Ok(p) => p,
+            Err(e) => {
+                let at = c
+                    .immutable_for
+                    .as_ref()
+                    .or(c.lock_mode.as_ref())
+                    .or(c.lock_refresh.as_ref())
+                    .unwrap_or(&c.repository);
+                cx.err(at, "copy.immutable_for", e);
+                None
+            }
+        };
         out.push(CopyTarget {
             name,
             repository: target,
@@ -120,6 +152,7 @@ pub(super) fn parse(
             s3_env_file: c.s3_env_file.as_ref().map(|p| cx.path(p.get_ref())),
             limit_upload: c.limit_upload,
             limit_download: c.limit_download,
+            object_lock,
         });
     }
     out
@@ -164,6 +197,28 @@ mod tests {
             "{:?}",
             errors(&too_many)
         );
+        let locked = parse_job(
+            &file,
+            &format!("{text}immutable_for = \"30d\"\nlock_mode = \"governance\"\n"),
+            &defaults,
+        )
+        .unwrap();
+        let policy = locked.copies[0].object_lock.unwrap();
+        assert_eq!(
+            (policy.mode, policy.immutable_for.as_secs()),
+            (crate::storage::s3_api::LockMode::Governance, 30 * 86_400)
+        );
+        assert_eq!(policy.refresh, crate::storage::object_lock::DEFAULT_LOCK_REFRESH);
+        let local_lock =
+            errors(&format!("{}immutable_for = \"30d\"\n", text.replace("s3://b/p", "/mnt/usb")));
+        assert!(
+            local_lock.iter().any(|e| e.contains("copy.immutable_for") && e.contains("not an S3 repository")),
+            "{local_lock:?}"
+        );
+        let bad_mode = errors(&format!("{text}immutable_for = \"30d\"\nlock_mode = \"forever\"\n"));
+        assert!(bad_mode.iter().any(|e| e.contains("compliance or governance")), "{bad_mode:?}");
+        let mode_alone = errors(&format!("{text}lock_mode = \"compliance\"\n"));
+        assert!(mode_alone.iter().any(|e| e.contains("without immutable_for")), "{mode_alone:?}");
         let unknown = format!("{text}retention = 3\n");
         assert!(errors(&unknown).iter().any(|e| e.contains("retention")), "{:?}", errors(&unknown));
     }

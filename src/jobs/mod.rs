@@ -7,7 +7,7 @@
 
 pub(crate) mod access;
 pub mod copies;
-pub(crate) mod duration;
+pub(crate) use crate::duration;
 pub mod priority;
 pub mod progress;
 pub(crate) mod schedule;

@@ -203,6 +203,9 @@ impl LockGuard {
             }
             return Ok(Self::unlocked(storage, info));
         }
+        if kind.is_reading() && storage.inner().is_view_of_the_past() {
+            return Ok(Self::unlocked(storage, info));
+        }
         let name = match write_lock(storage, keys, &info) {
             Ok(name) => name,
             Err(e) if kind.is_reading() && e.is_read_only() => {

@@ -123,6 +123,13 @@ fn copy_to(
         Err(e) => return Err(e),
     };
     d.repository_id = Some(dst.id().to_hex());
+    // Before anything new dedups against the copy's packs: they must be locked for at least
+    // immutable_for from now (storage::object_lock).
+    let upkeep = ctx
+        .handle
+        .block_on(crate::storage::object_lock::keep_locked(dst.storage().inner().as_ref(), false))?;
+    d.locks_extended = upkeep.extended as u64;
+    d.locked_until = upkeep.locked_until;
     let report = crate::maintenance::copy::copy(src, &dst, snapshots, &ctx.state_dir, false)?;
     d.copied = report.copied.len() as u64;
     d.already = report.already.len() as u64;

@@ -20,7 +20,10 @@ mod blocking;
 mod faulty;
 mod layout;
 mod local;
+pub mod object_lock;
 mod s3;
+pub mod s3_api;
+mod s3_as_of;
 mod throttled;
 
 use std::fmt;
@@ -37,7 +40,9 @@ pub use faulty::{
     Fault, FaultMode, FaultPlan, FaultyStorage, OpFault, OpFaultMode, Trigger, TriggerAction, TriggerOn,
 };
 pub use layout::Kind;
+pub use object_lock::{BucketControl, LockPolicy};
 pub use s3::S3Settings;
+pub use s3_as_of::open_s3_as_of;
 pub use throttled::throttle;
 
 /// One stored object as a listing shows it.
@@ -84,6 +89,18 @@ pub trait Storage: Send + Sync + fmt::Debug {
 
     /// Deletes an object; deleting a missing object succeeds.
     async fn delete(&self, kind: Kind, name: &str) -> Result<()>;
+
+    /// The Object Lock and versions side of an S3 repository ([`object_lock`]); `None` for
+    /// every other backend. Wrappers pass it on.
+    fn bucket_control(&self) -> Option<Arc<BucketControl>> {
+        None
+    }
+
+    /// True for a repository read as of a past moment (`--as-of`): never written, so reading
+    /// commands take no lock and say nothing about it.
+    fn is_view_of_the_past(&self) -> bool {
+        false
+    }
 }
 
 /// Opens the storage a repository URL names: a local path, or `s3://bucket/prefix` with

@@ -21,6 +21,8 @@ use object_store::path::Path as StorePath;
 use object_store::{BackoffConfig, ClientOptions, ObjectStore, RetryConfig, WriteMultipart};
 
 use super::local::map_store_error;
+use super::object_lock::{BucketControl, LockPolicy};
+use super::s3_api::S3Api;
 use super::{Kind, ObjectInfo, Storage};
 use crate::error::{Error, Result};
 
@@ -44,6 +46,9 @@ pub struct S3Settings {
     /// Objects larger than this go up as multipart uploads of `part_size` parts.
     pub multipart_threshold: usize,
     pub part_size: usize,
+    /// Write every object locked (S3 Object Lock): `REMPART_IMMUTABLE_FOR`,
+    /// `REMPART_OBJECT_LOCK_MODE`, `REMPART_LOCK_REFRESH`, or a copy's `immutable_for`.
+    pub object_lock: Option<LockPolicy>,
 }
 
 impl std::fmt::Debug for S3Settings {
@@ -55,6 +60,7 @@ impl std::fmt::Debug for S3Settings {
             .field("region", &self.region)
             .field("access_key_id", &self.access_key_id.as_ref().map(|_| "<set>"))
             .field("secret_access_key", &self.secret_access_key.as_ref().map(|_| "<set>"))
+            .field("object_lock", &self.object_lock)
             .finish()
     }
 }
@@ -100,6 +106,16 @@ impl S3Settings {
             }
         }
         let get = |k: &str| vars.get(k).filter(|v| !v.is_empty()).cloned();
+        let object_lock = LockPolicy::from_settings(
+            get("REMPART_OBJECT_LOCK_MODE").as_deref(),
+            get("REMPART_IMMUTABLE_FOR").as_deref(),
+            get("REMPART_LOCK_REFRESH").as_deref(),
+        )
+        .map_err(|e| {
+            Error::invalid(format!(
+                "repository 's3://{bucket_and_prefix}': REMPART_IMMUTABLE_FOR / REMPART_OBJECT_LOCK_MODE / REMPART_LOCK_REFRESH: {e}"
+            ))
+        })?;
         Ok(S3Settings {
             bucket,
             prefix,
@@ -116,6 +132,7 @@ impl S3Settings {
                 .map(|m| m.max(5) << 20)
                 .unwrap_or(MULTIPART_THRESHOLD),
             part_size: PART_SIZE,
+            object_lock,
         })
     }
 }
@@ -124,6 +141,8 @@ impl S3Settings {
 pub struct S3Storage {
     store: Arc<AmazonS3>,
     settings: S3Settings,
+    /// Signed calls for Object Lock and versions; `None` without static credentials.
+    control: Option<Arc<BucketControl>>,
 }
 
 impl S3Storage {
@@ -168,7 +187,23 @@ impl S3Storage {
         let store = b.build().map_err(|e| {
             Error::invalid(format!("S3 repository 's3://{}/{}': {e}", settings.bucket, settings.prefix))
         })?;
-        Ok(S3Storage { store: Arc::new(store), settings })
+        let location = location_of(&settings);
+        let control = match S3Api::new(&settings) {
+            Ok(api) => Some(Arc::new(BucketControl::new(
+                api,
+                settings.prefix.clone(),
+                settings.object_lock,
+                location,
+            ))),
+            Err(e) if settings.object_lock.is_some() => return Err(e),
+            Err(_) => None,
+        };
+        Ok(S3Storage { store: Arc::new(store), settings, control })
+    }
+
+    /// The control when objects are written locked.
+    fn locking(&self) -> Option<&BucketControl> {
+        self.control.as_deref().filter(|c| c.policy.is_some())
     }
 
     fn path(&self, kind: Kind, name: &str) -> StorePath {
@@ -214,14 +249,19 @@ impl S3Storage {
 #[async_trait]
 impl Storage for S3Storage {
     fn location(&self) -> String {
-        if self.settings.prefix.is_empty() {
-            format!("s3://{}", self.settings.bucket)
-        } else {
-            format!("s3://{}/{}", self.settings.bucket, self.settings.prefix)
-        }
+        location_of(&self.settings)
+    }
+
+    fn bucket_control(&self) -> Option<Arc<BucketControl>> {
+        self.control.clone()
     }
 
     async fn put(&self, kind: Kind, name: &str, data: Bytes) -> Result<()> {
+        if let Some(control) = self.locking() {
+            // One request with the lock headers and Content-MD5 (locked buckets require a
+            // checksum); objects up to 5 GiB go in one PUT, packs are at most 1 GiB.
+            return control.put(kind, name, data).await;
+        }
         let path = self.path(kind, name);
         if data.len() <= self.settings.multipart_threshold {
             self.store.put(&path, data.into()).await.map_err(|e| self.explain("writing", kind, name, e))?;
@@ -249,7 +289,7 @@ impl Storage for S3Storage {
         let io = |e| Error::io(format!("cannot read staged file '{}'", staged.display()), e);
         let size = tokio::fs::metadata(staged).await.map_err(io)?.len() as usize;
         let mut file = tokio::fs::File::open(staged).await.map_err(io)?;
-        if size <= self.settings.multipart_threshold {
+        if size <= self.settings.multipart_threshold || self.locking().is_some() {
             let mut data = Vec::with_capacity(size);
             file.read_to_end(&mut data).await.map_err(io)?;
             return self.put(kind, name, Bytes::from(data)).await;
@@ -344,5 +384,14 @@ impl Storage for S3Storage {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(self.explain("deleting", kind, name, e)),
         }
+    }
+}
+
+/// `s3://bucket` or `s3://bucket/prefix`, for messages.
+pub(super) fn location_of(settings: &S3Settings) -> String {
+    if settings.prefix.is_empty() {
+        format!("s3://{}", settings.bucket)
+    } else {
+        format!("s3://{}/{}", settings.bucket, settings.prefix)
     }
 }

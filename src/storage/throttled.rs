@@ -71,6 +71,14 @@ pub fn throttle(
 
 #[async_trait]
 impl Storage for Throttled {
+    fn bucket_control(&self) -> Option<Arc<super::BucketControl>> {
+        self.inner.bucket_control()
+    }
+
+    fn is_view_of_the_past(&self) -> bool {
+        self.inner.is_view_of_the_past()
+    }
+
     fn location(&self) -> String {
         self.inner.location()
     }

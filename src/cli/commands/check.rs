@@ -15,7 +15,12 @@ pub fn run(ctx: &Context, a: CheckArgs) -> Result<ExitStatus> {
     };
     let opts = CheckOptions {
         read_data,
-        known_snapshots: crate::state::SnapshotRegister::open(&ctx.state_dir(), &repo.id()).known(),
+        // As of a past moment, the local register names snapshots made since: not evidence.
+        known_snapshots: if ctx.global.as_of.is_some() {
+            Default::default()
+        } else {
+            crate::state::SnapshotRegister::open(&ctx.state_dir(), &repo.id()).known()
+        },
         cancel: crate::cli::cancel_on_signal(ctx),
         ..Default::default()
     };

@@ -11,6 +11,7 @@ pub mod drill;
 pub mod dump;
 pub mod evidence;
 pub mod find;
+pub mod immutable;
 pub mod init;
 pub mod jobs;
 pub mod key;
