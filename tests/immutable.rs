@@ -131,6 +131,43 @@ fn an_immutable_copy_is_locked_outlives_an_attacker_and_restores_as_of_before() 
         assert!(until(o) >= extend_start + chrono::Duration::days(50), "not extended: {o}");
     }
 
+    // The ransomware drill attacks a canary beside the copy, never the copy. moto refuses to
+    // delete a locked version but lets a COMPLIANCE lock be shortened (AWS S3 refuses that):
+    // the drill must say so and fail, with everything else proven.
+    let (passed, rec) = jobs.drill(&["web", "--ransomware"]);
+    let d = &rec["details"];
+    let rw = &d["ransomware"];
+    eprintln!("ransomware drill on moto: {rec}");
+    assert_eq!(rw["canary"], format!("{url}-ransomware-canary"), "{rec}");
+    assert!(rw["objects"].as_u64().unwrap() >= 5, "{rec}");
+    assert_eq!(rw["versions_deleted"], 0, "{rec}");
+    assert_eq!(rw["version_delete_refused"], rw["objects"], "{rec}");
+    assert_eq!(rw["restored_as_of"], true, "{rec}");
+    assert_eq!(rw["copy_objects"].as_u64(), Some(locked.len() as u64), "{rec}");
+    assert_eq!(rw["copy_objects_locked_beyond_rpo"], rw["copy_objects"], "{rec}");
+    assert_eq!(d["copy"], "vault");
+    if rw["retention_shortened"].as_u64() > Some(0) {
+        assert!(!passed, "{rec}");
+        assert!(d["failure"].as_str().unwrap().contains("shorten every lock"), "{rec}");
+    } else {
+        assert!(passed, "{rec}");
+    }
+    // The copy itself was not touched (it gained the drill's evidence record, locked too).
+    let after = objects(&moto, &bucket, "vault/");
+    for o in &locked {
+        assert!(
+            after.iter().any(|a| a["key"] == o["key"] && a["version_id"] == o["version_id"]),
+            "{o} changed"
+        );
+    }
+    let record = after.iter().find(|a| {
+        a["key"].as_str().unwrap().starts_with("vault/evidence/")
+            && !locked.iter().any(|o| o["key"] == a["key"])
+    });
+    assert_eq!(record.map(|r| r["mode"].clone()), Some(serde_json::json!("COMPLIANCE")), "{after:?}");
+    let locked: Vec<_> =
+        after.iter().filter(|o| !o["key"].as_str().unwrap().starts_with("vault/locks/")).collect();
+
     // The attacker holds the host's credentials: overwrites every object, deletes every
     // object, then tries to delete every version.
     std::thread::sleep(std::time::Duration::from_millis(1500));
@@ -160,6 +197,33 @@ fn an_immutable_copy_is_locked_outlives_an_attacker_and_restores_as_of_before() 
     let (code, _, err) = copy_cmd(&["--as-of", &at, "forget", "latest"]);
     assert_ne!(code, 0);
     assert!(err.contains("as of") && err.contains("cannot be written"), "{err}");
+}
+
+#[test]
+fn the_ransomware_drill_fails_where_the_attacker_wins() {
+    let Some(moto) = moto_env() else { return };
+    let plain = bucket(&moto, false);
+    let env = Env::new();
+    let src = env.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("a"), random_bytes(3, 50_000)).unwrap();
+    let jobs = Jobs::new(env);
+    jobs.job(
+        "web",
+        &format!("\"{}\"", s(&src)),
+        &format!("[[copy]]\nrepository = \"s3://{plain}/vault\"\ns3_env_file = \"{}\"\n", s(&moto)),
+    );
+    jobs.ok(&["run", "web"]);
+    let (passed, rec) = jobs.drill(&["web", "--ransomware"]);
+    eprintln!("ransomware drill on an unlocked bucket: {rec}");
+    assert!(!passed, "{rec}");
+    let rw = &rec["details"]["ransomware"];
+    assert_eq!(rw["bucket_object_lock"], false, "{rec}");
+    assert!(rw["versions_deleted"].as_u64().unwrap() > 0, "the attacker wins here: {rec}");
+    assert_eq!(rw["restored_as_of"], false, "{rec}");
+    // The record is in the ledger: a failed drill of the copy.
+    let (_, status, err) = jobs.run(&["--json", "status"]);
+    assert!(status.contains("\"web\""), "{status}{err}");
 }
 
 #[test]

@@ -121,6 +121,40 @@ pub struct DrillReport {
     pub cleanup_ok: bool,
     pub cold: bool,
     pub failure: Option<String>,
+    /// A ransomware drill (`drill --ransomware`): what the simulated attacker could and could
+    /// not do.
+    pub ransomware: Option<Box<RansomwareOutcome>>,
+}
+
+/// What a ransomware drill's attacker, holding the backup host's credentials, could and could
+/// not do to a canary repository on a copy's bucket, and what the copy's locks cover.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct RansomwareOutcome {
+    /// The canary repository (beside the copy, on the same bucket).
+    pub canary: String,
+    /// The moment before the attack the canary was restored as of.
+    pub moment: Option<DateTime<Utc>>,
+    /// The bucket as the drill found it.
+    pub bucket_versioning: String,
+    pub bucket_object_lock: bool,
+    /// Canary objects attacked.
+    pub objects: u64,
+    pub overwritten: u64,
+    pub overwrite_refused: u64,
+    pub deleted: u64,
+    pub delete_refused: u64,
+    pub versions_deleted: u64,
+    pub version_delete_refused: u64,
+    pub retention_shortened: u64,
+    pub retention_shorten_refused: u64,
+    /// The canary restored exactly as of `moment` after the attack.
+    pub restored_as_of: bool,
+    /// The real copy (not attacked): its live objects, those locked beyond now + RPO, and the
+    /// earliest lock end among them.
+    pub copy_objects: u64,
+    pub copy_objects_locked_beyond_rpo: u64,
+    pub copy_earliest_lock_end: Option<DateTime<Utc>>,
 }
 
 impl DrillReport {

@@ -238,6 +238,11 @@ pub struct DrillArgs {
     /// copy restores on its own.
     #[arg(long, value_name = "NAME")]
     pub copy: Option<String>,
+    /// A ransomware drill of an S3 copy (--copy, or the job's only one): attack a canary
+    /// repository beside it with this host's credentials, restore it as of before, and check
+    /// that the copy's locks cover the RPO (docs/copies.md). Never touches the copy's data.
+    #[arg(long, conflicts_with_all = ["snapshot", "level", "cold"])]
+    pub ransomware: bool,
 }
 
 #[derive(Args, Debug)]

@@ -17,6 +17,7 @@
 //! mid-way is cleaned up by the next drill or daemon start ([`scratch`]).
 
 pub mod checks;
+pub mod ransomware;
 pub mod scratch;
 
 use std::collections::HashSet;
@@ -48,6 +49,8 @@ pub struct DrillOptions {
     pub password_file: Option<PathBuf>,
     /// Drill one of the job's copies (`[[copy]]` by name) instead of its repository.
     pub copy: Option<String>,
+    /// A ransomware drill of the copy ([`ransomware`]) instead of a restore drill.
+    pub ransomware: bool,
 }
 
 /// Opens the repository the way the drill is asked to.
@@ -120,6 +123,9 @@ fn pick_snapshot(
 /// `InvalidInput` naming what is wrong, or the error of opening the repository with a recovery
 /// or passphrase file given by hand.
 pub fn preflight(ctx: &RunContext, job: &Job, opts: &DrillOptions) -> Result<()> {
+    if opts.ransomware {
+        return ransomware::target(job, opts.copy.as_deref()).map(|_| ());
+    }
     if let Some(name) = &opts.copy {
         copy_target(job, name)?;
     }
@@ -157,6 +163,9 @@ pub fn run_drill(
     opts: &DrillOptions,
     last_backup: Option<chrono::DateTime<chrono::Utc>>,
 ) -> Result<(DrillReport, Repository)> {
+    if opts.ransomware {
+        return ransomware::run(ctx, job, opts.copy.as_deref());
+    }
     let now = (ctx.now)();
     scratch::clean_leftovers(&ctx.state_dir);
     let repo = open_repo(ctx, job, opts)?;

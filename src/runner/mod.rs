@@ -474,6 +474,7 @@ mod tests {
                 recovery_file: None,
                 password_file: None,
                 copy: Some("copy".into()),
+                ransomware: false,
             };
             run_step_with(ctx, &job, Step::Drill, "manual", Some(&opts))
         };

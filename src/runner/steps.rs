@@ -172,6 +172,7 @@ fn run_drill(ctx: &RunContext, job: &Job, given: Option<&DrillOptions>) -> Resul
         recovery_file: None,
         password_file: None,
         copy: None,
+        ransomware: false,
     });
     match (crate::drill::run_drill(ctx, job, &opts, last), &opts.copy) {
         (Ok((report, repo)), _) => Ok(outcome(report, Some(repo))),

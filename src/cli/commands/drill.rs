@@ -16,7 +16,12 @@ pub fn run(ctx: &Context, a: DrillArgs) -> Result<ExitStatus> {
         cold: a.cold,
         recovery_file: ctx.global.recovery_file.clone(),
         password_file: ctx.global.password_file.clone(),
-        copy: a.copy,
+        // A ransomware drill is about one copy: named, or the job's only S3 copy.
+        copy: match (a.ransomware, a.copy) {
+            (true, None) => Some(crate::drill::ransomware::target(&job, None)?.name.clone()),
+            (_, copy) => copy,
+        },
+        ransomware: a.ransomware,
     };
     let _held = crate::runner::step_lock(&rctx, &job, Step::Drill)?;
     crate::drill::preflight(&rctx, &job, &opts)?;
@@ -60,6 +65,21 @@ fn print_report(job: &str, d: &crate::drill::DrillReport) {
         d.level_required,
         if d.passed { "PASSED" } else { "FAILED" }
     );
+    if let Some(rw) = &d.ransomware {
+        crate::outln!(
+            "  canary {} attacked as of {}: {} objects; the attacker overwrote {}, deleted {}, deleted {} versions ({} refused), shortened {} locks ({} refused); restored as of before: {}",
+            rw.canary,
+            rw.moment.map(|t| t.to_rfc3339()).unwrap_or_default(),
+            rw.objects,
+            rw.overwritten,
+            rw.deleted,
+            rw.versions_deleted,
+            rw.version_delete_refused,
+            rw.retention_shortened,
+            rw.retention_shorten_refused,
+            if rw.restored_as_of { "yes" } else { "NO" }
+        );
+    }
     for c in &d.checks {
         crate::outln!("  [{}] L{} {}: {}", if c.passed { "ok" } else { "FAIL" }, c.level, c.name, c.detail);
     }
