@@ -77,7 +77,7 @@ fn an_immutable_copy_is_locked_outlives_an_attacker_and_restores_as_of_before() 
         "web",
         &format!("\"{}\"", s(&src)),
         &format!(
-            "[[copy]]\nname = \"vault\"\nrepository = \"{url}\"\ns3_env_file = \"{}\"\nimmutable_for = \"30d\"\nlock_mode = \"compliance\"\n",
+            "[objectives]\nimmutable = true\n[[copy]]\nname = \"vault\"\nrepository = \"{url}\"\ns3_env_file = \"{}\"\nimmutable_for = \"30d\"\nlock_mode = \"compliance\"\n",
             s(&moto)
         ),
     );
@@ -152,7 +152,16 @@ fn an_immutable_copy_is_locked_outlives_an_attacker_and_restores_as_of_before() 
     } else {
         assert!(passed, "{rec}");
     }
-    // The copy itself was not touched (it gained the drill's evidence record, locked too).
+    // Readiness: a restore drill passes, but [objectives] immutable is not met.
+    let (restore_drill, rec) = jobs.drill(&["web"]);
+    assert!(restore_drill, "{rec}");
+    let (_, status, err) = jobs.run(&["--json", "status"]);
+    assert!(
+        status.contains("immutability-unproven") || (passed && status.contains("VERIFIED")),
+        "{status}{err}"
+    );
+
+    // The copy itself was not touched (it gained the drill's evidence records, locked too).
     let after = objects(&moto, &bucket, "vault/");
     for o in &locked {
         assert!(
@@ -214,9 +223,12 @@ fn the_ransomware_drill_fails_where_the_attacker_wins() {
         &format!("[[copy]]\nrepository = \"s3://{plain}/vault\"\ns3_env_file = \"{}\"\n", s(&moto)),
     );
     jobs.ok(&["run", "web"]);
-    let (passed, rec) = jobs.drill(&["web", "--ransomware"]);
+    // As the daemon runs it on schedule.ransomware: the ransomware step.
+    let (code, out, err) = jobs.run(&["--json", "run", "web", "--step", "ransomware"]);
+    let rec: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
     eprintln!("ransomware drill on an unlocked bucket: {rec}");
-    assert!(!passed, "{rec}");
+    assert_ne!(code, 0, "{rec}");
+    assert_eq!((rec["step"].as_str(), rec["status"].as_str()), (Some("ransomware"), Some("failed")), "{rec}");
     let rw = &rec["details"]["ransomware"];
     assert_eq!(rw["bucket_object_lock"], false, "{rec}");
     assert!(rw["versions_deleted"].as_u64().unwrap() > 0, "the attacker wins here: {rec}");

@@ -284,6 +284,7 @@ impl StepDetails {
             Step::Prune => serde_json::from_value(v).map(StepDetails::Prune),
             Step::Drill => serde_json::from_value(v).map(StepDetails::Drill),
             Step::Copy => serde_json::from_value(v).map(StepDetails::Copy),
+            Step::Ransomware => serde_json::from_value(v).map(StepDetails::Drill),
         };
         typed.unwrap_or_default()
     }

@@ -197,7 +197,7 @@ pub struct RunArgs {
     pub job: String,
     /// The step to run (a backup is followed by the copy step when the job's copies have no
     /// schedule of their own, as in the daemon).
-    #[arg(long, default_value = "backup", value_parser = ["backup", "check", "prune", "drill", "copy"])]
+    #[arg(long, default_value = "backup", value_parser = ["backup", "check", "prune", "drill", "copy", "ransomware"])]
     pub step: String,
 }
 

@@ -72,6 +72,13 @@ pub enum Cause {
     RepositoryUnreachable {
         error: String,
     },
+    /// `[objectives] immutable`: no passing ransomware drill within the drill interval; `last`
+    /// is when the latest one ended, `failed` whether it failed.
+    ImmutabilityUnproven {
+        last: Option<String>,
+        failed: bool,
+        interval: String,
+    },
     /// Fewer copies than `[objectives] copies` hold a snapshot younger than `freshness`.
     CopiesMissing {
         required: u32,
@@ -106,6 +113,15 @@ impl Cause {
             Cause::CopiesMissing { required, fresh, freshness } => format!(
                 "{fresh} of the {required} required copies hold a snapshot younger than {freshness} (3-2-1 not met)"
             ),
+            Cause::ImmutabilityUnproven { last: None, .. } => {
+                "the copy was never proven immutable: run 'rempart drill JOB --ransomware'".into()
+            }
+            Cause::ImmutabilityUnproven { last: Some(when), failed: true, .. } => {
+                format!("the last ransomware drill ({when}) failed: the copy is not proven immutable")
+            }
+            Cause::ImmutabilityUnproven { last: Some(when), failed: false, interval } => {
+                format!("the last ransomware drill ({when}) is older than the drill interval ({interval})")
+            }
         }
     }
 }
@@ -236,8 +252,49 @@ pub fn readiness(job: &Job, audit: &super::audit::Audit, now: DateTime<Utc>) -> 
             );
         }
     }
+    if job.require_immutable {
+        if let Some(cause) = immutability_unproven(audit, job, now) {
+            let state = if matches!(cause, Cause::ImmutabilityUnproven { failed: true, .. }) {
+                State::NotVerified
+            } else {
+                State::NeedsVerified
+            };
+            return mk(state, cause);
+        }
+    }
     let level = g.level_reached.unwrap_or(0);
     mk(State::Verified, Cause::Passed { level, ended: ended_text(g) })
+}
+
+/// Why `[objectives] immutable` is not met, if it is not: the latest ransomware drill of the
+/// job (trusted chains, and this installation's own failures whatever their chain) failed, or
+/// no passing one ended within the drill interval.
+fn immutability_unproven(audit: &super::audit::Audit, job: &Job, now: DateTime<Utc>) -> Option<Cause> {
+    let mut seen = std::collections::HashSet::new();
+    let drills: Vec<EvidenceRecord> = audit
+        .entries
+        .iter()
+        .map(|e| (e, true))
+        .chain(audit.repository_entries.iter().map(|e| (e, false)))
+        .filter(|(e, _)| seen.insert(e.record_id.as_str()))
+        .filter(|(e, local)| audit.verdict.trusted(&e.chain) || (*local && !e.record().passed()))
+        .map(|(e, _)| e.record())
+        .filter(|r| r.job == job.name && r.step == Some(Step::Ransomware))
+        .collect();
+    let interval = crate::jobs::duration::format_duration(job.drill.interval);
+    let last = drills.iter().max_by_key(|r| r.ended_at());
+    let Some(last) = last else {
+        return Some(Cause::ImmutabilityUnproven { last: None, failed: false, interval });
+    };
+    let ended = last.ended.clone().unwrap_or_else(|| "?".into());
+    if !last.passed() {
+        return Some(Cause::ImmutabilityUnproven { last: Some(ended), failed: true, interval });
+    }
+    let skew = chrono::Duration::minutes(5);
+    let fresh = last
+        .ended_at()
+        .is_some_and(|t| t <= now + skew && (now - t).to_std().unwrap_or_default() <= job.drill.interval);
+    (!fresh).then_some(Cause::ImmutabilityUnproven { last: Some(ended), failed: false, interval })
 }
 
 /// How many of the job's copies held a snapshot younger than `freshness` at `now`, according

@@ -219,6 +219,18 @@ mod tests {
         assert!(bad_mode.iter().any(|e| e.contains("compliance or governance")), "{bad_mode:?}");
         let mode_alone = errors(&format!("{text}lock_mode = \"compliance\"\n"));
         assert!(mode_alone.iter().any(|e| e.contains("without immutable_for")), "{mode_alone:?}");
+        let unproven = errors(&text.replace("[[copy]]", "[objectives]\nimmutable = true\n[[copy]]"));
+        assert!(
+            unproven.iter().any(|e| e.contains("objectives.immutable") && e.contains("immutable_for")),
+            "{unproven:?}"
+        );
+        let local_only = text.replace("s3://b/p", "/mnt/usb");
+        let no_s3 =
+            errors(&local_only.replace("[[copy]]", "[schedule]\nransomware = \"0 5 * * 0\"\n[[copy]]"));
+        assert!(no_s3.iter().any(|e| e.contains("schedule.ransomware") && e.contains("has 0")), "{no_s3:?}");
+        let scheduled = text.replace("[[copy]]", "[schedule]\nransomware = \"0 5 * * 0\"\n[[copy]]");
+        let job = parse_job(&file, &scheduled, &defaults).unwrap();
+        assert!(job.schedule(crate::jobs::Step::Ransomware).is_some());
         let unknown = format!("{text}retention = 3\n");
         assert!(errors(&unknown).iter().any(|e| e.contains("retention")), "{:?}", errors(&unknown));
     }

@@ -33,10 +33,13 @@ pub enum Step {
     Drill,
     /// Copies the job's snapshots and evidence into its `[[copy]]` repositories.
     Copy,
+    /// The ransomware drill of the job's S3 copy (drill::ransomware).
+    Ransomware,
 }
 
 impl Step {
-    pub const ALL: [Step; 5] = [Step::Backup, Step::Check, Step::Prune, Step::Drill, Step::Copy];
+    pub const ALL: [Step; 6] =
+        [Step::Backup, Step::Check, Step::Prune, Step::Drill, Step::Copy, Step::Ransomware];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -45,6 +48,7 @@ impl Step {
             Step::Prune => "prune",
             Step::Drill => "drill",
             Step::Copy => "copy",
+            Step::Ransomware => "ransomware",
         }
     }
 
@@ -129,6 +133,9 @@ pub struct Job {
     pub copies: Vec<copies::CopyTarget>,
     /// `[objectives] copies`: how many copies must hold a fresh snapshot for VERIFIED.
     pub required_copies: u32,
+    /// `[objectives] immutable`: VERIFIED also needs a passing ransomware drill of the job's
+    /// S3 copy within the drill interval.
+    pub require_immutable: bool,
     pub run_at_start: bool,
     pub catch_up: bool,
     pub retries: u32,

@@ -64,6 +64,7 @@ struct RawSchedule {
     prune: Option<Spanned<String>>,
     drill: Option<Spanned<String>>,
     copy: Option<Spanned<String>>,
+    ransomware: Option<Spanned<String>>,
     timezone: Option<Spanned<String>>,
     check_read_data: Option<Spanned<String>>,
 }
@@ -103,6 +104,7 @@ struct RawObjectives {
     rpo: Option<Spanned<String>>,
     rto: Option<Spanned<String>>,
     copies: Option<Spanned<u32>>,
+    immutable: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -341,6 +343,7 @@ pub fn parse_job(file: &Path, text: &str, defaults: &Defaults) -> Result<Job, Ve
         (Step::Prune, &raw.schedule.prune),
         (Step::Drill, &raw.schedule.drill),
         (Step::Copy, &raw.schedule.copy),
+        (Step::Ransomware, &raw.schedule.ransomware),
     ] {
         if let Some(v) = v {
             match CronSchedule::parse(v.get_ref(), tz) {
@@ -530,7 +533,27 @@ pub fn parse_job(file: &Path, text: &str, defaults: &Defaults) -> Result<Job, Ve
     }
     let copies =
         super::copies::parse(&mut cx, &raw.copy, raw.schedule.copy.as_ref(), &name, &repository, defaults);
+    if let Some(r) = &raw.schedule.ransomware {
+        let s3 = copies.iter().filter(|c| c.repository.starts_with("s3://")).count();
+        if s3 != 1 {
+            cx.err(
+                r,
+                "schedule.ransomware",
+                format!("the ransomware drill proves the job's one S3 [[copy]]; this job has {s3} (run 'rempart drill JOB --ransomware --copy NAME' by hand for each)"),
+            );
+        }
+    }
     let required_copies = raw.objectives.copies.as_ref().map(|c| *c.get_ref()).unwrap_or(0);
+    let require_immutable = raw.objectives.immutable.as_ref().is_some_and(|i| *i.get_ref());
+    if let Some(i) = raw.objectives.immutable.as_ref().filter(|i| *i.get_ref()) {
+        if !copies.iter().any(|c| c.repository.starts_with("s3://") && c.object_lock.is_some()) {
+            cx.err(
+                i,
+                "objectives.immutable",
+                "no [[copy]] is an S3 repository with immutable_for: immutability is proven by the ransomware drill of such a copy",
+            );
+        }
+    }
     if let Some(c) = &raw.objectives.copies {
         if *c.get_ref() as usize > copies.len() {
             cx.err(
@@ -576,6 +599,7 @@ pub fn parse_job(file: &Path, text: &str, defaults: &Defaults) -> Result<Job, Ve
         drill,
         copies,
         required_copies,
+        require_immutable,
         run_at_start: raw.run_at_start,
         catch_up: raw.catch_up.unwrap_or(true),
         retries: raw.retries.unwrap_or(2),

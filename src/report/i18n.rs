@@ -131,6 +131,7 @@ pub fn action(lang: Lang, code: &str) -> &'static str {
         "never-checked" => ("The repository was never checked: schedule `check`.", "Le dépôt n'a jamais été vérifié : planifier `check`."),
         "check-failed" => ("The last repository check found damage: run `rempart check` and repair.", "La dernière vérification a trouvé des dommages : lancer `rempart check` et réparer."),
         "copies-missing" => ("Fewer copies than [objectives] copies hold a snapshot within the RPO: run the copy step ('rempart run JOB --step copy') and fix what its errors name (3-2-1).", "Moins de copies que [objectives] copies détiennent un instantané dans le RPO : lancer l'étape de copie (« rempart run JOB --step copy ») et corriger ce que ses erreurs nomment (3-2-1)."),
+        "immutability-unproven" => ("[objectives] immutable: no passing ransomware drill of the S3 copy within the drill interval: run 'rempart drill JOB --ransomware' (or schedule.ransomware) and fix what it names (docs/copies.md).", "[objectives] immutable : aucun exercice rançongiciel réussi de la copie S3 dans l'intervalle d'exercice : lancer « rempart drill JOB --ransomware » (ou schedule.ransomware) et corriger ce qu'il nomme (docs/copies.md)."),
         "not-segregated" => ("Drills restore onto the source's host or server (isolated, not segregated): for databases set [drill] server to another server; for files run drills from another host (DORA art. 12).", "Les exercices restaurent sur l'hôte ou le serveur de la source (isolés, non séparés) : pour les bases, définir [drill] server vers un autre serveur ; pour les fichiers, exercer depuis un autre hôte (DORA art. 12)."),
         _ => ("", ""),
     };
@@ -169,5 +170,14 @@ pub fn reason(lang: Lang, cause: &Cause) -> String {
         Cause::CopiesMissing { required, fresh, freshness } => format!(
             "{fresh} des {required} copies exigées détiennent un instantané de moins de {freshness} (3-2-1 non atteint)"
         ),
+        Cause::ImmutabilityUnproven { last: None, .. } => {
+            "l'immuabilité de la copie n'a jamais été prouvée : lancer « rempart drill JOB --ransomware »".into()
+        }
+        Cause::ImmutabilityUnproven { last: Some(when), failed: true, .. } => {
+            format!("le dernier exercice rançongiciel ({when}) a échoué : la copie n'est pas prouvée immuable")
+        }
+        Cause::ImmutabilityUnproven { last: Some(when), failed: false, interval } => {
+            format!("le dernier exercice rançongiciel ({when}) date de plus que l'intervalle d'exercice ({interval})")
+        }
     }
 }

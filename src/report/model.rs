@@ -320,7 +320,9 @@ fn deficiencies(j: &JobReport) -> Vec<String> {
     match (&j.last_drill, j.readiness) {
         (None, _) => d.push("never-drilled".into()),
         (Some(l), _) if !l.passed => d.push("drill-failed".into()),
-        (_, State::NeedsVerified) if !matches!(j.cause, Cause::CopiesMissing { .. }) => {
+        (_, State::NeedsVerified)
+            if !matches!(j.cause, Cause::CopiesMissing { .. } | Cause::ImmutabilityUnproven { .. }) =>
+        {
             d.push("drill-due".into())
         }
         _ => {}
@@ -340,6 +342,9 @@ fn deficiencies(j: &JobReport) -> Vec<String> {
     }
     if matches!(j.cause, Cause::CopiesMissing { .. }) {
         d.push("copies-missing".into());
+    }
+    if matches!(j.cause, Cause::ImmutabilityUnproven { .. }) {
+        d.push("immutability-unproven".into());
     }
     d
 }

@@ -22,6 +22,20 @@ pub fn execute(ctx: &RunContext, job: &Job, step: Step, drill: Option<&DrillOpti
         Step::Prune => run_prune(ctx, job),
         Step::Drill => run_drill(ctx, job, drill),
         Step::Copy => super::copy_step::run_copy(ctx, job),
+        Step::Ransomware => run_drill(
+            ctx,
+            job,
+            Some(drill.cloned().unwrap_or_else(|| DrillOptions {
+                snapshot: "latest".into(),
+                level: None,
+                cold: true,
+                recovery_file: None,
+                password_file: None,
+                copy: job.copies.iter().find(|c| c.repository.starts_with("s3://")).map(|c| c.name.clone()),
+                ransomware: true,
+            }))
+            .as_ref(),
+        ),
     }
 }
 

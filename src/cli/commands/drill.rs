@@ -23,7 +23,8 @@ pub fn run(ctx: &Context, a: DrillArgs) -> Result<ExitStatus> {
         },
         ransomware: a.ransomware,
     };
-    let _held = crate::runner::step_lock(&rctx, &job, Step::Drill)?;
+    let step = if opts.ransomware { Step::Ransomware } else { Step::Drill };
+    let _held = crate::runner::step_lock(&rctx, &job, step)?;
     crate::drill::preflight(&rctx, &job, &opts)?;
     let p = rctx.progress.clone();
     let progress = crate::cli::progress::Progress::start(
@@ -35,7 +36,7 @@ pub fn run(ctx: &Context, a: DrillArgs) -> Result<ExitStatus> {
         },
         None,
     );
-    let r = crate::runner::run_step_with(&rctx, &job, Step::Drill, "manual", Some(&opts));
+    let r = crate::runner::run_step_with(&rctx, &job, step, "manual", Some(&opts));
     progress.finish();
     if ctx.global.json {
         crate::cli::print_json(&r);
