@@ -161,6 +161,13 @@ fn an_immutable_copy_is_locked_outlives_an_attacker_and_restores_as_of_before() 
         "{status}{err}"
     );
 
+    // The PRA report's 3-2-1 line says the copy is immutable (detected) and how its
+    // ransomware drill went.
+    let report = jobs.ok(&["report", "--format", "md"]);
+    let line = report.lines().find(|l| l.contains("Copies (3-2-1)")).unwrap_or_default();
+    assert!(line.contains("vault") && line.contains("immutable (Object Lock) until"), "{report}");
+    assert!(line.contains(if passed { "ransomware drill passed" } else { "ransomware drill FAILED" }), "{line}");
+
     // The copy itself was not touched (it gained the drill's evidence records, locked too).
     let after = objects(&moto, &bucket, "vault/");
     for o in &locked {
@@ -233,6 +240,9 @@ fn the_ransomware_drill_fails_where_the_attacker_wins() {
     assert_eq!(rw["bucket_object_lock"], false, "{rec}");
     assert!(rw["versions_deleted"].as_u64().unwrap() > 0, "the attacker wins here: {rec}");
     assert_eq!(rw["restored_as_of"], false, "{rec}");
+    let report = jobs.ok(&["report", "--format", "md"]);
+    let line = report.lines().find(|l| l.contains("Copies (3-2-1)")).unwrap_or_default();
+    assert!(line.contains("not immutable") && line.contains("ransomware drill FAILED"), "{line}");
     // The record is in the ledger: a failed drill of the copy.
     let (_, status, err) = jobs.run(&["--json", "status"]);
     assert!(status.contains("\"web\""), "{status}{err}");

@@ -222,6 +222,11 @@ pub fn backup(repo: &Repository, opts: &BackupOptions) -> Result<BackupResult> {
     let hostname = opts.hostname.clone().unwrap_or_else(crate::util::hostname);
 
     let lock = repo.lock(LockKind::Backup, "backup")?;
+    // On an Object Lock repository, the packs this backup dedups against must stay locked at
+    // least immutable_for from now: extended first when due (storage::object_lock).
+    repo.storage()
+        .handle()
+        .block_on(crate::storage::object_lock::keep_locked(repo.storage().inner().as_ref(), false))?;
     let index = adopt::dedup_index(repo)?;
     let index = Arc::new(index);
     let parent = find_parent(repo, &opts.parent, &hostname, &path_strings)?;

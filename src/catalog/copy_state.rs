@@ -26,6 +26,12 @@ pub struct CopyState {
     /// When the last drill of the copy (`drill --copy`) ended, and whether it passed.
     pub last_drill: Option<DateTime<Utc>>,
     pub last_drill_passed: Option<bool>,
+    /// Object Lock, as the last run that reached the copy found it: the date every live
+    /// object was locked until at least (`None`: not locked).
+    pub locked_until: Option<DateTime<Utc>>,
+    /// When the last ransomware drill of the copy ended, and whether it passed.
+    pub last_ransomware_drill: Option<DateTime<Utc>>,
+    pub last_ransomware_drill_passed: Option<bool>,
 }
 
 /// The state of every copy of `job` (in the job's order).
@@ -35,11 +41,12 @@ pub struct CopyState {
 pub fn copy_states(catalog: &Catalog, job: &Job) -> Result<Vec<CopyState>> {
     let mut runs = catalog.recent_runs(&job.name, Step::Copy, RUNS_READ)?;
     runs.extend(catalog.recent_runs(&job.name, Step::Drill, RUNS_READ)?);
+    runs.extend(catalog.recent_runs(&job.name, Step::Ransomware, RUNS_READ)?);
     runs.sort_by_key(|r| std::cmp::Reverse(r.started));
     Ok(from_runs(runs.iter(), job))
 }
 
-/// [`copy_states`] from runs of the job (copy and drill runs count), newest first.
+/// [`copy_states`] from runs of the job (copy, drill and ransomware runs count), newest first.
 pub fn from_runs<'a>(runs: impl Iterator<Item = &'a RunRecord> + Clone, job: &Job) -> Vec<CopyState> {
     let mut out = Vec::new();
     for target in &job.copies {
@@ -66,15 +73,26 @@ pub fn from_runs<'a>(runs: impl Iterator<Item = &'a RunRecord> + Clone, job: &Jo
             }
             if let Some(t) = mine.filter(|t| t.error.is_none()) {
                 state.newest_snapshot_time = t.newest_snapshot_time;
+                state.locked_until = t.locked_until;
                 break;
             }
         }
-        let drill = runs.clone().find_map(|r| {
-            r.outcome.details.drill().filter(|d| d.copy.as_deref() == Some(target.name.as_str())).map(|_| r)
-        });
-        if let Some(r) = drill {
+        let last_of = |step: Step| {
+            runs.clone().filter(|r| r.step == step && r.outcome.status != Status::Running).find_map(|r| {
+                r.outcome
+                    .details
+                    .drill()
+                    .filter(|d| d.copy.as_deref() == Some(target.name.as_str()))
+                    .map(|_| r)
+            })
+        };
+        if let Some(r) = last_of(Step::Drill) {
             state.last_drill = r.ended.or(Some(r.started));
             state.last_drill_passed = Some(r.outcome.status == Status::Success);
+        }
+        if let Some(r) = last_of(Step::Ransomware) {
+            state.last_ransomware_drill = r.ended.or(Some(r.started));
+            state.last_ransomware_drill_passed = Some(r.outcome.status == Status::Success);
         }
         out.push(state);
     }

@@ -245,6 +245,9 @@ pub struct CopyTargetDetails {
     /// live object of the copy is locked until at least.
     pub locks_extended: u64,
     pub locked_until: Option<chrono::DateTime<chrono::Utc>>,
+    /// On an Object Lock copy: whether the host's credentials may delete object versions
+    /// (probed; they should not: docs/copies.md, "Credentials").
+    pub credentials_can_delete_versions: Option<bool>,
     /// Why this copy failed (the others still ran).
     pub error: Option<String>,
 }

@@ -120,6 +120,14 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
     let lock = repo.lock(LockKind::Prune, "prune")?;
     let now = chrono::Utc::now();
     let mut report = PruneReport { dry_run: opts.dry_run, ..Default::default() };
+    if let Some(policy) = repo.storage().inner().bucket_control().and_then(|c| c.policy) {
+        // rempart never deletes a version: a delete is a delete marker on a versioned bucket.
+        report.notes.push(format!(
+            "Object Lock ({} for {}): what this prune deletes gets a delete marker; each locked version stays, and is billed, until its lock ends; then the bucket's lifecycle rule for noncurrent versions removes it (docs/copies.md)",
+            policy.mode.as_s3(),
+            crate::duration::format_duration(policy.immutable_for)
+        ));
+    }
     // Finish what an interrupted forget started (its record is written, some objects remain).
     let forgotten = crate::repo::forgotten::load(repo)?;
     if !opts.dry_run {

@@ -171,8 +171,29 @@ fn rows(j: &JobReport, period: u64, l: Lang) -> Vec<(String, String)> {
                             Some(false) => format!("{} {}", t(l, "drill_failed"), date(c.last_drill, l)),
                             None => t(l, "never_drilled").into(),
                         };
+                        let immutable = match c.locked_until {
+                            Some(until) => format!(", {} {}", t(l, "locked_until"), date(Some(until), l)),
+                            None => format!(", {}", t(l, "not_locked")),
+                        };
+                        let ransomware = match c.last_ransomware_drill_passed {
+                            Some(true) => {
+                                format!(
+                                    ", {} {}",
+                                    t(l, "ransomware_passed"),
+                                    date(c.last_ransomware_drill, l)
+                                )
+                            }
+                            Some(false) => {
+                                format!(
+                                    ", {} {}",
+                                    t(l, "ransomware_failed"),
+                                    date(c.last_ransomware_drill, l)
+                                )
+                            }
+                            None => String::new(),
+                        };
                         format!(
-                            "{} ({}): {} {}{}, {drill}",
+                            "{} ({}): {} {}{}{immutable}, {drill}{ransomware}",
                             c.name,
                             c.repository,
                             t(l, "newest_snapshot"),

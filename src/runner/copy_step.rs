@@ -130,6 +130,17 @@ fn copy_to(
         .block_on(crate::storage::object_lock::keep_locked(dst.storage().inner().as_ref(), false))?;
     d.locks_extended = upkeep.extended as u64;
     d.locked_until = upkeep.locked_until;
+    if let Some(control) = dst.storage().inner().bucket_control().filter(|c| c.policy.is_some()) {
+        let can = ctx.handle.block_on(control.api.can_delete_versions(&control.prefix))?;
+        if can {
+            tracing::warn!(
+                "copy '{}': this host's credentials may delete object versions of '{}': once a lock ends (or at once in GOVERNANCE mode with bypass) an attacker holding them can delete the copy; give the backup host a key without s3:DeleteObjectVersion (docs/copies.md)",
+                target.name,
+                target.repository
+            );
+        }
+        d.credentials_can_delete_versions = Some(can);
+    }
     let report = crate::maintenance::copy::copy(src, &dst, snapshots, &ctx.state_dir, false)?;
     d.copied = report.copied.len() as u64;
     d.already = report.already.len() as u64;

@@ -443,6 +443,34 @@ impl S3Api {
         }
     }
 
+    /// Whether these credentials may delete object versions, asked without deleting anything:
+    /// a delete of a version that does not exist, of a key no repository uses. The server
+    /// checks the permission first (403 when refused); anything else means it would let a
+    /// version be deleted (once its lock, if any, ends).
+    ///
+    /// # Errors
+    /// `Storage` when the server cannot be reached.
+    pub async fn can_delete_versions(&self, prefix: &str) -> Result<bool> {
+        let key = if prefix.is_empty() {
+            "rempart-permission-probe".to_string()
+        } else {
+            format!("{prefix}/rempart-permission-probe")
+        };
+        let version = "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY";
+        let a = self
+            .send(
+                "probing the permissions of",
+                &key,
+                Method::DELETE,
+                Some(&key),
+                &[("versionId", version)],
+                &[],
+                Bytes::new(),
+            )
+            .await?;
+        Ok(a.status != StatusCode::FORBIDDEN)
+    }
+
     /// Deletes an object without naming a version: a delete marker on a versioned bucket.
     ///
     /// # Errors

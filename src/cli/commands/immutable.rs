@@ -28,9 +28,11 @@ pub fn run(ctx: &Context, c: ImmutableCommand) -> Result<ExitStatus> {
                 Err(Error::NotFound(_)) => None,
                 Err(e) => return Err(e),
             };
+            let can_delete = storage.handle().block_on(control.api.can_delete_versions(&control.prefix))?;
             if ctx.global.json {
                 crate::cli::print_json(&serde_json::json!({
                     "repository": storage.location(),
+                    "credentials_can_delete_versions": can_delete,
                     "versioning": protection.versioning,
                     "object_lock": protection.object_lock,
                     "default_retention": protection.default_retention,
@@ -65,6 +67,14 @@ pub fn run(ctx: &Context, c: ImmutableCommand) -> Result<ExitStatus> {
                     ),
                     None => crate::outln!("written with:    no retention (REMPART_IMMUTABLE_FOR not set)"),
                 }
+                crate::outln!(
+                    "credentials:     {}",
+                    if can_delete {
+                        "CAN delete object versions (probed): the backup host should hold a key without s3:DeleteObjectVersion"
+                    } else {
+                        "cannot delete object versions (probed)"
+                    }
+                );
                 match config {
                     Some(r) => crate::outln!(
                         "locked until:    {} ({}, the config object)",
