@@ -81,6 +81,11 @@ fn an_immutable_copy_is_locked_outlives_an_attacker_and_restores_as_of_before() 
             s(&moto)
         ),
     );
+    // jobs validate: the bucket holds locks; moto has no permissions, so the host's key can
+    // delete versions, which it warns about.
+    let (code, out, err) = jobs.run(&["jobs", "validate"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains("can delete object versions"), "{err}");
     let before = chrono::Utc::now();
     jobs.ok(&["run", "web"]);
 
@@ -166,7 +171,10 @@ fn an_immutable_copy_is_locked_outlives_an_attacker_and_restores_as_of_before() 
     let report = jobs.ok(&["report", "--format", "md"]);
     let line = report.lines().find(|l| l.contains("Copies (3-2-1)")).unwrap_or_default();
     assert!(line.contains("vault") && line.contains("immutable (Object Lock) until"), "{report}");
-    assert!(line.contains(if passed { "ransomware drill passed" } else { "ransomware drill FAILED" }), "{line}");
+    assert!(
+        line.contains(if passed { "ransomware drill passed" } else { "ransomware drill FAILED" }),
+        "{line}"
+    );
 
     // The copy itself was not touched (it gained the drill's evidence records, locked too).
     let after = objects(&moto, &bucket, "vault/");
@@ -265,6 +273,9 @@ fn locks_are_refused_where_the_bucket_cannot_hold_them() {
             s(&moto)
         ),
     );
+    let (code, out, err) = jobs.run(&["jobs", "validate"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("immutable_for") && err.contains("has no Object Lock"), "{err}");
     let (code, out, err) = jobs.run(&["run", "web"]);
     assert_ne!(code, 0, "{out}{err}");
     assert!(

@@ -2,7 +2,8 @@
 //!
 //! The repository must be reachable (a local folder that can be created, or a bucket that
 //! answers), and a repository that already exists needs its passphrase file (a missing one is
-//! only created for a repository that does not exist yet).
+//! only created for a repository that does not exist yet). A copy with `immutable_for` needs a
+//! bucket with Object Lock, and a warning says when this host's key can delete versions.
 
 use std::time::Duration;
 
@@ -57,6 +58,25 @@ pub fn check_reachable(jobs: &[Job], handle: &tokio::runtime::Handle) -> Vec<Job
                 continue;
             }
         };
+        for copy in job.copies.iter().filter(|c| c.object_lock.is_some()) {
+            let checked = crate::jobs::access::storage_of(&copy.access(job), handle).and_then(|s| {
+                let Some(control) = s.inner().bucket_control() else { return Ok(None) };
+                handle.block_on(async {
+                    control.check_policy().await?;
+                    control.api.can_delete_versions(&control.prefix).await.map(Some)
+                })
+            });
+            match checked {
+                Ok(Some(true)) => tracing::warn!(
+                    "job '{}': copy '{}' ({}): this host's credentials can delete object versions: once a lock ends, or at once in GOVERNANCE mode with bypass, an attacker holding them can destroy the copy; give the backup host a key without s3:DeleteObjectVersion (docs/copies.md, \"Credentials\")",
+                    job.name,
+                    copy.name,
+                    copy.repository
+                ),
+                Ok(_) => {}
+                Err(e) => errors.push(err(job, "immutable_for", format!("copy '{}': {e}", copy.name))),
+            }
+        }
         if exists && !job.password_file.exists() {
             errors.push(err(
                 job,
