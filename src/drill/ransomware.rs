@@ -170,7 +170,8 @@ fn attack_and_restore(
     ctx.progress.phase("ransomware drill: backing up the canary");
     let canary = work.join("canary");
     write_canary(&canary)?;
-    let repo = crate::jobs::access::open_or_create(&access, &ctx.state_dir, &ctx.handle)?;
+    // Its cache goes in the drill's own folder (removed at the end): a new canary each time.
+    let repo = crate::jobs::access::open_or_create(&access, work, &ctx.handle)?;
     let mut opts = crate::backup::BackupOptions::new(vec![canary.clone()]);
     opts.cancel = ctx.cancel.clone();
     opts.tags = vec!["ransomware-canary".into()];
