@@ -280,6 +280,12 @@ fn immutability_unproven(audit: &super::audit::Audit, job: &Job, now: DateTime<U
         .filter(|(e, local)| audit.verdict.trusted(&e.chain) || (*local && !e.record().passed()))
         .map(|(e, _)| e.record())
         .filter(|r| r.job == job.name && r.step == Some(Step::Ransomware))
+        // A drill of a copy without immutable_for proves nothing about the one that has it.
+        .filter(|r| {
+            r.copy
+                .as_deref()
+                .is_some_and(|c| job.copies.iter().any(|t| t.name == c && t.object_lock.is_some()))
+        })
         .collect();
     let interval = crate::jobs::duration::format_duration(job.drill.interval);
     let last = drills.iter().max_by_key(|r| r.ended_at());

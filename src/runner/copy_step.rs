@@ -131,15 +131,25 @@ fn copy_to(
     d.locks_extended = upkeep.extended as u64;
     d.locked_until = upkeep.locked_until;
     if let Some(control) = dst.storage().inner().bucket_control().filter(|c| c.policy.is_some()) {
-        let can = ctx.handle.block_on(control.api.can_delete_versions(&control.prefix))?;
-        if can {
+        // A probe that cannot be answered is said, never a reason to stop the copy.
+        let can = match ctx.handle.block_on(control.api.can_delete_versions(&control.prefix)) {
+            Ok(can) => Some(can),
+            Err(e) => {
+                tracing::warn!(
+                    "copy '{}': cannot tell whether this host's key may delete versions: {e}",
+                    target.name
+                );
+                None
+            }
+        };
+        if can == Some(true) {
             tracing::warn!(
                 "copy '{}': this host's credentials may delete object versions of '{}': once a lock ends (or at once in GOVERNANCE mode with bypass) an attacker holding them can delete the copy; give the backup host a key without s3:DeleteObjectVersion (docs/copies.md)",
                 target.name,
                 target.repository
             );
         }
-        d.credentials_can_delete_versions = Some(can);
+        d.credentials_can_delete_versions = can;
     }
     let report = crate::maintenance::copy::copy(src, &dst, snapshots, &ctx.state_dir, false)?;
     d.copied = report.copied.len() as u64;

@@ -31,7 +31,9 @@ pub fn execute(ctx: &RunContext, job: &Job, step: Step, drill: Option<&DrillOpti
                 cold: true,
                 recovery_file: None,
                 password_file: None,
-                copy: job.copies.iter().find(|c| c.repository.starts_with("s3://")).map(|c| c.name.clone()),
+                // The job's only S3 copy (validated for schedule.ransomware); with several,
+                // the drill says to name one.
+                copy: crate::drill::ransomware::target(job, None).ok().map(|c| c.name.clone()),
                 ransomware: true,
             }))
             .as_ref(),

@@ -92,13 +92,15 @@ impl BucketControl {
         BucketControl { api, prefix, policy, checked: tokio::sync::OnceCell::new(), location }
     }
 
-    /// The full key of an object.
+    /// The full key of an object, exactly as object_store stores it (its path rules encode
+    /// some characters of a prefix into the key itself).
     pub fn key(&self, kind: Kind, name: &str) -> String {
-        if self.prefix.is_empty() {
+        let raw = if self.prefix.is_empty() {
             kind.key(name)
         } else {
             format!("{}/{}", self.prefix, kind.key(name))
-        }
+        };
+        object_store::path::Path::from(raw).as_ref().to_string()
     }
 
     /// Refuses a policy on a bucket without Object Lock (asked once per process).
@@ -177,14 +179,21 @@ pub async fn keep_locked(storage: &dyn Storage, force: bool) -> Result<LockUpkee
         Err(e) => return Err(e),
     };
     // The config's date is the last complete extension + immutable_for + refresh: the next is
-    // due once half of refresh has gone by since.
+    // due once half of refresh has gone by since. A date beyond what this policy would set
+    // (the policy was shortened) says nothing about the last extension: every write then
+    // extends, until that date is within reach again.
     let span =
         chrono::Duration::from_std(policy.immutable_for + policy.refresh).unwrap_or(chrono::Duration::MAX);
     let half = chrono::Duration::from_std(policy.refresh / 2).unwrap_or(chrono::Duration::MAX);
-    if !force && current.is_some_and(|until| until - span + half > now) {
+    let until = policy.retain_until(now);
+    if let Some(c) = current.filter(|c| *c > until + chrono::Duration::minutes(5)) {
+        tracing::warn!(
+            "{}: the config object is locked until {c}, beyond now + immutable_for + lock_refresh ({until}): was the policy shortened? Every write extends every lock until then",
+            storage.location()
+        );
+    } else if !force && current.is_some_and(|c| c - span + half > now) {
         return Ok(LockUpkeep { extended: 0, locked_until: current });
     }
-    let until = policy.retain_until(now);
     let retention = Retention { mode: policy.mode, until };
     let mut extended = 0;
     for kind in Kind::ALL {
@@ -193,17 +202,36 @@ pub async fn keep_locked(storage: &dyn Storage, force: bool) -> Result<LockUpkee
         }
         let objects = storage.list(kind).await?;
         let control = &control;
-        let n = futures::stream::iter(objects.into_iter().map(|o| async move {
-            control.api.put_retention(&control.key(kind, &o.name), None, retention).await
-        }))
+        let n = futures::stream::iter(
+            objects
+                .into_iter()
+                .map(|o| async move { extend(control, &control.key(kind, &o.name), retention).await }),
+        )
         .buffer_unordered(16)
         .try_fold(0usize, |n, ()| async move { Ok(n + 1) })
         .await?;
         extended += n;
     }
-    control.api.put_retention(&config_key, None, retention).await?;
+    extend(&control, &config_key, retention).await?;
     tracing::info!("{}: {} objects locked until {until}", storage.location(), extended + 1);
     Ok(LockUpkeep { extended: extended + 1, locked_until: Some(until) })
+}
+
+/// Sets `key`'s retention to `retention`; an object already locked as long or longer (written
+/// meanwhile by another host, or under a longer policy) is left as it is: the server refuses
+/// to shorten a lock.
+async fn extend(control: &BucketControl, key: &str, retention: Retention) -> Result<()> {
+    match control.api.put_retention(key, None, retention, false).await {
+        Ok(()) => Ok(()),
+        Err(e) if super::s3_api::is_access_denied(&e) => match control.api.retention(key, None).await {
+            Ok(Some(r)) if r.until >= retention.until => Ok(()),
+            Err(Error::NotFound(_)) => Ok(()),
+            _ => Err(e),
+        },
+        // Deleted since it was listed (a prune elsewhere): nothing to keep.
+        Err(Error::NotFound(_)) => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// The Object Lock state of a storage for `snapshots` and `status`: `None` for a storage that

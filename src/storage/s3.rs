@@ -143,6 +143,9 @@ pub struct S3Storage {
     settings: S3Settings,
     /// Signed calls for Object Lock and versions; `None` without static credentials.
     control: Option<Arc<BucketControl>>,
+    /// Without a lock policy: whether the repository's `config` is locked (asked once, before
+    /// the first write), so a locked repository is never written unlocked by mistake.
+    config_lock: tokio::sync::OnceCell<Option<chrono::DateTime<chrono::Utc>>>,
 }
 
 impl S3Storage {
@@ -198,7 +201,34 @@ impl S3Storage {
             Err(e) if settings.object_lock.is_some() => return Err(e),
             Err(_) => None,
         };
-        Ok(S3Storage { store: Arc::new(store), settings, control })
+        Ok(S3Storage { store: Arc::new(store), settings, control, config_lock: tokio::sync::OnceCell::new() })
+    }
+
+    /// Refuses a write without a lock policy into a repository whose `config` is locked
+    /// (`rempart copy --to` or `-r` on an immutable copy without REMPART_IMMUTABLE_FOR): its
+    /// new objects would not be locked while the copy's locks say every object is.
+    async fn refuse_unlocked_write(&self, kind: Kind) -> Result<()> {
+        let Some(control) = self.control.as_deref().filter(|c| c.policy.is_none()) else { return Ok(()) };
+        if kind == Kind::Lock || kind == Kind::Config {
+            return Ok(());
+        }
+        let locked = self
+            .config_lock
+            .get_or_try_init(|| async {
+                match control.api.retention(&control.key(Kind::Config, "config"), None).await {
+                    Ok(r) => Ok(r.map(|r| r.until)),
+                    Err(Error::NotFound(_)) => Ok(None),
+                    Err(e) => Err(e),
+                }
+            })
+            .await?;
+        match locked {
+            Some(until) => Err(Error::invalid(format!(
+                "repository '{}' is on S3 Object Lock (its config is locked until {until}) but no lock policy is set here: new objects would not be locked; set REMPART_IMMUTABLE_FOR (and REMPART_OBJECT_LOCK_MODE) in the environment or the S3 settings file, or write through the job's [[copy]]",
+                self.location()
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// The control when objects are written locked.
@@ -262,6 +292,7 @@ impl Storage for S3Storage {
             // checksum); objects up to 5 GiB go in one PUT, packs are at most 1 GiB.
             return control.put(kind, name, data).await;
         }
+        self.refuse_unlocked_write(kind).await?;
         let path = self.path(kind, name);
         if data.len() <= self.settings.multipart_threshold {
             self.store.put(&path, data.into()).await.map_err(|e| self.explain("writing", kind, name, e))?;
@@ -289,6 +320,7 @@ impl Storage for S3Storage {
         let io = |e| Error::io(format!("cannot read staged file '{}'", staged.display()), e);
         let size = tokio::fs::metadata(staged).await.map_err(io)?.len() as usize;
         let mut file = tokio::fs::File::open(staged).await.map_err(io)?;
+        self.refuse_unlocked_write(kind).await?;
         if size <= self.settings.multipart_threshold || self.locking().is_some() {
             let mut data = Vec::with_capacity(size);
             file.read_to_end(&mut data).await.map_err(io)?;

@@ -128,7 +128,8 @@ impl S3Api {
             .to_string();
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(300))
+            // An idle limit, not a total one: a 1 GiB pack on a slow link may take long.
+            .read_timeout(Duration::from_secs(120))
             .build()
             .map_err(|e| {
                 Error::invalid(format!("S3 endpoint '{endpoint}': cannot build an HTTP client: {e}"))
@@ -149,15 +150,19 @@ impl S3Api {
     fn url(&self, key: Option<&str>, query: &[(&str, &str)]) -> Result<url::Url> {
         let mut url = url::Url::parse(&self.endpoint)
             .map_err(|e| Error::invalid(format!("S3 endpoint '{}': {e}", self.endpoint)))?;
-        {
-            let mut segs = url.path_segments_mut().map_err(|()| {
-                Error::invalid(format!("S3 endpoint '{}' cannot take a path", self.endpoint))
-            })?;
-            segs.pop_if_empty().push(&self.bucket);
-            if let Some(key) = key {
-                segs.extend(key.split('/'));
+        // Every segment encoded as S3 canonicalises it (all but unreserved characters), so the
+        // path signed is the path the server checks; `url` alone leaves `=`, `+`, `:` ... as
+        // they are, which AWS would encode before checking the signature.
+        let mut path = url.path().trim_end_matches('/').to_string();
+        path.push('/');
+        path.push_str(&encode_segment(&self.bucket));
+        if let Some(key) = key {
+            for segment in key.split('/') {
+                path.push('/');
+                path.push_str(&encode_segment(segment));
             }
         }
+        url.set_path(&path);
         if !query.is_empty() {
             let mut q = url.query_pairs_mut();
             for (k, v) in query {
@@ -301,7 +306,13 @@ impl S3Api {
     ///
     /// # Errors
     /// `Storage` naming the object.
-    pub async fn put_retention(&self, key: &str, version: Option<&str>, retention: Retention) -> Result<()> {
+    pub async fn put_retention(
+        &self,
+        key: &str,
+        version: Option<&str>,
+        retention: Retention,
+        bypass_governance: bool,
+    ) -> Result<()> {
         let body = Bytes::from(format!(
             "<Retention xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Mode>{}</Mode><RetainUntilDate>{}</RetainUntilDate></Retention>",
             retention.mode.as_s3(),
@@ -311,10 +322,16 @@ impl S3Api {
         if let Some(v) = version {
             query.push(("versionId", v));
         }
-        let headers = [("content-md5", content_md5(&body))];
+        let mut headers = vec![("content-md5", content_md5(&body))];
+        if bypass_governance {
+            headers.push(("x-amz-bypass-governance-retention", "true".into()));
+        }
         let a = self
             .send("setting the retention of", key, Method::PUT, Some(key), &query, &headers, body)
             .await?;
+        if a.status == StatusCode::NOT_FOUND {
+            return Err(Error::not_found(format!("{key}: no such object")));
+        }
         if !a.status.is_success() {
             return Err(storage_error("setting the retention of", key, a.status, &a.body, false));
         }
@@ -367,12 +384,11 @@ impl S3Api {
                 return Err(storage_error("listing", &what, a.status, &a.body, false));
             }
             let page: ListVersionsXml = xml(&a.body, &what)?;
-            for (entry, delete_marker) in page
-                .versions
-                .into_iter()
-                .map(|v| (v, false))
-                .chain(page.delete_markers.into_iter().map(|v| (v, true)))
-            {
+            for (entry, delete_marker) in page.entries.into_iter().filter_map(|e| match e {
+                VersionEntry::Version(v) => Some((v, false)),
+                VersionEntry::DeleteMarker(v) => Some((v, true)),
+                VersionEntry::Other => None,
+            }) {
                 out.push(ObjectVersion {
                     last_modified: parse_date(&entry.last_modified, &entry.key)?,
                     key: entry.key,
@@ -390,9 +406,8 @@ impl S3Api {
                 break;
             }
         }
-        // A page holds versions and delete markers as two lists: put each key's entries back in
-        // time order, newest first, as S3 lists them.
-        out.sort_by(|a, b| a.key.cmp(&b.key).then(b.last_modified.cmp(&a.last_modified)));
+        // In the server's order: per key, newest first (versions and delete markers
+        // interleaved as S3 lists them; two entries of the same second stay in that order).
         Ok(out)
     }
 
@@ -428,13 +443,27 @@ impl S3Api {
         Ok(a.body)
     }
 
-    /// Deletes one version of an object (a locked version is refused by the server).
+    /// Deletes one version of an object (a locked version is refused by the server; with
+    /// `bypass_governance`, a GOVERNANCE lock is bypassed when the key may).
     ///
     /// # Errors
     /// `Storage` with the server's answer.
-    pub async fn delete_version(&self, key: &str, version: &str) -> Result<()> {
+    pub async fn delete_version(&self, key: &str, version: &str, bypass_governance: bool) -> Result<()> {
+        let headers: Vec<(&'static str, String)> = if bypass_governance {
+            vec![("x-amz-bypass-governance-retention", "true".into())]
+        } else {
+            Vec::new()
+        };
         let a = self
-            .send("deleting", key, Method::DELETE, Some(key), &[("versionId", version)], &[], Bytes::new())
+            .send(
+                "deleting",
+                key,
+                Method::DELETE,
+                Some(key),
+                &[("versionId", version)],
+                &headers,
+                Bytes::new(),
+            )
             .await?;
         if a.status.is_success() {
             Ok(())
@@ -468,7 +497,14 @@ impl S3Api {
                 Bytes::new(),
             )
             .await?;
-        Ok(a.status != StatusCode::FORBIDDEN)
+        if a.status == StatusCode::FORBIDDEN {
+            // Only a refusal of the permission says no; a bad signature or key says nothing.
+            return match body_code(&a.body).as_deref() {
+                Some("AccessDenied") => Ok(false),
+                _ => Err(storage_error("probing the permissions of", &key, a.status, &a.body, false)),
+            };
+        }
+        Ok(true)
     }
 
     /// Deletes an object without naming a version: a delete marker on a versioned bucket.
@@ -503,6 +539,19 @@ impl S3Api {
             Err(storage_error("setting versioning of", &what, a.status, &a.body, false))
         }
     }
+}
+
+/// True for the server's refusal of an operation (`403 AccessDenied`), as a lock or a policy
+/// refuses; not for a bad signature, a bad key or a failure to reach the server.
+pub fn is_access_denied(e: &Error) -> bool {
+    matches!(e, Error::Storage { detail, .. } if detail.starts_with("HTTP 403") && detail.contains(" AccessDenied"))
+}
+
+/// A path segment as S3 canonicalises it: everything but `A-Z a-z 0-9 - . _ ~` percent-encoded.
+fn encode_segment(segment: &str) -> String {
+    const SET: &percent_encoding::AsciiSet =
+        &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+    percent_encoding::utf8_percent_encode(segment, SET).to_string()
 }
 
 fn content_md5(data: &[u8]) -> String {
@@ -585,10 +634,17 @@ struct ListVersionsXml {
     is_truncated: Option<bool>,
     next_key_marker: Option<String>,
     next_version_id_marker: Option<String>,
-    #[serde(rename = "Version", default)]
-    versions: Vec<VersionXml>,
-    #[serde(rename = "DeleteMarker", default)]
-    delete_markers: Vec<VersionXml>,
+    /// Versions and delete markers in document order (and every other element, ignored).
+    #[serde(rename = "$value", default)]
+    entries: Vec<VersionEntry>,
+}
+
+#[derive(Deserialize)]
+enum VersionEntry {
+    Version(VersionXml),
+    DeleteMarker(VersionXml),
+    #[serde(other)]
+    Other,
 }
 
 #[derive(Deserialize)]
@@ -616,9 +672,16 @@ mod tests {
         let page: ListVersionsXml = xml(body, "listing").unwrap();
         assert_eq!(page.is_truncated, Some(true));
         assert_eq!(page.next_key_marker.as_deref(), Some("r/y"));
-        assert_eq!(page.versions.len(), 2);
-        assert_eq!(page.delete_markers.len(), 1);
-        assert_eq!(page.versions[1].size, Some(7));
+        let order: Vec<String> = page
+            .entries
+            .iter()
+            .filter_map(|e| match e {
+                VersionEntry::Version(v) => Some(format!("v:{}:{}", v.version_id, v.size.unwrap_or(0))),
+                VersionEntry::DeleteMarker(v) => Some(format!("d:{}", v.version_id)),
+                VersionEntry::Other => None,
+            })
+            .collect();
+        assert_eq!(order, ["d:d1", "v:v1:5", "v:v2:7"]);
     }
 
     #[test]
@@ -635,6 +698,36 @@ mod tests {
         );
         assert!(e.to_string().contains("AccessDenied Access Denied"), "{e}");
         assert!(e.is_read_only());
+    }
+
+    #[test]
+    fn paths_are_encoded_as_s3_signs_them() {
+        let settings = S3Settings::from_env_and_file("b/p", None).unwrap();
+        let mut settings = settings;
+        settings.endpoint = Some("http://127.0.0.1:9000/".into());
+        settings.access_key_id = Some("k".into());
+        settings.secret_access_key = Some("s".into());
+        let api = S3Api::new(&settings).unwrap();
+        let url = api
+            .url(Some("team/host=web1 (a)+b~c/%7Eops/config"), &[("versions", ""), ("key-marker", "a/b")])
+            .unwrap();
+        assert_eq!(url.path(), "/b/team/host%3Dweb1%20%28a%29%2Bb~c/%257Eops/config");
+        assert_eq!(url.query(), Some("versions=&key-marker=a%2Fb"));
+        let denied = storage_error(
+            "x",
+            "k",
+            StatusCode::FORBIDDEN,
+            b"<Error><Code>AccessDenied</Code></Error>",
+            false,
+        );
+        let bad_key = storage_error(
+            "x",
+            "k",
+            StatusCode::FORBIDDEN,
+            b"<Error><Code>SignatureDoesNotMatch</Code></Error>",
+            false,
+        );
+        assert!(is_access_denied(&denied) && !is_access_denied(&bad_key));
     }
 
     #[test]

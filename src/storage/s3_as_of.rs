@@ -81,6 +81,23 @@ impl AsOfStorage {
                 } else {
                     format!("{}/", self.control.prefix)
                 };
+                // Without versioning a deleted object is gone and an overwritten one has only
+                // its new bytes: the "past" would be today's state, so it is refused.
+                let protection = self.control.api.protection().await?;
+                match protection.versioning.as_str() {
+                    "Enabled" => {}
+                    "Suspended" => tracing::warn!(
+                        "'{}': versioning is suspended on this bucket: what was overwritten or deleted since then is not kept, so the view as of {} may lack it",
+                        self.location,
+                        self.at
+                    ),
+                    _ => {
+                        return Err(Error::invalid(format!(
+                            "'{}': --as-of reads object versions, and this bucket never had versioning enabled: there is no past to read",
+                            self.location
+                        )))
+                    }
+                }
                 let versions = self.control.api.list_versions(&prefix).await?;
                 if versions.is_empty() {
                     return Err(Error::not_found(format!(
