@@ -3,8 +3,8 @@
 //!
 //! With a policy (`immutable_for` in a `[[copy]]`, or `REMPART_IMMUTABLE_FOR` in the S3
 //! settings), every object but lock objects is written with a retain-until date of now +
-//! `immutable_for` + `lock_refresh`. [`keep_locked`] runs before a copy writes and on
-//! `rempart immutable extend`: when the last complete extension is older than half of
+//! `immutable_for` + `lock_refresh`. [`keep_locked`] runs before a copy or a backup writes and
+//! on `rempart immutable extend`: when the last complete extension is older than half of
 //! `lock_refresh`, it extends every live object to the same date. So, as long as a copy or an
 //! extension runs at least every `lock_refresh / 2`, every live object, and therefore every
 //! pack a new snapshot dedups against, stays locked until at least now + `immutable_for`.
