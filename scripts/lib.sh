@@ -119,25 +119,26 @@ ensure_restic() {
 }
 
 # moto's standalone S3 server (PyPI) with boto3: the Object Lock tests need a server that
-# enforces locks and keeps versions, which Garage does not (docs/copies.md says what moto
-# does not enforce).
+# enforces locks and keeps versions, which Garage does not. tests/moto_server.py runs it with
+# the one rule of AWS it lacks (a COMPLIANCE lock cannot be shortened); docs/copies.md says
+# what is moto's and what is that rule.
 ensure_moto() {
-    if ! command -v moto_server >/dev/null || ! python3 -c "import boto3, flask" 2>/dev/null; then
+    if ! python3 -c "import moto.server, boto3, flask" 2>/dev/null; then
         log "installing moto's S3 server (PyPI)"
         python3 -m pip install -q 'moto[server]' boto3 >/dev/null 2>&1 || pip install -q 'moto[server]' boto3
     fi
 }
 
-# Starts moto on 127.0.0.1:PORT (its state is in memory: a restart starts empty). Writes the
-# AWS_* settings for it to FILE. Stops any moto left on that port first.
+# Starts it on 127.0.0.1:PORT (its state is in memory: a restart starts empty). Writes the
+# AWS_* settings for it to FILE. Stops any one left on that port first.
 start_moto() {
     local port="$1" file="$2"
-    pkill -f "moto_server -H 127.0.0.1 -p $port" 2>/dev/null || true
+    pkill -f "moto_server.py -H 127.0.0.1 -p $port" 2>/dev/null || true
     for _ in $(seq 50); do
         (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || break
         sleep 0.1
     done
-    nohup moto_server -H 127.0.0.1 -p "$port" >"${file%.env}.log" 2>&1 &
+    nohup python3 tests/moto_server.py -H 127.0.0.1 -p "$port" >"${file%.env}.log" 2>&1 &
     echo $! >"${file%.env}.pid"
     for _ in $(seq 100); do
         if curl -sf "http://127.0.0.1:$port/" >/dev/null 2>&1; then
