@@ -111,6 +111,9 @@ fn an_immutable_copy_is_locked_outlives_an_attacker_and_restores_as_of_before() 
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     };
+    let (code, out, err) = copy_cmd(&["snapshots"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("bucket: Object Lock, every live object locked until"), "{out}");
     let (code, out, err) = copy_cmd(&["--json", "immutable", "status"]);
     assert_eq!(code, 0, "{out}{err}");
     let status: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -232,7 +235,21 @@ fn an_immutable_copy_is_locked_outlives_an_attacker_and_restores_as_of_before() 
     let at = moment.to_rfc3339();
     let (code, out, err) = copy_cmd(&["--as-of", &at, "snapshots"]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("1 snapshots"), "{out}");
+    assert!(
+        out.contains("1 snapshots") && out.contains("bucket: Object Lock enabled; read from object versions"),
+        "{out}"
+    );
+    // A cold drill of the copy as it was before the attack passes and says so.
+    let (drilled, rec) = jobs.drill(&["web", "--copy", "vault", "--cold", "--as-of", &at]);
+    assert!(drilled, "{rec}");
+    assert_eq!(
+        rec["details"]["as_of"].as_str().map(|t| t[..19].to_string()),
+        Some(at[..19].to_string()),
+        "{rec}"
+    );
+    let (code, _, err) = jobs.run(&["drill", "web", "--as-of", &at]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("needs --cold"), "{err}");
     let (code, out, err) = copy_cmd(&["--as-of", &at, "check", "--read-data"]);
     assert_eq!(code, 0, "{out}{err}");
     let target = jobs.env.path().join("restored");

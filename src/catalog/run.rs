@@ -120,6 +120,8 @@ pub struct DrillReport {
     pub cleanup: Vec<String>,
     pub cleanup_ok: bool,
     pub cold: bool,
+    /// A cold drill of the repository as it was at this moment (`--as-of`).
+    pub as_of: Option<DateTime<Utc>>,
     pub failure: Option<String>,
     /// A ransomware drill (`drill --ransomware`): what the simulated attacker could and could
     /// not do.

@@ -51,6 +51,9 @@ pub struct DrillOptions {
     pub copy: Option<String>,
     /// A ransomware drill of the copy ([`ransomware`]) instead of a restore drill.
     pub ransomware: bool,
+    /// With `cold`: read an S3 repository as it was at this moment (object versions), as after
+    /// an attack that deleted or overwrote its objects since.
+    pub as_of: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Opens the repository the way the drill is asked to.
@@ -63,8 +66,30 @@ fn open_repo(ctx: &RunContext, job: &Job, opts: &DrillOptions) -> Result<Reposit
         return crate::jobs::access::open_existing(&access, &ctx.state_dir, &ctx.handle);
     }
     // A replacement machine: the URL and a key, nothing else.
-    let storage = crate::jobs::access::storage_of(&access, &ctx.handle)?;
-    let pw_file = opts.password_file.clone().unwrap_or_else(|| access.password_file.to_path_buf());
+    let storage = match opts.as_of {
+        None => crate::jobs::access::storage_of(&access, &ctx.handle)?,
+        Some(at) => {
+            let rest = access.repository.strip_prefix("s3://").ok_or_else(|| {
+                Error::invalid(format!(
+                    "--as-of reads object versions of an S3 bucket; '{}' is a local folder",
+                    access.repository
+                ))
+            })?;
+            let settings = crate::storage::S3Settings::from_env_and_file(rest, access.s3_env_file)?;
+            let _g = ctx.handle.enter();
+            crate::storage::BlockingStorage::new(
+                crate::storage::open_s3_as_of(settings, at)?,
+                ctx.handle.clone(),
+            )
+        }
+    };
+    // A copy's own passphrase file, when this host has it, is the copy's key: a global one
+    // (REMPART_PASSWORD_FILE is often the primary's) applies only without it.
+    let pw_file = match &opts.password_file {
+        Some(_) if opts.copy.is_some() && access.password_file.exists() => access.password_file.to_path_buf(),
+        Some(given) => given.clone(),
+        None => access.password_file.to_path_buf(),
+    };
     let pass = crate::jobs::access::read_password_file(&pw_file)?;
     match &opts.recovery_file {
         Some(f) => {
@@ -177,6 +202,7 @@ pub fn run_drill(
         source_kind: snap.source.kind.clone(),
         level_required: job.drill.level,
         cold: opts.cold,
+        as_of: opts.as_of,
         copy: opts.copy.clone(),
         rto_target_secs: job.rto.map(|d| d.as_secs()),
         rpo_target_secs: job.rpo.map(|d| d.as_secs()),

@@ -475,6 +475,7 @@ mod tests {
                 password_file: None,
                 copy: Some("copy".into()),
                 ransomware: false,
+                as_of: None,
             };
             run_step_with(ctx, &job, Step::Drill, "manual", Some(&opts))
         };

@@ -35,6 +35,7 @@ pub fn execute(ctx: &RunContext, job: &Job, step: Step, drill: Option<&DrillOpti
                 // the drill says to name one.
                 copy: crate::drill::ransomware::target(job, None).ok().map(|c| c.name.clone()),
                 ransomware: true,
+                as_of: None,
             }))
             .as_ref(),
         ),
@@ -189,6 +190,7 @@ fn run_drill(ctx: &RunContext, job: &Job, given: Option<&DrillOptions>) -> Resul
         password_file: None,
         copy: None,
         ransomware: false,
+        as_of: None,
     });
     match (crate::drill::run_drill(ctx, job, &opts, last), &opts.copy) {
         (Ok((report, repo)), _) => Ok(outcome(report, Some(repo))),

@@ -22,7 +22,13 @@ pub fn run(ctx: &Context, a: DrillArgs) -> Result<ExitStatus> {
             (_, copy) => copy,
         },
         ransomware: a.ransomware,
+        as_of: ctx.global.as_of,
     };
+    if opts.as_of.is_some() && !opts.cold {
+        return Err(crate::error::Error::invalid(
+            "drill --as-of needs --cold: a drill of the repository as it was is a drill from its object versions alone, as a replacement machine would make it",
+        ));
+    }
     let step = if opts.ransomware { Step::Ransomware } else { Step::Drill };
     let _held = crate::runner::step_lock(&rctx, &job, step)?;
     crate::drill::preflight(&rctx, &job, &opts)?;
@@ -66,6 +72,9 @@ fn print_report(job: &str, d: &crate::drill::DrillReport) {
         d.level_required,
         if d.passed { "PASSED" } else { "FAILED" }
     );
+    if let Some(at) = d.as_of {
+        crate::outln!("  read as of {} (object versions)", at.to_rfc3339());
+    }
     if let Some(rw) = &d.ransomware {
         crate::outln!(
             "  canary {} attacked as of {}: {} objects; the attacker overwrote {}, deleted {}, deleted {} versions ({} refused), shortened {} locks ({} refused); restored as of before: {}",

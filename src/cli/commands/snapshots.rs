@@ -45,9 +45,45 @@ pub fn run(ctx: &Context, a: SnapshotsArgs) -> Result<ExitStatus> {
             );
         }
         crate::outln!("{} snapshots", snaps.len());
+        if let Some(line) = object_lock_line(&repo) {
+            crate::outln!("{line}");
+        }
     }
     for e in &damaged {
         eprintln!("error: {e}");
     }
     Ok(if damaged.is_empty() { ExitStatus::Success } else { ExitStatus::Integrity })
+}
+
+/// What an S3 repository's bucket enforces, in one line (detected, never declared); `None`
+/// for other repositories.
+fn object_lock_line(repo: &crate::repo::Repository) -> Option<String> {
+    let storage = repo.storage();
+    let control = storage.inner().bucket_control()?;
+    let past = storage.inner().is_view_of_the_past();
+    let line = storage.handle().block_on(async {
+        let p = control.protection().await?;
+        if past {
+            // The objects' current versions are not the ones read: only the bucket is said.
+            return Ok(format!(
+                "bucket: {}; read from object versions ({})",
+                if p.object_lock { "Object Lock enabled" } else { "no Object Lock" },
+                storage.location()
+            ));
+        }
+        let config = control.api.retention(&control.key(crate::storage::Kind::Config, "config"), None).await;
+        Ok::<_, crate::error::Error>(match (p.object_lock, config) {
+            (true, Ok(Some(r))) => format!(
+                "bucket: Object Lock, every live object locked until at least {} ({})",
+                r.until.to_rfc3339(),
+                r.mode.as_s3()
+            ),
+            (true, _) => "bucket: Object Lock enabled, but this repository's objects are not locked".into(),
+            (false, _) if p.versioning == "Enabled" => {
+                "bucket: versioned, no Object Lock (objects can be deleted)".into()
+            }
+            (false, _) => "bucket: no versioning, no Object Lock (objects can be deleted)".into(),
+        })
+    });
+    Some(line.unwrap_or_else(|e| format!("bucket: protection unknown ({e})")))
 }
