@@ -165,9 +165,16 @@ fn attack_and_restore(
         ),
     );
 
-    // Canaries left current by earlier drills stopped mid-way are retired (delete markers).
+    // Canaries left current by earlier drills stopped mid-way are retired (delete markers);
+    // only those older than an hour, so a drill of another job sharing the copy is left alone.
     let canaries = format!("{}/", control.prefix.rsplit_once('/').map_or("", |(parent, _)| parent));
-    let leftovers = ctx.handle.block_on(control.api.list_versions(&canaries))?;
+    let hour_ago = Utc::now() - chrono::Duration::hours(1);
+    let leftovers: Vec<ObjectVersion> = ctx
+        .handle
+        .block_on(control.api.list_versions(&canaries))?
+        .into_iter()
+        .filter(|v| v.last_modified < hour_ago)
+        .collect();
     for (key, _) in current_versions(&leftovers, "\0") {
         ctx.handle.block_on(control.api.delete(&key))?;
     }
