@@ -346,10 +346,12 @@ fn the_daemon_runs_the_ransomware_drill_on_its_schedule() {
         "web",
         &format!("\"{}\"", s(&src)),
         &format!(
-            "run_at_start = true\n[objectives]\nimmutable = true\n[schedule]\nransomware = \"*/4 * * * * *\"\n[[copy]]\nname = \"vault\"\nrepository = \"s3://{bucket}/vault\"\ns3_env_file = \"{}\"\nimmutable_for = \"2d\"\n",
+            "[objectives]\nimmutable = true\n[schedule]\nransomware = \"*/4 * * * * *\"\n[[copy]]\nname = \"vault\"\nrepository = \"s3://{bucket}/vault\"\ns3_env_file = \"{}\"\nimmutable_for = \"2d\"\n",
             s(&moto)
         ),
     );
+    // The copy exists before the daemon starts (a drill before it would fail, rightly).
+    jobs.ok(&["run", "web"]);
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut daemon = jobs
         .env
