@@ -163,6 +163,18 @@ fn an_immutable_copy_is_locked_outlives_an_attacker_and_restores_as_of_before() 
     {
         assert!(until(o) >= extend_start + chrono::Duration::days(50), "not extended: {o}");
     }
+    // Back to the shorter default refresh: every object is already locked longer, which the
+    // server refuses to shorten; the upkeep sees that and succeeds (a shortened policy, or
+    // another host's newer object, must not stop backups and copies).
+    let out = jobs
+        .env
+        .cmd()
+        .env("REMPART_S3_ENV_FILE", &moto)
+        .env("REMPART_IMMUTABLE_FOR", "30d")
+        .args(["-r", &url, "--json", "immutable", "extend", "--force"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     // Readiness: a restore drill passes, but [objectives] immutable is not met until a
     // ransomware drill passes.
