@@ -358,7 +358,7 @@ fn the_daemon_runs_the_ransomware_drill_on_its_schedule() {
         "web",
         &format!("\"{}\"", s(&src)),
         &format!(
-            "[objectives]\nimmutable = true\n[schedule]\nransomware = \"*/4 * * * * *\"\n[[copy]]\nname = \"vault\"\nrepository = \"s3://{bucket}/vault\"\ns3_env_file = \"{}\"\nimmutable_for = \"2d\"\n",
+            "[objectives]\nimmutable = true\n[schedule]\nransomware = \"*/4 * * * * *\"\ndrill = \"*/4 * * * * *\"\n[[copy]]\nname = \"vault\"\nrepository = \"s3://{bucket}/vault\"\ns3_env_file = \"{}\"\nimmutable_for = \"2d\"\n",
             s(&moto)
         ),
     );
@@ -375,17 +375,18 @@ fn the_daemon_runs_the_ransomware_drill_on_its_schedule() {
         .spawn()
         .unwrap();
     let started = std::time::Instant::now();
-    let scheduled = |runs: &serde_json::Value| {
+    let scheduled = |runs: &serde_json::Value, step: &str| {
         runs.as_array().and_then(|a| {
             a.iter()
-                .find(|r| r["step"] == "ransomware" && r["trigger"] == "schedule" && r["status"] != "running")
+                .find(|r| r["step"] == step && r["trigger"] == "schedule" && r["status"] != "running")
                 .cloned()
         })
     };
+    // Both the restore drill and the ransomware drill run on their schedules.
     let drill = loop {
         let out = jobs.env.cmd().args(["--json", "catalog", "runs"]).output().unwrap();
         let runs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-        if let Some(d) = scheduled(&runs) {
+        if let (Some(d), Some(_)) = (scheduled(&runs, "ransomware"), scheduled(&runs, "drill")) {
             break d;
         }
         if started.elapsed() > std::time::Duration::from_secs(90) {
@@ -404,4 +405,13 @@ fn the_daemon_runs_the_ransomware_drill_on_its_schedule() {
     assert_eq!(drill["status"], "success", "{drill}");
     assert_eq!(rw["restored_as_of"], true, "{drill}");
     assert_eq!(drill["details"]["copy"], "vault", "{drill}");
+    // The job is VERIFIED, and its 3-2-1 line says the copy is immutable and proven so.
+    let (code, status, err) = jobs.run(&["--json", "status"]);
+    assert_eq!(code, 0, "{status}{err}");
+    let report = jobs.ok(&["report", "--format", "md"]);
+    let line = report.lines().find(|l| l.contains("Copies (3-2-1)")).unwrap_or_default();
+    assert!(
+        line.contains("immutable (Object Lock) until") && line.contains("ransomware drill passed"),
+        "{report}"
+    );
 }
