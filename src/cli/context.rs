@@ -59,15 +59,11 @@ impl Context {
     pub fn storage(&self) -> Result<BlockingStorage> {
         let url = self.repo_url()?;
         let _guard = self.runtime.enter();
-        let opened = match (self.global.as_of, url.strip_prefix("s3://")) {
-            (None, _) => crate::storage::open_url(&url)?,
-            (Some(at), Some(rest)) => {
-                crate::storage::open_s3_as_of(crate::storage::S3Settings::from_env(rest)?, at)?
-            }
-            (Some(_), None) => {
-                return Err(Error::invalid(format!(
-                    "--as-of reads object versions of an S3 bucket; '{url}' is a local folder (restore it from a file-system snapshot instead)"
-                )))
+        let opened = match self.global.as_of {
+            None => crate::storage::open_url(&url)?,
+            Some(at) => {
+                let env_file = std::env::var_os("REMPART_S3_ENV_FILE").map(PathBuf::from);
+                crate::storage::open_url_as_of(&url, env_file.as_deref(), at)?
             }
         };
         let inner = crate::storage::throttle(opened, self.global.limit_upload, self.global.limit_download);

@@ -69,16 +69,9 @@ fn open_repo(ctx: &RunContext, job: &Job, opts: &DrillOptions) -> Result<Reposit
     let storage = match opts.as_of {
         None => crate::jobs::access::storage_of(&access, &ctx.handle)?,
         Some(at) => {
-            let rest = access.repository.strip_prefix("s3://").ok_or_else(|| {
-                Error::invalid(format!(
-                    "--as-of reads object versions of an S3 bucket; '{}' is a local folder",
-                    access.repository
-                ))
-            })?;
-            let settings = crate::storage::S3Settings::from_env_and_file(rest, access.s3_env_file)?;
             let _g = ctx.handle.enter();
             crate::storage::BlockingStorage::new(
-                crate::storage::open_s3_as_of(settings, at)?,
+                crate::storage::open_url_as_of(access.repository, access.s3_env_file, at)?,
                 ctx.handle.clone(),
             )
         }

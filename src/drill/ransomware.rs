@@ -406,11 +406,9 @@ fn restore_as_of(
     id: &Id,
     into: &Path,
 ) -> Result<std::path::PathBuf> {
-    let rest = url.strip_prefix("s3://").unwrap_or(url);
-    let settings = crate::storage::S3Settings::from_env_and_file(rest, target.s3_env_file.as_deref())?;
     let storage = {
         let _g = ctx.handle.enter();
-        crate::storage::open_s3_as_of(settings, moment)?
+        crate::storage::open_url_as_of(url, target.s3_env_file.as_deref(), moment)?
     };
     let storage = crate::storage::BlockingStorage::new(storage, ctx.handle.clone());
     let pass = crate::jobs::access::read_password_file(pass_file)?;

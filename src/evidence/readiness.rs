@@ -270,25 +270,15 @@ pub fn readiness(job: &Job, audit: &super::audit::Audit, now: DateTime<Utc>) -> 
 /// job (trusted chains, and this installation's own failures whatever their chain) failed, or
 /// no passing one ended within the drill interval.
 fn immutability_unproven(audit: &super::audit::Audit, job: &Job, now: DateTime<Utc>) -> Option<Cause> {
-    let mut seen = std::collections::HashSet::new();
-    let drills: Vec<EvidenceRecord> = audit
-        .entries
-        .iter()
-        .map(|e| (e, true))
-        .chain(audit.repository_entries.iter().map(|e| (e, false)))
-        .filter(|(e, _)| seen.insert(e.record_id.as_str()))
-        .filter(|(e, local)| audit.verdict.trusted(&e.chain) || (*local && !e.record().passed()))
-        .map(|(e, _)| e.record())
-        .filter(|r| r.job == job.name && r.step == Some(Step::Ransomware))
-        // A drill of a copy without immutable_for proves nothing about the one that has it.
-        .filter(|r| {
-            r.copy
+    let last = latest_counting(audit, |r| {
+        r.job == job.name
+            && r.step == Some(Step::Ransomware)
+            // A drill of a copy without immutable_for proves nothing about the one that has it.
+            && r.copy
                 .as_deref()
                 .is_some_and(|c| job.copies.iter().any(|t| t.name == c && t.object_lock.is_some()))
-        })
-        .collect();
+    });
     let interval = crate::jobs::duration::format_duration(job.drill.interval);
-    let last = drills.iter().max_by_key(|r| r.ended_at());
     let Some(last) = last else {
         return Some(Cause::ImmutabilityUnproven { last: None, failed: false, interval });
     };
@@ -335,11 +325,22 @@ fn fresh_copies(
         .count() as u32
 }
 
-/// True when the latest drill of copy `copy` (`drill --copy`) failed: such a copy does not
-/// count. Passes count only from trusted chains; failures of this installation count from the
-/// local ledger whatever the state of their chain (a copy unreachable at audit time, a record
-/// pending upload): they can only make things worse.
+/// True when the latest drill of copy `copy` (`drill --copy`) that counts ([`latest_counting`])
+/// failed: such a copy does not count.
 fn last_copy_drill_failed(audit: &super::audit::Audit, job: &Job, copy: &str) -> bool {
+    latest_counting(audit, |r| {
+        r.job == job.name && r.step == Some(Step::Drill) && r.copy.as_deref() == Some(copy)
+    })
+    .is_some_and(|r| !r.passed())
+}
+
+/// The latest record `wanted` picks among those that count: from trusted chains, and this
+/// installation's own failures whatever the state of their chain (a copy unreachable at audit
+/// time, a record pending upload): they can only make things worse.
+fn latest_counting(
+    audit: &super::audit::Audit,
+    wanted: impl Fn(&EvidenceRecord) -> bool,
+) -> Option<EvidenceRecord> {
     let mut seen = std::collections::HashSet::new();
     audit
         .entries
@@ -348,11 +349,8 @@ fn last_copy_drill_failed(audit: &super::audit::Audit, job: &Job, copy: &str) ->
         .chain(audit.repository_entries.iter().map(|e| (e, false)))
         .filter(|(e, _)| seen.insert(e.record_id.as_str()))
         .map(|(e, local)| (e, local, e.record()))
-        .filter(|(_, _, r)| {
-            r.job == job.name && r.step == Some(Step::Drill) && r.copy.as_deref() == Some(copy)
-        })
+        .filter(|(_, _, r)| wanted(r))
         .filter(|(e, local, r)| audit.verdict.trusted(&e.chain) || (*local && !r.passed()))
         .map(|(_, _, r)| r)
         .max_by_key(EvidenceRecord::ended_at)
-        .is_some_and(|r| !r.passed())
 }

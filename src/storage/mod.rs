@@ -42,7 +42,7 @@ pub use faulty::{
 pub use layout::Kind;
 pub use object_lock::{BucketControl, LockPolicy};
 pub use s3::S3Settings;
-pub use s3_as_of::open_s3_as_of;
+use s3_as_of::open_s3_as_of;
 pub use throttled::throttle;
 
 /// One stored object as a listing shows it.
@@ -119,6 +119,24 @@ pub fn open_url(url: &str) -> Result<Arc<dyn Storage>> {
     } else {
         Ok(Arc::new(local::LocalStorage::new(std::path::Path::new(url))?))
     }
+}
+
+/// Opens the S3 repository `url` as it was at `at` (`--as-of`), with its settings from the
+/// environment and `s3_env_file`: the one place a view of the past is opened.
+///
+/// # Errors
+/// `InvalidInput` naming `url` when it is a local folder (it has no object versions).
+pub fn open_url_as_of(
+    url: &str,
+    s3_env_file: Option<&std::path::Path>,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<Arc<dyn Storage>> {
+    let rest = url.strip_prefix("s3://").ok_or_else(|| {
+        crate::error::Error::invalid(format!(
+            "--as-of reads object versions of an S3 bucket; '{url}' is a local folder (restore it from a file-system snapshot instead)"
+        ))
+    })?;
+    open_s3_as_of(S3Settings::from_env_and_file(rest, s3_env_file)?, at)
 }
 
 /// Opens an S3 bucket and prefix with explicit settings.
