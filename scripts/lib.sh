@@ -110,6 +110,103 @@ stop_garage() {
     done
 }
 
+# start_garage_cluster DIR: a 3-node Garage cluster with replication factor 3, node N on
+# 127.0.0.N (S3 on port 3910, RPC on 3911, admin on 3913), one zone per node, so any one node
+# can die and writes still reach a quorum of two. Writes DIR/s3.env (the endpoint of node 1),
+# DIR/endpoints (one S3 address per line, for a client-side balancer) and, per node,
+# DIR/nodeN/garage.toml and DIR/nodeN/pid: tests kill and restart nodes with these.
+start_garage_cluster() {
+    local dir="$1" secret n
+    stop_garage_cluster "$dir"
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    secret="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+    : > "$dir/endpoints"
+    for n in 1 2 3; do
+        mkdir -p "$dir/node$n/meta" "$dir/node$n/data"
+        cat > "$dir/node$n/garage.toml" <<CONF
+metadata_dir = "$dir/node$n/meta"
+data_dir = "$dir/node$n/data"
+db_engine = "sqlite"
+replication_factor = 3
+compression_level = "none"
+rpc_bind_addr = "127.0.0.$n:3911"
+rpc_public_addr = "127.0.0.$n:3911"
+rpc_secret = "$secret"
+[s3_api]
+s3_region = "garage"
+api_bind_addr = "127.0.0.$n:3910"
+[admin]
+api_bind_addr = "127.0.0.$n:3913"
+CONF
+        start_garage_node "$dir" "$n"
+        echo "127.0.0.$n:3910" >> "$dir/endpoints"
+    done
+    local g="garage -c $dir/node1/garage.toml" ids=() id
+    for n in 1 2 3; do
+        id=""
+        for _ in $(seq 1 60); do
+            id=$(garage -c "$dir/node$n/garage.toml" node id -q 2>/dev/null) && [ -n "$id" ] && break
+            sleep 0.5
+        done
+        [ -n "$id" ] || { cat "$dir/node$n/server.log" >&2; return 1; }
+        ids+=("$id")
+    done
+    $g node connect "${ids[1]}" >/dev/null
+    $g node connect "${ids[2]}" >/dev/null
+    for n in 1 2 3; do
+        $g layout assign -z "zone$n" -c 10G "${ids[$((n - 1))]%%@*}" >/dev/null
+    done
+    $g layout apply --version 1 >/dev/null
+    local key_id="GK$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+    local key_secret="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+    # The layout reaches every node before the key and the buckets are made.
+    for _ in $(seq 1 60); do
+        $g key import --yes -n rempart "$key_id" "$key_secret" >/dev/null 2>&1 && break
+        sleep 0.5
+    done
+    for b in rempart-fleet rempart-fleet-scale; do
+        $g bucket create "$b" >/dev/null
+        $g bucket allow --read --write --owner "$b" --key "$key_id" >/dev/null
+    done
+    cat > "$dir/s3.env" <<ENV
+AWS_ACCESS_KEY_ID=$key_id
+AWS_SECRET_ACCESS_KEY=$key_secret
+AWS_ENDPOINT_URL=http://127.0.0.1:3910
+AWS_REGION=garage
+AWS_ALLOW_HTTP=true
+ENV
+    for n in 1 2 3; do
+        for _ in $(seq 1 60); do
+            curl -s -o /dev/null "http://127.0.0.$n:3910/" && break
+            sleep 0.5
+        done
+    done
+    log "a 3-node Garage cluster is running on 127.0.0.1-3:3910 (settings in $dir/s3.env)"
+}
+
+# start_garage_node DIR N: (re)starts node N of the cluster in DIR with its data as it was.
+start_garage_node() {
+    local dir="$1" n="$2"
+    nohup garage -c "$dir/node$n/garage.toml" server > "$dir/node$n/server.log" 2>&1 &
+    echo $! > "$dir/node$n/pid"
+}
+
+stop_garage_cluster() {
+    local dir="$1" n
+    for n in 1 2 3; do
+        if [ -f "$dir/node$n/pid" ]; then
+            kill "$(cat "$dir/node$n/pid")" 2>/dev/null || true
+            rm -f "$dir/node$n/pid"
+        fi
+        pkill -f "garage -c $dir/node$n/garage.toml server" 2>/dev/null || true
+    done
+    for _ in $(seq 1 60); do
+        ss -ltn 2>/dev/null | grep -qE '127.0.0.[123]:391[013] ' || break
+        sleep 0.25
+    done
+}
+
 # restic (Debian's package): the retention tests compare rempart's decisions with restic's.
 ensure_restic() {
     if ! command -v restic >/dev/null; then

@@ -96,10 +96,13 @@ fn overlapping_drills_in_one_daemon_both_pass_and_a_dropped_scratch_database_fai
         assert!(drills.iter().all(|d| d.3 == "success"), "round {round}: {drills:?}");
         // Each restored every row: neither drill lost its scratch database to the other.
         assert!(drills.iter().all(|d| d.4 >= 150_000), "round {round}: {drills:?}");
+        // Both started while the other ran: the overlap covers most of the shorter drill (its
+        // length depends on the machine, so the bound is relative, not a fixed number of seconds).
         let overlap = drills.iter().map(|d| d.2).min().unwrap() - drills.iter().map(|d| d.1).max().unwrap();
+        let shortest = drills.iter().map(|d| d.2 - d.1).min().unwrap();
         assert!(
-            overlap >= chrono::Duration::seconds(2),
-            "round {round}: the drills overlapped only {overlap}: {drills:?}"
+            overlap * 4 >= shortest * 3 && overlap >= chrono::Duration::milliseconds(500),
+            "round {round}: the drills overlapped only {overlap} of {shortest}: {drills:?}"
         );
     }
     // Someone else drops the scratch database while a drill restores into it.

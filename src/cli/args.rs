@@ -218,6 +218,14 @@ pub struct ReportArgs {
     /// Output file (default: standard output).
     #[arg(long, short = 'o')]
     pub output: Option<PathBuf>,
+    /// The fleet report: every host and job that writes into the repository (-r), from the
+    /// repository alone (no job files, no catalog).
+    #[arg(long, conflicts_with = "only_jobs")]
+    pub fleet: bool,
+    /// With --fleet: also count the chains signed by this evidence key fingerprint (repeatable;
+    /// added to [evidence] pinned_keys).
+    #[arg(long = "pin", value_name = "FINGERPRINT", requires = "fleet")]
+    pub pin: Vec<String>,
 }
 
 #[derive(Args, Debug)]

@@ -66,6 +66,10 @@ fn init_tracing(g: &args::GlobalArgs, daemon: bool) {
         (false, 1) => "info",
         _ => "debug",
     };
+    // Storage retries are always told (unless --quiet): a run that succeeded only after
+    // retrying says so, and a failing one shows how long it tried.
+    let default =
+        if g.quiet { default.to_string() } else { format!("{default},object_store::client::retry=info") };
     let filter = tracing_subscriber::EnvFilter::try_from_env("REMPART_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder =

@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::ledger::LedgerEntry;
-use super::record::EvidenceRecord;
+use super::record::{EvidenceRecord, RecordObjectives};
 use crate::catalog::run::Step;
 use crate::jobs::Job;
 
@@ -79,6 +79,11 @@ pub enum Cause {
         failed: bool,
         interval: String,
     },
+    /// The fleet report: the chain's key is registered in the repository but not pinned by
+    /// whoever runs the report, so its records prove nothing yet.
+    KeyNotPinned {
+        fingerprint: String,
+    },
     /// Fewer copies than `[objectives] copies` hold a snapshot younger than `freshness`.
     CopiesMissing {
         required: u32,
@@ -110,6 +115,9 @@ impl Cause {
             Cause::RepositoryUnreachable { error } => {
                 format!("the repository cannot be read, so recovery cannot be proven now: {error}")
             }
+            Cause::KeyNotPinned { fingerprint } => format!(
+                "its evidence key {fingerprint} is not pinned here: its records are shown but prove nothing until it is pinned ([evidence] pinned_keys or --pin)"
+            ),
             Cause::CopiesMissing { required, fresh, freshness } => format!(
                 "{fresh} of the {required} required copies hold a snapshot younger than {freshness} (3-2-1 not met)"
             ),
@@ -153,16 +161,64 @@ fn local_failure(audit: &super::audit::Audit, e: &LedgerEntry) -> bool {
             .any(|c| c.chain == e.chain && c.local_only && c.findings == 0 && c.pinned)
 }
 
+/// What a job must meet: from its definition (a host's own report), or from the newest
+/// record of its chain (the fleet report, which has no job files).
+#[derive(Clone, Debug)]
+pub struct Objectives {
+    pub job: String,
+    pub targets: RecordObjectives,
+    pub rpo: Option<std::time::Duration>,
+    /// The definition hashes a passing drill may carry (the current one, and its legacy form).
+    pub definitions: Vec<String>,
+}
+
+impl Objectives {
+    pub fn of(job: &Job) -> Objectives {
+        Objectives {
+            job: job.name.clone(),
+            targets: RecordObjectives::of(job),
+            rpo: job.rpo,
+            definitions: vec![job.definition_hash.to_hex(), job.legacy_definition_hash.to_hex()],
+        }
+    }
+
+    /// The objectives `newest` (the newest record of a job in its chain) carries; a record
+    /// written before rempart recorded them gives the defaults (level 3 weekly, no copies),
+    /// with the level its own drill required when it is a drill record.
+    pub fn from_record(newest: &EvidenceRecord) -> Objectives {
+        let targets = newest.objectives.clone().unwrap_or_else(|| RecordObjectives {
+            drill_level: newest.level_required.unwrap_or(3),
+            drill_interval_ms: 7 * 24 * 3600 * 1000,
+            ..Default::default()
+        });
+        Objectives {
+            job: newest.job.clone(),
+            targets,
+            rpo: newest.rpo_target_ms.map(std::time::Duration::from_millis),
+            definitions: newest.job_definition_hash.iter().cloned().collect(),
+        }
+    }
+
+    fn drill_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.targets.drill_interval_ms)
+    }
+}
+
 /// The readiness of `job` at `now` from an audit of the ledger.
 pub fn readiness(job: &Job, audit: &super::audit::Audit, now: DateTime<Utc>) -> JobReadiness {
+    readiness_of(&Objectives::of(job), audit, now)
+}
+
+/// The readiness of the job `job` describes at `now` from an audit of the ledger.
+pub fn readiness_of(job: &Objectives, audit: &super::audit::Audit, now: DateTime<Utc>) -> JobReadiness {
     let mk = |state, cause: Cause, last: Option<EvidenceRecord>| JobReadiness {
-        job: job.name.clone(),
+        job: job.job.clone(),
         state,
         reason: cause.english(),
         cause,
         last_drill: last,
     };
-    let repo_id = match audit.job_repositories.get(&job.name) {
+    let repo_id = match audit.job_repositories.get(&job.job) {
         Some(Ok(id)) => id.clone(),
         Some(Err(e)) => {
             return mk(State::NotVerified, Cause::RepositoryUnreachable { error: e.clone() }, None)
@@ -174,7 +230,7 @@ pub fn readiness(job: &Job, audit: &super::audit::Audit, now: DateTime<Utc>) -> 
     };
     // Findings in the job's repository, or in any chain that holds records of the job.
     let job_chains: std::collections::HashSet<&str> =
-        audit.entries.iter().filter(|e| e.record().job == job.name).map(|e| e.chain.as_str()).collect();
+        audit.entries.iter().filter(|e| e.record().job == job.job).map(|e| e.chain.as_str()).collect();
     let tampered = audit
         .verdict
         .findings
@@ -201,7 +257,7 @@ pub fn readiness(job: &Job, audit: &super::audit::Audit, now: DateTime<Utc>) -> 
             in_repo || (local_failure(audit, e) && !e.record().passed())
         })
         .map(LedgerEntry::record)
-        .filter(|r| r.job == job.name && r.step == Some(Step::Drill) && r.copy.is_none())
+        .filter(|r| r.job == job.job && r.step == Some(Step::Drill) && r.copy.is_none())
         .filter(|r| r.repository_id == repo_id || r.repository_id == super::verify::UNREACHABLE)
         .collect();
     drills.sort_by_key(EvidenceRecord::ended_at);
@@ -215,7 +271,7 @@ pub fn readiness(job: &Job, audit: &super::audit::Audit, now: DateTime<Utc>) -> 
         let error = l.errors.first().cloned();
         return mk(State::NotVerified, Cause::LastDrillFailed { ended: ended_text(l), error });
     }
-    let required = u64::from(job.drill.level);
+    let required = job.targets.drill_level;
     // A pass dated in the future (beyond clock skew) would never fall due: it does not count.
     let skew = chrono::Duration::minutes(5);
     let good = drills.iter().rev().find(|r| {
@@ -228,31 +284,28 @@ pub fn readiness(job: &Job, audit: &super::audit::Audit, now: DateTime<Utc>) -> 
     };
     let when = g.ended_at().unwrap_or_default();
     let age = (now - when).to_std().unwrap_or_default();
-    if age > job.drill.interval {
-        let interval = crate::jobs::duration::format_duration(job.drill.interval);
+    if age > job.drill_interval() {
+        let interval = crate::jobs::duration::format_duration(job.drill_interval());
         return mk(
             State::NeedsVerified,
             Cause::Overdue { required, age_hours: age.as_secs() / 3600, interval },
         );
     }
-    let recorded = g.job_definition_hash.as_deref();
-    if recorded != Some(job.definition_hash.to_hex().as_str())
-        && recorded != Some(job.legacy_definition_hash.to_hex().as_str())
-    {
+    if !g.job_definition_hash.as_ref().is_some_and(|h| job.definitions.contains(h)) {
         return mk(State::NeedsVerified, Cause::JobChanged);
     }
-    if job.required_copies > 0 {
-        let freshness = job.rpo.unwrap_or(job.drill.interval);
+    if job.targets.copies_required > 0 {
+        let freshness = job.rpo.unwrap_or(job.drill_interval());
         let fresh = fresh_copies(audit, &repo_id, job, now, freshness);
-        if fresh < job.required_copies {
+        if u64::from(fresh) < job.targets.copies_required {
             let freshness = crate::jobs::duration::format_duration(freshness);
             return mk(
                 State::NeedsVerified,
-                Cause::CopiesMissing { required: job.required_copies, fresh, freshness },
+                Cause::CopiesMissing { required: job.targets.copies_required as u32, fresh, freshness },
             );
         }
     }
-    if job.require_immutable {
+    if job.targets.immutable_required {
         if let Some(cause) = immutability_unproven(audit, job, now) {
             let state = if matches!(cause, Cause::ImmutabilityUnproven { failed: true, .. }) {
                 State::NotVerified
@@ -269,16 +322,14 @@ pub fn readiness(job: &Job, audit: &super::audit::Audit, now: DateTime<Utc>) -> 
 /// Why `[objectives] immutable` is not met, if it is not: the latest ransomware drill of the
 /// job (trusted chains, and this installation's own failures whatever their chain) failed, or
 /// no passing one ended within the drill interval.
-fn immutability_unproven(audit: &super::audit::Audit, job: &Job, now: DateTime<Utc>) -> Option<Cause> {
+fn immutability_unproven(audit: &super::audit::Audit, job: &Objectives, now: DateTime<Utc>) -> Option<Cause> {
     let last = latest_counting(audit, |r| {
-        r.job == job.name
+        r.job == job.job
             && r.step == Some(Step::Ransomware)
             // A drill of a copy without immutable_for proves nothing about the one that has it.
-            && r.copy
-                .as_deref()
-                .is_some_and(|c| job.copies.iter().any(|t| t.name == c && t.object_lock.is_some()))
+            && r.copy.as_deref().is_some_and(|c| job.targets.immutable_copies.iter().any(|t| t == c))
     });
-    let interval = crate::jobs::duration::format_duration(job.drill.interval);
+    let interval = crate::jobs::duration::format_duration(job.drill_interval());
     let Some(last) = last else {
         return Some(Cause::ImmutabilityUnproven { last: None, failed: false, interval });
     };
@@ -289,7 +340,7 @@ fn immutability_unproven(audit: &super::audit::Audit, job: &Job, now: DateTime<U
     let skew = chrono::Duration::minutes(5);
     let fresh = last
         .ended_at()
-        .is_some_and(|t| t <= now + skew && (now - t).to_std().unwrap_or_default() <= job.drill.interval);
+        .is_some_and(|t| t <= now + skew && (now - t).to_std().unwrap_or_default() <= job.drill_interval());
     (!fresh).then_some(Cause::ImmutabilityUnproven { last: Some(ended), failed: false, interval })
 }
 
@@ -298,7 +349,7 @@ fn immutability_unproven(audit: &super::audit::Audit, job: &Job, now: DateTime<U
 fn fresh_copies(
     audit: &super::audit::Audit,
     repo_id: &str,
-    job: &Job,
+    job: &Objectives,
     now: DateTime<Utc>,
     freshness: std::time::Duration,
 ) -> u32 {
@@ -308,14 +359,14 @@ fn fresh_copies(
         .chain(&audit.repository_entries)
         .filter(|e| super::verify::chain_repository(&e.chain) == repo_id && audit.verdict.trusted(&e.chain))
         .map(LedgerEntry::record)
-        .filter(|r| r.job == job.name && r.step == Some(Step::Copy) && r.repository_id == repo_id)
+        .filter(|r| r.job == job.job && r.step == Some(Step::Copy) && r.repository_id == repo_id)
         .max_by_key(EvidenceRecord::ended_at);
     let Some(latest) = latest else { return 0 };
     let limit = chrono::Duration::from_std(freshness).unwrap_or(chrono::Duration::MAX);
     latest
         .copies
         .iter()
-        .filter(|c| c.reached && job.copies.iter().any(|t| t.name == c.name))
+        .filter(|c| c.reached && job.targets.copies.contains(&c.name))
         .filter(|c| !last_copy_drill_failed(audit, job, &c.name))
         .filter_map(|c| c.newest_snapshot_time.as_deref())
         .filter_map(|t| DateTime::parse_from_rfc3339(t).ok())
@@ -327,9 +378,9 @@ fn fresh_copies(
 
 /// True when the latest drill of copy `copy` (`drill --copy`) that counts ([`latest_counting`])
 /// failed: such a copy does not count.
-fn last_copy_drill_failed(audit: &super::audit::Audit, job: &Job, copy: &str) -> bool {
+fn last_copy_drill_failed(audit: &super::audit::Audit, job: &Objectives, copy: &str) -> bool {
     latest_counting(audit, |r| {
-        r.job == job.name && r.step == Some(Step::Drill) && r.copy.as_deref() == Some(copy)
+        r.job == job.job && r.step == Some(Step::Drill) && r.copy.as_deref() == Some(copy)
     })
     .is_some_and(|r| !r.passed())
 }

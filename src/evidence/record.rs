@@ -56,6 +56,38 @@ pub struct RecordCopy {
     pub newest_snapshot_time: Option<String>,
 }
 
+/// The job's objectives as the record's run knew them, so the repository alone says what each
+/// job must meet (the fleet report judges every host's jobs from these, without their files).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RecordObjectives {
+    pub drill_level: u64,
+    pub drill_interval_ms: u64,
+    pub copies_required: u64,
+    /// The job's copies, and those of them written locked (S3 Object Lock).
+    pub copies: Vec<String>,
+    pub immutable_copies: Vec<String>,
+    pub immutable_required: bool,
+}
+
+impl RecordObjectives {
+    pub fn of(job: &Job) -> RecordObjectives {
+        RecordObjectives {
+            drill_level: u64::from(job.drill.level),
+            drill_interval_ms: job.drill.interval.as_millis() as u64,
+            copies_required: u64::from(job.required_copies),
+            copies: job.copies.iter().map(|c| c.name.clone()).collect(),
+            immutable_copies: job
+                .copies
+                .iter()
+                .filter(|c| c.object_lock.is_some())
+                .map(|c| c.name.clone())
+                .collect(),
+            immutable_required: job.require_immutable,
+        }
+    }
+}
+
 /// Version 1 of the evidence record.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -98,6 +130,9 @@ pub struct EvidenceRecord {
     /// A copy step's copies (absent from the records of other steps).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub copies: Vec<RecordCopy>,
+    /// Absent from records written before rempart recorded them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub objectives: Option<RecordObjectives>,
     pub rempart_version: String,
     pub job_definition_hash: Option<String>,
     pub repository_id: String,
@@ -185,6 +220,7 @@ impl EvidenceRecord {
                         .collect()
                 })
                 .unwrap_or_default(),
+            objectives: Some(RecordObjectives::of(job)),
             rempart_version: env!("CARGO_PKG_VERSION").into(),
             job_definition_hash: r.definition_hash.clone(),
             repository_id: repository_id.into(),

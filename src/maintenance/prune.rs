@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::repo::index::{Index, IndexBuilder, IndexFile, IndexedPack};
-use crate::repo::lock::{list_locks, LockKind};
+use crate::repo::lock::{list_locks, LockInfo, LockKind};
 use crate::repo::pack::PackEntry;
 use crate::repo::trash::{load_trash, save_trash, TrashFile};
 use crate::repo::writer::BlobWriter;
@@ -169,12 +169,19 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
         }
         // A backup may reference a marked pack; a reader (a restore, a mount) may be reading
         // one through an index it loaded before the mark.
-        let older_backup = locks.iter().filter_map(|l| l.info.as_ref()).find(|i| {
+        let older = |i: &&LockInfo| {
             matches!(i.kind, LockKind::Backup | LockKind::Read)
-                && !i.is_stale(now)
                 && i.started < t.marked_at
                 && !(i.pid == std::process::id() && i.hostname == crate::util::hostname())
-        });
+        };
+        for note in
+            locks.iter().filter_map(|l| l.info.as_ref()).filter(older).filter_map(|i| i.stale_note(now))
+        {
+            tracing::warn!("prune: {note}");
+            report.notes.push(note);
+        }
+        let older_backup =
+            locks.iter().filter_map(|l| l.info.as_ref()).filter(older).find(|i| !i.is_stale(now));
         if let Some(b) = older_backup {
             report.trash_waiting += 1;
             report.notes.push(format!("trash {} waits for {}", tid.short(), b.describe()));

@@ -78,6 +78,20 @@ impl LockInfo {
         self.hostname == crate::util::hostname() && !process_alive(self.pid)
     }
 
+    /// When this lock is stale, the note that says so and why it is skipped: its holder (host,
+    /// pid) and how long ago it was last refreshed. Whoever skips a lock names it.
+    pub fn stale_note(&self, now: chrono::DateTime<chrono::Utc>) -> Option<String> {
+        if !self.is_stale(now) {
+            return None;
+        }
+        let age = now.signed_duration_since(self.time).num_seconds().max(0);
+        Some(format!(
+            "skipping a stale {}: last refreshed {age} s ago (stale after {} s, or at once when its process on this host is gone); 'rempart unlock' removes it",
+            self.describe(),
+            STALE_AFTER.as_secs()
+        ))
+    }
+
     pub fn describe(&self) -> String {
         format!(
             "{} lock for '{}' held by {}@{} pid {} since {}",
@@ -222,7 +236,11 @@ impl LockGuard {
                 continue;
             }
             if let Some(o) = other.info {
-                if !o.is_stale(chrono::Utc::now()) && kind.conflicts_with(o.kind) {
+                if let Some(note) = o.stale_note(chrono::Utc::now()).filter(|_| kind.conflicts_with(o.kind)) {
+                    tracing::warn!("repository '{}': {note}", storage.location());
+                    continue;
+                }
+                if kind.conflicts_with(o.kind) {
                     let _ = storage.delete(Kind::Lock, &name);
                     return Err(Error::Locked(format!(
                         "repository '{}' is locked: {}; wait for it to finish, or if that process is gone run 'rempart unlock'",

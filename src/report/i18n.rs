@@ -137,6 +137,18 @@ pub fn action(lang: Lang, code: &str) -> &'static str {
         "copies-missing" => ("Fewer copies than [objectives] copies hold a snapshot within the RPO: run the copy step ('rempart run JOB --step copy') and fix what its errors name (3-2-1).", "Moins de copies que [objectives] copies détiennent un instantané dans le RPO : lancer l'étape de copie (« rempart run JOB --step copy ») et corriger ce que ses erreurs nomment (3-2-1)."),
         "immutability-unproven" => ("[objectives] immutable: no passing ransomware drill of the S3 copy within the drill interval: run 'rempart drill JOB --ransomware' (or schedule.ransomware) and fix what it names (docs/copies.md).", "[objectives] immutable : aucun exercice rançongiciel réussi de la copie S3 dans l'intervalle d'exercice : lancer « rempart drill JOB --ransomware » (ou schedule.ransomware) et corriger ce qu'il nomme (docs/copies.md)."),
         "not-segregated" => ("Drills restore onto the source's host or server (isolated, not segregated): for databases set [drill] server to another server; for files run drills from another host (DORA art. 12).", "Les exercices restaurent sur l'hôte ou le serveur de la source (isolés, non séparés) : pour les bases, définir [drill] server vers un autre serveur ; pour les fichiers, exercer depuis un autre hôte (DORA art. 12)."),
+        "fleet_title" => ("Fleet readiness report (DRP / PRA)", "Rapport de préparation PRA / PCA de la flotte"),
+        "host" => ("Host", "Hôte"),
+        "hosts" => ("hosts", "hôtes"),
+        "jobs" => ("jobs", "tâches"),
+        "snapshots" => ("snapshots", "instantanés"),
+        "last_backup" => ("Last successful backup", "Dernière sauvegarde réussie"),
+        "pinned" => ("pinned", "épinglée"),
+        "not_pinned" => ("NOT pinned: not counted", "NON épinglée : non comptée"),
+        "read_added" => ("read / added", "lus / ajoutés"),
+        "finding" => ("finding", "constat"),
+        "no_evidence" => ("snapshots but no evidence chain: not counted", "des instantanés mais aucune chaîne de preuves : non compté"),
+        "damaged" => ("Damaged objects", "Objets endommagés"),
         _ => ("", ""),
     };
     match lang {
@@ -171,6 +183,9 @@ pub fn reason(lang: Lang, cause: &Cause) -> String {
         Cause::RepositoryUnreachable { error } => {
             format!("le dépôt est illisible : la restauration ne peut pas être prouvée maintenant ({error})")
         }
+        Cause::KeyNotPinned { fingerprint } => format!(
+            "sa clé de preuve {fingerprint} n'est pas épinglée ici : ses enregistrements sont montrés mais ne prouvent rien tant qu'elle ne l'est pas ([evidence] pinned_keys ou --pin)"
+        ),
         Cause::CopiesMissing { required, fresh, freshness } => format!(
             "{fresh} des {required} copies exigées détiennent un instantané de moins de {freshness} (3-2-1 non atteint)"
         ),

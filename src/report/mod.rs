@@ -3,6 +3,8 @@
 //! live dashboard (`daemon::dashboard`) renders the same model.
 
 pub(crate) mod charts;
+pub mod fleet;
+pub mod fleet_render;
 pub(crate) mod gather;
 pub(crate) mod html;
 pub mod i18n;

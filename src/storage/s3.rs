@@ -49,6 +49,12 @@ pub struct S3Settings {
     /// Write every object locked (S3 Object Lock): `REMPART_IMMUTABLE_FOR`,
     /// `REMPART_OBJECT_LOCK_MODE`, `REMPART_LOCK_REFRESH`, or a copy's `immutable_for`.
     pub object_lock: Option<LockPolicy>,
+    /// How long one request may take before it is abandoned and retried
+    /// (`REMPART_S3_REQUEST_TIMEOUT`, default 300 s: a 1 GiB pack on a slow link).
+    pub request_timeout: Duration,
+    /// How long a failing request is retried before the operation fails
+    /// (`REMPART_S3_RETRY_FOR`, default 120 s; jittered backoff up to 15 s, at most 30 retries).
+    pub retry_for: Duration,
 }
 
 impl std::fmt::Debug for S3Settings {
@@ -133,8 +139,28 @@ impl S3Settings {
                 .unwrap_or(MULTIPART_THRESHOLD),
             part_size: PART_SIZE,
             object_lock,
+            request_timeout: duration_setting(&get, "REMPART_S3_REQUEST_TIMEOUT", REQUEST_TIMEOUT)?,
+            retry_for: duration_setting(&get, "REMPART_S3_RETRY_FOR", RETRY_FOR)?,
         })
     }
+}
+
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
+const RETRY_FOR: Duration = Duration::from_secs(120);
+
+/// A duration setting (`30s`, `5m`), between 1 second and 1 day.
+fn duration_setting(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    default: Duration,
+) -> Result<Duration> {
+    let Some(text) = get(name) else { return Ok(default) };
+    let d = crate::duration::parse_duration(&text)
+        .map_err(|e| Error::invalid(format!("{name} '{text}': {e}")))?;
+    if d < Duration::from_secs(1) || d > Duration::from_secs(86_400) {
+        return Err(Error::invalid(format!("{name} '{text}': expected a duration between 1s and 1d")));
+    }
+    Ok(d)
 }
 
 #[derive(Debug)]
@@ -166,13 +192,15 @@ impl S3Storage {
                     max_backoff: Duration::from_secs(15),
                     base: 2.0,
                 },
-                max_retries: 6,
-                retry_timeout: Duration::from_secs(120),
+                // The window (retry_for) is the real bound: a connection refused at once must not
+                // use up the retries within seconds of a short partition.
+                max_retries: 30,
+                retry_timeout: settings.retry_for,
             })
             .with_client_options(
                 ClientOptions::new()
-                    .with_connect_timeout(Duration::from_secs(10))
-                    .with_timeout(Duration::from_secs(300))
+                    .with_connect_timeout(Duration::from_secs(10).min(settings.request_timeout))
+                    .with_timeout(settings.request_timeout)
                     .with_allow_http(settings.allow_http),
             );
         if let Some(e) = &settings.endpoint {

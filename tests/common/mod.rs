@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 
+pub mod netns;
+
 /// A scratch folder with a repository path, a password file and a state directory.
 pub struct Env {
     pub dir: tempfile::TempDir,
@@ -52,6 +54,12 @@ impl Env {
     /// The same as a plain `std::process::Command`, for tests that spawn and kill.
     pub fn std_cmd(&self) -> std::process::Command {
         let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("rempart"));
+        self.apply(&mut c);
+        c
+    }
+
+    /// Gives `c` this environment (and nothing else of the test process's).
+    pub fn apply(&self, c: &mut std::process::Command) {
         c.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.path())
@@ -62,7 +70,6 @@ impl Env {
         for (k, v) in &self.extra_env {
             c.env(k, v);
         }
-        c
     }
 
     /// Runs the binary with `args`; returns (exit code, stdout, stderr).

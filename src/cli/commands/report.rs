@@ -8,6 +8,9 @@ use crate::report::i18n::Lang;
 pub fn run(ctx: &Context, a: ReportArgs) -> Result<ExitStatus> {
     let since = crate::jobs::duration::parse_duration(&a.since).map_err(Error::invalid)?;
     let lang = Lang::parse(&a.lang).map_err(Error::invalid)?;
+    if a.fleet {
+        return fleet(ctx, &a, lang);
+    }
     let mut jobs = ctx.jobs()?;
     if !a.only.is_empty() {
         for name in &a.only {
@@ -28,11 +31,42 @@ pub fn run(ctx: &Context, a: ReportArgs) -> Result<ExitStatus> {
         "md" => crate::report::render::markdown(&report, lang),
         _ => crate::report::render::html(&report, lang),
     };
+    write_out(&a, &text)?;
+    Ok(ExitStatus::Success)
+}
+
+/// `rempart report --fleet`: every host and job of the repository, from the repository alone.
+fn fleet(ctx: &Context, a: &ReportArgs, lang: Lang) -> Result<ExitStatus> {
+    let mut pinned = ctx.settings.pinned_keys.clone();
+    for p in &a.pin {
+        let fp = p.trim().to_ascii_lowercase();
+        if fp.len() != 16 || !fp.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(Error::invalid(format!(
+                "--pin '{p}': expected an evidence key fingerprint of 16 hexadecimal digits ('rempart evidence verify' prints it on each host)"
+            )));
+        }
+        pinned.push(fp);
+    }
+    let repo = ctx.open()?;
+    let report = crate::report::fleet::gather_fleet(&repo, &pinned, chrono::Utc::now())?;
+    let format = if ctx.global.json { "json" } else { a.format.as_str() };
+    let text = match format {
+        "json" => crate::report::fleet_render::json(&report),
+        "md" => crate::report::fleet_render::markdown(&report, lang),
+        _ => crate::report::fleet_render::html(&report, lang),
+    };
+    write_out(a, &text)?;
+    Ok(ExitStatus::Success)
+}
+
+fn write_out(a: &ReportArgs, text: &str) -> Result<()> {
     match &a.output {
         Some(p) => {
-            std::fs::write(p, text).map_err(|e| Error::io(format!("cannot write '{}'", p.display()), e))?
+            std::fs::write(p, text).map_err(|e| Error::io(format!("cannot write '{}'", p.display()), e))
         }
-        None => crate::cli::out(&text),
+        None => {
+            crate::cli::out(text);
+            Ok(())
+        }
     }
-    Ok(ExitStatus::Success)
 }
