@@ -23,6 +23,14 @@ use common::{random_bytes, restored, same_tree};
 
 static CLUSTER: Mutex<()> = Mutex::new(());
 
+/// The cluster, for this test alone, with its three nodes up.
+fn take_cluster() -> Option<(Cluster, std::sync::MutexGuard<'static, ()>)> {
+    let cluster = Cluster::from_env()?;
+    let turn = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    cluster.revive_dead_nodes();
+    Some((cluster, turn))
+}
+
 fn repo_url() -> String {
     format!("s3://rempart-fleet/f{:016x}", rand::random::<u64>())
 }
@@ -56,8 +64,7 @@ fn keep(host: &Host, source: &Path, name: &str) -> PathBuf {
 
 #[test]
 fn four_hosts_share_one_repository_beside_two_prunes_and_the_fleet_report_names_them() {
-    let Some(cluster) = Cluster::from_env() else { return };
-    let _turn = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    let Some((cluster, _turn)) = take_cluster() else { return };
     let repo = repo_url();
     let admin = Host::new(&cluster, "admin", &repo, &[]);
     admin.ok(&["init"]);
@@ -99,22 +106,29 @@ fn four_hosts_share_one_repository_beside_two_prunes_and_the_fleet_report_names_
     );
     assert!(stored < read / 2, "{stored} of {read} bytes stored");
 
-    // Round 2: every host at once, each with new data of its own and new shared data, while
-    // the administrative host forgets all but each host's newest snapshot and prunes (a short
-    // grace, twice, so the sweep really happens beside the backups).
-    for (i, s) in sources.iter().enumerate() {
-        write_files(&s.join("new"), 20 + i as u64, 1, 1 << 20);
-        write_files(&s.join("shared2"), 2, 2, 1 << 20);
-    }
-    let runs: Vec<_> = hosts.iter().map(|h| h.spawn(&["--json", "run", "site"])).collect();
-    admin.ok(&["forget", "--keep-last", "1", "--host", "web1"]);
-    admin.ok(&["prune", "--grace", "0s"]);
-    for (i, child) in runs.into_iter().enumerate() {
-        let h = &hosts[i];
-        let (code, out, err) = finish(child);
-        assert_eq!(code, 0, "{}: {out}{err}", h.name);
-        let rec = run_record(&out, &h.name);
-        expected[i].push((rec["snapshot"].as_str().unwrap().to_string(), keep(h, &sources[i], "r2")));
+    // Round 2: every host at once, each with new data of its own and new shared data, beside
+    // a prune. Then web1's first snapshot is forgotten, and in round 3 the hosts back up again
+    // while the administrative host prunes with no grace, twice, then twice more once they are
+    // done: the sweep really happens, beside and after the backups.
+    for round in 2..=3u64 {
+        for (i, s) in sources.iter().enumerate() {
+            write_files(&s.join(format!("new{round}")), 20 * round + i as u64, 1, 1 << 20);
+            write_files(&s.join(format!("shared{round}")), round, 2, 1 << 20);
+        }
+        let runs: Vec<_> = hosts.iter().map(|h| h.spawn(&["--json", "run", "site"])).collect();
+        admin.ok(&["prune", "--grace", "0s"]);
+        admin.ok(&["prune", "--grace", "0s"]);
+        for (i, child) in runs.into_iter().enumerate() {
+            let h = &hosts[i];
+            let (code, out, err) = finish(child);
+            assert_eq!(code, 0, "{}: {out}{err}", h.name);
+            let rec = run_record(&out, &h.name);
+            let name = format!("r{round}");
+            expected[i].push((rec["snapshot"].as_str().unwrap().to_string(), keep(h, &sources[i], &name)));
+        }
+        if round == 2 {
+            admin.ok(&["forget", "--keep-last", "1", "--host", "web1"]);
+        }
     }
     admin.ok(&["prune", "--grace", "0s"]);
     admin.ok(&["prune", "--grace", "0s"]);
@@ -122,7 +136,7 @@ fn four_hosts_share_one_repository_beside_two_prunes_and_the_fleet_report_names_
     let listed = admin.json(&["snapshots"]);
     let ids: Vec<String> =
         listed.as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_string()).collect();
-    assert_eq!(ids.len(), 7, "{listed}");
+    assert_eq!(ids.len(), 11, "{listed}");
     for (i, h) in hosts.iter().enumerate() {
         for (id, copy) in &expected[i] {
             if ids.iter().any(|x| x.starts_with(id.as_str()) || id.starts_with(x.as_str())) {
@@ -175,8 +189,7 @@ fn four_hosts_share_one_repository_beside_two_prunes_and_the_fleet_report_names_
 
 #[test]
 fn a_node_killed_mid_backup_restore_and_drill_loses_nothing() {
-    let Some(cluster) = Cluster::from_env() else { return };
-    let _turn = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    let Some((cluster, _turn)) = take_cluster() else { return };
     let repo = repo_url();
     let h = Host::new(&cluster, "db1", &repo, &[("REMPART_S3_REQUEST_TIMEOUT", "10s")]);
     h.ok(&["init", "--pack-size-mib", "4"]);
@@ -217,8 +230,7 @@ fn a_node_killed_mid_backup_restore_and_drill_loses_nothing() {
 
 #[test]
 fn latency_resets_stalls_and_partitions_on_the_link_lose_nothing() {
-    let Some(cluster) = Cluster::from_env() else { return };
-    let _turn = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    let Some((cluster, _turn)) = take_cluster() else { return };
     let repo = repo_url();
     let timeouts = [("REMPART_S3_REQUEST_TIMEOUT", "4s"), ("REMPART_S3_RETRY_FOR", "60s")];
     let h = Host::new(&cluster, "app1", &repo, &timeouts);

@@ -104,6 +104,70 @@ fn check_and_repair_see_data_a_prune_set_aside_while_a_backup_was_running() {
 }
 
 #[test]
+fn a_backup_committed_by_another_host_while_prune_or_check_reads_is_not_damage() {
+    // Found by the fleet test (four hosts backing up beside a prune): prune listed the index,
+    // another host's backup committed (index, then snapshot), then prune listed the snapshots
+    // and took the new one's trees for damage ("not in the index") and refused to run; check
+    // did the same. Both now read the snapshots before the index.
+    let env = Env::new();
+    let src = env.path().join("src");
+    make_source(&src, 3, 300_000, 7);
+    env.ok(&["init", "--pack-size-mib", "1"]);
+    env.ok(&["backup", src.to_str().unwrap()]);
+    let (rt, plain) = open_repo(&env);
+    for (round, step) in ["prune", "check"].into_iter().enumerate() {
+        let other = env.path().join(format!("other-{step}"));
+        make_source(&other, 2, 200_000, 20 + round as u64);
+        let backup_env_repo = env.repo.clone();
+        let pass = env.password_file.clone();
+        let state = env.path().join(format!("state-of-another-host-{step}"));
+        let bin = assert_cmd::cargo::cargo_bin("rempart");
+        let action = TriggerAction::Run(Arc::new(move || {
+            let out = std::process::Command::new(&bin)
+                .args(["backup", other.to_str().unwrap()])
+                .env("REMPART_REPOSITORY", &backup_env_repo)
+                .env("REMPART_PASSWORD_FILE", &pass)
+                .env("REMPART_STATE_DIR", &state)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        }));
+        let faulty = Arc::new(FaultyStorage::new(
+            rempart::storage::open_url(&env.repo).unwrap(),
+            // Prune lists the index twice (its names, then to load it): the window was after
+            // the second; check lists it once.
+            FaultPlan::trigger(
+                TriggerOn::AfterList,
+                Kind::Index,
+                if step == "prune" { 2 } else { 1 },
+                action,
+            ),
+        ));
+        let repo = plain.with_storage(BlockingStorage::new(faulty, rt.handle().clone()));
+        if step == "prune" {
+            let opts = rempart::maintenance::prune::PruneOptions {
+                grace: std::time::Duration::ZERO,
+                ..Default::default()
+            };
+            rempart::maintenance::prune::prune(&repo, &opts)
+                .unwrap_or_else(|e| panic!("prune took a backup committed meanwhile for damage: {e}"));
+        } else {
+            let report = rempart::check::check(&repo, &Default::default()).unwrap();
+            assert!(
+                report.problems.is_empty(),
+                "check took a backup committed meanwhile for damage: {:#?}",
+                report.problems
+            );
+        }
+    }
+    // Every snapshot is whole: the prune set nothing of the new ones aside for good.
+    env.ok(&["prune", "--grace", "0s"]);
+    let (code, out, err) = env.run(&["check", "--read-data"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(snapshot_ids(&env).len(), 3);
+}
+
+#[test]
 fn a_forget_killed_between_its_record_and_its_deletions_is_not_damage_and_is_completed() {
     let env = Env::new();
     let src = env.path().join("src");

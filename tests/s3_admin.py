@@ -6,6 +6,7 @@ the backup host's credentials.
     s3_admin.py ENV_FILE create-bucket BUCKET [--lock]
     s3_admin.py ENV_FILE objects BUCKET PREFIX      # current objects with their retention (JSON)
     s3_admin.py ENV_FILE attack BUCKET PREFIX       # what the attacker could do (JSON)
+    s3_admin.py ENV_FILE count BUCKET PREFIX        # objects and bytes per folder (JSON)
 """
 import json
 import sys
@@ -97,6 +98,22 @@ def attack(s3, bucket, prefix):
     return done
 
 
+def count(s3, bucket, prefix):
+    """Objects and bytes under PREFIX, per first folder below it (data, index, snapshots...),
+    and the list requests it took."""
+    out = {}
+    pages = 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/"):
+        pages += 1
+        for o in page.get("Contents", []):
+            folder = o["Key"][len(prefix) + 1:].split("/", 1)[0]
+            c = out.setdefault(folder, {"objects": 0, "bytes": 0})
+            c["objects"] += 1
+            c["bytes"] += o["Size"]
+    out["_list_pages"] = pages
+    return out
+
+
 def main():
     env_file, cmd = sys.argv[1], sys.argv[2]
     s3 = client(env_file)
@@ -108,6 +125,8 @@ def main():
             s3.create_bucket(Bucket=bucket)
     elif cmd == "objects":
         print(json.dumps(objects(s3, sys.argv[3], sys.argv[4])))
+    elif cmd == "count":
+        print(json.dumps(count(s3, sys.argv[3], sys.argv[4])))
     elif cmd == "attack":
         print(json.dumps(attack(s3, sys.argv[3], sys.argv[4])))
     else:

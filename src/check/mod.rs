@@ -227,6 +227,12 @@ pub fn check_structure(repo: &Repository, opts: &CheckOptions, report: &mut Chec
         }
     }
 
+    // The snapshots before the index: a backup writes its index before its snapshot, so every
+    // snapshot read here has its blobs in an index object listed after it, even when backups
+    // on other hosts commit meanwhile (index first, such a snapshot looked damaged).
+    let forgotten = crate::repo::forgotten::load(repo)?;
+    let (snapshots, damaged, leftover) = repo.read_snapshots(&forgotten)?;
+
     // Index objects: damaged ones are named, the rest merged.
     let names: Vec<String> = storage.list(Kind::Index)?.into_iter().map(|o| o.name).collect();
     report.stats.index_files = names.len();
@@ -323,7 +329,6 @@ pub fn check_structure(repo: &Repository, opts: &CheckOptions, report: &mut Chec
     }
 
     // Snapshots: each decodes; the ones this host wrote and did not forget still exist.
-    let forgotten = crate::repo::forgotten::load(repo)?;
     for (name, why) in &forgotten.damaged {
         report.problems.push(problem(
             Kind::Forgotten.describe(name),
@@ -331,7 +336,6 @@ pub fn check_structure(repo: &Repository, opts: &CheckOptions, report: &mut Chec
             "run 'rempart repair snapshots' to remove this record; snapshots it forgot whose objects remain show up again: forget them again with 'rempart forget ID'",
         ));
     }
-    let (snapshots, damaged, leftover) = repo.read_snapshots(&forgotten)?;
     report.stats.snapshots = snapshots.len();
     if leftover > 0 {
         report.notes.push(format!(

@@ -26,7 +26,7 @@ use crate::repo::lock::{list_locks, LockInfo, LockKind};
 use crate::repo::pack::PackEntry;
 use crate::repo::trash::{load_trash, save_trash, TrashFile};
 use crate::repo::writer::BlobWriter;
-use crate::repo::Repository;
+use crate::repo::{Repository, SnapshotList};
 use crate::storage::Kind;
 
 #[derive(Clone, Debug)]
@@ -95,8 +95,8 @@ pub struct PruneReport {
 }
 
 /// Every blob the snapshots use.
-fn used_blobs(repo: &Repository, index: &Index) -> Result<(usize, HashSet<Id>)> {
-    let (snaps, damaged) = repo.list_snapshots()?;
+fn used_blobs(repo: &Repository, index: &Index, listed: SnapshotList) -> Result<(usize, HashSet<Id>)> {
+    let (snaps, damaged) = listed;
     if let Some(e) = damaged.first() {
         return Err(Error::failed(format!(
             "prune will not run while a snapshot cannot be read ({e}): it cannot know what that snapshot uses. Run 'rempart check' and repair first"
@@ -140,6 +140,11 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
         crate::repo::forgotten::merge(repo, &forgotten)?;
     }
 
+    // The snapshots before the index: a backup writes its index before its snapshot, so every
+    // snapshot listed here has its blobs in an index (or trash) object listed after it, even
+    // when backups on other hosts commit meanwhile. (Index first, a snapshot committed in
+    // between looked like damage: "not in the index", and the prune refused to run.)
+    let listed = repo.list_snapshots()?;
     // The live index (without trash), and the index objects it comes from.
     let index_names: Vec<String> = repo.storage().list(Kind::Index)?.into_iter().map(|o| o.name).collect();
     let live = repo.load_index_without_trash()?;
@@ -152,7 +157,7 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
     }
     let readable = readable.finish();
     opts.progress.start("reading the snapshots", 0);
-    let (snapshots, used) = used_blobs(repo, &readable)?;
+    let (snapshots, used) = used_blobs(repo, &readable, listed)?;
     report.snapshots = snapshots;
     report.blobs_used = used.len();
 

@@ -390,6 +390,36 @@ mod tests {
     }
 
     #[test]
+    fn a_stale_lock_of_another_host_does_not_block_and_is_named_with_its_host_pid_and_age() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_rt, s) = storage(dir.path());
+        let keys = Keys::generate();
+        let then = chrono::Utc::now() - chrono::Duration::minutes(31);
+        let dead = LockInfo {
+            kind: LockKind::Prune,
+            operation: "prune".into(),
+            hostname: "gone-host".into(),
+            username: "ops".into(),
+            pid: 4242,
+            started: then,
+            time: then,
+        };
+        write_lock(&s, &keys, &dead).unwrap();
+        let note = dead.stale_note(chrono::Utc::now()).unwrap();
+        assert!(
+            note.contains("ops@gone-host pid 4242")
+                && note.contains("last refreshed 18")
+                && note.contains("s ago"),
+            "{note}"
+        );
+        // A live lock has no note; the stale one blocks nobody.
+        assert!(LockInfo { time: chrono::Utc::now(), ..dead.clone() }
+            .stale_note(chrono::Utc::now())
+            .is_none());
+        LockGuard::acquire(&s, &keys, LockKind::Prune, "prune").unwrap();
+    }
+
+    #[test]
     fn no_lock_reads_without_an_object_and_refuses_writers() {
         let dir = tempfile::tempdir().unwrap();
         let (_rt, s) = storage(dir.path());

@@ -209,3 +209,67 @@ pub fn html(r: &FleetReport, l: Lang) -> String {
 pub fn json(r: &FleetReport) -> String {
     serde_json::to_string_pretty(r).expect("serializable")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evidence::readiness::Cause;
+    use crate::report::fleet::{FleetHost, FleetJob, FleetReport};
+
+    fn sample() -> FleetReport {
+        let job = FleetJob {
+            job: "site".into(),
+            readiness: State::NeedsVerified,
+            reason: String::new(),
+            cause: Cause::KeyNotPinned { fingerprint: "0123456789abcdef".into() },
+            last_backup: None,
+            last_backup_status: None,
+            last_drill: None,
+            last_drill_passed: None,
+            last_drill_level: None,
+            rpo_target_secs: Some(86_400),
+            rpo_met: None,
+            rto_target_secs: None,
+            rto_last_secs: None,
+            rto_met: None,
+            restore_points: 2,
+        };
+        FleetReport {
+            schema_version: 1,
+            generated: chrono::Utc::now(),
+            repository: "s3://b/p".into(),
+            repository_id: "ab".into(),
+            rempart_version: "0".into(),
+            hosts: vec![FleetHost {
+                host: "web<1>".into(),
+                chain: "key-0123456789abcdef/ab".into(),
+                key_fingerprint: Some("0123456789abcdef".into()),
+                pinned: false,
+                records: 3,
+                head_seq: 3,
+                findings: vec!["record 2: edited (x)".into()],
+                jobs: vec![job],
+                snapshots: 2,
+                bytes_read: 10,
+                bytes_added: 5,
+            }],
+            hosts_without_evidence: vec!["old".into()],
+            snapshots: 2,
+            damaged: vec![],
+            pinned_keys: vec![],
+        }
+    }
+
+    #[test]
+    fn every_phrase_of_the_fleet_report_is_worded_in_both_languages_and_html_is_escaped() {
+        let r = sample();
+        for l in [Lang::En, Lang::Fr] {
+            let md = markdown(&r, l);
+            assert!(!md.contains(" ? ") && !md.contains("| ? |") && !md.contains("# ?"), "{md}");
+            let page = html(&r, l);
+            assert!(page.contains("web&lt;1&gt;") && !page.contains("web<1>"), "{page}");
+        }
+        assert!(markdown(&r, Lang::Fr).contains("NON épinglée"));
+        assert!(markdown(&r, Lang::En).contains("NOT pinned"));
+    }
+}

@@ -12,9 +12,10 @@
 //!   and every later operation (the process is gone: nothing it does afterwards, not even
 //!   removing its lock, reaches the storage). Running an operation once per index is how the
 //!   test suite proves that a backup, a forget or a prune can die at *every* step.
-//! - A [`Trigger`] acts just before the n-th put or delete of one kind: the process dies
-//!   there, or something else runs first (a prune from another process between a backup's
-//!   index and its snapshot), which makes races deterministic.
+//! - A [`Trigger`] acts just before the n-th put or delete of one kind, or just after its n-th
+//!   listing: the process dies there, or something else runs first (a prune from another
+//!   process between a backup's index and its snapshot; a backup of another host between a
+//!   prune's listing of the index and of the snapshots), which makes races deterministic.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -61,10 +62,12 @@ pub struct OpFault {
 }
 
 /// Which operation a [`Trigger`] waits for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TriggerOn {
     Put,
     Delete,
+    /// Just *after* a listing returned (what it listed is what the caller works from).
+    AfterList,
 }
 
 /// What a [`Trigger`] does when its operation comes.
@@ -86,7 +89,8 @@ impl std::fmt::Debug for TriggerAction {
     }
 }
 
-/// Acts just before the `nth` put or delete (1-based) of an object of `kind`.
+/// Acts just before the `nth` put or delete (1-based) of an object of `kind`, or just after its
+/// `nth` listing.
 #[derive(Clone, Debug)]
 pub struct Trigger {
     pub on: TriggerOn,
@@ -131,7 +135,7 @@ pub struct FaultyStorage {
     /// Set once a [`TriggerAction::Kill`] fired: every operation fails.
     killed: AtomicBool,
     /// Puts and deletes per kind, for the trigger.
-    trigger_counts: Mutex<HashMap<(bool, Kind), usize>>,
+    trigger_counts: Mutex<HashMap<(TriggerOn, Kind), usize>>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -182,7 +186,7 @@ impl FaultyStorage {
         }
         let n = {
             let mut counts = self.trigger_counts.lock();
-            let c = counts.entry((on == TriggerOn::Put, kind)).or_insert(0);
+            let c = counts.entry((on, kind)).or_insert(0);
             *c += 1;
             *c
         };
@@ -291,7 +295,9 @@ impl Storage for FaultyStorage {
 
     async fn list(&self, kind: Kind) -> Result<Vec<ObjectInfo>> {
         self.before(Op::Read, kind, "")?;
-        self.inner.list(kind).await
+        let listed = self.inner.list(kind).await?;
+        self.trigger(TriggerOn::AfterList, kind);
+        Ok(listed)
     }
 
     async fn delete(&self, kind: Kind, name: &str) -> Result<()> {

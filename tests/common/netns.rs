@@ -46,6 +46,16 @@ impl Cluster {
         }
     }
 
+    /// Starts the nodes that are down (a test that failed after killing one left it down).
+    /// Call it while holding the cluster: two tests reviving a node at once start it twice.
+    pub fn revive_dead_nodes(&self) {
+        for n in 1..=3 {
+            if std::net::TcpStream::connect(format!("127.0.0.{n}:3910")).is_err() {
+                self.start_node(n);
+            }
+        }
+    }
+
     /// The S3 address of every node (`127.0.0.N:3910`).
     pub fn endpoints(&self) -> Vec<String> {
         std::fs::read_to_string(self.dir.join("endpoints")).unwrap().lines().map(String::from).collect()
@@ -53,9 +63,19 @@ impl Cluster {
 
     /// SIGKILLs node `n` (1-3).
     pub fn kill_node(&self, n: u32) {
-        let pid: i32 =
-            std::fs::read_to_string(self.dir.join(format!("node{n}/pid"))).unwrap().trim().parse().unwrap();
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        // By its command line, not its pid file: that names the last start, which may have
+        // lost the race for the ports to one still running.
+        let conf = self.dir.join(format!("node{n}/garage.toml"));
+        let out = Command::new("pgrep")
+            .arg("-f")
+            .arg(format!("garage -c {} server", conf.display()))
+            .output()
+            .unwrap();
+        for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+            let pid: i32 = pid.parse().unwrap();
+            let _ =
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        }
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(format!("127.0.0.{n}:3910")).is_ok() {
             assert!(Instant::now() < deadline, "node {n} still answers after SIGKILL");
@@ -81,8 +101,22 @@ impl Cluster {
             assert!(Instant::now() < deadline, "node {n} did not come back");
             std::thread::sleep(Duration::from_millis(100));
         }
-        // Let it rejoin the cluster before anything counts on it.
-        std::thread::sleep(Duration::from_secs(2));
+        // It counts once the other nodes see it again (`garage status` lists no failed node):
+        // killing another node before that would leave one of three, below the quorum.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let healthy = (1..=3).filter(|m| *m != n).any(|m| {
+                let conf = self.dir.join(format!("node{m}/garage.toml"));
+                Command::new("garage").arg("-c").arg(&conf).arg("status").output().is_ok_and(|o| {
+                    o.status.success() && !String::from_utf8_lossy(&o.stdout).contains("FAILED")
+                })
+            });
+            if healthy {
+                break;
+            }
+            assert!(Instant::now() < deadline, "node {n} did not rejoin the cluster");
+            std::thread::sleep(Duration::from_millis(250));
+        }
         // The child is reaped by scripts/test's cleanup, not by this process.
         std::mem::forget(child);
     }

@@ -45,8 +45,9 @@ pub fn mount(
         )));
     }
     let _lock = repo.lock(LockKind::Read, "mount")?;
-    let index = Arc::new(repo.load_index()?);
+    // Snapshots before the index: a backup committed in between would otherwise look damaged.
     let (snapshots, damaged) = repo.list_snapshots()?;
+    let index = Arc::new(repo.load_index()?);
     for e in &damaged {
         tracing::warn!("a snapshot cannot be read and is not shown: {e}");
     }
