@@ -29,6 +29,10 @@ use crate::repo::writer::BlobWriter;
 use crate::repo::{Repository, SnapshotList};
 use crate::storage::Kind;
 
+/// How far another host's clock may run ahead of this one's without harm: the sweep waits for
+/// every backup or reader whose lock says it started before a mark, or up to this long after.
+pub const CLOCK_SKEW_MARGIN: Duration = Duration::from_secs(10 * 60);
+
 #[derive(Clone, Debug)]
 pub struct PruneOptions {
     pub dry_run: bool,
@@ -174,9 +178,12 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
         }
         // A backup may reference a marked pack; a reader (a restore, a mount) may be reading
         // one through an index it loaded before the mark.
+        // A host whose clock is ahead writes a start time later than the true one: a backup
+        // that says it started up to CLOCK_SKEW_MARGIN after the mark may be older than it.
+        let skew = chrono::Duration::from_std(CLOCK_SKEW_MARGIN).expect("small");
         let older = |i: &&LockInfo| {
             matches!(i.kind, LockKind::Backup | LockKind::Read)
-                && i.started < t.marked_at
+                && i.started < t.marked_at + skew
                 && !(i.pid == std::process::id() && i.hostname == crate::util::hostname())
         };
         for note in
@@ -349,6 +356,33 @@ mod tests {
         assert!(swept.packs_deleted > 0 && swept.bytes_freed >= 2_000_000, "{swept:?}");
         assert!(t.repo.storage().list(Kind::Pack).unwrap().len() < packs_before);
         assert!(t.repo.storage().list(Kind::Trash).unwrap().is_empty());
+        clean_check(&t);
+    }
+
+    #[test]
+    fn the_sweep_waits_for_a_backup_whose_host_clock_runs_ahead() {
+        let (t, _) = forgotten_first();
+        let marked = prune(&t.repo, &now_grace()).unwrap();
+        assert!(marked.packs_marked > 0, "{marked:?}");
+        // A backup on another host began before the mark, but that host's clock runs 5
+        // minutes ahead: its lock says it started after the mark.
+        let ahead = chrono::Utc::now() + chrono::Duration::minutes(5);
+        let info = LockInfo {
+            kind: LockKind::Backup,
+            operation: "backup".into(),
+            hostname: "fast-clock".into(),
+            username: "ops".into(),
+            pid: 1,
+            started: ahead,
+            time: ahead,
+        };
+        let name = crate::repo::lock::write_lock(t.repo.storage(), t.repo.keys(), &info).unwrap();
+        let waiting = prune(&t.repo, &now_grace()).unwrap();
+        assert_eq!(waiting.packs_deleted, 0, "swept under a running backup: {waiting:?}");
+        assert!(waiting.notes.iter().any(|n| n.contains("fast-clock")), "{waiting:?}");
+        t.repo.storage().delete(Kind::Lock, &name).unwrap();
+        let swept = prune(&t.repo, &now_grace()).unwrap();
+        assert!(swept.packs_deleted > 0, "{swept:?}");
         clean_check(&t);
     }
 

@@ -18,7 +18,7 @@
 //! Locks are refreshed every 5 minutes by writing a new object and deleting the old one; a lock
 //! not refreshed for 30 minutes, or held by a process of this host that no longer exists, is
 //! stale: it never blocks anyone, and `rempart unlock` removes it. Clock skew between hosts
-//! must stay well below the 30 minutes.
+//! must stay below 10 minutes (the prune sweep's margin, `CLOCK_SKEW_MARGIN`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -335,7 +335,7 @@ impl LockGuard {
     }
 }
 
-fn write_lock(storage: &BlockingStorage, keys: &Keys, info: &LockInfo) -> Result<String> {
+pub(crate) fn write_lock(storage: &BlockingStorage, keys: &Keys, info: &LockInfo) -> Result<String> {
     let name = Id::random().to_hex();
     let sealed = seal_object(keys, "lock", &serde_json::to_vec(info).expect("serializable"));
     storage.put(Kind::Lock, &name, Bytes::from(sealed))?;
