@@ -144,10 +144,16 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
         crate::repo::forgotten::merge(repo, &forgotten)?;
     }
 
+    // The locks before the snapshots: a backup whose lock is gone by now committed (or gave up)
+    // before the snapshots are listed, so its snapshot is seen and what it uses is kept; one
+    // still running is in this list, and the sweep waits for it if it is older than a mark.
+    // (Locks read last, a backup that committed and left between the two listings was neither
+    // seen nor waited for, and the sweep deleted packs its snapshot used.)
     // The snapshots before the index: a backup writes its index before its snapshot, so every
     // snapshot listed here has its blobs in an index (or trash) object listed after it, even
     // when backups on other hosts commit meanwhile. (Index first, a snapshot committed in
     // between looked like damage: "not in the index", and the prune refused to run.)
+    let listed_locks = list_locks(repo.storage(), repo.keys())?;
     let listed = repo.list_snapshots()?;
     // The live index (without trash), and the index objects it comes from.
     let index_names: Vec<String> = repo.storage().list(Kind::Index)?.into_iter().map(|o| o.name).collect();
@@ -166,7 +172,7 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
     report.blobs_used = used.len();
 
     // Phase 2: sweep trash objects that are old enough and outlived every older backup.
-    let locks = list_locks(repo.storage(), repo.keys())?;
+    let locks = listed_locks;
     let mut rescued: Vec<IndexedPack> = Vec::new();
     let mut to_delete: Vec<IndexedPack> = Vec::new();
     let mut swept: Vec<Id> = Vec::new();
@@ -189,8 +195,10 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
         for note in
             locks.iter().filter_map(|l| l.info.as_ref()).filter(older).filter_map(|i| i.stale_note(now))
         {
-            tracing::warn!("prune: {note}");
-            report.notes.push(note);
+            if !report.notes.contains(&note) {
+                tracing::warn!("prune: {note}");
+                report.notes.push(note);
+            }
         }
         let older_backup =
             locks.iter().filter_map(|l| l.info.as_ref()).filter(older).find(|i| !i.is_stale(now));
@@ -383,6 +391,56 @@ mod tests {
         t.repo.storage().delete(Kind::Lock, &name).unwrap();
         let swept = prune(&t.repo, &now_grace()).unwrap();
         assert!(swept.packs_deleted > 0, "{swept:?}");
+        clean_check(&t);
+    }
+
+    #[test]
+    fn a_backup_that_commits_and_leaves_while_a_prune_reads_keeps_its_data() {
+        use crate::storage::{BlockingStorage, FaultPlan, FaultyStorage, TriggerAction, TriggerOn};
+        // Another host's backup B: its packs and index are stored, its snapshot not yet, its
+        // lock (started before any mark) still held. A first prune marks B's packs (nothing
+        // uses them yet). A second prune runs; between its listing of the snapshots and the
+        // rest, B writes its snapshot and drops its lock. Read the other way round (locks last),
+        // the second prune saw neither B's snapshot nor its lock and deleted B's packs.
+        let t = TempRepo::new();
+        let old = t.source("old", &[("a", noise(1, 1_500_000))]);
+        t.backup(&old);
+        let started = chrono::Utc::now() - chrono::Duration::seconds(5);
+        let new = t.source("new", &[("b", noise(2, 3_000_000))]);
+        let b = t.backup(&new);
+        let snapshot = t.repo.storage().get(Kind::Snapshot, &b.to_hex()).unwrap();
+        t.repo.storage().delete(Kind::Snapshot, &b.to_hex()).unwrap();
+        let info = LockInfo {
+            kind: LockKind::Backup,
+            operation: "backup".into(),
+            hostname: "host-b".into(),
+            username: "ops".into(),
+            pid: 1,
+            started,
+            time: chrono::Utc::now(),
+        };
+        let lock = crate::repo::lock::write_lock(t.repo.storage(), t.repo.keys(), &info).unwrap();
+        let marked = prune(&t.repo, &now_grace()).unwrap();
+        assert!(marked.packs_marked > 0, "{marked:?}");
+        let storage = t.repo.storage().clone();
+        let commit = TriggerAction::Run(std::sync::Arc::new(move || {
+            storage.put(Kind::Snapshot, &b.to_hex(), snapshot.clone()).unwrap();
+            storage.delete(Kind::Lock, &lock).unwrap();
+        }));
+        // Snapshot listings: 1 completes interrupted forgets, 2 is the one the prune works from.
+        let faulty = FaultyStorage::new(
+            t.repo.storage().inner().clone(),
+            FaultPlan::trigger(TriggerOn::AfterList, Kind::Snapshot, 2, commit),
+        );
+        let racing = t.repo.with_storage(BlockingStorage::new(
+            std::sync::Arc::new(faulty),
+            t.repo.storage().handle().clone(),
+        ));
+        prune(&racing, &now_grace()).unwrap();
+        clean_check(&t);
+        // And once nothing races, B's data stays: its snapshot uses it.
+        prune(&t.repo, &now_grace()).unwrap();
+        prune(&t.repo, &now_grace()).unwrap();
         clean_check(&t);
     }
 
