@@ -118,6 +118,19 @@ stop_garage() {
 start_garage_cluster() {
     local dir="$1" secret n
     stop_garage_cluster "$dir"
+    # The ports belong to the test cluster: a node of another cluster folder (an earlier run
+    # elsewhere) would take this one's commands or make its nodes fail to bind.
+    if ss -ltn 2>/dev/null | grep -qE '127.0.0.[123]:391[013] '; then
+        pkill -f "garage -c .*/node[123]/garage.toml server" 2>/dev/null || true
+        for _ in $(seq 1 60); do
+            ss -ltn 2>/dev/null | grep -qE '127.0.0.[123]:391[013] ' || break
+            sleep 0.25
+        done
+    fi
+    if ss -ltn 2>/dev/null | grep -qE '127.0.0.[123]:391[013] '; then
+        log "ports 3910-3913 on 127.0.0.1-3 are held by another program: cannot start the cluster"
+        return 1
+    fi
     rm -rf "$dir"
     mkdir -p "$dir"
     secret="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
@@ -150,24 +163,34 @@ CONF
             sleep 0.5
         done
         [ -n "$id" ] || { cat "$dir/node$n/server.log" >&2; return 1; }
+        # The id must be this node's own (its key file), and the node must still run.
+        local short="${id%%@*}"
+        [ "$short" = "$(od -An -tx1 "$dir/node$n/meta/node_key.pub" | tr -d ' \n' | cut -c1-${#short})" ] &&
+            kill -0 "$(cat "$dir/node$n/pid")" 2>/dev/null || {
+            log "node $n of the cluster did not start (another server holds its ports?):"
+            tail -5 "$dir/node$n/server.log" >&2
+            return 1
+        }
         ids+=("$id")
     done
-    $g node connect "${ids[1]}" >/dev/null
-    $g node connect "${ids[2]}" >/dev/null
+    $g node connect "${ids[1]}" >/dev/null || return 1
+    $g node connect "${ids[2]}" >/dev/null || return 1
     for n in 1 2 3; do
-        $g layout assign -z "zone$n" -c 10G "${ids[$((n - 1))]%%@*}" >/dev/null
+        $g layout assign -z "zone$n" -c 10G "${ids[$((n - 1))]%%@*}" >/dev/null || return 1
     done
-    $g layout apply --version 1 >/dev/null
+    $g layout apply --version 1 >/dev/null || return 1
     local key_id="GK$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
     local key_secret="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
     # The layout reaches every node before the key and the buckets are made.
+    local imported=""
     for _ in $(seq 1 60); do
-        $g key import --yes -n rempart "$key_id" "$key_secret" >/dev/null 2>&1 && break
+        $g key import --yes -n rempart "$key_id" "$key_secret" >/dev/null 2>&1 && imported=1 && break
         sleep 0.5
     done
+    [ -n "$imported" ] || { log "the cluster did not take its key"; return 1; }
     for b in rempart-fleet rempart-fleet-scale; do
-        $g bucket create "$b" >/dev/null
-        $g bucket allow --read --write --owner "$b" --key "$key_id" >/dev/null
+        $g bucket create "$b" >/dev/null || return 1
+        $g bucket allow --read --write --owner "$b" --key "$key_id" >/dev/null || return 1
     done
     cat > "$dir/s3.env" <<ENV
 AWS_ACCESS_KEY_ID=$key_id
@@ -183,6 +206,19 @@ ENV
         done
     done
     log "a 3-node Garage cluster is running on 127.0.0.1-3:3910 (settings in $dir/s3.env)"
+}
+
+# clean_test_hosts: removes the network namespaces and veth links that a killed fleet test
+# left (named rpf*), and their proxies.
+clean_test_hosts() {
+    local ns link
+    pkill -f "tests/fault_proxy.py --listen 10\." 2>/dev/null || true
+    for ns in $(ip netns list 2>/dev/null | awk '/^rpf/ {print $1}'); do
+        ip netns del "$ns" 2>/dev/null || true
+    done
+    for link in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | grep '^rpf'); do
+        ip link del "$link" 2>/dev/null || true
+    done
 }
 
 # start_garage_node DIR N: (re)starts node N of the cluster in DIR with its data as it was.

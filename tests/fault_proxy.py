@@ -11,7 +11,8 @@ connection, answered with one line):
 
     delay MS      add MS milliseconds to every chunk, in each direction (latency, not rate)
     reset         reset (RST) every open connection now
-    reset-every N reset one connection in N after its first bytes, until `heal`
+    reset-every N reset one connection in N when its first answer bytes come back (the server
+                  did the request, the client never hears it), until `heal`
     stall         the connections open now freeze for good (a half-dead TCP connection: no
                   reset, no data); new connections work
     heal          no more faults for new bytes and connections (delay 0, no resets)
@@ -114,8 +115,10 @@ async def handle(client_reader, client_writer, upstreams, faults, turn):
     pair = (client_writer, up_writer, flowing)
     faults.conns.add(pair)
     tasks = [
-        asyncio.ensure_future(pump(client_reader, up_writer, faults, "up_bytes", doomed, flowing)),
-        asyncio.ensure_future(pump(up_reader, client_writer, faults, "down_bytes", False, flowing)),
+        # A doomed connection dies when the answer comes: the server has done the request
+        # (stored the object), the client never hears it, and must retry it safely.
+        asyncio.ensure_future(pump(client_reader, up_writer, faults, "up_bytes", False, flowing)),
+        asyncio.ensure_future(pump(up_reader, client_writer, faults, "down_bytes", doomed, flowing)),
     ]
     try:
         done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
@@ -171,7 +174,19 @@ def address(text):
     return host, int(port)
 
 
+def die_with_parent():
+    """The proxy must not outlive the test that started it (a killed test leaves no proxy)."""
+    try:
+        import ctypes
+        import signal as sig
+
+        ctypes.CDLL("libc.so.6").prctl(1, int(sig.SIGTERM))  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 async def main():
+    die_with_parent()
     p = argparse.ArgumentParser()
     p.add_argument("--listen", required=True, type=address)
     p.add_argument("--control", required=True, type=address)

@@ -176,6 +176,8 @@ fn four_hosts_share_one_repository_beside_two_prunes_and_the_fleet_report_names_
         args.extend(["--pin", fp.as_str()]);
     }
     let pinned = auditor.json(&args);
+    let anchor = auditor.env.path().join("fleet-before.json");
+    std::fs::write(&anchor, pinned.to_string()).unwrap();
     for h in pinned["hosts"].as_array().unwrap() {
         let job = &h["jobs"][0];
         assert_eq!(job["readiness"], "VERIFIED", "{h}");
@@ -190,6 +192,40 @@ fn four_hosts_share_one_repository_beside_two_prunes_and_the_fleet_report_names_
         assert!(md.contains(&format!("| {} | site | VERIFIED |", h.name)), "{md}");
     }
     assert!(md.contains("Rapport de préparation PRA / PCA de la flotte"), "{md}");
+
+    // Someone who can delete objects removes the newest evidence record (web4's drill): from
+    // the repository alone nothing shows it, but the earlier report anchors every chain.
+    let prefix = repo.trim_start_matches("s3://rempart-fleet/");
+    let admin_tool = |cmd: &str, what: &str| {
+        let out = std::process::Command::new("python3")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/s3_admin.py"))
+            .arg(cluster.dir.join("s3.env"))
+            .args([cmd, "rempart-fleet", &format!("{prefix}/{what}")])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    admin_tool("delete-newest", "evidence/");
+    let mut anchored = args.clone();
+    let anchor_arg = anchor.to_str().unwrap().to_string();
+    anchored.extend(["--previous", anchor_arg.as_str()]);
+    let after = auditor.json(&anchored);
+    for h in after["hosts"].as_array().unwrap() {
+        let findings = h["findings"].to_string();
+        if h["host"] == "web4" {
+            assert!(findings.contains("records deleted"), "{h}");
+            assert_eq!(h["jobs"][0]["readiness"], "NOT VERIFIED", "{h}");
+        } else {
+            assert_eq!(h["jobs"][0]["readiness"], "VERIFIED", "only web4 lost a record: {h}");
+        }
+    }
+    // Every evidence object gone: each pinned key without a chain is a finding.
+    admin_tool("delete-all", "evidence/");
+    let gone = auditor.json(&args);
+    let findings = gone["hosts"].to_string();
+    assert_eq!(findings.matches("no evidence chain of pinned key").count(), 4, "{gone}");
+    let gone = auditor.json(&anchored);
+    assert_eq!(gone["hosts"].to_string().matches("chain deleted").count(), 4, "{gone}");
 }
 
 #[test]
@@ -201,10 +237,11 @@ fn a_node_killed_mid_backup_restore_and_drill_loses_nothing() {
     let data = h.env.path().join("data");
     write_files(&data, 3, 48, 1 << 20);
     h.job("files", &[&data], "[drill]\nlevel = 3\n");
-    // Backup: node 2 dies a moment after it starts, and stays down.
-    let child = h.spawn(&["--json", "run", "files"]);
-    std::thread::sleep(Duration::from_millis(1500));
+    // Backup: node 2 dies once the backup is uploading, and stays down.
+    let mut child = h.spawn(&["--json", "run", "files"]);
+    h.wait_for_traffic("up_bytes", 4 << 20);
     cluster.kill_node(2);
+    assert!(child.try_wait().unwrap().is_none(), "the backup ended before the node died: nothing proven");
     let (code, out, err) = finish(child);
     assert_eq!(code, 0, "a backup must complete with 1 of 3 nodes down: {out}{err}");
     let rec = run_record(&out, "db1");
@@ -214,17 +251,19 @@ fn a_node_killed_mid_backup_restore_and_drill_loses_nothing() {
     restores_exactly(&h, &snap, &data, &data);
     cluster.start_node(2);
     let target = h.env.path().join("restore-2");
-    let child = h.spawn(&["restore", &snap, "--target", target.to_str().unwrap()]);
-    std::thread::sleep(Duration::from_millis(800));
+    let mut child = h.spawn(&["restore", &snap, "--target", target.to_str().unwrap()]);
+    h.wait_for_traffic("down_bytes", 4 << 20);
     cluster.kill_node(3);
+    assert!(child.try_wait().unwrap().is_none(), "the restore ended before the node died: nothing proven");
     let (code, out, err) = finish(child);
     assert_eq!(code, 0, "a restore must complete with 1 of 3 nodes down: {out}{err}");
     same_tree(&data, &restored(&target, &data));
     cluster.start_node(3);
     // Drill: node 1 dies in the middle of it.
-    let child = h.spawn(&["--json", "drill", "files"]);
-    std::thread::sleep(Duration::from_millis(800));
+    let mut child = h.spawn(&["--json", "drill", "files"]);
+    h.wait_for_traffic("down_bytes", 4 << 20);
     cluster.kill_node(1);
+    assert!(child.try_wait().unwrap().is_none(), "the drill ended before the node died: nothing proven");
     let (code, out, err) = finish(child);
     assert_eq!(code, 0, "a drill must pass with 1 of 3 nodes down: {out}{err}");
     assert_eq!(run_record(&out, "db1")["status"], "success", "{out}");
@@ -288,8 +327,11 @@ fn latency_resets_stalls_and_partitions_on_the_link_lose_nothing() {
     let short = [("REMPART_S3_REQUEST_TIMEOUT", "3s"), ("REMPART_S3_RETRY_FOR", "8s")];
     let cut = Host::new(&cluster, "app1", &repo, &short);
     let before = h.json(&["snapshots"]).as_array().unwrap().len();
+    write_files(&data.join("cut"), 99, 6, 1 << 20);
+    let child = cut.spawn(&["backup", data.to_str().unwrap()]);
+    cut.wait_for_traffic("up_bytes", 1 << 20);
     cut.link(false);
-    let (code, out, err) = cut.run(&["backup", data.to_str().unwrap()]);
+    let (code, out, err) = finish(child);
     cut.link(true);
     assert_eq!(code, 1, "{out}{err}");
     assert!(err.contains("s3://rempart-fleet/"), "the message names the storage: {err}");

@@ -7,6 +7,8 @@ the backup host's credentials.
     s3_admin.py ENV_FILE objects BUCKET PREFIX      # current objects with their retention (JSON)
     s3_admin.py ENV_FILE attack BUCKET PREFIX       # what the attacker could do (JSON)
     s3_admin.py ENV_FILE count BUCKET PREFIX        # objects and bytes per folder (JSON)
+    s3_admin.py ENV_FILE delete-newest BUCKET PREFIX  # the attacker deletes the newest object under PREFIX
+    s3_admin.py ENV_FILE delete-all BUCKET PREFIX     # the attacker deletes every object under PREFIX
 """
 import json
 import sys
@@ -125,6 +127,16 @@ def main():
             s3.create_bucket(Bucket=bucket)
     elif cmd == "objects":
         print(json.dumps(objects(s3, sys.argv[3], sys.argv[4])))
+    elif cmd in ("delete-newest", "delete-all"):
+        bucket, prefix = sys.argv[3], sys.argv[4]
+        found = []
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            found += page.get("Contents", [])
+        found.sort(key=lambda o: o["LastModified"])
+        doomed = found[-1:] if cmd == "delete-newest" else found
+        for o in doomed:
+            s3.delete_object(Bucket=bucket, Key=o["Key"])
+        print(json.dumps([o["Key"] for o in doomed]))
     elif cmd == "count":
         print(json.dumps(count(s3, sys.argv[3], sys.argv[4])))
     elif cmd == "attack":

@@ -226,6 +226,10 @@ pub struct ReportArgs {
     /// added to [evidence] pinned_keys).
     #[arg(long = "pin", value_name = "FINGERPRINT", requires = "fleet")]
     pub pin: Vec<String>,
+    /// With --fleet: an earlier fleet report (JSON) that anchors every chain it saw: a chain
+    /// gone, shorter, or rewritten since is a finding.
+    #[arg(long, value_name = "FILE", requires = "fleet")]
+    pub previous: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

@@ -18,7 +18,7 @@ use serde::Serialize;
 use crate::catalog::run::{Status, Step};
 use crate::error::Result;
 use crate::evidence::audit::Audit;
-use crate::evidence::ledger::{load_copies_lenient, LedgerEntry};
+use crate::evidence::ledger::{load_copies_lenient, sha256_hex, LedgerEntry};
 use crate::evidence::readiness::{readiness_of, Cause, Objectives, State};
 use crate::evidence::record::EvidenceRecord;
 use crate::evidence::verify::{verify_ledger, RepoEvidence, Verdict};
@@ -58,6 +58,8 @@ pub struct FleetHost {
     pub pinned: bool,
     pub records: usize,
     pub head_seq: u64,
+    /// SHA-256 of the head record: keep it, and pass this report as `--previous` next time.
+    pub head: String,
     /// What the verification found in this chain (empty when intact).
     pub findings: Vec<String>,
     pub jobs: Vec<FleetJob>,
@@ -85,19 +87,23 @@ pub struct FleetReport {
     pub pinned_keys: Vec<String>,
 }
 
-impl FleetReport {
-    /// Every job of every host is VERIFIED and no evidence is damaged.
-    pub fn all_verified(&self) -> bool {
-        self.damaged.is_empty()
-            && self.hosts.iter().all(|h| h.jobs.iter().all(|j| j.readiness == State::Verified))
-    }
-}
-
-/// Reads and judges the whole repository at `now`, counting the chains of `pinned` keys.
+/// Reads and judges the whole repository at `now`, counting the chains of `pinned` keys, and
+/// holding every chain to what `previous` (an earlier fleet report's JSON) saw of it.
+///
+/// With no local ledger, nothing in the repository alone anchors the end of a chain: whoever
+/// can delete objects could remove its newest records (a failed drill) unseen. So a pinned key
+/// without a chain is a finding, and an earlier report anchors every chain it saw: a chain
+/// that is gone, shorter, or whose record at the earlier head differs is a finding, and its
+/// jobs are NOT VERIFIED.
 ///
 /// # Errors
 /// Storage errors other than damaged objects (those are named in the report).
-pub fn gather_fleet(repo: &Repository, pinned: &[String], now: DateTime<Utc>) -> Result<FleetReport> {
+pub fn gather_fleet(
+    repo: &Repository,
+    pinned: &[String],
+    previous: Option<&serde_json::Value>,
+    now: DateTime<Utc>,
+) -> Result<FleetReport> {
     let repository_id = repo.id().to_hex();
     let (snapshots, damaged_snapshots) = repo.list_snapshots()?;
     let (copies, damaged_copies) = load_copies_lenient(repo)?;
@@ -159,6 +165,7 @@ pub fn gather_fleet(repo: &Repository, pinned: &[String], now: DateTime<Utc>) ->
             pinned: cv.pinned,
             records: entries.len(),
             head_seq: cv.head_seq,
+            head: cv.head.clone(),
             findings,
             jobs,
             snapshots: snaps,
@@ -166,6 +173,15 @@ pub fn gather_fleet(repo: &Repository, pinned: &[String], now: DateTime<Utc>) ->
             bytes_added: added,
         });
     }
+    let hashes: HashMap<(&str, u64), String> = evidence
+        .copies
+        .iter()
+        .map(|c| ((c.entry.chain.as_str(), c.entry.seq), sha256_hex(&c.entry.canonical)))
+        .collect();
+    if let Some(prev) = previous {
+        anchor_to_previous(&mut hosts, prev, &hashes);
+    }
+    missing_pinned_chains(&mut hosts, pinned, &repository_id, &evidence.keys);
     hosts.sort_by(|a, b| (a.host.as_str(), a.chain.as_str()).cmp(&(b.host.as_str(), b.chain.as_str())));
     let with_chain: HashSet<&str> = hosts.iter().map(|h| h.host.as_str()).collect();
     let hosts_without_evidence =
@@ -250,5 +266,121 @@ fn fleet_job(
         rto_last_secs: rto_last,
         rto_met: rto_target.zip(rto_last).map(|(t, l)| l <= t as f64),
         restore_points,
+    }
+}
+
+/// Makes every job of `host` NOT VERIFIED for `finding`.
+fn tamper(host: &mut FleetHost, finding: String) {
+    host.findings.push(finding);
+    let n = host.findings.len() as u64;
+    for j in &mut host.jobs {
+        j.readiness = State::NotVerified;
+        j.cause = Cause::EvidenceTampered { findings: n };
+        j.reason = j.cause.english();
+    }
+}
+
+/// Holds every chain to what the earlier report `prev` saw: gone, shorter, or rewritten at the
+/// earlier head is a finding (`hashes`: each record's hash by chain and number).
+fn anchor_to_previous(
+    hosts: &mut Vec<FleetHost>,
+    prev: &serde_json::Value,
+    hashes: &HashMap<(&str, u64), String>,
+) {
+    let when = prev["generated"].as_str().unwrap_or("?").to_string();
+    for p in prev["hosts"].as_array().into_iter().flatten() {
+        let (Some(chain), Some(seq)) = (p["chain"].as_str(), p["head_seq"].as_u64()) else { continue };
+        let head = p["head"].as_str().unwrap_or_default();
+        if seq == 0 {
+            continue;
+        }
+        match hosts.iter_mut().find(|h| h.chain == chain) {
+            Some(h) if h.head_seq < seq => tamper(
+                h,
+                format!("records deleted: the report of {when} saw {seq} records in this chain, the repository now holds {}", h.head_seq),
+            ),
+            Some(h) if hashes.get(&(chain, seq)).is_none_or(|x| x != head) => tamper(
+                h,
+                format!("record {seq} differs from the one the report of {when} saw: the chain was rewritten"),
+            ),
+            Some(_) => {}
+            None => {
+                let jobs = p["jobs"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|j| j["job"].as_str())
+                    .map(|name| {
+                        let cause = Cause::EvidenceTampered { findings: 1 };
+                        FleetJob {
+                            job: name.to_string(),
+                            readiness: State::NotVerified,
+                            reason: cause.english(),
+                            cause,
+                            last_backup: None,
+                            last_backup_status: None,
+                            last_drill: None,
+                            last_drill_passed: None,
+                            last_drill_level: None,
+                            rpo_target_secs: None,
+                            rpo_met: None,
+                            rto_target_secs: None,
+                            rto_last_secs: None,
+                            rto_met: None,
+                            restore_points: 0,
+                        }
+                    })
+                    .collect();
+                hosts.push(FleetHost {
+                    host: p["host"].as_str().unwrap_or("?").to_string(),
+                    chain: chain.to_string(),
+                    key_fingerprint: p["key_fingerprint"].as_str().map(String::from),
+                    pinned: p["pinned"].as_bool().unwrap_or(false),
+                    records: 0,
+                    head_seq: 0,
+                    head: String::new(),
+                    findings: vec![format!(
+                        "chain deleted: the report of {when} saw {seq} records in it, the repository now holds none"
+                    )],
+                    jobs,
+                    snapshots: 0,
+                    bytes_read: 0,
+                    bytes_added: 0,
+                });
+            }
+        }
+    }
+}
+
+/// A pinned key with no chain in the repository is a finding: its host's evidence is gone,
+/// or it never ran a job here.
+fn missing_pinned_chains(
+    hosts: &mut Vec<FleetHost>,
+    pinned: &[String],
+    repository_id: &str,
+    keys: &[crate::evidence::registry::RegisteredKey],
+) {
+    for fp in pinned {
+        let fp = fp.to_ascii_lowercase();
+        if hosts.iter().any(|h| h.key_fingerprint.as_deref() == Some(fp.as_str())) {
+            continue;
+        }
+        let label = keys.iter().find(|k| k.fingerprint == fp).map_or("?", |k| k.host.as_str());
+        hosts.push(FleetHost {
+            host: label.to_string(),
+            chain: crate::evidence::verify::chain_id(&fp, repository_id),
+            key_fingerprint: Some(fp.clone()),
+            pinned: true,
+            records: 0,
+            head_seq: 0,
+            head: String::new(),
+            findings: vec![format!(
+                "no evidence chain of pinned key {fp} in this repository: its records were deleted, or that host never ran a job here"
+            )],
+            jobs: Vec::new(),
+            snapshots: 0,
+            bytes_read: 0,
+            bytes_added: 0,
+        });
     }
 }

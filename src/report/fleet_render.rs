@@ -9,6 +9,26 @@ use super::render::dur;
 use crate::evidence::readiness::State;
 use crate::util::human_bytes;
 
+/// Text from the repository (host labels, job names, findings) as inert Markdown: a name
+/// holding `|`, a line break or HTML cannot add rows, hide rows or inject markup.
+fn md(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' | '|' | '`' | '*' | '_' | '[' | ']' | '#' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\n' | '\r' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 fn date(t: Option<chrono::DateTime<chrono::Utc>>, l: Lang) -> String {
     t.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_else(|| self::t(l, "never").into())
 }
@@ -109,8 +129,8 @@ pub fn markdown(r: &FleetReport, l: Lang) -> String {
         "# {}\n\n{}: {} ({})\n\n{} {} · rempart {}\n\n{}\n\n",
         t(l, "fleet_title"),
         t(l, "repository"),
-        r.repository,
-        r.repository_id,
+        md(&r.repository),
+        md(&r.repository_id),
         t(l, "generated"),
         r.generated.format("%Y-%m-%d %H:%M UTC"),
         r.rempart_version,
@@ -120,23 +140,24 @@ pub fn markdown(r: &FleetReport, l: Lang) -> String {
     let _ = writeln!(m, "| {} |\n|{}", h.join(" | "), " --- |".repeat(h.len()));
     for host in &r.hosts {
         for j in &host.jobs {
-            let _ = writeln!(m, "| {} |", cells(host, j, l).join(" | "));
+            let row: Vec<String> = cells(host, j, l).iter().map(|c| md(c)).collect();
+            let _ = writeln!(m, "| {} |", row.join(" | "));
         }
     }
     let _ = write!(m, "\n## {}\n\n", t(l, "hosts"));
     for host in &r.hosts {
-        let _ = writeln!(m, "- {}", host_line(host, l));
+        let _ = writeln!(m, "- {}", md(&host_line(host, l)));
         for f in &host.findings {
-            let _ = writeln!(m, "  - **{}**: {f}", t(l, "finding"));
+            let _ = writeln!(m, "  - **{}**: {}", t(l, "finding"), md(f));
         }
     }
     for host in &r.hosts_without_evidence {
-        let _ = writeln!(m, "- {host} — {}", t(l, "no_evidence"));
+        let _ = writeln!(m, "- {} — {}", md(host), t(l, "no_evidence"));
     }
     if !r.damaged.is_empty() {
         let _ = write!(m, "\n## {}\n\n", t(l, "damaged"));
         for d in &r.damaged {
-            let _ = writeln!(m, "- {d}");
+            let _ = writeln!(m, "- {}", md(d));
         }
     }
     m
@@ -247,6 +268,7 @@ mod tests {
                 pinned: false,
                 records: 3,
                 head_seq: 3,
+                head: "ab".into(),
                 findings: vec!["record 2: edited (x)".into()],
                 jobs: vec![job],
                 snapshots: 2,
@@ -270,6 +292,13 @@ mod tests {
             assert!(page.contains("web&lt;1&gt;") && !page.contains("web<1>"), "{page}");
         }
         assert!(markdown(&r, Lang::Fr).contains("NON épinglée"));
+        // A job name from a forged chain cannot add a row or hide the others.
+        let mut forged = sample();
+        forged.hosts[0].jobs[0].job = "x |\n| db1 | prod | VERIFIED | <!--".into();
+        let md = markdown(&forged, Lang::En);
+        assert!(!md.contains("| db1 | prod | VERIFIED |") && !md.contains("<!--"), "{md}");
+        // The header, its rule and the one row.
+        assert_eq!(md.lines().filter(|l| l.starts_with("| ")).count(), 3, "{md}");
         assert!(markdown(&r, Lang::En).contains("NOT pinned"));
     }
 }

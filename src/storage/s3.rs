@@ -52,8 +52,9 @@ pub struct S3Settings {
     /// How long one request may take before it is abandoned and retried
     /// (`REMPART_S3_REQUEST_TIMEOUT`, default 300 s: a 1 GiB pack on a slow link).
     pub request_timeout: Duration,
-    /// How long a failing request is retried before the operation fails
-    /// (`REMPART_S3_RETRY_FOR`, default 120 s; jittered backoff up to 15 s, at most 30 retries).
+    /// How long a failing request is retried, counted from the end of its first attempt, before
+    /// the operation fails (`REMPART_S3_RETRY_FOR`, default 120 s, at most 10 minutes; jittered
+    /// backoff up to 15 s, at most 30 retries).
     pub retry_for: Duration,
 }
 
@@ -139,8 +140,14 @@ impl S3Settings {
                 .unwrap_or(MULTIPART_THRESHOLD),
             part_size: PART_SIZE,
             object_lock,
-            request_timeout: duration_setting(&get, "REMPART_S3_REQUEST_TIMEOUT", REQUEST_TIMEOUT)?,
-            retry_for: duration_setting(&get, "REMPART_S3_RETRY_FOR", RETRY_FOR)?,
+            request_timeout: duration_setting(
+                &get,
+                "REMPART_S3_REQUEST_TIMEOUT",
+                REQUEST_TIMEOUT,
+                Duration::from_secs(3600),
+            )?,
+            // Well under the 30 minutes after which other hosts take a silent lock for dead.
+            retry_for: duration_setting(&get, "REMPART_S3_RETRY_FOR", RETRY_FOR, Duration::from_secs(600))?,
         })
     }
 }
@@ -148,17 +155,21 @@ impl S3Settings {
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
 const RETRY_FOR: Duration = Duration::from_secs(120);
 
-/// A duration setting (`30s`, `5m`), between 1 second and 1 day.
+/// A duration setting (`30s`, `5m`), between 1 second and `max`.
 fn duration_setting(
     get: &impl Fn(&str) -> Option<String>,
     name: &str,
     default: Duration,
+    max: Duration,
 ) -> Result<Duration> {
     let Some(text) = get(name) else { return Ok(default) };
     let d = crate::duration::parse_duration(&text)
         .map_err(|e| Error::invalid(format!("{name} '{text}': {e}")))?;
-    if d < Duration::from_secs(1) || d > Duration::from_secs(86_400) {
-        return Err(Error::invalid(format!("{name} '{text}': expected a duration between 1s and 1d")));
+    if d < Duration::from_secs(1) || d > max {
+        return Err(Error::invalid(format!(
+            "{name} '{text}': expected a duration between 1s and {}",
+            crate::duration::format_duration(max)
+        )));
     }
     Ok(d)
 }
@@ -195,7 +206,9 @@ impl S3Storage {
                 // The window (retry_for) is the real bound: a connection refused at once must not
                 // use up the retries within seconds of a short partition.
                 max_retries: 30,
-                retry_timeout: settings.retry_for,
+                // object_store counts the window from the first attempt: a request that stalls
+                // for its whole timeout must still be retried, for the window after that.
+                retry_timeout: settings.retry_for + settings.request_timeout,
             })
             .with_client_options(
                 ClientOptions::new()
@@ -453,5 +466,33 @@ pub(super) fn location_of(settings: &S3Settings) -> String {
         format!("s3://{}", settings.bucket)
     } else {
         format!("s3://{}/{}", settings.bucket, settings.prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(lines: &str) -> Result<S3Settings> {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), lines).unwrap();
+        S3Settings::from_env_and_file("bucket/prefix", Some(file.path()))
+    }
+
+    #[test]
+    fn timeouts_and_retry_windows_are_bounded_and_named_when_wrong() {
+        let s = settings("REMPART_S3_REQUEST_TIMEOUT=4s\nREMPART_S3_RETRY_FOR=1m\n").unwrap();
+        assert_eq!((s.request_timeout, s.retry_for), (Duration::from_secs(4), Duration::from_secs(60)));
+        let s = settings("").unwrap();
+        assert_eq!((s.request_timeout, s.retry_for), (REQUEST_TIMEOUT, RETRY_FOR));
+        for (line, says) in [
+            ("REMPART_S3_RETRY_FOR=11m", "between 1s and 10m"),
+            ("REMPART_S3_REQUEST_TIMEOUT=2h", "between 1s and 1h"),
+            ("REMPART_S3_REQUEST_TIMEOUT=soon", "REMPART_S3_REQUEST_TIMEOUT 'soon'"),
+            ("REMPART_S3_RETRY_FOR=0s", "between 1s"),
+        ] {
+            let e = settings(line).unwrap_err().to_string();
+            assert!(e.contains(says), "{line}: {e}");
+        }
     }
 }

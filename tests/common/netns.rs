@@ -260,6 +260,23 @@ impl Host {
         answer.trim().to_string()
     }
 
+    /// Waits until `bytes` more bytes went through the proxy in `direction` (`up_bytes`,
+    /// `down_bytes`) than when called: the command in flight is really transferring.
+    pub fn wait_for_traffic(&self, direction: &str, bytes: u64) {
+        let read = |h: &Host| -> u64 {
+            h.fault("stats")
+                .split_whitespace()
+                .find_map(|kv| kv.strip_prefix(&format!("{direction}=")).map(|v| v.parse().unwrap()))
+                .unwrap()
+        };
+        let start = read(self);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while read(self) < start + bytes {
+            assert!(Instant::now() < deadline, "{}: no {direction} traffic", self.name);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Cuts (false) or restores (true) the host's link: a partition.
     pub fn link(&self, up: bool) {
         sh(&["ip", "link", "set", &self.veth, if up { "up" } else { "down" }]);

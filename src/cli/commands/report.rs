@@ -47,8 +47,29 @@ fn fleet(ctx: &Context, a: &ReportArgs, lang: Lang) -> Result<ExitStatus> {
         }
         pinned.push(fp);
     }
+    let previous = match &a.previous {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| {
+                Error::io(format!("cannot read the previous fleet report '{}'", p.display()), e)
+            })?;
+            let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+                Error::invalid(format!(
+                    "--previous '{}': not a fleet report in JSON ({e}); expected the output of 'rempart --json report --fleet'",
+                    p.display()
+                ))
+            })?;
+            if !v["hosts"].is_array() {
+                return Err(Error::invalid(format!(
+                    "--previous '{}': no 'hosts' list; expected the output of 'rempart --json report --fleet'",
+                    p.display()
+                )));
+            }
+            Some(v)
+        }
+        None => None,
+    };
     let repo = ctx.open()?;
-    let report = crate::report::fleet::gather_fleet(&repo, &pinned, chrono::Utc::now())?;
+    let report = crate::report::fleet::gather_fleet(&repo, &pinned, previous.as_ref(), chrono::Utc::now())?;
     let format = if ctx.global.json { "json" } else { a.format.as_str() };
     let text = match format {
         "json" => crate::report::fleet_render::json(&report),
