@@ -5,7 +5,7 @@ use std::fmt::Write;
 use super::fleet::{FleetHost, FleetJob, FleetReport};
 use super::html::{esc, page};
 use super::i18n::{reason, t, Lang};
-use super::render::dur;
+use super::render::{date, dur, met, state_class};
 use crate::evidence::readiness::State;
 use crate::util::human_bytes;
 
@@ -27,18 +27,6 @@ fn md(text: &str) -> String {
         }
     }
     out
-}
-
-fn date(t: Option<chrono::DateTime<chrono::Utc>>, l: Lang) -> String {
-    t.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_else(|| self::t(l, "never").into())
-}
-
-fn met(v: Option<bool>, l: Lang) -> &'static str {
-    match v {
-        Some(true) => t(l, "met"),
-        Some(false) => t(l, "missed"),
-        None => "-",
-    }
 }
 
 fn drill(j: &FleetJob, l: Lang) -> String {
@@ -181,11 +169,7 @@ pub fn html(r: &FleetReport, l: Lang) -> String {
     b.push_str("</tr>");
     for host in &r.hosts {
         for j in &host.jobs {
-            let class = match j.readiness {
-                State::Verified => "ok",
-                State::NeedsVerified => "warn",
-                State::NotVerified => "bad",
-            };
+            let class = state_class(j.readiness);
             b.push_str("<tr>");
             for (i, c) in cells(host, j, l).iter().enumerate() {
                 if i == 2 {

@@ -20,11 +20,11 @@ pub fn dur(secs: Option<u64>) -> String {
     }
 }
 
-fn date(t: Option<chrono::DateTime<chrono::Utc>>, l: Lang) -> String {
+pub(crate) fn date(t: Option<chrono::DateTime<chrono::Utc>>, l: Lang) -> String {
     t.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_else(|| self::t(l, "never").into())
 }
 
-fn met(v: Option<bool>, l: Lang) -> &'static str {
+pub(crate) fn met(v: Option<bool>, l: Lang) -> &'static str {
     match v {
         Some(true) => t(l, "met"),
         Some(false) => t(l, "missed"),
@@ -32,7 +32,7 @@ fn met(v: Option<bool>, l: Lang) -> &'static str {
     }
 }
 
-fn state_class(s: State) -> &'static str {
+pub(crate) fn state_class(s: State) -> &'static str {
     match s {
         State::Verified => "ok",
         State::NeedsVerified => "warn",
