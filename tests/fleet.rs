@@ -205,6 +205,15 @@ fn four_hosts_share_one_repository_beside_two_prunes_and_the_fleet_report_names_
             .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     };
+    // Damaged instead of deleted: it could be any chain's record, so no host is VERIFIED.
+    admin_tool("damage-newest", "evidence/");
+    // An auditor with an empty cache (the first one holds the authentic copy in its cache).
+    let fresh_auditor = Host::new(&cluster, "auditor2", &repo, &[]);
+    let damaged = fresh_auditor.json(&args);
+    for h in damaged["hosts"].as_array().unwrap() {
+        assert_eq!(h["jobs"][0]["readiness"], "NOT VERIFIED", "{h}");
+        assert!(h["findings"].to_string().contains("cannot be read"), "{h}");
+    }
     admin_tool("delete-newest", "evidence/");
     let mut anchored = args.clone();
     let anchor_arg = anchor.to_str().unwrap().to_string();

@@ -9,6 +9,7 @@ the backup host's credentials.
     s3_admin.py ENV_FILE count BUCKET PREFIX        # objects and bytes per folder (JSON)
     s3_admin.py ENV_FILE delete-newest BUCKET PREFIX  # the attacker deletes the newest object under PREFIX
     s3_admin.py ENV_FILE delete-all BUCKET PREFIX     # the attacker deletes every object under PREFIX
+    s3_admin.py ENV_FILE damage-newest BUCKET PREFIX  # the attacker overwrites the newest object under PREFIX
 """
 import json
 import sys
@@ -127,6 +128,14 @@ def main():
             s3.create_bucket(Bucket=bucket)
     elif cmd == "objects":
         print(json.dumps(objects(s3, sys.argv[3], sys.argv[4])))
+    elif cmd == "damage-newest":
+        bucket, prefix = sys.argv[3], sys.argv[4]
+        found = []
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            found += page.get("Contents", [])
+        newest = max(found, key=lambda o: o["LastModified"])
+        s3.put_object(Bucket=bucket, Key=newest["Key"], Body=b"garbage " * 8)
+        print(json.dumps([newest["Key"]]))
     elif cmd in ("delete-newest", "delete-all"):
         bucket, prefix = sys.argv[3], sys.argv[4]
         found = []

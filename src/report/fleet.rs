@@ -110,10 +110,11 @@ pub fn gather_fleet(
     let (keys, bad_keys) = crate::evidence::registry::load(repo)?;
     let evidence = RepoEvidence { repository_id: repository_id.clone(), copies, keys };
     let verdict = verify_ledger(&[], std::slice::from_ref(&evidence), vec![], None, pinned, &HashSet::new());
-    let mut damaged: Vec<String> = damaged_copies
-        .into_iter()
-        .chain(bad_keys)
-        .map(|(object, why)| format!("{object}: {why}"))
+    let damaged_evidence: Vec<String> =
+        damaged_copies.into_iter().chain(bad_keys).map(|(object, why)| format!("{object}: {why}")).collect();
+    let mut damaged: Vec<String> = damaged_evidence
+        .iter()
+        .cloned()
         .chain(damaged_snapshots.iter().map(|e| format!("snapshot: {e}")))
         .collect();
     damaged.sort();
@@ -182,6 +183,14 @@ pub fn gather_fleet(
         anchor_to_previous(&mut hosts, prev, &hashes);
     }
     missing_pinned_chains(&mut hosts, pinned, &repository_id, &evidence.keys);
+    // An evidence object that cannot be read may be any chain's newest record (a failed drill
+    // damaged so that an earlier pass counts again): no host is VERIFIED while one is there,
+    // as in the host report.
+    for object in &damaged_evidence {
+        for h in &mut hosts {
+            tamper(h, format!("an evidence object of this repository cannot be read, and may be one of this chain's records: {object}"));
+        }
+    }
     hosts.sort_by(|a, b| (a.host.as_str(), a.chain.as_str()).cmp(&(b.host.as_str(), b.chain.as_str())));
     let with_chain: HashSet<&str> = hosts.iter().map(|h| h.host.as_str()).collect();
     let hosts_without_evidence =
