@@ -173,6 +173,7 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
 
     // Phase 2: sweep trash objects that are old enough and outlived every older backup.
     let locks = listed_locks;
+    let skew = chrono::Duration::from_std(CLOCK_SKEW_MARGIN).expect("small");
     let mut rescued: Vec<IndexedPack> = Vec::new();
     let mut to_delete: Vec<IndexedPack> = Vec::new();
     let mut swept: Vec<Id> = Vec::new();
@@ -186,7 +187,6 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
         // one through an index it loaded before the mark.
         // A host whose clock is ahead writes a start time later than the true one: a backup
         // that says it started up to CLOCK_SKEW_MARGIN after the mark may be older than it.
-        let skew = chrono::Duration::from_std(CLOCK_SKEW_MARGIN).expect("small");
         let older = |i: &&LockInfo| {
             matches!(i.kind, LockKind::Backup | LockKind::Read)
                 && i.started < t.marked_at + skew

@@ -87,6 +87,50 @@ pub struct FleetReport {
     pub pinned_keys: Vec<String>,
 }
 
+impl FleetJob {
+    /// A job known only by name (from an earlier report): nothing in the repository about it.
+    fn unknown(name: &str) -> FleetJob {
+        let cause = Cause::NeverDrilled;
+        FleetJob {
+            job: name.to_string(),
+            readiness: State::NeedsVerified,
+            reason: cause.english(),
+            cause,
+            last_backup: None,
+            last_backup_status: None,
+            last_drill: None,
+            last_drill_passed: None,
+            last_drill_level: None,
+            rpo_target_secs: None,
+            rpo_met: None,
+            rto_target_secs: None,
+            rto_last_secs: None,
+            rto_met: None,
+            restore_points: 0,
+        }
+    }
+}
+
+impl FleetHost {
+    /// A host the repository holds no chain of (deleted, or expected and never written).
+    fn without_chain(host: &str, chain: &str, key_fingerprint: Option<String>, pinned: bool) -> FleetHost {
+        FleetHost {
+            host: host.to_string(),
+            chain: chain.to_string(),
+            key_fingerprint,
+            pinned,
+            records: 0,
+            head_seq: 0,
+            head: String::new(),
+            findings: Vec::new(),
+            jobs: Vec::new(),
+            snapshots: 0,
+            bytes_read: 0,
+            bytes_added: 0,
+        }
+    }
+}
+
 /// Reads and judges the whole repository at `now`, counting the chains of `pinned` keys, and
 /// holding every chain to what `previous` (an earlier fleet report's JSON) saw of it.
 ///
@@ -174,12 +218,12 @@ pub fn gather_fleet(
             bytes_added: added,
         });
     }
-    let hashes: HashMap<(&str, u64), String> = evidence
-        .copies
-        .iter()
-        .map(|c| ((c.entry.chain.as_str(), c.entry.seq), sha256_hex(&c.entry.canonical)))
-        .collect();
     if let Some(prev) = previous {
+        let hashes: HashMap<(&str, u64), String> = evidence
+            .copies
+            .iter()
+            .map(|c| ((c.entry.chain.as_str(), c.entry.seq), sha256_hex(&c.entry.canonical)))
+            .collect();
         anchor_to_previous(&mut hosts, prev, &hashes);
     }
     missing_pinned_chains(&mut hosts, pinned, &repository_id, &evidence.keys);
@@ -314,48 +358,24 @@ fn anchor_to_previous(
             ),
             Some(_) => {}
             None => {
-                let jobs = p["jobs"]
+                let mut gone = FleetHost::without_chain(
+                    p["host"].as_str().unwrap_or("?"),
+                    chain,
+                    p["key_fingerprint"].as_str().map(String::from),
+                    p["pinned"].as_bool().unwrap_or(false),
+                );
+                gone.jobs = p["jobs"]
                     .as_array()
                     .into_iter()
                     .flatten()
                     .filter_map(|j| j["job"].as_str())
-                    .map(|name| {
-                        let cause = Cause::EvidenceTampered { findings: 1 };
-                        FleetJob {
-                            job: name.to_string(),
-                            readiness: State::NotVerified,
-                            reason: cause.english(),
-                            cause,
-                            last_backup: None,
-                            last_backup_status: None,
-                            last_drill: None,
-                            last_drill_passed: None,
-                            last_drill_level: None,
-                            rpo_target_secs: None,
-                            rpo_met: None,
-                            rto_target_secs: None,
-                            rto_last_secs: None,
-                            rto_met: None,
-                            restore_points: 0,
-                        }
-                    })
+                    .map(FleetJob::unknown)
                     .collect();
-                hosts.push(FleetHost {
-                    host: p["host"].as_str().unwrap_or("?").to_string(),
-                    chain: chain.to_string(),
-                    key_fingerprint: p["key_fingerprint"].as_str().map(String::from),
-                    pinned: p["pinned"].as_bool().unwrap_or(false),
-                    records: 0,
-                    head_seq: 0,
-                    head: String::new(),
-                    findings: vec![format!(
-                        "chain deleted: the report of {when} saw {seq} records in it, the repository now holds none"
-                    )],
-                    jobs,
-                    snapshots: 0,
-                    bytes_read: 0,
-                    bytes_added: 0,
-                });
+                tamper(
+                    &mut gone,
+                    format!("chain deleted: the report of {when} saw {seq} records in it, the repository now holds none"),
+                );
+                hosts.push(gone);
             }
         }
     }
@@ -375,21 +395,15 @@ fn missing_pinned_chains(
             continue;
         }
         let label = keys.iter().find(|k| k.fingerprint == fp).map_or("?", |k| k.host.as_str());
-        hosts.push(FleetHost {
-            host: label.to_string(),
-            chain: crate::evidence::verify::chain_id(&fp, repository_id),
-            key_fingerprint: Some(fp.clone()),
-            pinned: true,
-            records: 0,
-            head_seq: 0,
-            head: String::new(),
-            findings: vec![format!(
-                "no evidence chain of pinned key {fp} in this repository: its records were deleted, or that host never ran a job here"
-            )],
-            jobs: Vec::new(),
-            snapshots: 0,
-            bytes_read: 0,
-            bytes_added: 0,
-        });
+        let mut missing = FleetHost::without_chain(
+            label,
+            &crate::evidence::verify::chain_id(&fp, repository_id),
+            Some(fp.clone()),
+            true,
+        );
+        missing.findings.push(format!(
+            "no evidence chain of pinned key {fp} in this repository: its records were deleted, or that host never ran a job here"
+        ));
+        hosts.push(missing);
     }
 }

@@ -319,6 +319,17 @@ pub fn mariadb(sql: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// Writes job `name` into `dir` with `env`'s repository and passphrase; `sources` is the TOML
+/// list's content (`"\"/a\", \"/b\""`).
+pub fn write_job(dir: &Path, env: &Env, name: &str, sources: &str, extra: &str) {
+    let text = format!(
+        "name = \"{name}\"\nsources = [{sources}]\nrepository = \"{}\"\npassword_file = \"{}\"\n{extra}",
+        env.repo,
+        env.password_file.display()
+    );
+    std::fs::write(dir.join(format!("{name}.toml")), text).unwrap();
+}
+
 /// A folder of job files that use an environment's repository and passphrase.
 pub struct Jobs {
     pub env: Env,
@@ -334,12 +345,7 @@ impl Jobs {
 
     /// Writes a job using the test repository and passphrase.
     pub fn job(&self, name: &str, sources: &str, extra: &str) {
-        let text = format!(
-            "name = \"{name}\"\nsources = [{sources}]\nrepository = \"{}\"\npassword_file = \"{}\"\n{extra}",
-            self.env.repo,
-            self.env.password_file.display()
-        );
-        std::fs::write(self.dir.join(format!("{name}.toml")), text).unwrap();
+        write_job(&self.dir, &self.env, name, sources, extra);
     }
 
     pub fn run(&self, args: &[&str]) -> (i32, String, String) {

@@ -198,13 +198,7 @@ impl Host {
     /// Writes job `job` of this host (the host's repository and passphrase).
     pub fn job(&self, job: &str, sources: &[&Path], extra: &str) {
         let sources: Vec<String> = sources.iter().map(|s| format!("\"{}\"", s.display())).collect();
-        let text = format!(
-            "name = \"{job}\"\nsources = [{}]\nrepository = \"{}\"\npassword_file = \"{}\"\n{extra}",
-            sources.join(", "),
-            self.env.repo,
-            self.env.password_file.display()
-        );
-        std::fs::write(self.jobs_dir.join(format!("{job}.toml")), text).unwrap();
+        super::write_job(&self.jobs_dir, &self.env, job, &sources.join(", "), extra);
     }
 
     /// rempart, run inside the namespace under the host's own name, with `--jobs`.
