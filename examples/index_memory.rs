@@ -1,6 +1,7 @@
-//! Measures the in-memory index at a given number of chunks (default 10 million):
-//! bytes per chunk (from the structures' sizes and from the process RSS), build and lookup
-//! time. Run with `cargo run --release --example index_memory [CHUNKS]`.
+//! Measures the in-memory index at a given number of chunks (default 10 million), in its full
+//! form (check, prune) and its lookup form (backup, restore, drill): bytes per chunk (from the
+//! structures' sizes and from the process RSS), build and lookup time, and the peak RSS of
+//! the whole load. Run with `cargo run --release --example index_memory [CHUNKS]`.
 
 use std::time::Instant;
 
@@ -11,6 +12,12 @@ use rempart::Id;
 fn rss_bytes() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
     let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
+}
+
+fn peak_rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
     line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
 }
 
@@ -51,8 +58,13 @@ fn main() {
         builder.add_file(Id::of_bytes(&files.to_le_bytes()), IndexFile { supersedes: vec![], packs });
         files += 1;
     }
-    let index = builder.finish();
+    let full = builder.finish();
     let built = started.elapsed();
+    let after_full = rss_bytes();
+    let full_bytes = full.memory_bytes();
+    let started = Instant::now();
+    let index = full.into_lookup();
+    let converted = started.elapsed();
     let after = rss_bytes();
     let lookups = 1_000_000;
     let started = Instant::now();
@@ -63,21 +75,31 @@ fn main() {
     }
     let lookup = started.elapsed();
     assert_eq!(found, lookups);
+    let per_chunk = |bytes: f64| bytes / chunks as f64;
     println!("chunks: {}", index.blob_count());
-    println!("entry size: {} bytes", Index::ENTRY_SIZE);
     println!(
-        "index structures: {:.1} MiB = {:.1} bytes per chunk",
+        "entry size: full form {} bytes, lookup form {} bytes",
+        Index::ENTRY_SIZE,
+        Index::LOOKUP_ENTRY_SIZE
+    );
+    println!(
+        "full form: structures {:.1} MiB = {:.1} bytes per chunk; process RSS growth {:.1} bytes per chunk",
+        full_bytes as f64 / 1048576.0,
+        per_chunk(full_bytes as f64),
+        per_chunk(after_full as f64 - baseline as f64)
+    );
+    println!(
+        "lookup form: structures {:.1} MiB = {:.1} bytes per chunk; process RSS growth with only it left {:.1} bytes per chunk (includes allocator slack)",
         index.memory_bytes() as f64 / 1048576.0,
-        index.memory_bytes() as f64 / chunks as f64
+        per_chunk(index.memory_bytes() as f64),
+        per_chunk(after as f64 - baseline as f64)
     );
+    println!("process RSS with the lookup form loaded: {:.0} MiB", after as f64 / 1048576.0);
+    println!("peak RSS of the whole run: {:.0} MiB", peak_rss_bytes() as f64 / 1048576.0);
     println!(
-        "process RSS growth with only the index left: {:.1} bytes per chunk (includes allocator slack)",
-        (after as f64 - baseline as f64) / chunks as f64
-    );
-    println!("process RSS with the index loaded: {:.0} MiB", after as f64 / 1048576.0);
-    println!(
-        "build: {:.2} s; lookups: {:.0} ns each",
+        "build: {:.2} s; into the lookup form: {:.2} s; lookups in the lookup form: {:.0} ns each",
         built.as_secs_f64(),
+        converted.as_secs_f64(),
         lookup.as_nanos() as f64 / lookups as f64
     );
 }

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use crate::repo::tree::{Node, NodeKind, Timestamp, Xattr};
@@ -42,23 +42,104 @@ impl NameCache {
     }
 }
 
+/// What `lstat` says of an entry: from [`std::fs::symlink_metadata`] for a source path, or
+/// from `fstatat` relative to an open folder when the lister reads a folder (which spares the
+/// kernel a walk of the whole path for every entry).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EntryStat {
+    /// `st_mode`: the file type bits and the permissions.
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub size: u64,
+    pub blocks: u64,
+    pub mtime: i64,
+    pub mtime_nsec: u32,
+    pub ctime: i64,
+    pub ctime_nsec: u32,
+    pub dev: u64,
+    pub ino: u64,
+    pub nlink: u64,
+    pub rdev: u64,
+}
+
+impl From<&std::fs::Metadata> for EntryStat {
+    fn from(m: &std::fs::Metadata) -> EntryStat {
+        EntryStat {
+            mode: m.mode(),
+            uid: m.uid(),
+            gid: m.gid(),
+            size: m.size(),
+            blocks: m.blocks(),
+            mtime: m.mtime(),
+            mtime_nsec: m.mtime_nsec() as u32,
+            ctime: m.ctime(),
+            ctime_nsec: m.ctime_nsec() as u32,
+            dev: m.dev(),
+            ino: m.ino(),
+            nlink: m.nlink(),
+            rdev: m.rdev(),
+        }
+    }
+}
+
+impl From<&rustix::fs::Stat> for EntryStat {
+    #[allow(clippy::unnecessary_cast, clippy::useless_conversion)] // field types differ by architecture
+    fn from(s: &rustix::fs::Stat) -> EntryStat {
+        EntryStat {
+            mode: s.st_mode as u32,
+            uid: s.st_uid as u32,
+            gid: s.st_gid as u32,
+            size: s.st_size as u64,
+            blocks: s.st_blocks as u64,
+            mtime: s.st_mtime as i64,
+            mtime_nsec: s.st_mtime_nsec as u32,
+            ctime: s.st_ctime as i64,
+            ctime_nsec: s.st_ctime_nsec as u32,
+            dev: s.st_dev as u64,
+            ino: s.st_ino as u64,
+            nlink: s.st_nlink as u64,
+            rdev: s.st_rdev as u64,
+        }
+    }
+}
+
+impl EntryStat {
+    fn format(&self) -> u32 {
+        self.mode & libc_s_ifmt::MASK
+    }
+
+    pub fn is_dir(&self) -> bool {
+        self.format() == libc_s_ifmt::DIR
+    }
+
+    pub fn is_file(&self) -> bool {
+        self.format() == libc_s_ifmt::REG
+    }
+}
+
+/// The `S_IFMT` bits of `st_mode` (the same on every Linux architecture).
+mod libc_s_ifmt {
+    pub const MASK: u32 = 0o170000;
+    pub const SOCK: u32 = 0o140000;
+    pub const LNK: u32 = 0o120000;
+    pub const REG: u32 = 0o100000;
+    pub const BLK: u32 = 0o060000;
+    pub const DIR: u32 = 0o040000;
+    pub const CHR: u32 = 0o020000;
+    pub const FIFO: u32 = 0o010000;
+}
+
 /// The kind of an entry from its `lstat` metadata.
-pub fn kind_of(meta: &std::fs::Metadata) -> NodeKind {
-    let ft = meta.file_type();
-    if ft.is_dir() {
-        NodeKind::Dir
-    } else if ft.is_symlink() {
-        NodeKind::Symlink
-    } else if ft.is_fifo() {
-        NodeKind::Fifo
-    } else if ft.is_char_device() {
-        NodeKind::CharDevice
-    } else if ft.is_block_device() {
-        NodeKind::BlockDevice
-    } else if ft.is_socket() {
-        NodeKind::Socket
-    } else {
-        NodeKind::File
+pub fn kind_of(meta: &EntryStat) -> NodeKind {
+    match meta.format() {
+        libc_s_ifmt::DIR => NodeKind::Dir,
+        libc_s_ifmt::LNK => NodeKind::Symlink,
+        libc_s_ifmt::FIFO => NodeKind::Fifo,
+        libc_s_ifmt::CHR => NodeKind::CharDevice,
+        libc_s_ifmt::BLK => NodeKind::BlockDevice,
+        libc_s_ifmt::SOCK => NodeKind::Socket,
+        _ => NodeKind::File,
     }
 }
 
@@ -70,7 +151,7 @@ pub fn kind_of(meta: &std::fs::Metadata) -> NodeKind {
 pub fn node_from_metadata(
     path: &Path,
     name: &[u8],
-    meta: &std::fs::Metadata,
+    meta: &EntryStat,
     names: &mut NameCache,
 ) -> std::io::Result<Node> {
     node_with_xattrs_from(path, name, meta, names, None)
@@ -82,31 +163,31 @@ pub fn node_from_metadata(
 pub fn node_with_xattrs_from(
     path: &Path,
     name: &[u8],
-    meta: &std::fs::Metadata,
+    meta: &EntryStat,
     names: &mut NameCache,
     previous: Option<&Node>,
 ) -> std::io::Result<Node> {
     let kind = kind_of(meta);
     let mut node = Node::new(name, kind);
-    node.mode = meta.mode() & 0o7777;
-    node.uid = meta.uid();
-    node.gid = meta.gid();
-    node.user = names.user(meta.uid());
-    node.group = names.group(meta.gid());
-    node.size = if kind == NodeKind::File { meta.size() } else { 0 };
-    node.mtime = Timestamp { secs: meta.mtime(), nanos: meta.mtime_nsec() as u32 };
-    node.ctime = Timestamp { secs: meta.ctime(), nanos: meta.ctime_nsec() as u32 };
-    node.device = meta.dev();
-    node.inode = meta.ino();
-    node.links = meta.nlink();
+    node.mode = meta.mode & 0o7777;
+    node.uid = meta.uid;
+    node.gid = meta.gid;
+    node.user = names.user(meta.uid);
+    node.group = names.group(meta.gid);
+    node.size = if kind == NodeKind::File { meta.size } else { 0 };
+    node.mtime = Timestamp { secs: meta.mtime, nanos: meta.mtime_nsec };
+    node.ctime = Timestamp { secs: meta.ctime, nanos: meta.ctime_nsec };
+    node.device = meta.dev;
+    node.inode = meta.ino;
+    node.links = meta.nlink;
     if matches!(kind, NodeKind::CharDevice | NodeKind::BlockDevice) {
-        node.rdev = meta.rdev();
+        node.rdev = meta.rdev;
     }
     if kind == NodeKind::Symlink {
         node.link_target = std::fs::read_link(path)?.as_os_str().as_bytes().to_vec();
     }
     if kind == NodeKind::File {
-        node.sparse = meta.blocks() * 512 < meta.size();
+        node.sparse = meta.blocks * 512 < meta.size;
     }
     node.xattrs = match previous {
         Some(old) if old.kind == kind && old.inode == node.inode && old.ctime == node.ctime => {

@@ -71,7 +71,7 @@ pub fn backup_streams(
     let started = Instant::now();
     let time = opts.time.unwrap_or_else(chrono::Utc::now);
     let lock = repo.lock(LockKind::Backup, "backup")?;
-    let index = super::adopt::dedup_index(repo)?;
+    let index = super::adopt::dedup_index(repo)?.into_lookup();
     let shared =
         Arc::new(Shared::new(repo.clone(), Arc::new(index), opts.counters.clone(), opts.cancel.clone()));
     let uploader = Uploader::start(repo, opts.counters.clone(), super::upload_concurrency(repo, opts));

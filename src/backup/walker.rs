@@ -6,15 +6,15 @@
 //! memory whatever the size of the tree.
 
 use std::collections::BTreeMap;
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 use crossbeam_channel::Sender;
 use globset::{GlobSet, GlobSetBuilder};
 
-use super::fsmeta::{node_from_metadata, node_with_xattrs_from, unchanged, NameCache};
+use super::fsmeta::{node_from_metadata, node_with_xattrs_from, unchanged, EntryStat, NameCache};
+use super::lister::Lister;
 use super::shared::{Counters, Shared};
 use super::trees::{PendingDir, PendingEntry};
 use super::workers::Job;
@@ -114,6 +114,13 @@ pub struct Walker {
     pub one_file_system: bool,
     pub errors: Vec<EntryError>,
     next_slot: usize,
+    lister: Lister,
+}
+
+/// Threads that read folders ahead of the walker: enough to keep it fed, few enough not to
+/// crowd the workers that read and pack file content.
+fn lister_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 4)
 }
 
 impl Walker {
@@ -133,6 +140,7 @@ impl Walker {
             one_file_system,
             errors: Vec::new(),
             next_slot: 0,
+            lister: Lister::new(lister_threads()),
         }
     }
 
@@ -167,9 +175,10 @@ impl Walker {
         for (name, child) in &trie.children {
             let child_path = path.join(std::ffi::OsStr::from_bytes(name));
             let meta = std::fs::symlink_metadata(&child_path)
+                .map(|m| EntryStat::from(&m))
                 .map_err(|e| Error::io(format!("cannot read source path '{}'", child_path.display()), e))?;
             if child.is_source {
-                if let Some(e) = self.entry(&child_path, name, &meta, parent, meta.dev())? {
+                if let Some(e) = self.entry(&child_path, name, &meta, parent, meta.dev)? {
                     entries.push(e);
                 }
             } else {
@@ -190,7 +199,7 @@ impl Walker {
         &mut self,
         path: &Path,
         name: &[u8],
-        meta: &std::fs::Metadata,
+        meta: &EntryStat,
         parent: Option<&Tree>,
         root_dev: u64,
     ) -> Result<Option<PendingEntry>> {
@@ -209,7 +218,7 @@ impl Walker {
         Ok(Some(match node.kind {
             NodeKind::Dir => {
                 Counters::add(&counters.dirs, 1);
-                if self.one_file_system && meta.dev() != root_dev {
+                if self.one_file_system && meta.dev != root_dev {
                     // A mount point: keep the folder itself, not what is mounted on it.
                     let slot = self.slot();
                     self.send_dir(PendingDir { slot, entries: vec![] })?;
@@ -222,7 +231,7 @@ impl Walker {
             }
             NodeKind::File => {
                 Counters::add(&counters.files_found, 1);
-                Counters::add(&counters.bytes_found, meta.len());
+                Counters::add(&counters.bytes_found, meta.size);
                 let old = parent.and_then(|t| t.find(name));
                 if let Some(old) = old.filter(|o| unchanged(o, &node)) {
                     if old.content.iter().all(|id| self.shared.known(id)) {
@@ -232,7 +241,7 @@ impl Walker {
                         Counters::add(&counters.files_unmodified, 1);
                         Counters::add(&counters.files_done, 1);
                         Counters::add(&counters.bytes_total, node.size);
-                        Counters::add(&counters.bytes_unmodified, meta.len());
+                        Counters::add(&counters.bytes_unmodified, meta.size);
                         counters.report(super::shared::ChangeKind::Unchanged, path, node.size);
                         return Ok(Some(PendingEntry::Ready(node)));
                     }
@@ -257,43 +266,43 @@ impl Walker {
 
     /// Walks a real directory; returns its slot.
     pub fn walk_dir(&mut self, path: &Path, parent: Option<&Tree>, root_dev: u64) -> Result<usize> {
-        let mut names: Vec<Vec<u8>> = Vec::new();
-        match std::fs::read_dir(path) {
-            Ok(rd) => {
-                for e in rd {
-                    match e {
-                        Ok(e) => names.push(e.file_name().into_vec()),
-                        Err(e) => {
-                            self.skip(path, format!("listing failed part-way: {e}"));
-                            break;
-                        }
-                    }
-                }
-            }
-            Err(e) => self.skip(path, format!("cannot list folder: {e}")),
+        let listing = self.lister.take(path);
+        if let Some(why) = listing.error {
+            self.skip(path, why);
         }
-        names.sort();
+        let mut listed = listing.entries;
         if let Some(marker) = self.filters.marker_in(path) {
             // Kept with its marker alone, so a restore shows why it is empty.
             let marker = marker.name.clone();
-            names.retain(|n| *n == marker);
+            listed.retain(|(n, _)| *n == marker);
         }
-        let mut entries = Vec::with_capacity(names.len());
-        for name in names {
+        let mut kept = Vec::with_capacity(listed.len());
+        for (name, meta) in listed {
             let child = path.join(std::ffi::OsStr::from_bytes(&name));
             if self.filters.patterns.matches(&child, &name) {
                 continue;
             }
-            let meta = match std::fs::symlink_metadata(&child) {
+            let meta = match meta {
                 Ok(m) => m,
                 Err(e) => {
                     self.skip(&child, e.to_string());
                     continue;
                 }
             };
-            if meta.is_file() && self.filters.larger_than.is_some_and(|limit| meta.len() > limit) {
+            if meta.is_file() && self.filters.larger_than.is_some_and(|limit| meta.size > limit) {
                 continue;
             }
+            kept.push((name, child, meta));
+        }
+        // The subfolders this walk will enter, read ahead in the order it enters them.
+        self.lister.prefetch(
+            kept.iter()
+                .filter(|(_, _, m)| m.is_dir() && !(self.one_file_system && m.dev != root_dev))
+                .map(|(_, child, _)| child.clone())
+                .collect(),
+        );
+        let mut entries = Vec::with_capacity(kept.len());
+        for (name, child, meta) in kept {
             if let Some(e) = self.entry(&child, &name, &meta, parent, root_dev)? {
                 entries.push(e);
             }

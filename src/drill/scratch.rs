@@ -38,7 +38,7 @@ pub fn clean(marker: &Marker) -> (bool, Vec<String>) {
     let mut ok = true;
     let mut said = Vec::new();
     if let Some(dir) = &marker.sandbox {
-        match std::fs::remove_dir_all(dir) {
+        match super::removal::remove_folder(dir, crate::backup::default_workers()) {
             Ok(()) => said.push(format!("sandbox {} removed", dir.display())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 said.push(format!("sandbox {} was already gone", dir.display()))

@@ -8,7 +8,12 @@
 //!
 //! In memory the index is one sorted array of 48-byte entries with a 65,536-slot fan-out
 //! table on the first two id bytes (the layout git's pack index uses): about 48 bytes per
-//! chunk, against roughly 350 for restic's map.
+//! chunk, against roughly 350 for restic's map. Backups, restores and drills only ask where a
+//! blob is, so they turn it into its lookup form ([`Index::into_lookup`]): 34-byte entries
+//! keyed by the first 20 bytes of the id (the fan-out stands for two of them), with the full
+//! id kept for every blob whose 20-byte prefix another indexed blob shares, so two indexed
+//! blobs are never taken for one. Commands that list every blob with its id (check, prune,
+//! repair, stats) keep the full form.
 
 use std::collections::{HashMap, HashSet};
 
@@ -115,6 +120,44 @@ impl Entry {
     }
 }
 
+/// Bytes of the id a lookup entry keeps: the 18 after the two the fan-out slot stands for,
+/// so a lookup key is the id's first 20 bytes (160 bits).
+const KEY_TAIL: usize = 18;
+const KEY_LEN: usize = KEY_TAIL + 2;
+
+/// 34 bytes, no padding: the key's tail and the location fields of [`Entry`], little-endian.
+#[derive(Clone, Copy, Debug)]
+struct ShortEntry {
+    key: [u8; KEY_TAIL],
+    pack_and_flags: [u8; 4],
+    offset: [u8; 4],
+    length: [u8; 4],
+    raw_length: [u8; 4],
+}
+
+impl ShortEntry {
+    fn of(e: &Entry) -> ShortEntry {
+        ShortEntry {
+            key: e.id.0[2..KEY_LEN].try_into().expect("18 bytes"),
+            pack_and_flags: e.pack_and_flags.to_le_bytes(),
+            offset: e.offset.to_le_bytes(),
+            length: e.length.to_le_bytes(),
+            raw_length: e.raw_length.to_le_bytes(),
+        }
+    }
+
+    /// The entry of `id`, whose key this is.
+    fn entry_of(&self, id: Id) -> Entry {
+        Entry {
+            id,
+            pack_and_flags: u32::from_le_bytes(self.pack_and_flags),
+            offset: u32::from_le_bytes(self.offset),
+            length: u32::from_le_bytes(self.length),
+            raw_length: u32::from_le_bytes(self.raw_length),
+        }
+    }
+}
+
 /// Builds an [`Index`] one index object at a time, so a large repository never holds all of
 /// its decoded index objects at once (memory stays near the final 48 bytes per chunk).
 /// Objects may arrive in any order: what superseded objects alone list is dropped at the end.
@@ -182,7 +225,14 @@ pub struct BlobLocation {
 pub struct Index {
     packs: Vec<PackRef>,
     pack_numbers: HashMap<Id, u32>,
+    /// The full form's entries, sorted by id (empty in the lookup form).
     entries: Vec<Entry>,
+    /// The lookup form's entries, sorted by key within each fan-out slot.
+    short: Vec<ShortEntry>,
+    /// The lookup form's blobs whose 20-byte prefix another blob shares, in full, sorted by id.
+    /// Their prefix is in no short entry.
+    collided: Vec<Entry>,
+    lookup_only: bool,
     fanout: Vec<u32>,
     /// Ids of the index objects merged into this one (after dropping superseded ones).
     pub files: Vec<Id>,
@@ -226,6 +276,7 @@ impl Index {
 
     /// Adds packs after loading (a backup's own new packs), keeping the index searchable.
     pub fn extend(&mut self, packs: &[IndexedPack]) {
+        assert!(!self.lookup_only, "the lookup form of the index cannot be extended");
         for p in packs {
             self.add_pack(p);
         }
@@ -250,14 +301,78 @@ impl Index {
         }
     }
 
-    fn find(&self, id: &Id) -> Option<&Entry> {
+    /// The lookup form: the same answers to [`Index::lookup`], [`Index::contains`],
+    /// [`Index::pack`] and [`Index::packs`] in 34 bytes per blob instead of 48. A blob whose
+    /// 20-byte prefix another indexed blob shares keeps its full id, so two indexed blobs are
+    /// never taken for one. [`Index::iter`], [`Index::to_packs`] and [`Index::extend`] need
+    /// the full form and panic on this one.
+    pub fn into_lookup(mut self) -> Index {
+        if self.lookup_only {
+            return self;
+        }
+        let entries = std::mem::take(&mut self.entries);
+        let mut short = Vec::with_capacity(entries.len());
+        let mut collided = Vec::new();
+        let mut fanout = vec![0u32; 65537];
+        let mut i = 0;
+        while i < entries.len() {
+            let prefix = &entries[i].id.0[..KEY_LEN];
+            let mut j = i + 1;
+            while j < entries.len() && entries[j].id.0[..KEY_LEN] == *prefix {
+                j += 1;
+            }
+            if j - i == 1 {
+                short.push(ShortEntry::of(&entries[i]));
+                fanout[u16::from_be_bytes([prefix[0], prefix[1]]) as usize + 1] += 1;
+            } else {
+                collided.extend_from_slice(&entries[i..j]);
+            }
+            i = j;
+        }
+        drop(entries);
+        for i in 1..fanout.len() {
+            fanout[i] += fanout[i - 1];
+        }
+        short.shrink_to_fit();
+        self.short = short;
+        self.collided = collided;
+        self.fanout = fanout;
+        self.lookup_only = true;
+        self
+    }
+
+    /// True for the lookup form ([`Index::into_lookup`]).
+    pub fn is_lookup_only(&self) -> bool {
+        self.lookup_only
+    }
+
+    fn find(&self, id: &Id) -> Option<Entry> {
+        let slot = u16::from_be_bytes([id.0[0], id.0[1]]) as usize;
+        if self.lookup_only {
+            if let Ok(i) = self.collided.binary_search_by(|e| e.id.cmp(id)) {
+                return Some(self.collided[i]);
+            }
+            if self.short.is_empty() {
+                return None;
+            }
+            let (lo, hi) = (self.fanout[slot] as usize, self.fanout[slot + 1] as usize);
+            let key = &id.0[2..KEY_LEN];
+            let range = &self.short[lo..hi];
+            return range
+                .binary_search_by(|e| e.key.as_slice().cmp(key))
+                .ok()
+                .map(|i| range[i].entry_of(*id));
+        }
         if self.entries.is_empty() {
             return None;
         }
-        let slot = u16::from_be_bytes([id.0[0], id.0[1]]) as usize;
         let (lo, hi) = (self.fanout[slot] as usize, self.fanout[slot + 1] as usize);
         let range = &self.entries[lo..hi];
-        range.binary_search_by(|e| e.id.cmp(id)).ok().map(|i| &range[i])
+        range.binary_search_by(|e| e.id.cmp(id)).ok().map(|i| range[i])
+    }
+
+    fn full_form(&self, what: &str) {
+        assert!(!self.lookup_only, "{what} needs the full form of the index, not its lookup form");
     }
 
     pub fn contains(&self, id: &Id) -> bool {
@@ -272,7 +387,7 @@ impl Index {
     }
 
     pub fn blob_count(&self) -> usize {
-        self.entries.len()
+        self.entries.len() + self.short.len() + self.collided.len()
     }
 
     pub fn packs(&self) -> &[PackRef] {
@@ -283,16 +398,19 @@ impl Index {
         self.pack_numbers.get(id).map(|&n| self.packs[n as usize])
     }
 
-    /// Every blob with its location (in id order).
+    /// Every blob with its location (in id order). Full form only.
     pub fn iter(&self) -> impl Iterator<Item = BlobLocation> + '_ {
+        self.full_form("listing every blob");
         self.entries.iter().map(|e| BlobLocation {
             pack: self.packs[(e.pack_and_flags & PACK_MASK) as usize],
             entry: e.to_pack_entry(),
         })
     }
 
-    /// The index as packs with their blobs (in offset order), leaving out `skip`.
+    /// The index as packs with their blobs (in offset order), leaving out `skip`. Full form
+    /// only.
     pub fn to_packs(&self, skip: &HashSet<Id>) -> Vec<IndexedPack> {
+        self.full_form("writing the index out");
         let mut packs: Vec<IndexedPack> = self
             .packs
             .iter()
@@ -311,6 +429,8 @@ impl Index {
     /// Bytes of memory the entry table and fan-out use, for the memory figure in docs.
     pub fn memory_bytes(&self) -> usize {
         self.entries.capacity() * std::mem::size_of::<Entry>()
+            + self.short.capacity() * std::mem::size_of::<ShortEntry>()
+            + self.collided.capacity() * std::mem::size_of::<Entry>()
             + self.fanout.capacity() * 4
             + self.packs.capacity() * std::mem::size_of::<PackRef>()
             + self.pack_numbers.capacity() * (32 + 4 + 8)
@@ -318,6 +438,8 @@ impl Index {
 
     /// Size in bytes of one in-memory entry.
     pub const ENTRY_SIZE: usize = std::mem::size_of::<Entry>();
+    /// Size in bytes of one entry of the lookup form.
+    pub const LOOKUP_ENTRY_SIZE: usize = std::mem::size_of::<ShortEntry>();
 }
 
 #[cfg(test)]
@@ -439,5 +561,97 @@ mod tests {
         let index = Index::from_files(vec![(Id::of_bytes(b"old"), old), (Id::of_bytes(b"new"), new)]);
         assert!(!index.contains(&a));
         assert_eq!(index.files, vec![Id::of_bytes(b"new")]);
+    }
+
+    fn with_prefix(prefix: &[u8], rest: u8) -> Id {
+        let mut b = [rest; 32];
+        b[..prefix.len()].copy_from_slice(prefix);
+        Id(b)
+    }
+
+    fn one_pack(name: &[u8], ids: &[Id]) -> IndexFile {
+        IndexFile {
+            supersedes: vec![],
+            packs: vec![IndexedPack {
+                id: Id::of_bytes(name),
+                salt: [0; SALT_LEN],
+                size: 7,
+                blobs: ids
+                    .iter()
+                    .enumerate()
+                    .map(|(i, id)| entry(*id, i as u32 * 10, BlobType::Data))
+                    .collect(),
+            }],
+        }
+    }
+
+    #[test]
+    fn a_lookup_entry_is_34_bytes() {
+        assert_eq!(Index::LOOKUP_ENTRY_SIZE, 34);
+    }
+
+    #[test]
+    fn blobs_whose_ids_share_the_lookup_key_keep_their_full_ids() {
+        // Three indexed ids with one 20-byte prefix, one more with a 19-byte common prefix, and
+        // ids with that prefix that are not indexed: each is found at its own place or not at all.
+        let prefix = [0xab; KEY_LEN];
+        let (a, b, c) = (with_prefix(&prefix, 1), with_prefix(&prefix, 2), with_prefix(&prefix, 3));
+        let near = with_prefix(&prefix[..KEY_LEN - 1], 4);
+        let others: Vec<Id> = (0..500u32).map(|i| Id::of_bytes(&i.to_le_bytes())).collect();
+        let mut ids = vec![a, b, c, near];
+        ids.extend(&others);
+        let index = Index::from_files(vec![(Id::of_bytes(b"f"), one_pack(b"p", &ids))]).into_lookup();
+        assert!(index.is_lookup_only());
+        assert_eq!(index.blob_count(), ids.len());
+        for (i, id) in ids.iter().enumerate() {
+            let loc = index.lookup(id).unwrap_or_else(|| panic!("blob {i} not found"));
+            assert_eq!(loc.entry.offset, i as u32 * 10, "blob {i} found at another blob's place");
+            assert_eq!(loc.entry.id, *id);
+        }
+        for absent in
+            [with_prefix(&prefix, 9), with_prefix(&prefix[..KEY_LEN - 1], 9), Id::of_bytes(b"absent")]
+        {
+            assert!(!index.contains(&absent), "{absent:?}");
+        }
+    }
+
+    #[test]
+    fn a_blob_stored_twice_is_one_lookup_entry_in_the_first_pack() {
+        let id = Id::of_bytes(b"twice");
+        let index = Index::from_files(vec![
+            (Id::of_bytes(b"f1"), one_pack(b"first", &[id])),
+            (Id::of_bytes(b"f2"), one_pack(b"second", &[id])),
+        ])
+        .into_lookup();
+        assert_eq!(index.blob_count(), 1);
+        assert_eq!(index.lookup(&id).unwrap().pack.id, Id::of_bytes(b"first"));
+    }
+
+    #[test]
+    #[should_panic(expected = "full form")]
+    fn the_lookup_form_refuses_to_list_its_blobs() {
+        let index = Index::from_files(vec![(Id::of_bytes(b"f"), one_pack(b"p", &[Id::of_bytes(b"x")]))])
+            .into_lookup();
+        let _ = index.iter().count();
+    }
+
+    proptest! {
+        #[test]
+        fn the_lookup_form_answers_as_the_full_form(n in 0usize..400, shared in 0usize..4) {
+            // Random ids plus a few that share 20-byte prefixes with each other.
+            let mut ids: Vec<Id> = (0..n).map(|i| Id::of_bytes(&(i as u64).to_le_bytes())).collect();
+            for k in 0..shared {
+                ids.push(with_prefix(&[k as u8; KEY_LEN], 1));
+                ids.push(with_prefix(&[k as u8; KEY_LEN], 2));
+            }
+            let file = one_pack(b"p", &ids);
+            let full = Index::from_files(vec![(Id::of_bytes(b"f"), file.clone())]);
+            let lookup = Index::from_files(vec![(Id::of_bytes(b"f"), file)]).into_lookup();
+            prop_assert_eq!(full.blob_count(), lookup.blob_count());
+            let probes = ids.iter().copied().chain((0..50u64).map(|i| Id::of_bytes(&(i + 1_000_000).to_le_bytes())));
+            for id in probes {
+                prop_assert_eq!(full.lookup(&id), lookup.lookup(&id));
+            }
+        }
     }
 }

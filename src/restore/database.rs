@@ -90,7 +90,7 @@ pub fn restore_database(
         )));
     }
     let dump = pick_dump(snap, opts.database.as_deref())?;
-    let index = Arc::new(repo.load_index()?);
+    let index = Arc::new(repo.load_index()?.into_lookup());
     let mut reader = open_dump(repo, &index, snap, dump)?;
     let target = match kind {
         DbKind::Postgres | DbKind::Mysql => opts.to.databases.first().cloned().unwrap_or_default(),

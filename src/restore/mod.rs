@@ -119,7 +119,7 @@ impl RestoreResult {
 /// `InvalidInput` for an unusable target; damaged data is reported in the result instead.
 pub fn restore(repo: &Repository, snapshot: &Snapshot, opts: &RestoreOptions) -> Result<RestoreResult> {
     let _lock = repo.lock(LockKind::Read, "restore")?;
-    let index = repo.load_index()?;
+    let index = repo.load_index()?.into_lookup();
     restore_with_index(repo, &index, snapshot.tree, opts)
 }
 

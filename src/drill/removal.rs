@@ -1,0 +1,72 @@
+//! Removing a drill's sandbox on several threads.
+//!
+//! The sandbox holds a whole restored snapshot. Removed entry by entry on one thread it took
+//! about 40 % as long as the restore itself (1 s for linux-source's 83,000 entries on tmpfs,
+//! nearly all of it the kernel freeing pages and inodes), time the drill's command spends
+//! after its recovery time is measured. The files of different folders are unlinked on
+//! several threads; the folders, then empty, are removed by `remove_dir_all`, which also gives
+//! the final word on anything that could not be removed.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Removes `dir` and everything below it; never follows a symbolic link out of it.
+///
+/// # Errors
+/// What `std::fs::remove_dir_all` says of whatever the threads could not remove.
+pub fn remove_folder(dir: &Path, threads: usize) -> std::io::Result<()> {
+    let mut folders: Vec<PathBuf> = vec![dir.to_path_buf()];
+    let mut i = 0;
+    while i < folders.len() {
+        if let Ok(rd) = std::fs::read_dir(&folders[i]) {
+            // file_type() does not follow links: a link to a folder is unlinked, not entered.
+            let below: Vec<PathBuf> =
+                rd.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).map(|e| e.path()).collect();
+            folders.extend(below);
+        }
+        i += 1;
+    }
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..threads.max(1) {
+            s.spawn(|| loop {
+                let Some(folder) = folders.get(next.fetch_add(1, Ordering::Relaxed)) else { return };
+                let Ok(rd) = std::fs::read_dir(folder) else { continue };
+                for e in rd.flatten() {
+                    if e.file_type().is_ok_and(|t| !t.is_dir()) {
+                        let _ = std::fs::remove_file(e.path());
+                    }
+                }
+            });
+        }
+    });
+    std::fs::remove_dir_all(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn removes_a_tree_and_never_what_a_link_in_it_points_to() {
+        let t = tempfile::tempdir().unwrap();
+        let outside = t.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        std::fs::write(outside.join("keep"), b"x").unwrap();
+        let sandbox = t.path().join("sandbox");
+        for d in 0..20 {
+            let dir = sandbox.join(format!("a/{d}/b"));
+            std::fs::create_dir_all(&dir).unwrap();
+            for f in 0..10 {
+                std::fs::write(dir.join(format!("f{f}")), b"data").unwrap();
+            }
+        }
+        std::os::unix::fs::symlink(&outside, sandbox.join("a/link-to-outside")).unwrap();
+        std::os::unix::fs::symlink(outside.join("keep"), sandbox.join("a/link-to-file")).unwrap();
+        remove_folder(&sandbox, 3).unwrap();
+        assert!(!sandbox.exists());
+        assert!(outside.join("keep").exists(), "a link was followed out of the sandbox");
+        let err = remove_folder(&sandbox, 2).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+    }
+}
