@@ -291,6 +291,7 @@ impl Index {
         self.entries.sort_unstable_by_key(|e| (e.id, e.pack_and_flags & PACK_MASK));
         self.entries.dedup_by(|a, b| a.id == b.id);
         self.entries.shrink_to_fit();
+        self.packs.shrink_to_fit();
         self.fanout = vec![0u32; 65537];
         for e in &self.entries {
             let slot = u16::from_be_bytes([e.id.0[0], e.id.0[1]]) as usize;
