@@ -8,8 +8,10 @@
 //! second subfolder), while the walker handles entries. Each folder is opened once and its
 //! entries are read with `fstatat` relative to it, so the kernel does not walk the whole path
 //! again for every entry. The walker still decides everything in order; only the reading
-//! moves. Listings held ahead are bounded (folders and entries), so memory stays bounded on a
-//! tree of any shape; a folder that was not read ahead is read by the walker itself.
+//! moves. Excluded names are never `lstat`ed (an excluded dead mount must not hang a backup).
+//! Listings held ahead are bounded (folders, and entries: readers pause at the bound), so
+//! memory stays bounded on a tree of any shape; a folder that was not read ahead is read by
+//! the walker itself.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::ffi::OsStr;
@@ -20,6 +22,7 @@ use std::sync::Arc;
 use parking_lot::{Condvar, Mutex};
 
 use super::fsmeta::EntryStat;
+use super::walker::Excludes;
 
 /// At most this many folders are listed ahead of the walker...
 const MAX_FOLDERS_AHEAD: usize = 512;
@@ -34,8 +37,9 @@ pub struct Listing {
     pub error: Option<String>,
 }
 
-/// Reads one folder: opens it, reads its names, `fstatat`s each relative to it.
-pub fn list_folder(path: &Path) -> Listing {
+/// Reads one folder: opens it, reads its names, `fstatat`s each relative to it, leaving out
+/// the names `excludes` matches (unread).
+pub fn list_folder(path: &Path, excludes: &Excludes) -> Listing {
     use rustix::fs::{AtFlags, Mode, OFlags, CWD};
     let mut out = Listing::default();
     let fd = match rustix::fs::openat(
@@ -51,13 +55,15 @@ pub fn list_folder(path: &Path) -> Listing {
         }
     };
     let mut names: Vec<Vec<u8>> = Vec::new();
+    let excluded =
+        |name: &[u8]| !excludes.is_empty() && excludes.matches(&path.join(OsStr::from_bytes(name)), name);
     match rustix::fs::Dir::read_from(&fd) {
         Ok(mut dir) => {
             while let Some(entry) = dir.read() {
                 match entry {
                     Ok(e) => {
                         let name = e.file_name().to_bytes();
-                        if name != b"." && name != b".." {
+                        if name != b"." && name != b".." && !excluded(name) {
                             names.push(name.to_vec());
                         }
                     }
@@ -100,11 +106,13 @@ impl State {
     }
 }
 
-#[derive(Default)]
 struct Shared {
     state: Mutex<State>,
     work: Condvar,
     done: Condvar,
+    excludes: Excludes,
+    /// Entries held ahead at most ([`MAX_ENTRIES_AHEAD`]; smaller in tests).
+    max_entries: usize,
 }
 
 /// The pool; dropping it stops its threads.
@@ -114,9 +122,20 @@ pub struct Lister {
 }
 
 impl Lister {
-    /// A pool of `threads` readers (none: the walker reads every folder itself).
-    pub fn new(threads: usize) -> Lister {
-        let shared = Arc::new(Shared::default());
+    /// A pool of `threads` readers (none: the walker reads every folder itself), leaving out
+    /// what `excludes` matches.
+    pub fn new(threads: usize, excludes: Excludes) -> Lister {
+        Self::with_bound(threads, excludes, MAX_ENTRIES_AHEAD)
+    }
+
+    fn with_bound(threads: usize, excludes: Excludes, max_entries: usize) -> Lister {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            work: Condvar::new(),
+            done: Condvar::new(),
+            excludes,
+            max_entries,
+        });
         let threads = (0..threads)
             .map(|i| {
                 let shared = shared.clone();
@@ -138,7 +157,7 @@ impl Lister {
         }
         let mut st = self.shared.state.lock();
         let room = MAX_FOLDERS_AHEAD.saturating_sub(st.ahead());
-        if room == 0 || st.entries_ready >= MAX_ENTRIES_AHEAD {
+        if room == 0 || st.entries_ready >= self.shared.max_entries {
             return;
         }
         for f in folders.into_iter().take(room).rev() {
@@ -152,12 +171,15 @@ impl Lister {
     /// here and now.
     pub fn take(&self, folder: &Path) -> Listing {
         if self.threads.is_empty() {
-            return list_folder(folder);
+            return list_folder(folder, &self.shared.excludes);
         }
         let mut st = self.shared.state.lock();
         loop {
             if let Some(l) = st.ready.remove(folder) {
                 st.entries_ready -= l.entries.len();
+                drop(st);
+                // A reader paused at the bound may go on.
+                self.shared.work.notify_all();
                 return l;
             }
             if !st.in_flight.contains(folder) {
@@ -165,7 +187,7 @@ impl Lister {
                     st.queue.remove(i);
                 }
                 drop(st);
-                return list_folder(folder);
+                return list_folder(folder, &self.shared.excludes);
             }
             self.shared.done.wait(&mut st);
         }
@@ -188,13 +210,19 @@ fn read_ahead(shared: &Shared) {
         if st.stop {
             return;
         }
+        // At the bound, wait for the walker to take listings (it reads a folder it needs
+        // itself, so it never waits on a paused reader).
+        if st.entries_ready >= shared.max_entries {
+            shared.work.wait(&mut st);
+            continue;
+        }
         let Some(folder) = st.queue.pop_front() else {
             shared.work.wait(&mut st);
             continue;
         };
         st.in_flight.insert(folder.clone());
         drop(st);
-        let listing = list_folder(&folder);
+        let listing = list_folder(&folder, &shared.excludes);
         st = shared.state.lock();
         st.in_flight.remove(&folder);
         st.entries_ready += listing.entries.len();
@@ -219,6 +247,10 @@ mod tests {
         t
     }
 
+    fn none() -> Excludes {
+        Excludes::new(&[]).unwrap()
+    }
+
     fn names(l: &Listing) -> Vec<String> {
         l.entries.iter().map(|(n, _)| String::from_utf8_lossy(n).into_owned()).collect()
     }
@@ -226,7 +258,7 @@ mod tests {
     #[test]
     fn a_listing_is_sorted_and_holds_what_lstat_says() {
         let t = tree();
-        let l = list_folder(t.path());
+        let l = list_folder(t.path(), &none());
         assert!(l.error.is_none());
         assert_eq!(names(&l), ["a", "b", "c", "link", "top"]);
         for (name, stat) in &l.entries {
@@ -239,27 +271,64 @@ mod tests {
     #[test]
     fn a_folder_that_cannot_be_read_says_why() {
         let t = tree();
-        let l = list_folder(&t.path().join("missing"));
+        let l = list_folder(&t.path().join("missing"), &none());
         assert!(l.error.unwrap().contains("cannot list folder"));
         // A symlink to a folder is not followed.
         std::os::unix::fs::symlink("a", t.path().join("to-a")).unwrap();
-        assert!(list_folder(&t.path().join("to-a")).error.is_some());
+        assert!(list_folder(&t.path().join("to-a"), &none()).error.is_some());
     }
 
     #[test]
     fn the_pool_gives_every_folder_once_whatever_was_asked_ahead() {
         let t = tree();
-        let lister = Lister::new(2);
+        let lister = Lister::new(2, none());
         let root = t.path().to_path_buf();
         let all = ["a", "a/x", "a/y", "b", "c"].map(|d| root.join(d));
         lister.prefetch(all.to_vec());
         // Some taken before, some after the pool read them; one asked twice; one never asked.
         for d in all.iter().chain([&root.join("a")]) {
             let l = lister.take(d);
-            let direct = list_folder(d);
+            let direct = list_folder(d, &none());
             assert_eq!(names(&l), names(&direct), "{}", d.display());
         }
         assert_eq!(names(&lister.take(&root)), ["a", "b", "c", "link", "top"]);
         drop(lister);
+    }
+
+    #[test]
+    fn excluded_names_are_left_out_unread() {
+        let t = tree();
+        let ex = Excludes::new(&["link".into(), format!("{}/a", t.path().display())]).unwrap();
+        assert_eq!(names(&list_folder(t.path(), &ex)), ["b", "c", "top"]);
+    }
+
+    #[test]
+    fn readers_pause_at_the_entry_bound_and_the_walker_still_gets_every_folder() {
+        // More entries than the bound, in folders asked for ahead: the readers stop at the
+        // bound, and every folder is still given (by a reader or read in place).
+        let t = tempfile::tempdir().unwrap();
+        let bound = 100;
+        let per_folder = bound / 4 + 1;
+        let folders: Vec<PathBuf> = (0..6).map(|i| t.path().join(format!("f{i}"))).collect();
+        for f in &folders {
+            std::fs::create_dir(f).unwrap();
+        }
+        for f in &folders {
+            for n in 0..per_folder {
+                std::fs::write(f.join(format!("{n}")), b"").unwrap();
+            }
+        }
+        let lister = Lister::with_bound(2, none(), bound);
+        lister.prefetch(folders.clone());
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        {
+            let st = lister.shared.state.lock();
+            // At most one folder per reader past the bound.
+            assert!(st.entries_ready < bound + 2 * per_folder, "{} entries held", st.entries_ready);
+            assert!(!st.queue.is_empty(), "the readers did not pause at the bound");
+        }
+        for f in &folders {
+            assert_eq!(lister.take(f).entries.len(), per_folder);
+        }
     }
 }

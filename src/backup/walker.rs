@@ -24,6 +24,7 @@ use crate::repo::tree::{NodeKind, Tree};
 
 /// Exclude patterns: a pattern with a `/` matches the whole absolute path, one without
 /// matches the entry's name anywhere (`*.tmp`, `node_modules`).
+#[derive(Clone)]
 pub struct Excludes {
     by_path: GlobSet,
     by_name: GlobSet,
@@ -50,6 +51,11 @@ impl Excludes {
             by_path: by_path.build().map_err(|e| Error::invalid(format!("exclude patterns: {e}")))?,
             by_name: by_name.build().map_err(|e| Error::invalid(format!("exclude patterns: {e}")))?,
         })
+    }
+
+    /// True when there are no patterns (nothing is ever excluded).
+    pub fn is_empty(&self) -> bool {
+        self.by_path.is_empty() && self.by_name.is_empty()
     }
 
     pub fn matches(&self, path: &Path, name: &[u8]) -> bool {
@@ -131,6 +137,7 @@ impl Walker {
         filters: super::filters::Filters,
         one_file_system: bool,
     ) -> Walker {
+        let lister = Lister::new(lister_threads(), filters.patterns.clone());
         Walker {
             shared,
             jobs,
@@ -140,7 +147,7 @@ impl Walker {
             one_file_system,
             errors: Vec::new(),
             next_slot: 0,
-            lister: Lister::new(lister_threads()),
+            lister,
         }
     }
 

@@ -1,6 +1,6 @@
 //! Drill levels 3 (restore into an isolated target, engine checks) and 4 (the job's checks).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -46,19 +46,19 @@ pub fn restore_and_check(
     if snap.source.kind == "files" {
         return restore_files(ctx, repo, index, snap, guard, r);
     }
-    restore_databases(ctx, job, repo, index, snap, guard, r)
-        .map(|ok| Restored { ok, every_blob_verified: false })
+    restore_databases(ctx, job, repo, index, snap, guard, r).map(|ok| Restored { ok, read_by_restore: None })
 }
 
 /// What a level-3 restore proved.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Restored {
     /// Every level-3 check passed.
     pub ok: bool,
-    /// The restore read every blob of the snapshot (its trees while walking, its data into
-    /// the files), decrypted each and re-hashed it against its id, and found none damaged:
-    /// what level 2 proves, done once instead of in a separate pass before the restore.
-    pub every_blob_verified: bool,
+    /// The data blobs the restore read into the files, each decrypted and re-hashed against
+    /// its id, when it found none damaged: that much of level 2, done once instead of in a
+    /// separate pass before the restore. `None` when the restore found damage, or restored
+    /// only part of the snapshot (databases).
+    pub read_by_restore: Option<HashSet<Id>>,
 }
 
 fn restore_databases(
@@ -190,7 +190,7 @@ fn restore_files(
         let msg = format!("{} paths damaged, first '{}': {}", result.damaged.len(), d.path, d.error);
         r.check(3, "restore: every file matches the hash recorded at backup", false, &msg);
         r.fail(format!("restore found damage: {msg}"));
-        return Ok(Restored { ok: false, every_blob_verified: false });
+        return Ok(Restored { ok: false, read_by_restore: None });
     }
     r.check(
         3,
@@ -198,27 +198,28 @@ fn restore_files(
         true,
         format!("{} files, {}", result.files, crate::util::human_bytes(result.bytes)),
     );
-    // Metadata of every restored entry against its node, `lstat`s spread over the cores.
-    let mut entries: Vec<(Vec<u8>, Node)> = Vec::new();
+    // Metadata of every restored entry against its node, `lstat`s spread over the cores a
+    // bounded batch at a time; and which data blobs the restore itself read and verified.
+    let mut totals = MetadataTotals::default();
+    let mut read_by_restore: HashSet<Id> = HashSet::new();
+    let mut batch: Vec<(Vec<u8>, Node)> = Vec::new();
     walk(repo, index, &snap.tree, &mut |item| {
         if let WalkItem::Entry { path, node } = item {
-            entries.push((path.to_vec(), node.clone()));
+            // A file of one link is always written, every chunk fetched and verified; other
+            // paths of a hard-link group are linked to the first, their chunks not read.
+            if node.kind == NodeKind::File && node.links <= 1 {
+                read_by_restore.extend(node.content.iter().copied());
+            }
+            batch.push((path.to_vec(), node.clone()));
+            if batch.len() >= METADATA_BATCH {
+                totals.compare(&target, &batch);
+                batch.clear();
+            }
         }
         Ok(true)
     })?;
-    let threads = crate::backup::default_workers().max(1);
-    let per_thread = entries.len().div_ceil(threads).max(1);
-    let parts: Vec<(Vec<String>, u64, u64)> = std::thread::scope(|s| {
-        let handles: Vec<_> =
-            entries.chunks(per_thread).map(|part| s.spawn(|| compare_metadata(&target, part))).collect();
-        handles.into_iter().map(|h| h.join().expect("a metadata check thread panicked")).collect()
-    });
-    let (mut mismatches, mut files, mut bytes) = (Vec::new(), 0u64, 0u64);
-    for (m, f, b) in parts {
-        mismatches.extend(m);
-        files += f;
-        bytes += b;
-    }
+    totals.compare(&target, &batch);
+    let MetadataTotals { mismatches, files, bytes } = totals;
     r.files_verified = files;
     r.bytes_verified = bytes;
     let ok = mismatches.is_empty();
@@ -231,7 +232,35 @@ fn restore_files(
     if !ok {
         r.fail(format!("restored metadata differs: {detail}"));
     }
-    Ok(Restored { ok, every_blob_verified: true })
+    Ok(Restored { ok, read_by_restore: Some(read_by_restore) })
+}
+
+/// Entries whose metadata is compared at a time (their paths and nodes are held).
+const METADATA_BATCH: usize = 20_000;
+
+#[derive(Default)]
+struct MetadataTotals {
+    mismatches: Vec<String>,
+    files: u64,
+    bytes: u64,
+}
+
+impl MetadataTotals {
+    /// Compares a batch of restored entries with their nodes on every core.
+    fn compare(&mut self, target: &Path, batch: &[(Vec<u8>, Node)]) {
+        let threads = crate::backup::default_workers().max(1);
+        let per_thread = batch.len().div_ceil(threads).max(1);
+        let parts: Vec<(Vec<String>, u64, u64)> = std::thread::scope(|s| {
+            let handles: Vec<_> =
+                batch.chunks(per_thread).map(|part| s.spawn(|| compare_metadata(target, part))).collect();
+            handles.into_iter().map(|h| h.join().expect("a metadata check thread panicked")).collect()
+        });
+        for (m, f, b) in parts {
+            self.mismatches.extend(m);
+            self.files += f;
+            self.bytes += b;
+        }
+    }
 }
 
 /// Compares each restored entry of `part` with its node: the mismatches, the files and their

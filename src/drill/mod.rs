@@ -214,7 +214,7 @@ pub fn run_drill(
     let index = Arc::new(repo.load_index()?.into_lookup());
 
     // Level 1: structure.
-    let (blobs, trees, ok) = structure(&repo, &index, &snap, &mut r)?;
+    let (blobs, ok) = structure(&repo, &index, &snap, &mut r)?;
     if !ok {
         return Ok((r, repo));
     }
@@ -243,8 +243,8 @@ pub fn run_drill(
         }
         if overlapped {
             let verifying = Instant::now();
-            let by_restore = restored.as_ref().is_ok_and(|d| d.every_blob_verified);
-            if data_level_of_restore(ctx, &repo, &index, &blobs, &trees, by_restore, &mut r)? {
+            let read = restored.as_ref().ok().and_then(|d| d.read_by_restore.as_ref());
+            if data_level_of_restore(ctx, &repo, &index, &blobs, read, &mut r)? {
                 r.level_reached = 2;
             } else {
                 ok = false;
@@ -330,35 +330,42 @@ fn verify_data(
 
 const DATA_CHECK: &str = "data: every blob decrypts and hashes to its id";
 
-/// Level 2 of a drill whose restore did the data reading: the trees are verified on their own
-/// (the restore may have read them from the local cache), the data blobs by the restore when
-/// it found nothing damaged. When the restore failed or found damage, a pass of its own tells
-/// damaged data from a failure of the restore target. The check is recorded before the
-/// level-3 ones, as if it had run first.
+/// Level 2 of a drill whose restore did the data reading: what the restore did not read (the
+/// trees, which it may have read from the local cache, and the chunks of hard-linked files,
+/// which it links instead of writing) is verified here; the rest was verified by the restore
+/// when it found nothing damaged. When the restore failed or found damage, a pass of its own
+/// over every blob tells damaged data from a failure of the restore target. The check is
+/// recorded before the level-3 ones, as if it had run first. A cancelled drill proves nothing.
 fn data_level_of_restore(
     ctx: &RunContext,
     repo: &Repository,
     index: &Arc<Index>,
     blobs: &HashSet<Id>,
-    trees: &HashSet<Id>,
-    by_restore: bool,
+    read_by_restore: Option<&HashSet<Id>>,
     r: &mut DrillReport,
 ) -> Result<bool> {
+    if ctx.cancel.load(std::sync::atomic::Ordering::Relaxed) {
+        return Ok(false);
+    }
     let at = r.checks.iter().position(|c| c.level >= 3).unwrap_or(r.checks.len());
     let later = r.checks.split_off(at);
-    let ok = if by_restore {
-        let ok = verify_data(ctx, repo, index, trees, r)?;
-        if ok {
-            let last = r.checks.last_mut().expect("verify_data records a check");
-            last.detail = format!(
-                "{} blobs: {} trees read here, the data read, decrypted and re-hashed by the restore",
-                blobs.len(),
-                trees.len()
-            );
+    let ok = match read_by_restore {
+        Some(read) => {
+            let rest: HashSet<Id> = blobs.difference(read).copied().collect();
+            let ok = verify_data(ctx, repo, index, &rest, r)?;
+            if ok {
+                let last = r.checks.last_mut().expect("verify_data records a check");
+                last.detail = format!(
+                    "{} blobs: {} read, decrypted and re-hashed by the restore, the other {} (trees, \
+                     hard-linked files) read here",
+                    blobs.len(),
+                    blobs.len() - rest.len(),
+                    rest.len()
+                );
+            }
+            ok
         }
-        ok
-    } else {
-        verify_data(ctx, repo, index, blobs, r)?
+        None => verify_data(ctx, repo, index, blobs, r)?,
     };
     r.checks.extend(later);
     Ok(ok)
@@ -370,7 +377,7 @@ fn structure(
     index: &Index,
     snap: &Snapshot,
     r: &mut DrillReport,
-) -> Result<(HashSet<Id>, HashSet<Id>, bool)> {
+) -> Result<(HashSet<Id>, bool)> {
     let packs: HashSet<String> = repo.storage().list(Kind::Pack)?.into_iter().map(|o| o.name).collect();
     let reach = crate::repo::walk::reachable(repo, index, [snap.tree]);
     let mut problems: Vec<String> =
@@ -399,5 +406,5 @@ fn structure(
     if !ok {
         r.fail(format!("missing data: {detail}"));
     }
-    Ok((blobs, reach.trees, ok))
+    Ok((blobs, ok))
 }

@@ -10,11 +10,17 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Removes `dir` and everything below it; never follows a symbolic link out of it.
+/// Removes `dir` and everything below it; never follows a symbolic link out of it (nor `dir`
+/// itself when it is one). The sandbox is inside the private state directory (mode 0700)
+/// and the restore is over, so nothing swaps a folder for a link between the two phases.
 ///
 /// # Errors
 /// What `std::fs::remove_dir_all` says of whatever the threads could not remove.
 pub fn remove_folder(dir: &Path, threads: usize) -> std::io::Result<()> {
+    if !std::fs::symlink_metadata(dir)?.is_dir() {
+        // A link (or a file) in the sandbox's place: removed itself, never what it points to.
+        return std::fs::remove_dir_all(dir);
+    }
     let mut folders: Vec<PathBuf> = vec![dir.to_path_buf()];
     let mut i = 0;
     while i < folders.len() {
@@ -68,5 +74,10 @@ mod tests {
         assert!(outside.join("keep").exists(), "a link was followed out of the sandbox");
         let err = remove_folder(&sandbox, 2).unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+        // A sandbox path that is itself a link: the link goes, what it points to stays.
+        std::os::unix::fs::symlink(&outside, &sandbox).unwrap();
+        remove_folder(&sandbox, 2).unwrap();
+        assert!(std::fs::symlink_metadata(&sandbox).is_err());
+        assert!(outside.join("keep").exists(), "the sandbox link was followed");
     }
 }
