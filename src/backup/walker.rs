@@ -3,7 +3,8 @@
 //! Unchanged files (same size, mtime, ctime and inode as in the parent snapshot, with all
 //! their blobs indexed) are not read: their content list is copied from the parent's tree.
 //! The walker runs ahead of the workers by at most the job channel's capacity, which bounds
-//! memory whatever the size of the tree.
+//! memory whatever the size of the tree. Folders are read (listed and `lstat`ed) ahead of it
+//! by the [`Lister`]'s threads; the walker itself keeps the one deterministic order.
 
 use std::collections::BTreeMap;
 use std::os::unix::ffi::OsStrExt;
