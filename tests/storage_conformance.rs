@@ -126,3 +126,36 @@ fn s3_errors_say_what_to_check() {
         "{err}"
     );
 }
+
+/// A listing longer than one page (1,000 keys) is split at the names' first hex digit and the
+/// parts listed at once: every object must come back exactly once, names on the split points
+/// and names that are not hex included.
+#[test]
+fn s3_listings_longer_than_a_page_return_every_object_once() {
+    use futures::StreamExt;
+    let prefix = format!("listing-{:016x}", rand::random::<u64>());
+    let rt = rt();
+    let _guard = rt.enter();
+    let Some(s) = common::s3_storage(&prefix) else { return };
+    let mut names: Vec<String> = (0..2_600u32).map(|i| blake3::hash(&i.to_le_bytes()).to_hex().to_string()).collect();
+    names.extend(["0", "4", "40", "4f", "f", "ff", "zz", "g0", "-x"].map(String::from));
+    rt.block_on(async {
+        futures::stream::iter(names.clone())
+            .map(|n| {
+                let s = s.clone();
+                async move { s.put(Kind::Index, &n, Bytes::from_static(b"i")).await }
+            })
+            .buffer_unordered(32)
+            .for_each(|r| async { r.unwrap() })
+            .await;
+        let before = s.scheduler_stats().unwrap();
+        let mut listed: Vec<String> = s.list(Kind::Index).await.unwrap().into_iter().map(|o| o.name).collect();
+        let after = s.scheduler_stats().unwrap();
+        assert!(after.requests - before.requests > 1, "a long listing is split into parts listed at once");
+        assert!(after.most_in_flight <= rempart::storage::scheduler::MAX_IN_FLIGHT);
+        listed.sort();
+        names.sort();
+        assert_eq!(listed.len(), names.len(), "no object listed twice or left out");
+        assert_eq!(listed, names);
+    });
+}

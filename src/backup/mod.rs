@@ -18,6 +18,7 @@ pub(crate) mod database;
 pub(crate) mod filters;
 pub(crate) mod fsmeta;
 pub(crate) mod lister;
+pub(crate) mod pending;
 pub(crate) mod shared;
 pub(crate) mod stream;
 #[cfg(test)]
@@ -329,7 +330,7 @@ pub fn backup(repo: &Repository, opts: &BackupOptions) -> Result<BackupResult> {
         program_version: env!("CARGO_PKG_VERSION").to_string(),
         repaired: None,
     };
-    let snapshot_id = commit::commit(repo, &lock, &trees.references, &uploaded.packs, &snapshot)?;
+    let snapshot_id = commit::commit(repo, &lock, &mut trees.references, &uploaded.packs, &snapshot)?;
     Ok(BackupResult { snapshot_id, snapshot })
 }
 

@@ -1,6 +1,6 @@
 //! State shared by the threads of one backup: the dedup set, counters and the abort flag.
 
-use std::collections::HashSet;
+use super::pending::PendingBlobs;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -101,7 +101,7 @@ pub struct Shared {
     /// The index as loaded at the start: blobs already in the repository.
     pub index: Arc<Index>,
     /// Blobs this backup has decided to store (in a pack being filled or uploaded).
-    pending: Mutex<HashSet<Id>>,
+    pending: Mutex<PendingBlobs>,
     pub chunker: Chunker,
     pub counters: Arc<Counters>,
     /// Set when the backup must stop (cancellation or a fatal error).
@@ -122,7 +122,7 @@ impl Shared {
         Shared {
             repo,
             index,
-            pending: Mutex::new(HashSet::new()),
+            pending: Mutex::new(PendingBlobs::default()),
             chunker,
             counters,
             abort,

@@ -196,6 +196,6 @@ pub fn backup_streams(
         program_version: env!("CARGO_PKG_VERSION").to_string(),
         repaired: None,
     };
-    let snapshot_id = super::commit::commit(repo, &lock, &references, &uploaded.packs, &snapshot)?;
+    let snapshot_id = super::commit::commit(repo, &lock, &mut references, &uploaded.packs, &snapshot)?;
     Ok(BackupResult { snapshot_id, snapshot })
 }

@@ -37,7 +37,7 @@ use pack::BlobType;
 use snapshot::Snapshot;
 use tree::Tree;
 
-/// How many objects are fetched at once when loading indexes and snapshots.
+/// How many objects are fetched at once from a local folder when loading indexes and snapshots.
 const FETCH_CONCURRENCY: usize = 16;
 
 /// Snapshots that decoded (oldest first), and errors naming the damaged ones.
@@ -412,6 +412,15 @@ impl Repository {
         out
     }
 
+    /// Objects requested at once: `FETCH_CONCURRENCY` from a local folder; from S3 as many as
+    /// the request scheduler may ever allow, and it holds those beyond its current limit.
+    fn fetch_depth(&self) -> usize {
+        match self.storage.inner().request_limit() {
+            Some(_) => crate::storage::scheduler::MAX_IN_FLIGHT,
+            None => FETCH_CONCURRENCY,
+        }
+    }
+
     fn fetch_remote(&self, kind: Kind, names: Vec<String>) -> Vec<(String, Result<Bytes>)> {
         let storage = self.storage.inner().clone();
         self.storage.handle().block_on(
@@ -423,7 +432,7 @@ impl Repository {
                         (name, r)
                     }
                 })
-                .buffer_unordered(FETCH_CONCURRENCY)
+                .buffer_unordered(self.fetch_depth())
                 .collect(),
         )
     }
@@ -456,6 +465,7 @@ impl Repository {
             f(name, bytes)
         };
         let storage = self.storage.inner().clone();
+        let depth = self.fetch_depth();
         let (tx, mut rx) = tokio::sync::mpsc::channel(4);
         let task = self.storage.handle().spawn(async move {
             let mut s = futures::stream::iter(names)
@@ -466,7 +476,7 @@ impl Repository {
                         (name, r)
                     }
                 })
-                .buffer_unordered(FETCH_CONCURRENCY);
+                .buffer_unordered(depth);
             while let Some(item) = s.next().await {
                 if tx.send(item).await.is_err() {
                     break;

@@ -141,14 +141,9 @@ pub fn restore_with_index(
         })?;
     }
     let chown = metadata::can_chown();
-    let threads = opts.threads.unwrap_or_else(|| {
-        let cores = crate::backup::default_workers();
-        if crate::storage::is_local(&repo.storage().location()) {
-            cores
-        } else {
-            cores.max(8)
-        }
-    });
+    // Writing threads: one per core. From S3 the fetching runs ahead of them on the runtime
+    // (writer.rs), so no thread waits on a round trip.
+    let threads = opts.threads.unwrap_or_else(crate::backup::default_workers);
     let writer = BatchWriter { repo, index, threads, chown, counters: &opts.counters, cancel: &opts.cancel };
 
     let mut result = RestoreResult::default();
@@ -171,144 +166,168 @@ pub fn restore_with_index(
     let mut first_kept: std::collections::HashSet<(u64, u64)> = std::collections::HashSet::new();
     let keys = repo.keys();
 
-    let flush = |batch: &mut Vec<FileTask>, result: &mut RestoreResult| -> Result<()> {
-        let out = writer.run(std::mem::take(batch))?;
-        result.damaged.extend(out.damaged.into_iter().map(|(path, error)| Damaged { path, error }));
-        result.warnings.extend(out.warnings);
-        Ok(())
-    };
-
-    walk(repo, index, &root, &mut |item| {
-        if opts.cancel.load(Ordering::Relaxed) {
-            return Err(Error::Interrupted("restore cancelled".into()));
-        }
-        match item {
-            WalkItem::Damaged { path, tree, error } => {
-                tree_damaged = true;
-                result.damaged.push(Damaged {
-                    path: show(path),
-                    error: format!("folder contents lost (tree {}): {error}", tree.short()),
-                });
-                Ok(false)
+    // Files are written by a thread of their own, one batch behind the walk: the next batch is
+    // walked (trees read, folders created) while the current one is fetched and written, so
+    // neither waits for the other between batches.
+    let (batches, to_write) = std::sync::mpsc::sync_channel::<Vec<FileTask>>(1);
+    let writer = &writer;
+    let (walked, written) = std::thread::scope(|scope| {
+        let writing = scope.spawn(move || -> Result<writer::BatchOutcome> {
+            let mut all = writer::BatchOutcome::default();
+            for batch in to_write {
+                let out = writer.run(batch)?;
+                all.damaged.extend(out.damaged);
+                all.warnings.extend(out.warnings);
             }
-            WalkItem::Entry { path, node } => {
-                let (take, enter) = selection.decide(path, &node.name);
-                if !take {
-                    return Ok(enter && node.kind == NodeKind::Dir);
+            Ok(all)
+        });
+        // A send fails only once the writing thread has stopped; its own error says why.
+        let flush = move |batch: &mut Vec<FileTask>| -> Result<()> {
+            batches.send(std::mem::take(batch)).map_err(|_| Error::Interrupted("restore cancelled".into()))
+        };
+        let walked = walk(repo, index, &root, &mut |item| {
+            if opts.cancel.load(Ordering::Relaxed) {
+                return Err(Error::Interrupted("restore cancelled".into()));
+            }
+            match item {
+                WalkItem::Damaged { path, tree, error } => {
+                    tree_damaged = true;
+                    result.damaged.push(Damaged {
+                        path: show(path),
+                        error: format!("folder contents lost (tree {}): {error}", tree.short()),
+                    });
+                    Ok(false)
                 }
-                found_any = true;
-                let dest = opts.target.join(std::ffi::OsStr::from_bytes(&path[1..]));
-                if opts.delete {
-                    if node.kind == NodeKind::File {
-                        keep.paths.insert(writer::damaged_path(&dest));
+                WalkItem::Entry { path, node } => {
+                    let (take, enter) = selection.decide(path, &node.name);
+                    if !take {
+                        return Ok(enter && node.kind == NodeKind::Dir);
                     }
-                    if node.kind == NodeKind::Dir {
-                        keep.folders.insert(dest.clone());
+                    found_any = true;
+                    let dest = opts.target.join(std::ffi::OsStr::from_bytes(&path[1..]));
+                    if opts.delete {
+                        if node.kind == NodeKind::File {
+                            keep.paths.insert(writer::damaged_path(&dest));
+                        }
+                        if node.kind == NodeKind::Dir {
+                            keep.folders.insert(dest.clone());
+                        }
+                        keep.paths.insert(dest.clone());
                     }
-                    keep.paths.insert(dest.clone());
-                }
-                let link_key = (node.device, node.inode);
-                if !overwrite::should_write(opts.overwrite, &dest, node, keys) {
-                    result.skipped += 1;
-                    if node.kind == NodeKind::File && node.links > 1 && !first_link.contains_key(&link_key) {
-                        first_kept.insert(link_key);
-                        first_link.insert(link_key, dest);
+                    let link_key = (node.device, node.inode);
+                    if !overwrite::should_write(opts.overwrite, &dest, node, keys) {
+                        result.skipped += 1;
+                        if node.kind == NodeKind::File
+                            && node.links > 1
+                            && !first_link.contains_key(&link_key)
+                        {
+                            first_kept.insert(link_key);
+                            first_link.insert(link_key, dest);
+                        }
+                        return Ok(true);
                     }
-                    return Ok(true);
-                }
-                if opts.dry_run {
+                    if opts.dry_run {
+                        match node.kind {
+                            NodeKind::Dir => result.dirs += 1,
+                            NodeKind::File => {
+                                result.files += 1;
+                                result.bytes += node.size;
+                            }
+                            _ => result.other += 1,
+                        }
+                        return Ok(true);
+                    }
+                    if selection.is_partial() {
+                        if let Some(parent) = dest.parent() {
+                            if !made.contains(parent) {
+                                folders_without_links(&opts.target, parent)?;
+                                made.insert(parent.to_path_buf());
+                            }
+                        }
+                    }
                     match node.kind {
-                        NodeKind::Dir => result.dirs += 1,
+                        NodeKind::Dir => {
+                            match std::fs::create_dir(&dest) {
+                                Ok(()) => {}
+                                Err(e)
+                                    if e.kind() == std::io::ErrorKind::AlreadyExists
+                                        && std::fs::symlink_metadata(&dest).is_ok_and(|m| m.is_dir()) => {}
+                                // A symlink where the snapshot has a folder is always replaced, so
+                                // nothing is ever written through a link out of the target; a
+                                // file only when --overwrite allows replacing it (else it, and what
+                                // the snapshot holds below it, are left out).
+                                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                                    let is_link =
+                                        std::fs::symlink_metadata(&dest).is_ok_and(|m| m.is_symlink());
+                                    if !is_link
+                                        && matches!(opts.overwrite, Overwrite::Never | Overwrite::IfNewer)
+                                    {
+                                        result.skipped += 1;
+                                        return Ok(false);
+                                    }
+                                    std::fs::remove_file(&dest)
+                                        .and_then(|()| std::fs::create_dir(&dest))
+                                        .map_err(|e| {
+                                            Error::io(
+                                                format!("cannot replace '{}' with a folder", dest.display()),
+                                                e,
+                                            )
+                                        })?;
+                                }
+                                Err(e) => {
+                                    return Err(Error::io(
+                                        format!("cannot create folder '{}'", dest.display()),
+                                        e,
+                                    ))
+                                }
+                            }
+                            result.dirs += 1;
+                            dirs.push((dest, node.clone()));
+                        }
                         NodeKind::File => {
-                            result.files += 1;
-                            result.bytes += node.size;
-                        }
-                        _ => result.other += 1,
-                    }
-                    return Ok(true);
-                }
-                if selection.is_partial() {
-                    if let Some(parent) = dest.parent() {
-                        if !made.contains(parent) {
-                            folders_without_links(&opts.target, parent)?;
-                            made.insert(parent.to_path_buf());
-                        }
-                    }
-                }
-                match node.kind {
-                    NodeKind::Dir => {
-                        match std::fs::create_dir(&dest) {
-                            Ok(()) => {}
-                            Err(e)
-                                if e.kind() == std::io::ErrorKind::AlreadyExists
-                                    && std::fs::symlink_metadata(&dest).is_ok_and(|m| m.is_dir()) => {}
-                            // A symlink where the snapshot has a folder is always replaced, so
-                            // nothing is ever written through a link out of the target; a
-                            // file only when --overwrite allows replacing it (else it, and what
-                            // the snapshot holds below it, are left out).
-                            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                                let is_link = std::fs::symlink_metadata(&dest).is_ok_and(|m| m.is_symlink());
-                                if !is_link && matches!(opts.overwrite, Overwrite::Never | Overwrite::IfNewer)
-                                {
-                                    result.skipped += 1;
+                            let key = link_key;
+                            if node.links > 1 && !first_kept.contains(&key) {
+                                if first_link.contains_key(&key) {
+                                    links.push((dest, key));
                                     return Ok(false);
                                 }
-                                std::fs::remove_file(&dest)
-                                    .and_then(|()| std::fs::create_dir(&dest))
-                                    .map_err(|e| {
-                                        Error::io(
-                                            format!("cannot replace '{}' with a folder", dest.display()),
-                                            e,
-                                        )
-                                    })?;
+                                first_link.insert(key, dest.clone());
                             }
-                            Err(e) => {
-                                return Err(Error::io(
-                                    format!("cannot create folder '{}'", dest.display()),
-                                    e,
-                                ))
+                            result.files += 1;
+                            result.bytes += node.size;
+                            batch_bytes += node.size;
+                            batch.push(FileTask { path: dest, node: node.clone() });
+                            if batch.len() >= BATCH_FILES || batch_bytes >= BATCH_BYTES {
+                                flush(&mut batch)?;
+                                batch_bytes = 0;
                             }
                         }
-                        result.dirs += 1;
-                        dirs.push((dest, node.clone()));
-                    }
-                    NodeKind::File => {
-                        let key = link_key;
-                        if node.links > 1 && !first_kept.contains(&key) {
-                            if first_link.contains_key(&key) {
-                                links.push((dest, key));
-                                return Ok(false);
+                        NodeKind::Socket => {
+                            result.warnings.push(format!("'{}' is a socket: not recreated", show(path)));
+                        }
+                        _ => {
+                            result.other += 1;
+                            if let Err(e) = metadata::create_special(&dest, node) {
+                                result
+                                    .damaged
+                                    .push(Damaged { path: show(path), error: format!("cannot create: {e}") });
+                            } else {
+                                result.warnings.extend(metadata::apply(&dest, node, chown));
                             }
-                            first_link.insert(key, dest.clone());
-                        }
-                        result.files += 1;
-                        result.bytes += node.size;
-                        batch_bytes += node.size;
-                        batch.push(FileTask { path: dest, node: node.clone() });
-                        if batch.len() >= BATCH_FILES || batch_bytes >= BATCH_BYTES {
-                            flush(&mut batch, &mut result)?;
-                            batch_bytes = 0;
                         }
                     }
-                    NodeKind::Socket => {
-                        result.warnings.push(format!("'{}' is a socket: not recreated", show(path)));
-                    }
-                    _ => {
-                        result.other += 1;
-                        if let Err(e) = metadata::create_special(&dest, node) {
-                            result
-                                .damaged
-                                .push(Damaged { path: show(path), error: format!("cannot create: {e}") });
-                        } else {
-                            result.warnings.extend(metadata::apply(&dest, node, chown));
-                        }
-                    }
+                    Ok(true)
                 }
-                Ok(true)
             }
-        }
-    })?;
-    flush(&mut batch, &mut result)?;
+        })
+        .and_then(|()| flush(&mut batch));
+        drop(flush);
+        (walked, writing.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+    });
+    let written = written?;
+    walked?;
+    result.damaged.extend(written.damaged.into_iter().map(|(path, error)| Damaged { path, error }));
+    result.warnings.extend(written.warnings);
     if !found_any {
         return Err(Error::not_found(format!(
             "nothing in the snapshot matches --include {}; 'rempart ls SNAPSHOT' shows its paths",

@@ -1,9 +1,10 @@
 //! Writing a batch of files: packs are fetched once each, blobs decrypted and verified, and
 //! written at their offsets in every file that needs them.
 //!
-//! Packs are processed in the order files first need them, by one thread per core (more for
-//! S3, where latency dominates). Byte ranges of one pack that are close together are fetched in
-//! one request. When a file's last chunk is written its content hash is checked against the
+//! Packs are processed in the order files first need them, by one thread per core. Byte ranges
+//! of one pack that are close together are fetched in one request. From S3 the ranges are
+//! fetched ahead of the writing threads, as many at once as the request scheduler allows
+//! (`storage::scheduler`), so a round trip of tens of milliseconds is paid in parallel. When a file's last chunk is written its content hash is checked against the
 //! hash recorded at backup time, then its metadata is applied.
 //!
 //! A file is written under a temporary name beside its real one (`.NAME.rempart-partial`) and
@@ -33,9 +34,11 @@ use crate::storage::Kind;
 
 /// Two needed ranges of a pack closer than this are fetched as one...
 const COALESCE_GAP: u64 = 256 * 1024;
-/// ...as long as the request stays below this size (memory: one range per reader thread).
+/// ...as long as the request stays below this size (memory: a bounded number of ranges).
 const MAX_RANGE: u64 = 4 << 20;
 const BLOCK: usize = 4096;
+/// Fetched ranges not yet written, at most (remote storage fetches ahead): in KiB.
+const AHEAD_KIB: usize = 32 << 10;
 
 pub struct FileTask {
     pub path: PathBuf,
@@ -91,6 +94,32 @@ struct BlobUse {
 struct PackWork {
     pack: PackRef,
     blobs: Vec<BlobUse>,
+}
+
+/// One ranged read of a pack: its bytes and the blobs in it (indexes into `PackWork::blobs`).
+struct PackRange {
+    bytes: std::ops::Range<u64>,
+    blobs: Vec<usize>,
+}
+
+/// A pack's needed blobs grouped into ranged reads: neighbours closer than `COALESCE_GAP`
+/// share a read as long as it stays under `MAX_RANGE`.
+fn ranges_of(work: &PackWork) -> Vec<PackRange> {
+    let mut order: Vec<usize> = (0..work.blobs.len()).collect();
+    order.sort_by_key(|&b| work.blobs[b].entry.offset);
+    let end_of = |b: usize| u64::from(work.blobs[b].entry.offset) + u64::from(work.blobs[b].entry.length);
+    let mut ranges: Vec<PackRange> = Vec::new();
+    for b in order {
+        let offset = u64::from(work.blobs[b].entry.offset);
+        match ranges.last_mut() {
+            Some(r) if offset <= r.bytes.end + COALESCE_GAP && end_of(b) - r.bytes.start <= MAX_RANGE => {
+                r.bytes.end = r.bytes.end.max(end_of(b));
+                r.blobs.push(b);
+            }
+            _ => ranges.push(PackRange { bytes: offset..end_of(b), blobs: vec![b] }),
+        }
+    }
+    ranges
 }
 
 /// Outcome of a batch: paths of damaged files with the reason, and metadata warnings.
@@ -200,23 +229,12 @@ impl BatchWriter<'_> {
             }
         }
 
-        let next = AtomicUsize::new(0);
         let warnings = Mutex::new(Vec::new());
-        let threads = self.threads.clamp(1, packs.len().max(1));
-        std::thread::scope(|s| {
-            for _ in 0..threads {
-                s.spawn(|| loop {
-                    if self.cancel.load(Ordering::Relaxed) {
-                        return;
-                    }
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(work) = packs.get(i) else { return };
-                    let mut local = Vec::new();
-                    self.restore_pack(work, &files, &mut local);
-                    warnings.lock().append(&mut local);
-                });
-            }
-        });
+        if self.repo.storage().inner().request_limit().is_some() {
+            self.write_fetching_ahead(&packs, &files, &warnings);
+        } else {
+            self.write_pack_by_pack(&packs, &files, &warnings);
+        }
         if self.cancel.load(Ordering::Relaxed) {
             return Err(Error::Interrupted("restore cancelled".into()));
         }
@@ -227,6 +245,83 @@ impl BatchWriter<'_> {
             }
         }
         Ok(outcome)
+    }
+
+    /// Local storage: each thread takes the next pack and reads its ranges itself (a read
+    /// costs no round trip, so there is nothing to hide).
+    fn write_pack_by_pack(&self, packs: &[PackWork], files: &[FileState], warnings: &Mutex<Vec<String>>) {
+        let next = AtomicUsize::new(0);
+        let threads = self.threads.clamp(1, packs.len().max(1));
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| loop {
+                    if self.cancel.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(work) = packs.get(i) else { return };
+                    let mut local = Vec::new();
+                    self.restore_pack(work, files, &mut local);
+                    warnings.lock().append(&mut local);
+                });
+            }
+        });
+    }
+
+    /// Remote storage: the ranges of every pack are fetched ahead of the writing threads, as
+    /// many in flight as the request scheduler allows and at most `AHEAD_BYTES` fetched and not
+    /// yet written, so round trips overlap each other and the decoding instead of adding up.
+    fn write_fetching_ahead(&self, packs: &[PackWork], files: &[FileState], warnings: &Mutex<Vec<String>>) {
+        use futures::StreamExt;
+        let ranges: Vec<(usize, PackRange)> = packs
+            .iter()
+            .enumerate()
+            .flat_map(|(p, w)| ranges_of(w).into_iter().map(move |r| (p, r)))
+            .collect();
+        let requests: Vec<(usize, String, std::ops::Range<u64>)> = ranges
+            .iter()
+            .enumerate()
+            .map(|(i, (p, r))| (i, packs[*p].pack.id.to_hex(), r.bytes.clone()))
+            .collect();
+        let storage = self.repo.storage().inner().clone();
+        let budget = std::sync::Arc::new(tokio::sync::Semaphore::new(AHEAD_KIB));
+        let (tx, rx) = tokio::sync::mpsc::channel(self.threads.max(1) * 2);
+        let fetcher = self.repo.storage().handle().spawn(async move {
+            let mut fetched = futures::stream::iter(requests)
+                .map(|(i, name, bytes)| {
+                    let (storage, budget) = (storage.clone(), budget.clone());
+                    async move {
+                        let kib = (bytes.end - bytes.start).div_ceil(1024).clamp(1, AHEAD_KIB as u64) as u32;
+                        let held = budget.acquire_many_owned(kib).await.expect("the budget is never closed");
+                        let got = storage.get_range(Kind::Pack, &name, bytes).await;
+                        (i, got, held)
+                    }
+                })
+                .buffer_unordered(crate::storage::scheduler::MAX_IN_FLIGHT);
+            while let Some(item) = fetched.next().await {
+                if tx.send(item).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let rx = Mutex::new(rx);
+        std::thread::scope(|s| {
+            for _ in 0..self.threads.clamp(1, ranges.len().max(1)) {
+                s.spawn(|| loop {
+                    if self.cancel.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let Some((i, got, held)) = rx.lock().blocking_recv() else { return };
+                    let (p, range) = &ranges[i];
+                    let mut local = Vec::new();
+                    self.write_range(&packs[*p], range, got, files, &mut local);
+                    drop(held);
+                    warnings.lock().append(&mut local);
+                });
+            }
+        });
+        drop(rx);
+        fetcher.abort();
     }
 
     fn create(&self, f: &FileState) -> std::io::Result<()> {
@@ -288,76 +383,79 @@ impl BatchWriter<'_> {
         }
     }
 
+    /// Restores one pack's blobs, fetching its ranges one after the other (local storage,
+    /// where a read costs no round trip).
     fn restore_pack(&self, work: &PackWork, files: &[FileState], warnings: &mut Vec<String>) {
         let name = work.pack.id.to_hex();
+        for range in ranges_of(work) {
+            let fetched = self.repo.storage().get_range(Kind::Pack, &name, range.bytes.clone());
+            self.write_range(work, &range, fetched, files, warnings);
+        }
+    }
+
+    /// Restores the blobs of one fetched range of a pack into every file that needs them.
+    fn write_range(
+        &self,
+        work: &PackWork,
+        range: &PackRange,
+        fetched: Result<bytes::Bytes>,
+        files: &[FileState],
+        warnings: &mut Vec<String>,
+    ) {
+        let name = work.pack.id.to_hex();
         let cipher = SubkeyCipher::new(self.repo.keys(), &work.pack.salt);
-        let mut order: Vec<&BlobUse> = work.blobs.iter().collect();
-        order.sort_by_key(|b| b.entry.offset);
-        let mut i = 0;
-        while i < order.len() {
-            // Coalesce neighbouring blobs into one ranged read.
-            let start = u64::from(order[i].entry.offset);
-            let mut end = start + u64::from(order[i].entry.length);
-            let mut j = i + 1;
-            while j < order.len()
-                && u64::from(order[j].entry.offset) <= end + COALESCE_GAP
-                && u64::from(order[j].entry.offset + order[j].entry.length) - start <= MAX_RANGE
-            {
-                end = end.max(u64::from(order[j].entry.offset) + u64::from(order[j].entry.length));
-                j += 1;
-            }
-            let fetched = self.repo.storage().get_range(Kind::Pack, &name, start..end).map_err(|e| match e {
-                Error::NotFound(_) => Error::corrupt(Kind::Pack.describe(&name), "missing"),
-                e => e,
+        let start = range.bytes.start;
+        let fetched = fetched.map_err(|e| match e {
+            Error::NotFound(_) => Error::corrupt(Kind::Pack.describe(&name), "missing"),
+            e => e,
+        });
+        for &bi in &range.blobs {
+            let blob = &work.blobs[bi];
+            let result = fetched.as_ref().map_err(|e| e.to_string()).and_then(|bytes| {
+                let off = (u64::from(blob.entry.offset) - start) as usize;
+                open_blob_with(
+                    self.repo.keys(),
+                    &cipher,
+                    &blob.entry,
+                    &bytes[off..off + blob.entry.length as usize],
+                )
+                .map_err(|e| e.to_string())
             });
-            for blob in &order[i..j] {
-                let result = fetched.as_ref().map_err(|e| e.to_string()).and_then(|bytes| {
-                    let off = (u64::from(blob.entry.offset) - start) as usize;
-                    open_blob_with(
-                        self.repo.keys(),
-                        &cipher,
-                        &blob.entry,
-                        &bytes[off..off + blob.entry.length as usize],
-                    )
-                    .map_err(|e| e.to_string())
-                });
-                for &(fi, offset) in &blob.targets {
-                    let f = &files[fi as usize];
-                    match &result {
-                        Ok(data) if f.task.node.content.len() == 1 => {
-                            match self.write_single(f, data, warnings) {
-                                Ok(()) => {
-                                    self.counters.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
-                                }
-                                Err(e) => {
-                                    f.damaged.lock().get_or_insert_with(|| format!("write failed: {e}"));
-                                    self.settle(f, None, warnings);
-                                }
-                            }
-                            f.remaining.fetch_sub(1, Ordering::AcqRel);
-                            continue;
-                        }
-                        Ok(data) => {
-                            let written = std::fs::OpenOptions::new()
-                                .write(true)
-                                .open(&f.temp)
-                                .and_then(|file| write_at(&file, offset, data, f.task.node.sparse));
-                            if let Err(e) = written {
-                                f.damaged.lock().get_or_insert_with(|| format!("write failed: {e}"));
-                            } else {
+            for &(fi, offset) in &blob.targets {
+                let f = &files[fi as usize];
+                match &result {
+                    Ok(data) if f.task.node.content.len() == 1 => {
+                        match self.write_single(f, data, warnings) {
+                            Ok(()) => {
                                 self.counters.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
                             }
+                            Err(e) => {
+                                f.damaged.lock().get_or_insert_with(|| format!("write failed: {e}"));
+                                self.settle(f, None, warnings);
+                            }
                         }
-                        Err(e) => {
-                            f.damaged.lock().get_or_insert_with(|| e.clone());
+                        f.remaining.fetch_sub(1, Ordering::AcqRel);
+                        continue;
+                    }
+                    Ok(data) => {
+                        let written = std::fs::OpenOptions::new()
+                            .write(true)
+                            .open(&f.temp)
+                            .and_then(|file| write_at(&file, offset, data, f.task.node.sparse));
+                        if let Err(e) = written {
+                            f.damaged.lock().get_or_insert_with(|| format!("write failed: {e}"));
+                        } else {
+                            self.counters.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
                         }
                     }
-                    if f.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
-                        self.finish_file(f, warnings);
+                    Err(e) => {
+                        f.damaged.lock().get_or_insert_with(|| e.clone());
                     }
                 }
+                if f.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    self.finish_file(f, warnings);
+                }
             }
-            i = j;
         }
     }
 

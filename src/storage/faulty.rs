@@ -235,6 +235,14 @@ impl FaultyStorage {
 
 #[async_trait]
 impl Storage for FaultyStorage {
+    fn request_limit(&self) -> Option<usize> {
+        self.inner.request_limit()
+    }
+
+    fn scheduler_stats(&self) -> Option<super::scheduler::SchedulerStats> {
+        self.inner.scheduler_stats()
+    }
+
     fn bucket_control(&self) -> Option<Arc<super::BucketControl>> {
         self.inner.bucket_control()
     }

@@ -24,6 +24,7 @@ pub mod object_lock;
 mod s3;
 pub mod s3_api;
 mod s3_as_of;
+pub mod scheduler;
 mod throttled;
 
 use std::fmt;
@@ -93,6 +94,19 @@ pub trait Storage: Send + Sync + fmt::Debug {
     /// The Object Lock and versions side of an S3 repository ([`object_lock`]); `None` for
     /// every other backend. Wrappers pass it on.
     fn bucket_control(&self) -> Option<Arc<BucketControl>> {
+        None
+    }
+
+    /// How many requests are worth having in flight at once now: the S3 request scheduler's
+    /// limit, which follows the observed latency ([`scheduler`]). `None` for local folders,
+    /// where callers size their own thread pools. Wrappers pass it on.
+    fn request_limit(&self) -> Option<usize> {
+        None
+    }
+
+    /// What the request scheduler has seen (requests, latency, most in flight); `None` for
+    /// local folders.
+    fn scheduler_stats(&self) -> Option<scheduler::SchedulerStats> {
         None
     }
 

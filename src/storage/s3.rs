@@ -15,14 +15,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures::TryStreamExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as StorePath;
-use object_store::{BackoffConfig, ClientOptions, ObjectStore, RetryConfig, WriteMultipart};
+use object_store::{
+    BackoffConfig, ClientOptions, GetOptions, GetRange, ObjectMeta, ObjectStore, RetryConfig, WriteMultipart,
+};
 
 use super::local::map_store_error;
 use super::object_lock::{BucketControl, LockPolicy};
 use super::s3_api::S3Api;
+use super::scheduler::RequestScheduler;
 use super::{Kind, ObjectInfo, Storage};
 use crate::error::{Error, Result};
 
@@ -31,6 +33,11 @@ use crate::error::{Error, Result};
 /// 8 MiB parts.
 const MULTIPART_THRESHOLD: usize = 32 << 20;
 const PART_SIZE: usize = 8 << 20;
+/// A put of at most this many bytes is answered in about one round trip: its duration is a
+/// latency sample for the scheduler (a larger one's is mostly transfer).
+const SMALL_PUT: usize = 64 << 10;
+/// Keys one listing request answers (S3's and Garage's page).
+const LIST_PAGE: usize = 1000;
 
 /// Everything needed to reach one bucket and prefix.
 #[derive(Clone)]
@@ -183,6 +190,8 @@ pub struct S3Storage {
     /// Without a lock policy: whether the repository's `config` is locked (asked once, before
     /// the first write), so a locked repository is never written unlocked by mistake.
     config_lock: tokio::sync::OnceCell<Option<chrono::DateTime<chrono::Utc>>>,
+    /// Every request passes here: how many are in flight follows the observed latency.
+    scheduler: Arc<RequestScheduler>,
 }
 
 impl S3Storage {
@@ -242,7 +251,13 @@ impl S3Storage {
             Err(e) if settings.object_lock.is_some() => return Err(e),
             Err(_) => None,
         };
-        Ok(S3Storage { store: Arc::new(store), settings, control, config_lock: tokio::sync::OnceCell::new() })
+        Ok(S3Storage {
+            store: Arc::new(store),
+            settings,
+            control,
+            config_lock: tokio::sync::OnceCell::new(),
+            scheduler: Arc::new(RequestScheduler::default()),
+        })
     }
 
     /// Refuses a write without a lock policy into a repository whose `config` is locked
@@ -256,7 +271,8 @@ impl S3Storage {
         let locked = self
             .config_lock
             .get_or_try_init(|| async {
-                match control.api.retention(&control.key(Kind::Config, "config"), None).await {
+                let key = control.key(Kind::Config, "config");
+                match self.scheduler.run("retention of config", control.api.retention(&key, None)).await {
                     Ok(r) => Ok(r.map(|r| r.until)),
                     Err(Error::NotFound(_)) => Ok(None),
                     Err(e) => Err(e),
@@ -270,6 +286,50 @@ impl S3Storage {
             ))),
             None => Ok(()),
         }
+    }
+
+    /// Every object under `dir`. A listing answers at most `LIST_PAGE` keys per request, one
+    /// page after the other: 100,000 packs would be 100 round trips in a row. So when the first
+    /// page is full, the rest of the key space is split at the first hex digit of the names
+    /// (`dir/0` ... `dir/f`, names are hex) and the parts are listed at once, each part paging
+    /// on its own. Each part takes the keys after its start up to and including the next
+    /// part's start, so every key is listed exactly once.
+    async fn list_keys(&self, dir: &StorePath) -> std::result::Result<Vec<ObjectMeta>, object_store::Error> {
+        use futures::StreamExt;
+        let mut out = Vec::new();
+        {
+            let _slot = self.scheduler.slot("list").await;
+            let mut first = self.store.list(Some(dir));
+            while out.len() < LIST_PAGE {
+                match first.next().await {
+                    Some(meta) => out.push(meta?),
+                    None => return Ok(out),
+                }
+            }
+        }
+        let last = out.last().expect("a full page").location.to_string();
+        let mut starts = vec![last.clone()];
+        starts.extend("0123456789abcdef".chars().map(|h| format!("{dir}/{h}")).filter(|b| *b > last));
+        let parts = starts.iter().enumerate().map(|(i, from)| {
+            let to = starts.get(i + 1).cloned();
+            async move {
+                let _slot = self.scheduler.slot("list").await;
+                let mut part = Vec::new();
+                let mut keys = self.store.list_with_offset(Some(dir), &StorePath::from(from.as_str()));
+                while let Some(meta) = keys.next().await {
+                    let meta = meta?;
+                    if to.as_deref().is_some_and(|to| meta.location.as_ref() > to) {
+                        break;
+                    }
+                    part.push(meta);
+                }
+                Ok::<_, object_store::Error>(part)
+            }
+        });
+        for part in futures::future::try_join_all(parts).await? {
+            out.extend(part);
+        }
+        Ok(out)
     }
 
     /// The control when objects are written locked.
@@ -327,18 +387,36 @@ impl Storage for S3Storage {
         self.control.clone()
     }
 
+    fn request_limit(&self) -> Option<usize> {
+        Some(self.scheduler.limit())
+    }
+
+    fn scheduler_stats(&self) -> Option<super::scheduler::SchedulerStats> {
+        Some(self.scheduler.stats())
+    }
+
     async fn put(&self, kind: Kind, name: &str, data: Bytes) -> Result<()> {
+        self.refuse_unlocked_write(kind).await?;
+        let mut slot = self.scheduler.slot("put").await;
+        let small = data.len() <= SMALL_PUT;
         if let Some(control) = self.locking() {
             // One request with the lock headers and Content-MD5 (locked buckets require a
             // checksum); objects up to 5 GiB go in one PUT, packs are at most 1 GiB.
-            return control.put(kind, name, data).await;
+            control.put(kind, name, data).await?;
+            if small {
+                slot.answered();
+            }
+            return Ok(());
         }
-        self.refuse_unlocked_write(kind).await?;
         let path = self.path(kind, name);
         if data.len() <= self.settings.multipart_threshold {
             self.store.put(&path, data.into()).await.map_err(|e| self.explain("writing", kind, name, e))?;
+            if small {
+                slot.answered();
+            }
             return Ok(());
         }
+        // One slot for the whole multipart upload (its parts go up a few at a time).
         let upload = self
             .store
             .put_multipart(&path)
@@ -368,6 +446,7 @@ impl Storage for S3Storage {
             return self.put(kind, name, Bytes::from(data)).await;
         }
         // Parts are read as they go up: memory holds a few parts, not the whole object.
+        let _slot = self.scheduler.slot("multipart put").await;
         let path = self.path(kind, name);
         let upload = self
             .store
@@ -397,24 +476,38 @@ impl Storage for S3Storage {
     }
 
     async fn get(&self, kind: Kind, name: &str) -> Result<Bytes> {
+        let mut slot = self.scheduler.slot("get").await;
         let r = self
             .store
             .get(&self.path(kind, name))
             .await
             .map_err(|e| self.explain("reading", kind, name, e))?;
+        slot.answered();
         r.bytes().await.map_err(|e| self.explain("reading", kind, name, e))
     }
 
     async fn get_range(&self, kind: Kind, name: &str, range: Range<u64>) -> Result<Bytes> {
         let path = self.path(kind, name);
-        match self.store.get_range(&path, range.clone()).await {
+        let got = {
+            let mut slot = self.scheduler.slot("range").await;
+            let options =
+                GetOptions { range: Some(GetRange::Bounded(range.clone())), ..GetOptions::default() };
+            match self.store.get_opts(&path, options).await {
+                Ok(r) => {
+                    slot.answered();
+                    r.bytes().await
+                }
+                Err(e) => Err(e),
+            }
+        };
+        match got {
             Ok(b) if b.len() as u64 == range.end - range.start => Ok(b),
             Ok(b) => Err(Error::corrupt(
                 kind.describe(name),
                 format!("truncated: asked bytes {}..{}, got {}", range.start, range.end, b.len()),
             )),
             Err(e @ object_store::Error::NotFound { .. }) => Err(self.explain("reading", kind, name, e)),
-            Err(e) => match self.store.head(&path).await {
+            Err(e) => match self.scheduler.run("head", self.store.head(&path)).await {
                 Ok(meta) if meta.size < range.end => Err(Error::corrupt(
                     kind.describe(name),
                     format!(
@@ -429,7 +522,7 @@ impl Storage for S3Storage {
 
     async fn list(&self, kind: Kind) -> Result<Vec<ObjectInfo>> {
         if kind == Kind::Config {
-            return match self.store.head(&self.path(kind, "config")).await {
+            return match self.scheduler.run("head", self.store.head(&self.path(kind, "config"))).await {
                 Ok(m) => Ok(vec![ObjectInfo { name: "config".into(), size: m.size }]),
                 Err(object_store::Error::NotFound { .. }) => Ok(vec![]),
                 Err(e) => Err(self.explain("listing", kind, "", e)),
@@ -440,12 +533,7 @@ impl Storage for S3Storage {
         } else {
             StorePath::from(format!("{}/{}", self.settings.prefix, kind.dir()))
         };
-        let metas: Vec<_> = self
-            .store
-            .list(Some(&prefix))
-            .try_collect()
-            .await
-            .map_err(|e| self.explain("listing", kind, "", e))?;
+        let metas = self.list_keys(&prefix).await.map_err(|e| self.explain("listing", kind, "", e))?;
         Ok(metas
             .into_iter()
             .filter_map(|m| Some(ObjectInfo { name: m.location.filename()?.to_string(), size: m.size }))
@@ -453,10 +541,23 @@ impl Storage for S3Storage {
     }
 
     async fn delete(&self, kind: Kind, name: &str) -> Result<()> {
-        match self.store.delete(&self.path(kind, name)).await {
+        match self.scheduler.run("delete", self.store.delete(&self.path(kind, name))).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(self.explain("deleting", kind, name, e)),
         }
+    }
+}
+
+impl Drop for S3Storage {
+    fn drop(&mut self) {
+        let s = self.scheduler.stats();
+        tracing::debug!(
+            "S3 requests: {}; round trip {:.1} ms; at most {} in flight (limit now {})",
+            s.requests,
+            s.latency.unwrap_or_default().as_secs_f64() * 1e3,
+            s.most_in_flight,
+            s.limit
+        );
     }
 }
 
