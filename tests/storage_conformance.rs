@@ -137,7 +137,8 @@ fn s3_listings_longer_than_a_page_return_every_object_once() {
     let rt = rt();
     let _guard = rt.enter();
     let Some(s) = common::s3_storage(&prefix) else { return };
-    let mut names: Vec<String> = (0..2_600u32).map(|i| blake3::hash(&i.to_le_bytes()).to_hex().to_string()).collect();
+    let mut names: Vec<String> =
+        (0..2_600u32).map(|i| blake3::hash(&i.to_le_bytes()).to_hex().to_string()).collect();
     names.extend(["0", "4", "40", "4f", "f", "ff", "zz", "g0", "-x"].map(String::from));
     rt.block_on(async {
         futures::stream::iter(names.clone())
@@ -149,7 +150,8 @@ fn s3_listings_longer_than_a_page_return_every_object_once() {
             .for_each(|r| async { r.unwrap() })
             .await;
         let before = s.scheduler_stats().unwrap();
-        let mut listed: Vec<String> = s.list(Kind::Index).await.unwrap().into_iter().map(|o| o.name).collect();
+        let mut listed: Vec<String> =
+            s.list(Kind::Index).await.unwrap().into_iter().map(|o| o.name).collect();
         let after = s.scheduler_stats().unwrap();
         assert!(after.requests - before.requests > 1, "a long listing is split into parts listed at once");
         assert!(after.most_in_flight <= rempart::storage::scheduler::MAX_IN_FLIGHT);

@@ -415,10 +415,7 @@ impl Repository {
     /// Objects requested at once: `FETCH_CONCURRENCY` from a local folder; from S3 as many as
     /// the request scheduler may ever allow, and it holds those beyond its current limit.
     fn fetch_depth(&self) -> usize {
-        match self.storage.inner().request_limit() {
-            Some(_) => crate::storage::scheduler::MAX_IN_FLIGHT,
-            None => FETCH_CONCURRENCY,
-        }
+        self.storage.inner().scheduler_stats().map_or(FETCH_CONCURRENCY, |s| s.max)
     }
 
     fn fetch_remote(&self, kind: Kind, names: Vec<String>) -> Vec<(String, Result<Bytes>)> {

@@ -230,8 +230,8 @@ impl BatchWriter<'_> {
         }
 
         let warnings = Mutex::new(Vec::new());
-        if self.repo.storage().inner().request_limit().is_some() {
-            self.write_fetching_ahead(&packs, &files, &warnings);
+        if let Some(scheduler) = self.repo.storage().inner().scheduler_stats() {
+            self.write_fetching_ahead(&packs, &files, &warnings, scheduler.max);
         } else {
             self.write_pack_by_pack(&packs, &files, &warnings);
         }
@@ -271,7 +271,13 @@ impl BatchWriter<'_> {
     /// Remote storage: the ranges of every pack are fetched ahead of the writing threads, as
     /// many in flight as the request scheduler allows and at most `AHEAD_BYTES` fetched and not
     /// yet written, so round trips overlap each other and the decoding instead of adding up.
-    fn write_fetching_ahead(&self, packs: &[PackWork], files: &[FileState], warnings: &Mutex<Vec<String>>) {
+    fn write_fetching_ahead(
+        &self,
+        packs: &[PackWork],
+        files: &[FileState],
+        warnings: &Mutex<Vec<String>>,
+        most_in_flight: usize,
+    ) {
         use futures::StreamExt;
         let ranges: Vec<(usize, PackRange)> = packs
             .iter()
@@ -297,7 +303,7 @@ impl BatchWriter<'_> {
                         (i, got, held)
                     }
                 })
-                .buffer_unordered(crate::storage::scheduler::MAX_IN_FLIGHT);
+                .buffer_unordered(most_in_flight);
             while let Some(item) = fetched.next().await {
                 if tx.send(item).await.is_err() {
                     return;

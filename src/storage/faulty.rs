@@ -235,10 +235,6 @@ impl FaultyStorage {
 
 #[async_trait]
 impl Storage for FaultyStorage {
-    fn request_limit(&self) -> Option<usize> {
-        self.inner.request_limit()
-    }
-
     fn scheduler_stats(&self) -> Option<super::scheduler::SchedulerStats> {
         self.inner.scheduler_stats()
     }

@@ -97,15 +97,9 @@ pub trait Storage: Send + Sync + fmt::Debug {
         None
     }
 
-    /// How many requests are worth having in flight at once now: the S3 request scheduler's
-    /// limit, which follows the observed latency ([`scheduler`]). `None` for local folders,
-    /// where callers size their own thread pools. Wrappers pass it on.
-    fn request_limit(&self) -> Option<usize> {
-        None
-    }
-
-    /// What the request scheduler has seen (requests, latency, most in flight); `None` for
-    /// local folders.
+    /// The request scheduler's figures ([`scheduler`]): how many requests may be in flight now
+    /// (following the observed latency) and at most, what it has seen. `None` for local
+    /// folders, where callers size their own thread pools. Wrappers pass it on.
     fn scheduler_stats(&self) -> Option<scheduler::SchedulerStats> {
         None
     }

@@ -24,7 +24,7 @@ use object_store::{
 use super::local::map_store_error;
 use super::object_lock::{BucketControl, LockPolicy};
 use super::s3_api::S3Api;
-use super::scheduler::RequestScheduler;
+use super::scheduler::{self, RequestScheduler};
 use super::{Kind, ObjectInfo, Storage};
 use crate::error::{Error, Result};
 
@@ -63,6 +63,9 @@ pub struct S3Settings {
     /// the operation fails (`REMPART_S3_RETRY_FOR`, default 120 s, at most 10 minutes; jittered
     /// backoff up to 15 s, at most 30 retries).
     pub retry_for: Duration,
+    /// The most requests in flight at once, whatever the latency (`REMPART_S3_MAX_REQUESTS`,
+    /// 1 to 256, default 32; storage::scheduler).
+    pub max_requests: usize,
 }
 
 impl std::fmt::Debug for S3Settings {
@@ -155,6 +158,20 @@ impl S3Settings {
             )?,
             // Well under the 30 minutes after which other hosts take a silent lock for dead.
             retry_for: duration_setting(&get, "REMPART_S3_RETRY_FOR", RETRY_FOR, Duration::from_secs(600))?,
+            max_requests: match get("REMPART_S3_MAX_REQUESTS") {
+                None => scheduler::MAX_IN_FLIGHT,
+                Some(text) => text
+                    .trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=scheduler::MAX_SETTABLE).contains(n))
+                    .ok_or_else(|| {
+                        Error::invalid(format!(
+                            "REMPART_S3_MAX_REQUESTS '{text}': expected a whole number of requests from 1 to {}",
+                            scheduler::MAX_SETTABLE
+                        ))
+                    })?,
+            },
         })
     }
 }
@@ -251,12 +268,13 @@ impl S3Storage {
             Err(e) if settings.object_lock.is_some() => return Err(e),
             Err(_) => None,
         };
+        let scheduler = Arc::new(RequestScheduler::new(settings.max_requests));
         Ok(S3Storage {
             store: Arc::new(store),
             settings,
             control,
             config_lock: tokio::sync::OnceCell::new(),
-            scheduler: Arc::new(RequestScheduler::default()),
+            scheduler,
         })
     }
 
@@ -385,10 +403,6 @@ impl Storage for S3Storage {
 
     fn bucket_control(&self) -> Option<Arc<BucketControl>> {
         self.control.clone()
-    }
-
-    fn request_limit(&self) -> Option<usize> {
-        Some(self.scheduler.limit())
     }
 
     fn scheduler_stats(&self) -> Option<super::scheduler::SchedulerStats> {
@@ -582,15 +596,21 @@ mod tests {
 
     #[test]
     fn timeouts_and_retry_windows_are_bounded_and_named_when_wrong() {
-        let s = settings("REMPART_S3_REQUEST_TIMEOUT=4s\nREMPART_S3_RETRY_FOR=1m\n").unwrap();
+        let s =
+            settings("REMPART_S3_REQUEST_TIMEOUT=4s\nREMPART_S3_RETRY_FOR=1m\nREMPART_S3_MAX_REQUESTS=8\n")
+                .unwrap();
+        assert_eq!(s.max_requests, 8);
         assert_eq!((s.request_timeout, s.retry_for), (Duration::from_secs(4), Duration::from_secs(60)));
         let s = settings("").unwrap();
         assert_eq!((s.request_timeout, s.retry_for), (REQUEST_TIMEOUT, RETRY_FOR));
+        assert_eq!(s.max_requests, scheduler::MAX_IN_FLIGHT);
         for (line, says) in [
             ("REMPART_S3_RETRY_FOR=11m", "between 1s and 10m"),
             ("REMPART_S3_REQUEST_TIMEOUT=2h", "between 1s and 1h"),
             ("REMPART_S3_REQUEST_TIMEOUT=soon", "REMPART_S3_REQUEST_TIMEOUT 'soon'"),
             ("REMPART_S3_RETRY_FOR=0s", "between 1s"),
+            ("REMPART_S3_MAX_REQUESTS=0", "from 1 to 256"),
+            ("REMPART_S3_MAX_REQUESTS=many", "REMPART_S3_MAX_REQUESTS 'many'"),
         ] {
             let e = settings(line).unwrap_err().to_string();
             assert!(e.contains(says), "{line}: {e}");

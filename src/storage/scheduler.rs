@@ -6,12 +6,14 @@
 //! So every S3 request passes through one scheduler per repository, which measures the
 //! latency of the answers (the time to the response headers, without the body's transfer)
 //! and keeps `MIN_IN_FLIGHT + latency / LATENCY_PER_REQUEST` requests in flight, at most
-//! `MAX_IN_FLIGHT`: 5 on loopback, about 29 at a 25 ms round trip, 32 from 28 ms on.
+//! `MAX_IN_FLIGHT` (or `REMPART_S3_MAX_REQUESTS`, for a provider that limits connections): 4
+//! on loopback, about 29 at a 25 ms round trip, 32 from 28 ms on.
 //!
 //! The latency is a moving minimum over the last `WINDOW` answers: a slow answer (a large
 //! object, a busy server) says nothing about the round trip, and the minimum follows a route
-//! that got slower within a window. Callers bound their own memory (bytes in flight) and ask
-//! [`RequestScheduler::limit`] how deep to queue; the gate holds any request beyond the limit.
+//! that got slower within a window. Callers queue up to the most the scheduler will ever allow
+//! (`SchedulerStats::max`) and bound their own memory (bytes in flight); the gate holds every
+//! request beyond the current limit.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -23,8 +25,10 @@ use tokio::sync::Notify;
 
 /// Requests in flight however near the store is.
 pub const MIN_IN_FLIGHT: usize = 4;
-/// Requests in flight however far it is (connections, server load, memory).
+/// Requests in flight however far it is (connections, server load, memory), unless set
+/// otherwise (`REMPART_S3_MAX_REQUESTS`, at most `MAX_SETTABLE`).
 pub const MAX_IN_FLIGHT: usize = 32;
+pub const MAX_SETTABLE: usize = 256;
 /// One more request in flight per this much observed round trip.
 pub const LATENCY_PER_REQUEST: Duration = Duration::from_millis(1);
 /// Answers the latency estimate remembers.
@@ -33,6 +37,8 @@ const WINDOW: usize = 64;
 /// The gate and the latency estimate of one store.
 #[derive(Debug)]
 pub struct RequestScheduler {
+    /// The most requests in flight, whatever the latency.
+    max: usize,
     state: Mutex<State>,
     freed: Notify,
     requests: AtomicU64,
@@ -51,7 +57,9 @@ struct State {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SchedulerStats {
     pub requests: u64,
+    /// How many requests may be in flight now, and at most whatever the latency.
     pub limit: usize,
+    pub max: usize,
     pub most_in_flight: usize,
     /// The round trip the limit is set from (`None` before the first answer).
     pub latency: Option<Duration>,
@@ -59,22 +67,34 @@ pub struct SchedulerStats {
 
 impl Default for RequestScheduler {
     fn default() -> Self {
+        RequestScheduler::new(MAX_IN_FLIGHT)
+    }
+}
+
+/// The limit for a round trip of `latency`, with at most `max` in flight.
+pub fn limit_for(latency: Duration, max: usize) -> usize {
+    let extra = (latency.as_micros() / LATENCY_PER_REQUEST.as_micros().max(1)) as usize;
+    (MIN_IN_FLIGHT + extra).min(max)
+}
+
+impl RequestScheduler {
+    /// A scheduler that never has more than `max` requests in flight (1 to `MAX_SETTABLE`).
+    pub fn new(max: usize) -> RequestScheduler {
+        let max = max.clamp(1, MAX_SETTABLE);
         RequestScheduler {
-            state: Mutex::new(State { in_flight: 0, limit: MIN_IN_FLIGHT, recent: VecDeque::new() }),
+            max,
+            state: Mutex::new(State { in_flight: 0, limit: MIN_IN_FLIGHT.min(max), recent: VecDeque::new() }),
             freed: Notify::new(),
             requests: AtomicU64::new(0),
             most_in_flight: AtomicUsize::new(0),
         }
     }
-}
 
-/// The limit for a round trip of `latency`.
-pub fn limit_for(latency: Duration) -> usize {
-    let extra = (latency.as_micros() / LATENCY_PER_REQUEST.as_micros().max(1)) as usize;
-    (MIN_IN_FLIGHT + extra).min(MAX_IN_FLIGHT)
-}
+    /// The most requests it will ever have in flight.
+    pub fn max(&self) -> usize {
+        self.max
+    }
 
-impl RequestScheduler {
     /// How many requests are worth having in flight now.
     pub fn limit(&self) -> usize {
         self.state.lock().limit
@@ -85,6 +105,7 @@ impl RequestScheduler {
         SchedulerStats {
             requests: self.requests.load(Ordering::Relaxed),
             limit: s.limit,
+            max: self.max,
             most_in_flight: self.most_in_flight.load(Ordering::Relaxed),
             latency: s.recent.iter().min().copied(),
         }
@@ -128,7 +149,7 @@ impl RequestScheduler {
             s.recent.push_back(latency);
             let min = s.recent.iter().min().copied().unwrap_or(latency);
             let before = s.limit;
-            s.limit = limit_for(min);
+            s.limit = limit_for(min, self.max);
             s.limit > before
         };
         if grew {
@@ -176,11 +197,19 @@ mod tests {
 
     #[test]
     fn the_limit_follows_the_round_trip_within_bounds() {
-        assert_eq!(limit_for(Duration::ZERO), MIN_IN_FLIGHT);
-        assert_eq!(limit_for(Duration::from_micros(300)), MIN_IN_FLIGHT);
-        assert_eq!(limit_for(Duration::from_millis(10)), MIN_IN_FLIGHT + 10);
-        assert_eq!(limit_for(Duration::from_millis(25)), MIN_IN_FLIGHT + 25);
-        assert_eq!(limit_for(Duration::from_secs(2)), MAX_IN_FLIGHT);
+        let max = MAX_IN_FLIGHT;
+        assert_eq!(limit_for(Duration::ZERO, max), MIN_IN_FLIGHT);
+        assert_eq!(limit_for(Duration::from_micros(300), max), MIN_IN_FLIGHT);
+        assert_eq!(limit_for(Duration::from_millis(10), max), MIN_IN_FLIGHT + 10);
+        assert_eq!(limit_for(Duration::from_millis(25), max), MIN_IN_FLIGHT + 25);
+        assert_eq!(limit_for(Duration::from_secs(2), max), MAX_IN_FLIGHT);
+        assert_eq!(limit_for(Duration::from_secs(2), 100), 100);
+        // A cap below the minimum wins over it.
+        let one = RequestScheduler::new(1);
+        assert_eq!(one.limit(), 1);
+        one.record(Duration::from_millis(50));
+        assert_eq!(one.limit(), 1);
+        assert_eq!(RequestScheduler::new(10_000).max(), MAX_SETTABLE);
     }
 
     #[test]

@@ -71,10 +71,6 @@ pub fn throttle(
 
 #[async_trait]
 impl Storage for Throttled {
-    fn request_limit(&self) -> Option<usize> {
-        self.inner.request_limit()
-    }
-
     fn scheduler_stats(&self) -> Option<super::scheduler::SchedulerStats> {
         self.inner.scheduler_stats()
     }
