@@ -1,6 +1,7 @@
 //! The `rempart` binary: everything lives in the library; see `rempart::cli`.
 
 fn main() -> std::process::ExitCode {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
     limit_malloc_arenas();
     rempart::cli::main()
 }
@@ -11,6 +12,7 @@ fn main() -> std::process::ExitCode {
 /// held about 30 MB more resident memory that way (docs/performance.md). One arena per core
 /// keeps threads from contending while memory is reused. Set before any thread starts;
 /// `MALLOC_ARENA_MAX` in the environment still wins.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
 fn limit_malloc_arenas() {
     if std::env::var_os("MALLOC_ARENA_MAX").is_some() {

@@ -43,19 +43,25 @@ impl References {
 
     /// Notes one referenced blob.
     pub fn note(&mut self, id: &Id) {
-        if !self.base.contains(id) {
-            if self.new.len() == self.new.capacity() && self.new.len() > self.settled {
-                self.settle();
-            }
-            self.new.push(*id);
+        if self.new.last() == Some(id) || self.base.contains(id) {
+            return;
         }
+        if self.new.len() == self.new.capacity() && self.new.len() > self.settled {
+            self.settle();
+        }
+        self.new.push(*id);
     }
 
-    /// Sorts and deduplicates the list, so repeated references take no room.
+    /// Sorts and deduplicates the list, so repeated references take no room. When that frees
+    /// less than half of it, the list grows, so the next sort comes only after as many new
+    /// pushes as it holds (never a sort every few pushes).
     fn settle(&mut self) {
         self.new.sort_unstable();
         self.new.dedup();
         self.settled = self.new.len();
+        if self.new.len() > self.new.capacity() / 2 {
+            self.new.reserve(self.new.len());
+        }
     }
 
     /// Notes a tree blob and everything its nodes reference (content and subtrees).
@@ -164,6 +170,14 @@ mod tests {
             }
         }
         assert!(refs.new.capacity() <= 4 * ids.len(), "capacity {}", refs.new.capacity());
+        // The same few blobs referenced over and over never make the list sort on every push.
+        let mut refs = References::new(Arc::new(IndexBuilder::default().finish()));
+        for id in &ids {
+            refs.note(id);
+        }
+        refs.settle();
+        let (len, capacity) = (refs.new.len(), refs.new.capacity());
+        assert!(capacity >= 2 * len, "room for as many pushes as it holds: {len} of {capacity}");
         assert_eq!(refs.new_count(), ids.len());
         let all_but_two = pack(1, &ids[2..]);
         assert_eq!(refs.missing(std::slice::from_ref(&all_but_two)), {

@@ -5,15 +5,16 @@
 //! ids costs about 66 bytes per id (buckets at most 7/8 full, doubling) and half as much again
 //! while it grows. Here the ids live in one sorted list (32 bytes per id), found through a
 //! table of where each 16-bit prefix starts (a few probes within one or two cache lines), and
-//! the newest ids in a small hash set that is merged into the list, in place, every
-//! `MERGE_AT` ids. Ids are compared whole: nothing is shortened, so two different blobs are
-//! never taken for one.
+//! the newest ids in a small hash set that is merged into the list, in place, when it holds
+//! `MERGE_AT` ids or an eighth of the list, whichever is more (so merging costs at most nine
+//! moves per id however large the list grows). Ids are compared whole: nothing is shortened,
+//! so two different blobs are never taken for one.
 
 use std::collections::HashSet;
 
 use crate::id::Id;
 
-/// Ids held in the hash set before they are merged into the sorted list.
+/// Ids held in the hash set before they are merged into the sorted list (at least).
 const MERGE_AT: usize = 1 << 16;
 /// Prefixes of the lookup table (the first two bytes of an id).
 const PREFIXES: usize = 1 << 16;
@@ -37,7 +38,7 @@ impl PendingBlobs {
         if self.in_sorted(&id) || !self.recent.insert(id) {
             return false;
         }
-        if self.recent.len() >= MERGE_AT {
+        if self.recent.len() >= MERGE_AT.max(self.sorted.len() / 8) {
             self.merge();
         }
         true

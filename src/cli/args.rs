@@ -679,7 +679,8 @@ pub struct RestoreArgs {
     /// (only within --include, never what --exclude leaves out).
     #[arg(long)]
     pub delete: bool,
-    /// Parallel pack readers (default: cores; at least 8 on S3).
+    /// Threads that decrypt and write files (default: cores). From S3, ranges are fetched ahead
+    /// of them, as many at once as the request scheduler allows (REMPART_S3_MAX_REQUESTS).
     #[arg(long)]
     pub threads: Option<usize>,
 }

@@ -142,8 +142,17 @@ pub fn restore_with_index(
     }
     let chown = metadata::can_chown();
     // Writing threads: one per core. From S3 the fetching runs ahead of them on the runtime
-    // (writer.rs), so no thread waits on a round trip.
-    let threads = opts.threads.unwrap_or_else(crate::backup::default_workers);
+    // (writer.rs), so no thread waits on a round trip; remote storage without the request
+    // scheduler (a view of the past, `--as-of`) is read by the threads themselves, 8 at least.
+    let threads = opts.threads.unwrap_or_else(|| {
+        let cores = crate::backup::default_workers();
+        let storage = repo.storage();
+        if crate::storage::is_local(&storage.location()) || storage.inner().scheduler_stats().is_some() {
+            cores
+        } else {
+            cores.max(8)
+        }
+    });
     let writer = BatchWriter { repo, index, threads, chown, counters: &opts.counters, cancel: &opts.cancel };
 
     let mut result = RestoreResult::default();

@@ -4,8 +4,9 @@
 //! Packs are processed in the order files first need them, by one thread per core. Byte ranges
 //! of one pack that are close together are fetched in one request. From S3 the ranges are
 //! fetched ahead of the writing threads, as many at once as the request scheduler allows
-//! (`storage::scheduler`), so a round trip of tens of milliseconds is paid in parallel. When a file's last chunk is written its content hash is checked against the
-//! hash recorded at backup time, then its metadata is applied.
+//! (`storage::scheduler`), so a round trip of tens of milliseconds is paid in parallel. When a
+//! file's last chunk is written its content hash is checked against the hash recorded at
+//! backup time, then its metadata is applied.
 //!
 //! A file is written under a temporary name beside its real one (`.NAME.rempart-partial`) and
 //! takes its real name only once every chunk is written and its content hash verified. So a
@@ -238,7 +239,16 @@ impl BatchWriter<'_> {
         if self.cancel.load(Ordering::Relaxed) {
             return Err(Error::Interrupted("restore cancelled".into()));
         }
-        outcome.warnings.append(&mut warnings.into_inner());
+        // Whatever stopped the writing, a file whose chunks did not all arrive is damaged,
+        // never left unnamed as a partial file.
+        let mut left = warnings.into_inner();
+        for f in files.iter().filter(|f| f.remaining.load(Ordering::Acquire) > 0) {
+            f.damaged.lock().get_or_insert_with(|| "not restored: some of its data was never fetched".into());
+            f.remaining.store(0, Ordering::Release);
+            let file = std::fs::OpenOptions::new().write(true).open(&f.temp).ok();
+            self.settle(f, file.as_ref(), &mut left);
+        }
+        outcome.warnings.append(&mut left);
         for f in &files {
             if let Some(why) = f.damaged.lock().take() {
                 outcome.damaged.push((f.task.path.display().to_string(), why));
@@ -269,7 +279,7 @@ impl BatchWriter<'_> {
     }
 
     /// Remote storage: the ranges of every pack are fetched ahead of the writing threads, as
-    /// many in flight as the request scheduler allows and at most `AHEAD_BYTES` fetched and not
+    /// many in flight as the request scheduler allows and at most `AHEAD_KIB` fetched and not
     /// yet written, so round trips overlap each other and the decoding instead of adding up.
     fn write_fetching_ahead(
         &self,
@@ -292,19 +302,23 @@ impl BatchWriter<'_> {
         let storage = self.repo.storage().inner().clone();
         let budget = std::sync::Arc::new(tokio::sync::Semaphore::new(AHEAD_KIB));
         let (tx, rx) = tokio::sync::mpsc::channel(self.threads.max(1) * 2);
-        let fetcher = self.repo.storage().handle().spawn(async move {
+        let handle = self.repo.storage().handle().clone();
+        let fetcher = handle.spawn(async move {
+            // Each request is a task of its own: it completes (and its latency is measured)
+            // even while this loop waits for a writing thread to take the previous range.
             let mut fetched = futures::stream::iter(requests)
                 .map(|(i, name, bytes)| {
                     let (storage, budget) = (storage.clone(), budget.clone());
-                    async move {
+                    tokio::spawn(async move {
                         let kib = (bytes.end - bytes.start).div_ceil(1024).clamp(1, AHEAD_KIB as u64) as u32;
                         let held = budget.acquire_many_owned(kib).await.expect("the budget is never closed");
                         let got = storage.get_range(Kind::Pack, &name, bytes).await;
                         (i, got, held)
-                    }
+                    })
                 })
                 .buffer_unordered(most_in_flight);
             while let Some(item) = fetched.next().await {
+                let item = item.expect("a range request does not panic");
                 if tx.send(item).await.is_err() {
                     return;
                 }
@@ -327,7 +341,15 @@ impl BatchWriter<'_> {
             }
         });
         drop(rx);
-        fetcher.abort();
+        if self.cancel.load(Ordering::Relaxed) {
+            fetcher.abort();
+            return;
+        }
+        // Otherwise the writing threads stopped because the fetching did: if it stopped early
+        // (a panic, the runtime shutting down), `run` reports the files it left unfinished.
+        if let Err(e) = handle.block_on(fetcher) {
+            tracing::warn!("restore: fetching the pack ranges stopped early: {e}");
+        }
     }
 
     fn create(&self, f: &FileState) -> std::io::Result<()> {

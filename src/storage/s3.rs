@@ -325,18 +325,25 @@ impl S3Storage {
                 }
             }
         }
-        let last = out.last().expect("a full page").location.to_string();
+        // Paths, never strings made into paths: a prefix with a character that object_store
+        // percent-encodes (`#`, `~`) must not be encoded twice.
+        let last = out.last().expect("a full page").location.clone();
         let mut starts = vec![last.clone()];
-        starts.extend("0123456789abcdef".chars().map(|h| format!("{dir}/{h}")).filter(|b| *b > last));
+        starts.extend(
+            "0123456789abcdef"
+                .chars()
+                .map(|h| dir.child(h.to_string()))
+                .filter(|b| b.as_ref() > last.as_ref()),
+        );
         let parts = starts.iter().enumerate().map(|(i, from)| {
-            let to = starts.get(i + 1).cloned();
+            let to = starts.get(i + 1);
             async move {
                 let _slot = self.scheduler.slot("list").await;
                 let mut part = Vec::new();
-                let mut keys = self.store.list_with_offset(Some(dir), &StorePath::from(from.as_str()));
+                let mut keys = self.store.list_with_offset(Some(dir), from);
                 while let Some(meta) = keys.next().await {
                     let meta = meta?;
-                    if to.as_deref().is_some_and(|to| meta.location.as_ref() > to) {
+                    if to.is_some_and(|to| meta.location.as_ref() > to.as_ref()) {
                         break;
                     }
                     part.push(meta);
