@@ -13,37 +13,46 @@
 //! longer than the stale limit may have been declared dead by a prune on another host, which
 //! may then have swept what this backup dedups against; it aborts instead of committing.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
+use parking_lot::Mutex;
+
+use super::blob_set::BlobSet;
 use crate::error::{Error, Result};
 use crate::id::Id;
-use crate::repo::index::{Index, IndexedPack};
+use crate::repo::index::Index;
 use crate::repo::lock::LockGuard;
 use crate::repo::snapshot::Snapshot;
 use crate::repo::tree::Tree;
 use crate::repo::Repository;
 
-/// The blobs a backup's snapshot references that the index it loaded does not hold.
+/// The blobs in packs this backup has stored *and* listed in a durable index object; the
+/// uploader adds them as each index checkpoint is written, and nothing is ever removed.
+pub type StoredBlobs = Arc<Mutex<BlobSet>>;
+
+/// The blobs a backup's snapshot references that are not proven stored yet: neither in the
+/// index it loaded nor in [`StoredBlobs`] when they were noted.
 ///
-/// Kept as a list, sorted and deduplicated whenever it fills its allocation, rather than a
-/// hash set: 32 bytes per blob instead of about 66 (a hash set's buckets), which matters for
-/// the million new blobs of a first backup of many small files.
+/// A blob found stored when noted is proven for good (the stored set only grows), so only the
+/// references to blobs still in a pack being filled or uploaded are kept: a few packs' worth,
+/// not one entry per new blob of the backup. They are kept as a list, sorted and deduplicated
+/// whenever it fills its allocation (32 bytes per blob, against about 66 in a hash set).
 pub struct References {
     base: Arc<Index>,
+    stored: StoredBlobs,
     new: Vec<Id>,
     /// How many of the first entries of `new` are sorted and unique.
     settled: usize,
 }
 
 impl References {
-    pub fn new(base: Arc<Index>) -> References {
-        References { base, new: Vec::new(), settled: 0 }
+    pub fn new(base: Arc<Index>, stored: StoredBlobs) -> References {
+        References { base, stored, new: Vec::new(), settled: 0 }
     }
 
     /// Notes one referenced blob.
     pub fn note(&mut self, id: &Id) {
-        if self.new.last() == Some(id) || self.base.contains(id) {
+        if self.new.last() == Some(id) || self.base.contains(id) || self.stored.lock().contains(id) {
             return;
         }
         if self.new.len() == self.new.capacity() && self.new.len() > self.settled {
@@ -52,12 +61,16 @@ impl References {
         self.new.push(*id);
     }
 
-    /// Sorts and deduplicates the list, so repeated references take no room. When that frees
-    /// less than half of it, the list grows, so the next sort comes only after as many new
-    /// pushes as it holds (never a sort every few pushes).
+    /// Sorts and deduplicates the list and drops what is stored by now, so repeated references
+    /// take no room. When that frees less than half of it, the list grows, so the next sort
+    /// comes only after as many new pushes as it holds (never a sort every few pushes).
     fn settle(&mut self) {
         self.new.sort_unstable();
         self.new.dedup();
+        {
+            let stored = self.stored.lock();
+            self.new.retain(|id| !stored.contains(id));
+        }
         self.settled = self.new.len();
         if self.new.len() > self.new.capacity() / 2 {
             self.new.reserve(self.new.len());
@@ -77,36 +90,29 @@ impl References {
         }
     }
 
-    /// How many referenced blobs are not in the loaded index.
+    /// How many referenced blobs are not proven stored yet.
     #[cfg(test)]
     pub fn new_count(&mut self) -> usize {
         self.settle();
         self.new.len()
     }
 
-    /// The referenced blobs that neither the loaded index nor `stored` holds, sorted.
-    pub fn missing(&mut self, stored: &[IndexedPack]) -> Vec<Id> {
+    /// The referenced blobs that neither the loaded index nor the stored set holds, sorted.
+    pub fn missing(&mut self) -> Vec<Id> {
         self.settle();
-        let have: HashSet<&Id> = stored.iter().flat_map(|p| p.blobs.iter().map(|b| &b.id)).collect();
-        self.new.iter().filter(|id| !have.contains(id)).copied().collect()
+        self.new.clone()
     }
 }
 
-/// Writes `snapshot` after proving that every blob it references is stored.
-///
-/// `stored` are the packs this backup put and listed in durable index objects.
+/// Writes `snapshot` after proving that every blob it references is stored: in the index the
+/// backup loaded, or in a pack it stored and listed in a durable index object (`StoredBlobs`,
+/// complete once the uploader has finished).
 ///
 /// # Errors
 /// `Failed` naming the first unstored blobs (no snapshot is written), or a lost lock; storage
 /// errors from writing the snapshot.
-pub fn commit(
-    repo: &Repository,
-    lock: &LockGuard,
-    refs: &mut References,
-    stored: &[IndexedPack],
-    snapshot: &Snapshot,
-) -> Result<Id> {
-    let missing = refs.missing(stored);
+pub fn commit(repo: &Repository, lock: &LockGuard, refs: &mut References, snapshot: &Snapshot) -> Result<Id> {
+    let missing = refs.missing();
     if !missing.is_empty() {
         let shown: Vec<String> = missing.iter().take(3).map(Id::short).collect();
         return Err(Error::failed(format!(
@@ -124,7 +130,7 @@ pub fn commit(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::repo::index::IndexBuilder;
+    use crate::repo::index::{IndexBuilder, IndexedPack};
     use crate::repo::pack::{BlobType, PackEntry};
     use crate::repo::tree::{Node, NodeKind};
 
@@ -141,6 +147,12 @@ mod tests {
         }
     }
 
+    fn store(stored: &StoredBlobs, ids: &[Id]) {
+        for id in ids {
+            stored.lock().insert(*id);
+        }
+    }
+
     #[test]
     fn only_blobs_missing_from_both_the_loaded_index_and_the_stored_packs_are_reported() {
         let (old, new, lost, tree) = (Id([1; 32]), Id([2; 32]), Id([3; 32]), Id([4; 32]));
@@ -149,20 +161,42 @@ mod tests {
             Id([9; 32]),
             crate::repo::index::IndexFile { supersedes: vec![], packs: vec![pack(7, &[old])] },
         );
-        let mut refs = References::new(Arc::new(b.finish()));
+        let stored = StoredBlobs::default();
+        let mut refs = References::new(Arc::new(b.finish()), stored.clone());
         let mut node = Node::new(b"f", NodeKind::File);
         node.content = vec![old, new, lost];
         refs.note_tree(&tree, &Tree { nodes: vec![node] });
         refs.note(&new);
         refs.note(&old);
         assert_eq!(refs.new_count(), 3, "new, lost and the tree itself, each once");
-        assert_eq!(refs.missing(&[pack(8, &[new, tree])]), vec![lost]);
-        assert!(refs.missing(&[pack(8, &[new, tree, lost])]).is_empty());
+        // Stored after they were noted: proven at commit.
+        store(&stored, &[new, tree]);
+        assert_eq!(refs.missing(), vec![lost]);
+        store(&stored, &[lost]);
+        assert!(refs.missing().is_empty());
+    }
+
+    #[test]
+    fn blobs_stored_when_noted_take_no_room() {
+        let stored = StoredBlobs::default();
+        let mut refs = References::new(Arc::new(IndexBuilder::default().finish()), stored.clone());
+        let ids: Vec<Id> = (0..1000u32).map(|i| Id(*blake3::hash(&i.to_le_bytes()).as_bytes())).collect();
+        store(&stored, &ids[..900]);
+        for id in &ids {
+            refs.note(id);
+        }
+        assert_eq!(refs.new.len(), 100, "only the blobs not stored yet are kept");
+        assert_eq!(refs.missing(), {
+            let mut m = ids[900..].to_vec();
+            m.sort();
+            m
+        });
     }
 
     #[test]
     fn repeated_references_take_no_room_and_every_blob_is_checked() {
-        let mut refs = References::new(Arc::new(IndexBuilder::default().finish()));
+        let stored = StoredBlobs::default();
+        let mut refs = References::new(Arc::new(IndexBuilder::default().finish()), stored.clone());
         let ids: Vec<Id> = (0..1000u32).map(|i| Id(*blake3::hash(&i.to_le_bytes()).as_bytes())).collect();
         for round in 0..50 {
             for id in ids.iter().skip(round % 3) {
@@ -171,7 +205,7 @@ mod tests {
         }
         assert!(refs.new.capacity() <= 4 * ids.len(), "capacity {}", refs.new.capacity());
         // The same few blobs referenced over and over never make the list sort on every push.
-        let mut refs = References::new(Arc::new(IndexBuilder::default().finish()));
+        let mut refs = References::new(Arc::new(IndexBuilder::default().finish()), stored.clone());
         for id in &ids {
             refs.note(id);
         }
@@ -179,8 +213,8 @@ mod tests {
         let (len, capacity) = (refs.new.len(), refs.new.capacity());
         assert!(capacity >= 2 * len, "room for as many pushes as it holds: {len} of {capacity}");
         assert_eq!(refs.new_count(), ids.len());
-        let all_but_two = pack(1, &ids[2..]);
-        assert_eq!(refs.missing(std::slice::from_ref(&all_but_two)), {
+        store(&stored, &ids[2..]);
+        assert_eq!(refs.missing(), {
             let mut m = ids[..2].to_vec();
             m.sort();
             m

@@ -13,12 +13,12 @@
 //! stored (so the next run reuses them) and no snapshot.
 
 pub(crate) mod adopt;
+pub(crate) mod blob_set;
 pub(crate) mod commit;
 pub(crate) mod database;
 pub(crate) mod filters;
 pub(crate) mod fsmeta;
 pub(crate) mod lister;
-pub(crate) mod pending;
 pub(crate) mod shared;
 pub(crate) mod stream;
 #[cfg(test)]
@@ -249,7 +249,8 @@ pub fn backup(repo: &Repository, opts: &BackupOptions) -> Result<BackupResult> {
 
     let shared = Arc::new(Shared::new(repo.clone(), index, opts.counters.clone(), opts.cancel.clone()));
     let handle = repo.storage().handle().clone();
-    let uploader = Uploader::start(repo, opts.counters.clone(), upload_concurrency(repo, opts));
+    let uploader =
+        Uploader::start(repo, opts.counters.clone(), upload_concurrency(repo, opts), shared.stored.clone());
 
     let staging = staging_dir(repo, opts);
     let n_workers = opts.workers.unwrap_or_else(default_workers).max(1);
@@ -292,7 +293,7 @@ pub fn backup(repo: &Repository, opts: &BackupOptions) -> Result<BackupResult> {
     }
     let worker_error = workers::join_workers(workers);
     let trees = tree_builder.join().map_err(|_| Error::failed("the tree builder panicked"))?;
-    let (uploaded, upload_error) = uploader.finish(&handle);
+    let (_, upload_error) = uploader.finish(&handle);
 
     // Report the root cause first: a storage error explains the stopped workers.
     if let Some(e) = upload_error.or_else(|| shared.take_fatal()) {
@@ -330,7 +331,7 @@ pub fn backup(repo: &Repository, opts: &BackupOptions) -> Result<BackupResult> {
         program_version: env!("CARGO_PKG_VERSION").to_string(),
         repaired: None,
     };
-    let snapshot_id = commit::commit(repo, &lock, &mut trees.references, &uploaded.packs, &snapshot)?;
+    let snapshot_id = commit::commit(repo, &lock, &mut trees.references, &snapshot)?;
     Ok(BackupResult { snapshot_id, snapshot })
 }
 

@@ -1,6 +1,7 @@
 //! State shared by the threads of one backup: the dedup set, counters and the abort flag.
 
-use super::pending::PendingBlobs;
+use super::blob_set::BlobSet;
+use super::commit::StoredBlobs;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -101,7 +102,9 @@ pub struct Shared {
     /// The index as loaded at the start: blobs already in the repository.
     pub index: Arc<Index>,
     /// Blobs this backup has decided to store (in a pack being filled or uploaded).
-    pending: Mutex<PendingBlobs>,
+    pending: Mutex<BlobSet>,
+    /// Blobs in packs this backup stored and indexed (filled by the uploader).
+    pub stored: StoredBlobs,
     pub chunker: Chunker,
     pub counters: Arc<Counters>,
     /// Set when the backup must stop (cancellation or a fatal error).
@@ -122,7 +125,8 @@ impl Shared {
         Shared {
             repo,
             index,
-            pending: Mutex::new(PendingBlobs::default()),
+            pending: Mutex::new(BlobSet::default()),
+            stored: StoredBlobs::default(),
             chunker,
             counters,
             abort,

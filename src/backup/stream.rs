@@ -74,7 +74,12 @@ pub fn backup_streams(
     let index = super::adopt::dedup_index(repo)?.into_lookup();
     let shared =
         Arc::new(Shared::new(repo.clone(), Arc::new(index), opts.counters.clone(), opts.cancel.clone()));
-    let uploader = Uploader::start(repo, opts.counters.clone(), super::upload_concurrency(repo, opts));
+    let uploader = Uploader::start(
+        repo,
+        opts.counters.clone(),
+        super::upload_concurrency(repo, opts),
+        shared.stored.clone(),
+    );
     let staging = super::staging_dir(repo, opts);
     let n_workers = opts.workers.unwrap_or_else(default_workers).max(1);
     let (job_tx, job_rx) = crossbeam_channel::bounded(n_workers * 2);
@@ -150,7 +155,7 @@ pub fn backup_streams(
     drop(job_tx);
     let worker_error = super::workers::join_workers(workers);
     // The root tree, stored through its own packer.
-    let mut references = super::commit::References::new(shared.index.clone());
+    let mut references = super::commit::References::new(shared.index.clone(), shared.stored.clone());
     let root = if failure.is_none() && worker_error.is_none() {
         let mut tree_state = WorkerState::new(shared.clone(), uploader.sink(), Some(staging.clone()));
         let mut tree = Tree { nodes };
@@ -163,7 +168,7 @@ pub fn backup_streams(
     } else {
         None
     };
-    let (uploaded, upload_error) = uploader.finish(repo.storage().handle());
+    let (_, upload_error) = uploader.finish(repo.storage().handle());
     if let Some(e) = upload_error.or_else(|| shared.take_fatal()) {
         return Err(super::stored_so_far(e));
     }
@@ -196,6 +201,6 @@ pub fn backup_streams(
         program_version: env!("CARGO_PKG_VERSION").to_string(),
         repaired: None,
     };
-    let snapshot_id = super::commit::commit(repo, &lock, &mut references, &uploaded.packs, &snapshot)?;
+    let snapshot_id = super::commit::commit(repo, &lock, &mut references, &snapshot)?;
     Ok(BackupResult { snapshot_id, snapshot })
 }

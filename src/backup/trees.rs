@@ -46,7 +46,7 @@ pub fn run_tree_builder(
 ) -> Result<TreeOutcome> {
     let mut slots: HashMap<usize, Id> = HashMap::new();
     let mut errors = Vec::new();
-    let mut references = References::new(shared.index.clone());
+    let mut references = References::new(shared.index.clone(), shared.stored.clone());
     let keys = shared.repo.keys().clone();
     for dir in dirs {
         let mut tree = Tree { nodes: Vec::with_capacity(dir.entries.len()) };

@@ -1,5 +1,6 @@
-//! The blobs a backup has taken to store (in a pack being filled or uploaded), for the dedup
-//! between its own threads.
+//! A compact set of blob ids, for the two sets a backup holds for every new blob: the blobs
+//! it has taken to store (the dedup between its own threads, `Shared`) and the blobs stored
+//! in packs it has indexed (the proof at commit, `commit::References`).
 //!
 //! A first backup of a million small files takes a million new blobs. A hash set of 32-byte
 //! ids costs about 66 bytes per id (buckets at most 7/8 full, doubling) and half as much again
@@ -20,7 +21,7 @@ const MERGE_AT: usize = 1 << 16;
 const PREFIXES: usize = 1 << 16;
 
 #[derive(Default)]
-pub struct PendingBlobs {
+pub struct BlobSet {
     sorted: Vec<Id>,
     /// `starts[p]..starts[p + 1]` is where ids of prefix `p` are in `sorted` (empty until the
     /// first merge).
@@ -32,7 +33,7 @@ fn prefix(id: &Id) -> usize {
     usize::from(u16::from_be_bytes([id.0[0], id.0[1]]))
 }
 
-impl PendingBlobs {
+impl BlobSet {
     /// Adds `id`; false when it was already there.
     pub fn insert(&mut self, id: Id) -> bool {
         if self.in_sorted(&id) || !self.recent.insert(id) {
@@ -105,7 +106,7 @@ mod tests {
 
     #[test]
     fn every_id_is_found_once_across_merges() {
-        let mut p = PendingBlobs::default();
+        let mut p = BlobSet::default();
         let n = 3 * MERGE_AT as u32 + 17;
         for i in 0..n {
             assert!(p.insert(id(i)), "{i} is new");
@@ -125,7 +126,7 @@ mod tests {
 
     #[test]
     fn ids_differing_only_past_the_prefix_are_distinct() {
-        let mut p = PendingBlobs::default();
+        let mut p = BlobSet::default();
         let base = Id([7; 32]);
         for last in 0..=255u8 {
             let mut x = base;
@@ -144,7 +145,7 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(32))]
         #[test]
         fn answers_like_a_hash_set(ops in proptest::collection::vec((0u16..400, any::<bool>()), 0..3000), merges in proptest::collection::vec(0usize..3000, 0..6)) {
-            let mut p = PendingBlobs::default();
+            let mut p = BlobSet::default();
             let mut model = HashSet::new();
             // Small ids (first bytes shared) stress the prefix table's edges.
             let make = |k: u16| { let mut x = Id::default(); x.0[1] = (k % 3) as u8; x.0[31] = (k >> 8) as u8; x.0[30] = k as u8; x };
