@@ -293,7 +293,7 @@ pub fn backup(repo: &Repository, opts: &BackupOptions) -> Result<BackupResult> {
     }
     let worker_error = workers::join_workers(workers);
     let trees = tree_builder.join().map_err(|_| Error::failed("the tree builder panicked"))?;
-    let (_, upload_error) = uploader.finish(&handle);
+    let upload_error = uploader.finish(&handle);
 
     // Report the root cause first: a storage error explains the stopped workers.
     if let Some(e) = upload_error.or_else(|| shared.take_fatal()) {

@@ -168,7 +168,7 @@ pub fn backup_streams(
     } else {
         None
     };
-    let (_, upload_error) = uploader.finish(repo.storage().handle());
+    let upload_error = uploader.finish(repo.storage().handle());
     if let Some(e) = upload_error.or_else(|| shared.take_fatal()) {
         return Err(super::stored_so_far(e));
     }

@@ -29,17 +29,9 @@ use crate::storage::{Kind, Storage};
 const CHECKPOINT_PACKS: usize = 16;
 const CHECKPOINT_SECS: u64 = 60;
 
-/// What the uploader did. The blobs of the packs it stored and indexed are in the backup's
-/// `StoredBlobs`, for the proof at commit.
-#[derive(Debug, Default)]
-pub struct UploadReport {
-    pub packs: usize,
-    pub index_files: Vec<Id>,
-}
-
 pub struct Uploader {
     tx: mpsc::Sender<FinishedPack>,
-    task: tokio::task::JoinHandle<(UploadReport, Option<Error>)>,
+    task: tokio::task::JoinHandle<Option<Error>>,
 }
 
 /// The sending side, cloned into every worker.
@@ -83,11 +75,11 @@ impl Uploader {
     ///
     /// # Errors
     /// The first storage error; packs stored before it are still indexed.
-    pub fn finish(self, handle: &tokio::runtime::Handle) -> (UploadReport, Option<Error>) {
+    pub fn finish(self, handle: &tokio::runtime::Handle) -> Option<Error> {
         drop(self.tx);
         match handle.block_on(self.task) {
             Ok(r) => r,
-            Err(e) => (UploadReport::default(), Some(Error::failed(format!("uploader task failed: {e}")))),
+            Err(e) => Some(Error::failed(format!("uploader task failed: {e}"))),
         }
     }
 }
@@ -140,20 +132,18 @@ async fn run(
     mut rx: mpsc::Receiver<FinishedPack>,
     concurrency: usize,
     stored: StoredBlobs,
-) -> (UploadReport, Option<Error>) {
+) -> Option<Error> {
     // Once an index object lists them, the packs' blobs are proven stored: their ids go to
     // the compact set and the entries are dropped (48 bytes per blob, a million blobs for a
     // million small files).
-    let indexed = |report: &mut UploadReport, packs: &mut Vec<IndexedPack>| {
+    let indexed = |packs: &mut Vec<IndexedPack>| {
         let mut set = stored.lock();
         for p in packs.drain(..) {
             for b in &p.blobs {
                 set.insert(b.id);
             }
-            report.packs += 1;
         }
     };
-    let mut report = UploadReport::default();
     let mut unindexed: Vec<IndexedPack> = Vec::new();
     let mut inflight: JoinSet<Result<IndexedPack>> = JoinSet::new();
     let mut error: Option<Error> = None;
@@ -181,9 +171,8 @@ async fn run(
                     || (!unindexed.is_empty() && last_checkpoint.elapsed() > Duration::from_secs(CHECKPOINT_SECS));
                 if due && error.is_none() {
                     match write_index(&target, &unindexed).await {
-                        Ok(id) => {
-                            report.index_files.push(id);
-                            indexed(&mut report, &mut unindexed);
+                        Ok(_) => {
+                            indexed(&mut unindexed);
                             last_checkpoint = Instant::now();
                         }
                         Err(e) => { error.get_or_insert(e); }
@@ -203,14 +192,11 @@ async fn run(
     }
     if !unindexed.is_empty() {
         match write_index(&target, &unindexed).await {
-            Ok(id) => {
-                report.index_files.push(id);
-                indexed(&mut report, &mut unindexed);
-            }
+            Ok(_) => indexed(&mut unindexed),
             Err(e) => {
                 error.get_or_insert(e);
             }
         }
     }
-    (report, error)
+    error
 }

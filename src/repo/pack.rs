@@ -339,10 +339,7 @@ impl PackBuilder {
         });
         let trailer = (sealed_len as u32).to_le_bytes();
         Self::append(&mut self.sink, &mut self.error, |out, _| out.extend_from_slice(&trailer));
-        // Kept until the backup commits (a million small files: a million entries), so
-        // without the slack of the pushes.
-        let mut entries = std::mem::take(&mut self.entries);
-        entries.shrink_to_fit();
+        let entries = std::mem::take(&mut self.entries);
         match self.sink {
             Sink::Memory(buf) => {
                 let bytes = Bytes::from(buf);
