@@ -2,9 +2,9 @@
 
 use std::collections::{HashMap, HashSet};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use super::restored_metadata;
 use super::scratch::{Guard, ScratchDb};
 use super::DrillReport;
 use crate::error::{Error, Result};
@@ -17,7 +17,7 @@ use crate::repo::tree::{Node, NodeKind};
 use crate::repo::walk::{walk, WalkItem};
 use crate::repo::Repository;
 use crate::restore::database::{restore_database, DbRestoreOptions};
-use crate::restore::{restore_with_index, target_path, RestoreOptions};
+use crate::restore::{restore_with_index, RestoreOptions};
 use crate::sources::{DbAuth, DbKind, DbUrl};
 
 /// Where a drill restores a database: the job's drill server, or the source's server.
@@ -200,7 +200,7 @@ fn restore_files(
     );
     // Metadata of every restored entry against its node, `lstat`s spread over the cores a
     // bounded batch at a time; and which data blobs the restore itself read and verified.
-    let mut totals = MetadataTotals::default();
+    let mut totals = restored_metadata::MetadataTotals::default();
     let mut read_by_restore: HashSet<Id> = HashSet::new();
     let mut batch: Vec<(Vec<u8>, Node)> = Vec::new();
     walk(repo, index, &snap.tree, &mut |item| {
@@ -211,7 +211,7 @@ fn restore_files(
                 read_by_restore.extend(node.content.iter().copied());
             }
             batch.push((path.to_vec(), node.clone()));
-            if batch.len() >= METADATA_BATCH {
+            if batch.len() >= restored_metadata::METADATA_BATCH {
                 totals.compare(&target, &batch);
                 batch.clear();
             }
@@ -219,7 +219,7 @@ fn restore_files(
         Ok(true)
     })?;
     totals.compare(&target, &batch);
-    let MetadataTotals { mismatches, files, bytes } = totals;
+    let restored_metadata::MetadataTotals { mismatches, files, bytes } = totals;
     r.files_verified = files;
     r.bytes_verified = bytes;
     let ok = mismatches.is_empty();
@@ -233,85 +233,6 @@ fn restore_files(
         r.fail(format!("restored metadata differs: {detail}"));
     }
     Ok(Restored { ok, read_by_restore: Some(read_by_restore) })
-}
-
-/// Entries whose metadata is compared at a time (their paths and nodes are held).
-const METADATA_BATCH: usize = 20_000;
-
-#[derive(Default)]
-struct MetadataTotals {
-    mismatches: Vec<String>,
-    files: u64,
-    bytes: u64,
-}
-
-impl MetadataTotals {
-    /// Compares a batch of restored entries with their nodes on every core.
-    fn compare(&mut self, target: &Path, batch: &[(Vec<u8>, Node)]) {
-        let threads = crate::backup::default_workers().max(1);
-        let per_thread = batch.len().div_ceil(threads).max(1);
-        let parts: Vec<(Vec<String>, u64, u64)> = std::thread::scope(|s| {
-            let handles: Vec<_> =
-                batch.chunks(per_thread).map(|part| s.spawn(|| compare_metadata(target, part))).collect();
-            handles.into_iter().map(|h| h.join().expect("a metadata check thread panicked")).collect()
-        });
-        for (m, f, b) in parts {
-            self.mismatches.extend(m);
-            self.files += f;
-            self.bytes += b;
-        }
-    }
-}
-
-/// Compares each restored entry of `part` with its node: the mismatches, the files and their
-/// bytes.
-fn compare_metadata(target: &Path, part: &[(Vec<u8>, Node)]) -> (Vec<String>, u64, u64) {
-    let (mut mismatches, mut files, mut bytes) = (Vec::new(), 0u64, 0u64);
-    for (path, node) in part {
-        let p = target_path(target, path);
-        match std::fs::symlink_metadata(&p) {
-            Ok(m) => {
-                if let Some(why) = metadata_mismatch(node, &m) {
-                    mismatches.push(format!("{}: {why}", String::from_utf8_lossy(path)));
-                }
-                if node.kind == NodeKind::File {
-                    files += 1;
-                    bytes += node.size;
-                }
-            }
-            Err(_) if node.kind == NodeKind::Socket => {}
-            Err(e) => mismatches.push(format!("{}: not restored ({e})", String::from_utf8_lossy(path))),
-        }
-    }
-    (mismatches, files, bytes)
-}
-
-fn metadata_mismatch(node: &Node, m: &std::fs::Metadata) -> Option<String> {
-    let ft = m.file_type();
-    let kind_ok = match node.kind {
-        NodeKind::File => ft.is_file(),
-        NodeKind::Dir => ft.is_dir(),
-        NodeKind::Symlink => ft.is_symlink(),
-        _ => true,
-    };
-    if !kind_ok {
-        return Some(format!("type differs (expected {:?})", node.kind));
-    }
-    if node.kind == NodeKind::File && m.size() != node.size {
-        return Some(format!("size {} instead of {}", m.size(), node.size));
-    }
-    if node.kind != NodeKind::Symlink && m.mode() & 0o7777 != node.mode {
-        return Some(format!("mode {:o} instead of {:o}", m.mode() & 0o7777, node.mode));
-    }
-    if matches!(node.kind, NodeKind::File | NodeKind::Dir)
-        && (m.mtime(), m.mtime_nsec() as u32) != (node.mtime.secs, node.mtime.nanos)
-    {
-        return Some("mtime differs".into());
-    }
-    if nix::unistd::geteuid().is_root() && (m.uid(), m.gid()) != (node.uid, node.gid) {
-        return Some(format!("owner {}:{} instead of {}:{}", m.uid(), m.gid(), node.uid, node.gid));
-    }
-    None
 }
 
 /// Level 4: the job's own checks.

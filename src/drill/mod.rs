@@ -19,6 +19,7 @@
 pub mod checks;
 pub mod ransomware;
 mod removal;
+mod restored_metadata;
 pub mod scratch;
 
 use std::collections::HashSet;
@@ -214,7 +215,9 @@ pub fn run_drill(
     let index = Arc::new(repo.load_index()?.into_lookup());
 
     // Level 1: structure.
+    let structure_started = Instant::now();
     let (blobs, ok) = structure(&repo, &index, &snap, &mut r)?;
+    tracing::debug!("drill: level 1 took {:?}", structure_started.elapsed());
     if !ok {
         return Ok((r, repo));
     }

@@ -126,16 +126,24 @@ pub struct ListedLock {
 
 /// Reads every lock object of the repository.
 pub fn list_locks(storage: &BlockingStorage, keys: &Keys) -> Result<Vec<ListedLock>> {
+    list_locks_but(storage, keys, None)
+}
+
+/// [`list_locks`] without the lock named `own` (the caller's, whose content it knows): the
+/// others are read at once, so taking a lock costs one round trip whatever else is held.
+fn list_locks_but(storage: &BlockingStorage, keys: &Keys, own: Option<&str>) -> Result<Vec<ListedLock>> {
+    let names: Vec<String> =
+        storage.list(Kind::Lock)?.into_iter().map(|o| o.name).filter(|n| Some(n.as_str()) != own).collect();
     let mut out = Vec::new();
-    for obj in storage.list(Kind::Lock)? {
-        let info = match storage.get(Kind::Lock, &obj.name) {
-            Ok(bytes) => open_object(keys, "lock", &bytes, &Kind::Lock.describe(&obj.name))
+    for (name, got) in names.iter().zip(storage.get_each(Kind::Lock, &names)) {
+        let info = match got {
+            Ok(bytes) => open_object(keys, "lock", &bytes, &Kind::Lock.describe(name))
                 .ok()
                 .and_then(|p| serde_json::from_slice::<LockInfo>(&p).ok()),
             Err(Error::NotFound(_)) => continue,
             Err(e) => return Err(e),
         };
-        out.push(ListedLock { name: obj.name, info });
+        out.push(ListedLock { name: name.clone(), info });
     }
     Ok(out)
 }
@@ -231,10 +239,7 @@ impl LockGuard {
             }
             Err(e) => return Err(e),
         };
-        for other in list_locks(storage, keys)? {
-            if other.name == name {
-                continue;
-            }
+        for other in list_locks_but(storage, keys, Some(&name))? {
             if let Some(o) = other.info {
                 if let Some(note) = o.stale_note(chrono::Utc::now()).filter(|_| kind.conflicts_with(o.kind)) {
                     tracing::warn!("repository '{}': {note}", storage.location());

@@ -143,6 +143,9 @@ impl Repository {
     /// # Errors
     /// `NotFound` when there is no repository, `WrongPassphrase` when no key opens.
     pub fn open(storage: BlockingStorage, passphrase: &[u8]) -> Result<Repository> {
+        // The config needs no key to be read, only to be opened: its round trip is paid while
+        // the key objects are listed and the passphrase stretched.
+        let mut config = Some(storage.prefetch(Kind::Config, "config"));
         let keys = storage.list(Kind::Key)?;
         if keys.is_empty() {
             return Err(if storage.list(Kind::Config)?.is_empty() {
@@ -178,12 +181,14 @@ impl Repository {
             };
             match key.unlock(passphrase) {
                 Ok(Some(k)) => {
+                    let config = config.take().expect("the config is used once").wait();
                     return Self::finish_open(
                         storage,
+                        config,
                         k,
                         key.repository_id,
                         OpenedWith::KeyObject(obj.name.clone()),
-                    )
+                    );
                 }
                 Ok(None) => {}
                 // A planted or damaged key object must not stop the others from opening.
@@ -243,7 +248,8 @@ impl Repository {
             Error::WrongPassphrase("wrong passphrase for the recovery file's key".to_string())
         })?;
         let location = storage.location();
-        Self::finish_open(storage, keys, key.repository_id, OpenedWith::RecoveryFile).map_err(|e| match e {
+        let config = storage.get(Kind::Config, "config");
+        Self::finish_open(storage, config, keys, key.repository_id, OpenedWith::RecoveryFile).map_err(|e| match e {
             Error::Corrupt { object, .. } if object == "config" => Error::invalid(format!(
                 "the recovery file's key (repository {}) does not open the config of '{location}': the recovery file belongs to another repository, or the config is damaged",
                 key.repository_id.short(),
@@ -252,13 +258,15 @@ impl Repository {
         })
     }
 
+    /// Opens `config` (the config object as read) with `keys` and checks it belongs with them.
     fn finish_open(
         storage: BlockingStorage,
+        config: Result<Bytes>,
         keys: Keys,
         repository_id: Id,
         opened_with: OpenedWith,
     ) -> Result<Repository> {
-        let bytes = storage.get(Kind::Config, "config").map_err(|e| match e {
+        let bytes = config.map_err(|e| match e {
             Error::NotFound(_) => Error::corrupt(
                 format!("repository '{}'", storage.location()),
                 "the config object is missing (the repository was not fully initialised or it was deleted)",

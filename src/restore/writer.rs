@@ -171,11 +171,13 @@ pub struct BatchWriter<'a> {
 }
 
 impl BatchWriter<'_> {
-    /// Restores the files of one batch.
+    /// Restores the files of one batch. From remote storage `fetched` hears when every range
+    /// of the batch has arrived, so the next batch can start fetching while this one's last
+    /// ranges are written; it is dropped when the batch ends.
     ///
     /// # Errors
     /// Only errors that stop the whole restore (cancellation); damage is reported per file.
-    pub fn run(&self, tasks: Vec<FileTask>) -> Result<BatchOutcome> {
+    pub fn run(&self, tasks: Vec<FileTask>, fetched: std::sync::mpsc::Sender<()>) -> Result<BatchOutcome> {
         let mut outcome = BatchOutcome::default();
         let files: Vec<FileState> = tasks
             .into_iter()
@@ -232,7 +234,7 @@ impl BatchWriter<'_> {
 
         let warnings = Mutex::new(Vec::new());
         if let Some(scheduler) = self.repo.storage().inner().scheduler_stats() {
-            self.write_fetching_ahead(&packs, &files, &warnings, scheduler.max);
+            self.write_fetching_ahead(&packs, &files, &warnings, scheduler.max, fetched);
         } else {
             self.write_pack_by_pack(&packs, &files, &warnings);
         }
@@ -287,6 +289,7 @@ impl BatchWriter<'_> {
         files: &[FileState],
         warnings: &Mutex<Vec<String>>,
         most_in_flight: usize,
+        all_arrived: std::sync::mpsc::Sender<()>,
     ) {
         use futures::StreamExt;
         let ranges: Vec<(usize, PackRange)> = packs
@@ -323,6 +326,7 @@ impl BatchWriter<'_> {
                     return;
                 }
             }
+            let _ = all_arrived.send(());
         });
         let rx = Mutex::new(rx);
         std::thread::scope(|s| {

@@ -13,6 +13,9 @@ use tokio::runtime::Handle;
 use super::{Kind, ObjectInfo, Storage};
 use crate::error::Result;
 
+/// Objects [`BlockingStorage::get_each`] asks for at once.
+const GET_EACH_DEPTH: usize = 16;
+
 #[derive(Clone, Debug)]
 pub struct BlockingStorage {
     inner: Arc<dyn Storage>,
@@ -52,7 +55,56 @@ impl BlockingStorage {
         self.handle.block_on(self.inner.list(kind))
     }
 
+    /// Reads several objects at once (a few requests in flight; S3 bounds them further with
+    /// its request scheduler), answers in the order of `names`: one round trip for all of
+    /// them instead of one each.
+    pub fn get_each(&self, kind: Kind, names: &[String]) -> Vec<Result<Bytes>> {
+        use futures::StreamExt;
+        self.handle.block_on(
+            futures::stream::iter(names)
+                .map(|name| self.inner.get(kind, name))
+                .buffered(GET_EACH_DEPTH)
+                .collect(),
+        )
+    }
+
+    /// Reads an object on the runtime while the caller goes on (for example, the config while
+    /// the passphrase is stretched); [`Prefetched::wait`] gives the answer.
+    pub fn prefetch(&self, kind: Kind, name: &str) -> Prefetched {
+        let (inner, name) = (self.inner.clone(), name.to_string());
+        Prefetched {
+            task: self.handle.spawn(async move { inner.get(kind, &name).await }),
+            handle: self.handle.clone(),
+        }
+    }
+
     pub fn delete(&self, kind: Kind, name: &str) -> Result<()> {
         self.handle.block_on(self.inner.delete(kind, name))
+    }
+}
+
+/// An object being read in the background ([`BlockingStorage::prefetch`]); dropping it stops
+/// the read.
+pub struct Prefetched {
+    task: tokio::task::JoinHandle<Result<Bytes>>,
+    handle: Handle,
+}
+
+impl Prefetched {
+    /// The object, once read.
+    ///
+    /// # Errors
+    /// The storage's error, or `Interrupted` if the runtime stopped the read.
+    pub fn wait(mut self) -> Result<Bytes> {
+        let task = &mut self.task;
+        self.handle.block_on(task).unwrap_or_else(|e| {
+            Err(crate::error::Error::Interrupted(format!("reading an object stopped: {e}")))
+        })
+    }
+}
+
+impl Drop for Prefetched {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
