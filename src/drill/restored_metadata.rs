@@ -61,7 +61,7 @@ fn compare_metadata(target: &Path, part: &[(Vec<u8>, Node)]) -> (Vec<String>, u6
         if folder.as_ref().is_none_or(|f| f.path != parent) {
             let fd = rustix::fs::openat(
                 rustix::fs::CWD,
-                &target_path(target, parent),
+                target_path(target, parent),
                 OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
                 Mode::empty(),
             )
@@ -109,7 +109,7 @@ fn metadata_mismatch(node: &Node, st: &Stat) -> Option<String> {
         return Some(format!("mode {mode:o} instead of {:o}", node.mode));
     }
     if matches!(node.kind, NodeKind::File | NodeKind::Dir)
-        && (st.st_mtime as i64, st.st_mtime_nsec as u32) != (node.mtime.secs, node.mtime.nanos)
+        && (st.st_mtime, st.st_mtime_nsec as u32) != (node.mtime.secs, node.mtime.nanos)
     {
         return Some("mtime differs".into());
     }

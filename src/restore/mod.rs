@@ -208,7 +208,7 @@ pub fn restore_with_index(
                     let running = overlapping.spawn(move || writer.run(batch, fetched));
                     // Returns when the batch has all its ranges, or has ended.
                     let _ = all_fetched.recv();
-                    if let Some(before) = std::mem::replace(&mut previous, Some(running)) {
+                    if let Some(before) = previous.replace(running) {
                         add(before)?;
                     }
                 }
