@@ -2,9 +2,10 @@
 //! size, mode, mtime, owner).
 //!
 //! Entries come in the walk's order, so neighbours share a folder: each is `statat`ed by name
-//! relative to its open folder, the folder opened once for all its entries. `lstat` by full
-//! path walked the sandbox's whole path (a dozen folders deep) for every entry, which was
-//! most of the check's time.
+//! relative to its open folder, the folder opened once for all its entries (an `lstat` by full
+//! path walks the sandbox's dozen folders for every entry; on tmpfs that measured no faster or
+//! slower). The folder is opened without following a link, so a restored folder replaced by a
+//! link is reported, never looked through.
 
 use std::ffi::OsStr;
 use std::os::fd::OwnedFd;
