@@ -129,22 +129,27 @@ pub fn list_locks(storage: &BlockingStorage, keys: &Keys) -> Result<Vec<ListedLo
     list_locks_but(storage, keys, None)
 }
 
+/// Lock objects read at once.
+const LOCKS_READ_AT_ONCE: usize = 16;
+
 /// [`list_locks`] without the lock named `own` (the caller's, whose content it knows): the
 /// others are read at once, so taking a lock costs one round trip whatever else is held.
 fn list_locks_but(storage: &BlockingStorage, keys: &Keys, own: Option<&str>) -> Result<Vec<ListedLock>> {
     let names: Vec<String> =
         storage.list(Kind::Lock)?.into_iter().map(|o| o.name).filter(|n| Some(n.as_str()) != own).collect();
     let mut out = Vec::new();
-    for (name, got) in names.iter().zip(storage.get_each(Kind::Lock, &names)) {
+    for (name, got) in storage.get_each(Kind::Lock, names, LOCKS_READ_AT_ONCE) {
         let info = match got {
-            Ok(bytes) => open_object(keys, "lock", &bytes, &Kind::Lock.describe(name))
+            Ok(bytes) => open_object(keys, "lock", &bytes, &Kind::Lock.describe(&name))
                 .ok()
                 .and_then(|p| serde_json::from_slice::<LockInfo>(&p).ok()),
             Err(Error::NotFound(_)) => continue,
             Err(e) => return Err(e),
         };
-        out.push(ListedLock { name: name.clone(), info });
+        out.push(ListedLock { name, info });
     }
+    // Answers come as they arrive; callers see the locks in name order, as listed.
+    out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
 }
 

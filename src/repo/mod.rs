@@ -427,19 +427,7 @@ impl Repository {
     }
 
     fn fetch_remote(&self, kind: Kind, names: Vec<String>) -> Vec<(String, Result<Bytes>)> {
-        let storage = self.storage.inner().clone();
-        self.storage.handle().block_on(
-            futures::stream::iter(names)
-                .map(|name| {
-                    let storage = storage.clone();
-                    async move {
-                        let r = storage.get(kind, &name).await;
-                        (name, r)
-                    }
-                })
-                .buffer_unordered(self.fetch_depth())
-                .collect(),
-        )
+        self.storage.get_each(kind, names, self.fetch_depth())
     }
 
     /// Fetches objects concurrently and hands each to `f` on the calling thread as it arrives

@@ -13,9 +13,6 @@ use tokio::runtime::Handle;
 use super::{Kind, ObjectInfo, Storage};
 use crate::error::Result;
 
-/// Objects [`BlockingStorage::get_each`] asks for at once.
-const GET_EACH_DEPTH: usize = 16;
-
 #[derive(Clone, Debug)]
 pub struct BlockingStorage {
     inner: Arc<dyn Storage>,
@@ -55,15 +52,17 @@ impl BlockingStorage {
         self.handle.block_on(self.inner.list(kind))
     }
 
-    /// Reads several objects at once (a few requests in flight; S3 bounds them further with
-    /// its request scheduler), answers in the order of `names`: one round trip for all of
-    /// them instead of one each.
-    pub fn get_each(&self, kind: Kind, names: &[String]) -> Vec<Result<Bytes>> {
+    /// Reads several objects at once, at most `depth` requests in flight (S3 bounds them
+    /// further with its request scheduler): each answer with its name, in the order they come.
+    pub fn get_each(&self, kind: Kind, names: Vec<String>, depth: usize) -> Vec<(String, Result<Bytes>)> {
         use futures::StreamExt;
         self.handle.block_on(
             futures::stream::iter(names)
-                .map(|name| self.inner.get(kind, name))
-                .buffered(GET_EACH_DEPTH)
+                .map(|name| async move {
+                    let got = self.inner.get(kind, &name).await;
+                    (name, got)
+                })
+                .buffer_unordered(depth.max(1))
                 .collect(),
         )
     }
